@@ -1,0 +1,82 @@
+# meshguard.egress: every target installs what it needs and is safe to run
+# twice. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+N ?= 3
+ZONES ?= examples/dns
+PORT ?= 5353
+SIZE ?= full
+
+VENV := .venv
+PY := $(VENV)/bin/python
+KUBE_BIN := .cache/bin/kube-local
+KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
+
+.PHONY: help setup demo test lint sanity units units-2.19 integration bench \
+        clusters clusters-down dns dns-down clean constraints
+
+help:
+	@echo "make setup            Python venvs (.venv, .venv-2.19), kubectl, collection tree"
+	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
+	@echo "make test             ruff, ansible-test sanity, unit and integration tests"
+	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
+	@echo "make clusters N=3     start N local kube-apiservers (.cache/kubeconfig)"
+	@echo "make clusters-down    stop them"
+	@echo "make dns ZONES=<dir> PORT=<port>   local DNS server for the zones in <dir>"
+	@echo "make dns-down         stop it"
+	@echo "make clean            stop everything and remove .cache and the venvs"
+
+setup:
+	@tools/setup-venv.sh
+	@tools/collection-tree.sh >/dev/null
+
+$(KUBE_BIN): $(KUBE_SRC)
+	@tools/build-kube.sh
+
+clusters: setup $(KUBE_BIN)
+	@$(PY) tools/clusters.py up --count $(N)
+
+clusters-down:
+	@if [ -x $(PY) ]; then $(PY) tools/clusters.py down; else tools/stop-all.sh clusters; fi
+
+dns: setup
+	@tools/apt-install.sh knotd:knot
+	@$(PY) tools/dns.py up --zones $(ZONES) --port $(PORT)
+
+dns-down:
+	@if [ -x $(PY) ]; then $(PY) tools/dns.py down --port $(PORT); else tools/stop-all.sh dns; fi
+
+demo: setup $(KUBE_BIN)
+	@tools/demo.sh
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+sanity: setup
+	@tools/sanity.sh
+
+units: setup
+	@$(VENV)/bin/pytest -q -n 2 tests/unit
+
+units-2.19: setup
+	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+integration: setup $(KUBE_BIN)
+	@tools/apt-install.sh knotd:knot
+	@$(VENV)/bin/pytest -q tests/integration
+
+test: lint sanity units units-2.19 integration
+
+bench: setup $(KUBE_BIN)
+	@tools/apt-install.sh knotd:knot
+	@$(PY) bench/run.py --size $(SIZE)
+
+constraints:
+	@tools/constraints.sh
+
+clean:
+	@-$(MAKE) --no-print-directory clusters-down dns-down
+	rm -rf .cache .venv .venv-2.19 tests/output .pytest_cache .ruff_cache .hypothesis
