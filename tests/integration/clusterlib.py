@@ -1,0 +1,114 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Session fixtures and helpers for the local kube-apiservers.
+
+The integration suite runs its own three clusters (state in
+.cache/test-clusters, kubeconfig .cache/test-clusters/kubeconfig) so it never
+touches the clusters of `make clusters` / `make demo`. Clusters this session
+started are stopped at its end; set MESHGUARD_KEEP_CLUSTERS=1 to keep them
+for a faster next run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import clusters as clustertool  # noqa: E402  (tools/clusters.py)
+
+STATE = ROOT / ".cache" / "test-clusters"
+KUBECONFIG = STATE / "kubeconfig"
+COUNT = 3
+KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
+LEGACY_CRD = Path(__file__).parent / "files" / "egressrule-crd.yaml"
+
+_METRIC = re.compile(r'^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass
+class LocalClusters:
+    set: clustertool.ClusterSet
+    members: list[clustertool.Cluster]
+    kubeconfig: Path
+
+    @property
+    def contexts(self) -> list[str]:
+        return [c.name for c in self.members]
+
+    def by_context(self, context: str) -> clustertool.Cluster:
+        return self.set.cluster(context.removesuffix("-readonly"))
+
+    def kubectl(self, context: str, *args: str, stdin: str | None = None, check: bool = True):
+        cmd = [str(KUBECTL), f"--kubeconfig={self.kubeconfig}", f"--context={context}", *args]
+        res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} on {context}: {res.stderr}")
+        return res
+
+    def get(self, context: str, kind: str, namespace: str, name: str | None = None) -> list[dict]:
+        """Objects of a kind, read with kubectl (an independent client)."""
+        args = ["get", kind, "-n", namespace, "-o", "yaml"]
+        if name:
+            args.insert(2, name)
+        out = yaml.safe_load(self.kubectl(context, *args).stdout)
+        return [out] if name else out["items"]
+
+    def requests(self, context: str) -> Counter:
+        """apiserver_request_total summed by (verb, resource, dry_run)."""
+        status, body = self.by_context(context).get("/metrics")
+        assert status == 200, f"/metrics on {context}: HTTP {status}"
+        counts: Counter = Counter()
+        for line in body.decode().splitlines():
+            m = _METRIC.match(line)
+            if m:
+                labels = dict(_LABEL.findall(m.group(1)))
+                counts[(labels["verb"], labels["resource"], labels.get("dry_run", ""))] += int(float(m.group(2)))
+        return counts
+
+
+def writes(before: Counter, after: Counter, dry_run: bool = False) -> Counter:
+    """Write requests (any verb but GET/LIST/WATCH) between two readings."""
+    out: Counter = Counter()
+    for (verb, resource, dr), n in (after - before).items():
+        if verb in ("GET", "LIST", "WATCH") or (dr != "") != dry_run:
+            continue
+        out[(verb, resource)] += n
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_clusters() -> LocalClusters:
+    cs = clustertool.ClusterSet(STATE, KUBECONFIG)
+    already = {c.name for c in cs.known() if c.pid()}
+    members = cs.up(COUNT)
+    for c in members:
+        c.kubectl("apply", "--server-side", "--field-manager=meshguard-tests", "-f", str(LEGACY_CRD))
+        c.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/egressrules.config.istio.io")
+    yield LocalClusters(cs, members, KUBECONFIG)
+    if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1":
+        for c in members:
+            if c.name not in already:
+                c.stop()
+
+
+@pytest.fixture
+def namespace(local_clusters: LocalClusters):
+    """A fresh namespace on every cluster, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    for ctx in local_clusters.contexts:
+        local_clusters.kubectl(ctx, "create", "namespace", name)
+    yield name
+    for ctx in local_clusters.contexts:
+        local_clusters.kubectl(ctx, "delete", "namespace", name, "--wait=false", check=False)

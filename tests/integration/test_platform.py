@@ -1,0 +1,67 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The local platform itself: real kube-apiservers with Istio's real CRDs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def service_entry(namespace: str, name: str, resolution: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "hosts": ["db.example.test"],
+                "addresses": ["192.0.2.0/28"],
+                "ports": [{"number": 27017, "name": "tcp-27017", "protocol": "TCP"}],
+                "location": "MESH_EXTERNAL",
+                "resolution": resolution,
+            },
+        }
+    )
+
+
+def test_every_cluster_serves_istio_crds(local_clusters):
+    for ctx in local_clusters.contexts:
+        out = local_clusters.kubectl(ctx, "get", "crd", "serviceentries.networking.istio.io", "-o", "json").stdout
+        crd = json.loads(out)
+        assert {v["name"] for v in crd["spec"]["versions"] if v["served"]} == {"v1", "v1beta1", "v1alpha3"}
+
+
+def test_valid_tcp_service_entry_with_cidr_is_accepted(local_clusters, namespace):
+    for ctx in local_clusters.contexts:
+        local_clusters.kubectl(ctx, "create", "-f", "-", stdin=service_entry(namespace, "db", "NONE"))
+        stored = local_clusters.get(ctx, "serviceentries.networking.istio.io", namespace, "db")[0]
+        assert stored["spec"]["addresses"] == ["192.0.2.0/28"]
+
+
+def test_cidr_with_dns_resolution_is_rejected_by_istio_cel_rule(local_clusters, namespace):
+    for ctx in local_clusters.contexts:
+        res = local_clusters.kubectl(
+            ctx, "create", "-f", "-", stdin=service_entry(namespace, "bad", "DNS"), check=False
+        )
+        assert res.returncode != 0
+        assert "CIDR addresses are allowed only for NONE/STATIC resolution types" in res.stderr
+        missing = local_clusters.kubectl(ctx, "get", "serviceentry", "bad", "-n", namespace, check=False)
+        assert "NotFound" in missing.stderr
+
+
+def test_readonly_user_can_read_but_gets_403_on_create(local_clusters, namespace):
+    ctx = "local-1-readonly"
+    listed = local_clusters.kubectl(ctx, "get", "serviceentries", "-n", namespace)
+    assert listed.returncode == 0
+    res = local_clusters.kubectl(ctx, "create", "-f", "-", stdin=service_entry(namespace, "db", "NONE"), check=False)
+    assert res.returncode != 0
+    assert "Forbidden" in res.stderr and 'User "local-readonly" cannot create' in res.stderr
+
+
+def test_admin_reads_request_metrics(local_clusters):
+    counts = local_clusters.requests("local-2")
+    assert any(verb == "LIST" for verb, _, _ in counts), "apiserver_request_total has no LIST samples"
