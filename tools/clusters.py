@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import ipaddress
 import json
 import os
 import signal
@@ -38,6 +39,11 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE_BIN = ROOT / ".cache" / "bin" / "kube-local"
@@ -83,16 +89,6 @@ def log(msg: str) -> None:
 # --- certificates -----------------------------------------------------------
 
 
-def _crypto():
-    # Imported lazily: `down` and `status` must work without cryptography.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    return x509, hashes, serialization, ec, NameOID
-
-
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -100,9 +96,6 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool):
-    x509, hashes, _, ec, NameOID = _crypto()
-    import ipaddress
-
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     name = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -138,7 +131,6 @@ def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool):
 
 def make_pki(d: Path, cluster: str) -> None:
     """CA, serving cert, admin and read-only client certs, SA signing key."""
-    _, _, serialization, ec, _ = _crypto()
     if (d / "ca.crt").exists():
         return
     d.mkdir(parents=True, exist_ok=True)
@@ -172,10 +164,16 @@ def make_pki(d: Path, cluster: str) -> None:
 # --- one cluster ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is known."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def port_in_use(port: int) -> bool:
@@ -219,7 +217,8 @@ class Cluster:
     def init(self) -> None:
         if not (self.dir / "cluster.json").exists():
             self.dir.mkdir(parents=True, exist_ok=True)
-            meta = {"name": self.name, "port": free_port(), "etcd_port": free_port()}
+            port, etcd_port, peer_port = free_ports(3)
+            meta = {"name": self.name, "port": port, "etcd_port": etcd_port, "etcd_peer_port": peer_port}
             (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
         make_pki(self.dir / "pki", self.name)
 
@@ -228,7 +227,7 @@ class Cluster:
             return
         self.init()
         meta = self.meta
-        for p in (meta["port"], meta["etcd_port"]):
+        for p in (meta["port"], meta["etcd_port"], meta["etcd_peer_port"]):
             if port_in_use(p):
                 raise SystemExit(f"clusters: port {p} of {self.name} is taken by another process")
         pki = self.dir / "pki"
@@ -236,6 +235,7 @@ class Cluster:
             str(KUBE_BIN),
             f"--etcd-dir={self.dir / 'etcd'}",
             f"--etcd-port={meta['etcd_port']}",
+            f"--etcd-peer-port={meta['etcd_peer_port']}",
             "--",
             f"--etcd-servers=http://127.0.0.1:{meta['etcd_port']}",
             "--bind-address=127.0.0.1",
@@ -301,7 +301,7 @@ class Cluster:
                 tail = (self.dir / "apiserver.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"clusters: {self.name} exited during start; end of its log:\n{tail}")
             try:
-                status, body = self.get("/readyz", timeout=2)
+                status, _ = self.get("/readyz", timeout=2)
                 if status == 200:
                     return
                 last = f"HTTP {status}"
@@ -327,9 +327,13 @@ class Cluster:
         stamp = self.dir / "installed"
         want = f"{crds.stat().st_size}:{crds.name}"
         if not (stamp.exists() and stamp.read_text() == want and self._served()):
-            self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=meshguard-local", "-f", str(crds))
+            self.kubectl(
+                "apply", "--server-side", "--force-conflicts", "--field-manager=meshguard-local", "-f", str(crds)
+            )
             self.kubectl("apply", "--server-side", "--field-manager=meshguard-local", "-f", "-", stdin=READONLY_RBAC)
-            self.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd/serviceentries.networking.istio.io")
+            self.kubectl(
+                "wait", "--for=condition=Established", "--timeout=120s", "crd/serviceentries.networking.istio.io"
+            )
             stamp.write_text(want)
         deadline = time.monotonic() + 60
         while not self._served():
@@ -376,8 +380,9 @@ def kubeconfig_for(clusters: list[Cluster], readonly: bool = True) -> dict:
 
 class ClusterSet:
     def __init__(self, state: Path, kubeconfig: Path, prefix: str = "local") -> None:
-        self.state = state
-        self.kubeconfig = kubeconfig
+        # Absolute: the paths end up in flags of processes with another cwd.
+        self.state = state.resolve()
+        self.kubeconfig = kubeconfig.resolve()
         self.prefix = prefix
 
     def cluster(self, name: str) -> Cluster:

@@ -38,12 +38,13 @@ func main() {
 		fs := flag.NewFlagSet("kube-local", flag.ExitOnError)
 		dir := fs.String("etcd-dir", "", "etcd data directory")
 		port := fs.Int("etcd-port", 0, "etcd client port on 127.0.0.1")
+		peerPort := fs.Int("etcd-peer-port", 0, "etcd peer port on 127.0.0.1")
 		_ = fs.Parse(args[:split])
-		if *dir == "" || *port == 0 {
-			fmt.Fprintln(os.Stderr, "kube-local: --etcd-dir and --etcd-port are required before --")
+		if *dir == "" || *port == 0 || *peerPort == 0 {
+			fmt.Fprintln(os.Stderr, "kube-local: --etcd-dir, --etcd-port and --etcd-peer-port are required before --")
 			os.Exit(2)
 		}
-		etcd, err := startEtcd(*dir, *port)
+		etcd, err := startEtcd(*dir, *port, *peerPort)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "kube-local: etcd:", err)
 			os.Exit(1)
@@ -56,7 +57,7 @@ func main() {
 	os.Exit(cli.Run(command))
 }
 
-func startEtcd(dir string, port int) (*embed.Etcd, error) {
+func startEtcd(dir string, port, peerPort int) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = dir
 	cfg.Name = "local"
@@ -65,9 +66,10 @@ func startEtcd(dir string, port int) (*embed.Etcd, error) {
 	cfg.UnsafeNoFsync = true
 	cfg.LogLevel = "error"
 	client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
-	// The peer port is never used by a single-member cluster; a unix socket
-	// keeps it from taking a TCP port.
-	peer, _ := url.Parse("unix://" + dir + "/peer.sock")
+	// A single-member cluster never talks to peers, but etcd still listens;
+	// the port stays the same across restarts because membership data
+	// records it.
+	peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
 	cfg.ListenClientUrls = []url.URL{*client}
 	cfg.AdvertiseClientUrls = []url.URL{*client}
 	cfg.ListenPeerUrls = []url.URL{*peer}
