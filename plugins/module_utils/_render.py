@@ -1,0 +1,265 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render a validated rule set and its addresses into Kubernetes objects.
+
+``render(ruleset, addresses_by_service)`` is a pure function: the same input
+gives the same list of plain dicts, sorted by kind, namespace and name, with
+nothing in it that changes between runs. See docs/rendering.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from ._errors import MeshguardError
+from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
+from ._spec import LEGACY_API, RuleSet, Service
+
+__all__ = [
+    "MANAGED_KINDS",
+    "OWNER_LABEL",
+    "OWNER_VALUE",
+    "SERVICE_ANNOTATION",
+    "SET_LABEL",
+    "SIDECAR_NAME",
+    "SOURCES_ANNOTATION",
+    "RenderError",
+    "ServiceAddresses",
+    "render",
+    "set_selector",
+]
+
+SERVICE_ANNOTATION = "meshguard.egress/service"
+SOURCES_ANNOTATION = "meshguard.egress/sources"
+# Istio allows one namespace-wide Sidecar per namespace; a fixed name makes a
+# second one (another set, or a hand-made "default") a name conflict that the
+# apply engine reports instead of a silent second Sidecar.
+SIDECAR_NAME = "default"
+# Synthetic hosts live under a reserved top-level domain (RFC 2606): they can
+# never be resolved, nor collide with a real name or a Kubernetes Service.
+SYNTHETIC_HOST_DOMAIN = "meshguard-egress.invalid"
+ISTIO_NAMESPACE = "istio-system"
+NETWORK_POLICY_API = "networking.k8s.io/v1"
+SIDECAR_API_FOR_LEGACY = "networking.istio.io/v1"
+# Istio's CRD limits per ServiceEntry.
+MAX_ADDRESSES = 256
+MAX_ENDPOINTS = 4096
+
+# (API group, kind) of everything render() can produce: what a prune has to list.
+MANAGED_KINDS = (
+    ("networking.istio.io", "ServiceEntry"),
+    ("config.istio.io", "EgressRule"),
+    ("networking.k8s.io", "NetworkPolicy"),
+    ("networking.istio.io", "Sidecar"),
+)
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+class RenderError(MeshguardError):
+    """The addresses given cannot be rendered for a service."""
+
+
+@dataclass(frozen=True)
+class ServiceAddresses:
+    """What resolution and aggregation produced for one service.
+
+    ``cidrs``: the merged CIDR blocks that go into ``addresses``; ``ips``: the
+    individual addresses (STATIC endpoints); ``sources``: the host names they
+    were resolved from (provenance only).
+    """
+
+    cidrs: tuple[str, ...]
+    ips: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+
+def set_selector(set_name: str) -> str:
+    """Label selector for every object of one rule set."""
+    return f"{OWNER_LABEL}={OWNER_VALUE},{SET_LABEL}={set_name}"
+
+
+def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses]) -> list[dict[str, Any]]:
+    """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name)."""
+    objects: list[dict[str, Any]] = []
+    for service in ruleset.services:
+        networks, ips, sources = _addresses(service, addresses_by_service)
+        if ruleset.legacy:
+            objects.extend(_egress_rules(ruleset, service, networks, sources))
+        else:
+            objects.extend(_service_entries(ruleset, service, networks, ips, sources))
+        if ruleset.network_policy:
+            objects.append(_network_policy(ruleset, service, networks, sources))
+    objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
+    objects.sort(key=_identity)
+    for before, after in zip(objects, objects[1:]):
+        if _identity(before) == _identity(after):
+            # Only a hash collision of two long names can get here.
+            kind, namespace, name = _identity(after)
+            raise RenderError(f"two rendered objects share the name {kind} {namespace}/{name}")
+    return objects
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str]:
+    return obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
+
+
+def _addresses(
+    service: Service, addresses_by_service: Mapping[str, ServiceAddresses]
+) -> tuple[list[Network], list[Address], list[str]]:
+    """The service's addresses parsed, de-duplicated and sorted, whatever order they came in."""
+    given = addresses_by_service.get(service.name)
+    if given is None:
+        raise RenderError(f"service {service.name!r}: no addresses were given to render")
+    try:
+        networks = sorted(set(map(ipaddress.ip_network, given.cidrs)), key=_network_key)
+        ips = sorted(set(map(ipaddress.ip_address, given.ips)), key=lambda ip: (ip.version, ip))
+    except ValueError as exc:
+        raise RenderError(f"service {service.name!r}: {exc}") from None
+    if not networks:
+        # An entry without addresses would match every destination IP on its ports.
+        raise RenderError(f"service {service.name!r}: no addresses to render (refusing to allow every IP)")
+    if service.resolution == "STATIC":
+        if not ips:
+            raise RenderError(f"service {service.name!r}: STATIC resolution needs individual IP addresses")
+        stray = [str(ip) for ip in ips if not any(ip in network for network in networks)]
+        if stray:
+            raise RenderError(f"service {service.name!r}: endpoint addresses outside its CIDRs: {', '.join(stray)}")
+    return networks, ips, sorted(set(given.sources))
+
+
+def _network_key(network: Network) -> tuple[int, Any, int]:
+    return network.version, network.network_address, network.prefixlen
+
+
+def _metadata(
+    name: str, namespace: str, ruleset: RuleSet, service: Optional[Service] = None, sources: Sequence[str] = ()
+) -> dict[str, Any]:
+    labels = dict(service.labels) if service else {}
+    labels.update({OWNER_LABEL: OWNER_VALUE, SET_LABEL: ruleset.name})
+    annotations = dict(service.annotations) if service else {}
+    if service:
+        annotations[SERVICE_ANNOTATION] = service.name
+    if sources:
+        annotations[SOURCES_ANNOTATION] = ",".join(sources)
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(sorted(labels.items()))}
+    if annotations:
+        metadata["annotations"] = dict(sorted(annotations.items()))
+    return metadata
+
+
+def _synthetic_host(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.{SYNTHETIC_HOST_DOMAIN}"
+
+
+def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
+    """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
+    if ruleset.layout == "per_address":
+        return [(object_name(ruleset.name, service.name, address_slug(str(net))), [net]) for net in networks]
+    chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
+    # The first object keeps the plain name, so crossing 256 addresses only adds objects.
+    return [
+        (object_name(ruleset.name, service.name, *([str(index + 1)] if index else [])), chunk)
+        for index, chunk in enumerate(chunks)
+    ]
+
+
+def _service_entries(
+    ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], sources: list[str]
+) -> list[dict[str, Any]]:
+    entries = []
+    for index, (name, group) in enumerate(_groups(ruleset, service, networks)):
+        # Istio keeps one service per host name and namespace, so only one object
+        # may carry the real names; the others get a synthetic host of their own.
+        real = sorted(service.host_names) if ruleset.layout == "per_service" and index == 0 else []
+        spec: dict[str, Any] = {
+            "hosts": real or [_synthetic_host(name, service.namespace)],
+            "addresses": [str(network) for network in group],
+            # Built per object: objects must not share lists that a caller might edit.
+            "ports": [
+                {"name": port.name, "number": port.number, "protocol": port.protocol}
+                for port in sorted(service.ports, key=lambda port: port.number)
+            ],
+            "location": "MESH_EXTERNAL",
+            "resolution": service.resolution,
+        }
+        if service.resolution == "STATIC":
+            endpoints = [{"address": str(ip)} for ip in ips if any(ip in network for network in group)]
+            if len(endpoints) > MAX_ENDPOINTS:
+                raise RenderError(f"service {service.name!r}: {len(endpoints)} endpoints in {name}, Istio takes 4096")
+            spec["endpoints"] = endpoints
+        if service.export_to:
+            spec["exportTo"] = sorted(service.export_to)
+        entries.append(
+            {
+                "apiVersion": ruleset.api,
+                "kind": "ServiceEntry",
+                "metadata": _metadata(name, service.namespace, ruleset, service, sources),
+                "spec": spec,
+            }
+        )
+    return entries
+
+
+def _egress_rules(
+    ruleset: RuleSet, service: Service, networks: list[Network], sources: list[str]
+) -> list[dict[str, Any]]:
+    rules = []
+    for name, (network,) in _groups(ruleset, service, networks):
+        # One address is written as a plain IP, as in the original examples.
+        destination = str(network.network_address) if network.num_addresses == 1 else str(network)
+        rules.append(
+            {
+                "apiVersion": LEGACY_API,
+                "kind": "EgressRule",
+                "metadata": _metadata(name, service.namespace, ruleset, service, sources),
+                "spec": {
+                    "destination": {"service": destination},
+                    # Lower case, as in Istio 0.x's "Consuming External TCP Services".
+                    "ports": [
+                        {"port": port.number, "protocol": port.protocol.lower()}
+                        for port in sorted(service.ports, key=lambda port: port.number)
+                    ],
+                },
+            }
+        )
+    return rules
+
+
+def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network], sources: list[str]) -> dict[str, Any]:
+    selector: dict[str, Any] = {"matchLabels": dict(service.pod_selector)} if service.pod_selector else {}
+    numbers = sorted({port.number for port in service.ports})
+    return {
+        "apiVersion": NETWORK_POLICY_API,
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(object_name(ruleset.name, service.name), service.namespace, ruleset, service, sources),
+        "spec": {
+            "podSelector": selector,
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{"ipBlock": {"cidr": str(network)}} for network in networks],
+                    # protocol written out: the API server stores the default TCP,
+                    # and a later comparison with the live object must match.
+                    "ports": [{"protocol": "TCP", "port": number} for number in numbers],
+                }
+            ],
+        },
+    }
+
+
+def _sidecar(ruleset: RuleSet, namespace: str) -> dict[str, Any]:
+    # REGISTRY_ONLY drops what the sidecar does not know, and egress hosts limit
+    # what it knows: keep its own namespace, Istio's, and this set's entries.
+    entry_namespaces = sorted({service.namespace for service in ruleset.services} - {namespace, ISTIO_NAMESPACE})
+    hosts = ["./*", f"{ISTIO_NAMESPACE}/*"] + [f"{other}/*" for other in entry_namespaces]
+    return {
+        "apiVersion": SIDECAR_API_FOR_LEGACY if ruleset.legacy else ruleset.api,
+        "kind": "Sidecar",
+        "metadata": _metadata(SIDECAR_NAME, namespace, ruleset),
+        "spec": {"egress": [{"hosts": hosts}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+    }

@@ -1,0 +1,654 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate and normalise the rule set given to ``meshguard.egress.rules``.
+
+``validate_ruleset(spec)`` takes plain data exactly as the module receives it
+and returns a frozen ``RuleSet``, or raises one ``SpecError`` that lists every
+problem found, each naming the service and field. Nothing here touches the
+network: it runs before any DNS or API call.
+
+The rules mirror what Istio and the Kubernetes API server would reject (their
+wording is reused where it helps), plus what this collection needs to render
+deterministic objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ._errors import MeshguardError
+from ._names import (
+    OWNER_LABEL,
+    RESERVED_PREFIX,
+    SEPARATOR,
+    dns1123_label_problem,
+    label_value_problem,
+    qualified_key_problem,
+)
+
+PROTOCOLS = ("TCP", "MONGO", "MYSQL", "REDIS", "TLS", "HTTPS", "HTTP", "HTTP2", "GRPC")
+# Istio's multi-host rule exempts these: they are routed by Host header or SNI.
+HTTP_OR_TLS_PROTOCOLS = frozenset(("HTTP", "HTTP2", "GRPC", "HTTPS", "TLS"))
+# istio/api routing/v1alpha1/egress_rule.proto (Istio 0.x).
+LEGACY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "HTTP2", "TCP", "MONGO")
+
+LEGACY_API = "config.istio.io/v1alpha2"
+APIS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3", LEGACY_API)
+DEFAULT_API = "networking.istio.io/v1"
+LAYOUTS = ("per_service", "per_address")
+RESOLUTIONS = ("NONE", "STATIC")
+# Resolutions Istio knows but this collection cannot use: its addresses are CIDRs.
+_OTHER_ISTIO_RESOLUTIONS = ("DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS")
+# Like kubectl, objects without a namespace go to "default".
+DEFAULT_NAMESPACE = "default"
+# Istio's CRD caps hosts, addresses and ports at 256 items per ServiceEntry.
+MAX_ITEMS = 256
+
+# Host kinds, named as in _terms.
+HOST_NAME = "name"
+HOST_ADDRESS = "address"
+HOST_NETWORK = "network"
+
+RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only")
+SERVICE_KEYS = (
+    "name",
+    "hosts",
+    "ports",
+    "namespace",
+    "export_to",
+    "resolution",
+    "addresses",
+    "network_policy",
+    "labels",
+    "annotations",
+)
+PORT_KEYS = ("number", "protocol", "name")
+NETWORK_POLICY_KEYS = ("pod_selector",)
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+class SpecError(MeshguardError):
+    """The rule set is invalid; ``errors`` lists every problem, one message each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        count = len(self.errors)
+        lines = "\n".join(f"- {error}" for error in self.errors)
+        super().__init__(f"invalid rule set ({count} error{'s' if count != 1 else ''}):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One entry of ``hosts``: ``kind`` is ``name``, ``address`` or ``network``; ``value`` is normalised."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Port:
+    number: int
+    protocol: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    hosts: tuple[Host, ...]
+    ports: tuple[Port, ...]
+    resolution: str = "NONE"
+    export_to: tuple[str, ...] = ()
+    # Already resolved IPs/CIDRs; None means: resolve ``hosts``.
+    addresses: Optional[tuple[str, ...]] = None
+    pod_selector: Pairs = ()
+    labels: Pairs = ()
+    annotations: Pairs = ()
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """Host names (to resolve, and to show in the ServiceEntry)."""
+        return tuple(host.value for host in self.hosts if host.kind == HOST_NAME)
+
+    @property
+    def literal_addresses(self) -> tuple[str, ...]:
+        """IPs and CIDRs given directly in ``hosts``."""
+        return tuple(host.value for host in self.hosts if host.kind != HOST_NAME)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    services: tuple[Service, ...]
+    namespace: str = DEFAULT_NAMESPACE
+    api: str = DEFAULT_API
+    layout: str = "per_service"
+    network_policy: bool = False
+    registry_only: tuple[str, ...] = ()
+
+    @property
+    def legacy(self) -> bool:
+        return self.api == LEGACY_API
+
+
+# --- host terms ---------------------------------------------------------------
+
+
+def _parse_term(text: str) -> Host:
+    """Minimal stand-in for ``_terms.parse_term``: the same kinds and normal forms."""
+    if not text or text != text.strip():
+        raise ValueError(f"{text!r} is not a valid host name, IP address or CIDR block")
+    if "/" in text:
+        return Host(HOST_NETWORK, _cidr(text))
+    if "%" not in text:  # an IPv6 zone index means nothing to a remote service
+        try:
+            return Host(HOST_ADDRESS, str(ipaddress.ip_address(text)))
+        except ValueError:
+            pass
+    name = text.lower()
+    name = name[:-1] if name.endswith(".") else name
+    labels = name.split(".")
+    if not 0 < len(name) <= 253 or labels[-1].isdigit() or any(dns1123_label_problem(label) for label in labels):
+        raise ValueError(f"{text!r} is not a valid host name, IP address or CIDR block")
+    return Host(HOST_NAME, name)
+
+
+def _classify_host(text: str) -> tuple[str, str]:
+    """Classify one host term as (``name``|``address``|``network``, normalised value).
+
+    Raises ValueError or MeshguardError with a message naming the term.
+    """
+    if "*" in text:
+        raise ValueError(f"{text!r}: wildcard host names cannot be resolved to addresses; list the names")
+    term = _parse_term(text)  # shared parser: term = parse_term(text), with: from ._terms import parse_term
+    if term.kind == HOST_NAME and any(dns1123_label_problem(label) for label in term.value.split(".")):
+        # Istio checks each host label as DNS-1123; _terms also takes '_' (as in _sip._tcp names).
+        raise ValueError(f"{text!r}: Istio host names take letters, digits and '-' in each label")
+    return term.kind, term.value
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid CIDR block") from None
+    raise ValueError(f"{text!r} has host bits set (did you mean {str(network)!r}?)")
+
+
+def _is_single_address(value: str) -> bool:
+    return ipaddress.ip_network(value).num_addresses == 1
+
+
+# --- reporting ----------------------------------------------------------------
+
+
+class _Report:
+    """Collects every error message; ``scoped`` prefixes them with the service they belong to."""
+
+    def __init__(self, messages: list[str], prefix: str = "") -> None:
+        self.messages = messages
+        self.prefix = prefix
+
+    def scoped(self, prefix: str) -> _Report:
+        return _Report(self.messages, prefix)
+
+    def error(self, field: str, message: str) -> None:
+        location = ": ".join(part for part in (self.prefix, field) if part)
+        self.messages.append(f"{location}: {message}" if location else message)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Rule-set options that the service rules depend on."""
+
+    namespace: str
+    legacy: bool
+    network_policy: bool
+
+
+def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
+    # Typos must not be silently ignored: an unknown key is an error.
+    for key in sorted((k for k in data if k not in allowed), key=str):
+        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        report.error(field, f"unknown key {key!r}{suggestion}; allowed: {', '.join(allowed)}")
+
+
+def _list(value: Any, field: str, report: _Report) -> Optional[list[Any]]:
+    if not isinstance(value, list):
+        report.error(field, f"must be a list, got {type(value).__name__}")
+        return None
+    return value
+
+
+def _name_part(value: Any, field: str, report: _Report, what: str) -> Optional[str]:
+    """A set or service name: a DNS-1123 label without the name separator."""
+    if value is None:
+        report.error(field, f"is required: {what}")
+        return None
+    problem = dns1123_label_problem(value)
+    if problem is None and SEPARATOR in value:
+        problem = f"must not contain {SEPARATOR!r} (it separates the parts of object names), got {value!r}"
+    if problem:
+        report.error(field, problem)
+        return None
+    return value
+
+
+def _namespace(value: Any, field: str, report: _Report) -> Optional[str]:
+    """A namespace name, or None when not given (Ansible passes None for unset options)."""
+    problem = None if value is None else dns1123_label_problem(value)
+    if problem:
+        report.error(field, problem)
+        return None
+    return value
+
+
+def _string_map(value: Any, field: str, report: _Report, *, label_values: bool, ours: bool = True) -> Pairs:
+    """Labels (``label_values``) or annotations, checked as the API server does.
+
+    With ``ours``, keys the collection writes itself are refused.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        report.error(field, f"must be a dict, got {type(value).__name__}")
+        return ()
+    pairs = []
+    for key in sorted(value, key=str):
+        item = value[key]
+        problem = qualified_key_problem(key)
+        if problem is None and ours and (key == OWNER_LABEL or key.startswith(RESERVED_PREFIX)):
+            problem = f"{key!r} is set by meshguard.egress and cannot be overridden"
+        if problem:
+            report.error(field, problem)
+            continue
+        if label_values:
+            problem = label_value_problem(item)
+        elif not isinstance(item, str):
+            problem = f"must be a string, got {type(item).__name__} (quote it)"
+        if problem:
+            report.error(f"{field}[{key!r}]", problem)
+            continue
+        pairs.append((key, item))
+    return tuple(pairs)
+
+
+# --- ports --------------------------------------------------------------------
+
+
+def _port_number(value: Any, field: str, report: _Report) -> Optional[int]:
+    if value is None:
+        report.error(field, "is required")
+        return None
+    # Templated values arrive as strings; bool is an int subclass but never a port.
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        report.error(field, f"must be an integer, got {value!r}")
+        return None
+    if not 1 <= value <= 65535:
+        report.error(field, f"must be between 1 and 65535, got {value}")
+        return None
+    return value
+
+
+def _protocol(value: Any, field: str, legacy: bool, report: _Report) -> Optional[str]:
+    protocol = value.upper() if isinstance(value, str) else None
+    if value is None:
+        report.error(field, f"is required, one of {', '.join(PROTOCOLS)}")
+    elif protocol not in PROTOCOLS:
+        report.error(field, f"must be one of {', '.join(PROTOCOLS)}, got {value!r}")
+    elif legacy and protocol not in LEGACY_PROTOCOLS:
+        report.error(
+            field,
+            f"{protocol} is not known to the legacy EgressRule API ({LEGACY_API}), "
+            f"which takes {', '.join(LEGACY_PROTOCOLS)}",
+        )
+    else:
+        return protocol
+    return None
+
+
+def _port(item: Any, field: str, legacy: bool, report: _Report) -> Optional[Port]:
+    if not isinstance(item, dict):
+        report.error(field, f"must be a dict with number and protocol, got {type(item).__name__}")
+        return None
+    _check_keys(item, PORT_KEYS, field, report)
+    number = _port_number(item.get("number"), f"{field}.number", report)
+    protocol = _protocol(item.get("protocol"), f"{field}.protocol", legacy, report)
+    name = item.get("name")
+    if name is not None:
+        problem = dns1123_label_problem(name)
+        if problem:
+            report.error(f"{field}.name", f"port name {problem}")
+            return None
+    if number is None or protocol is None:
+        return None
+    return Port(number=number, protocol=protocol, name=name or f"{protocol.lower()}-{number}")
+
+
+def _ports(value: Any, legacy: bool, report: _Report) -> tuple[Port, ...]:
+    if value is None:
+        report.error("ports", "is required: a list of {number, protocol}")
+        return ()
+    items = _list(value, "ports", report)
+    if not items:
+        if items is not None:
+            report.error("ports", "must list at least one port")
+        return ()
+    if len(items) > MAX_ITEMS:
+        report.error("ports", f"at most {MAX_ITEMS} ports per ServiceEntry, got {len(items)}")
+    ports = []
+    first_number: dict[int, int] = {}
+    first_name: dict[str, int] = {}
+    for index, item in enumerate(items):
+        port = _port(item, f"ports[{index}]", legacy, report)
+        if port is None:
+            continue
+        if port.number in first_number:
+            report.error(
+                f"ports[{index}].number",
+                f"port number cannot be duplicated: {port.number} is also ports[{first_number[port.number]}]",
+            )
+        elif port.name in first_name:
+            report.error(
+                f"ports[{index}].name", f"port name {port.name!r} is also used by ports[{first_name[port.name]}]"
+            )
+        else:
+            ports.append(port)
+        first_number.setdefault(port.number, index)
+        first_name.setdefault(port.name, index)
+    return tuple(ports)
+
+
+# --- services -----------------------------------------------------------------
+
+
+def _hosts(value: Any, report: _Report) -> tuple[Host, ...]:
+    if value is None:
+        report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
+        return ()
+    items = _list(value, "hosts", report)
+    if not items:
+        if items is not None:
+            report.error("hosts", "must list at least one host name, IP address or CIDR block")
+        return ()
+    hosts = []
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        field = f"hosts[{index}]"
+        if not isinstance(item, str):
+            report.error(field, f"must be a string, got {type(item).__name__}")
+            continue
+        try:
+            kind, value = _classify_host(item)
+        except (ValueError, MeshguardError) as exc:
+            report.error(field, str(exc))
+            continue
+        if value in first:
+            report.error(field, f"{item!r} is listed twice (also hosts[{first[value]}])")
+            continue
+        first[value] = index
+        hosts.append(Host(kind=kind, value=value))
+    return tuple(hosts)
+
+
+def _addresses(value: Any, report: _Report) -> Optional[tuple[str, ...]]:
+    if value is None:
+        return None
+    items = _list(value, "addresses", report)
+    if not items:
+        if items is not None:
+            report.error("addresses", "must list at least one address (leave it out to resolve the hosts)")
+        return None
+    addresses: list[str] = []
+    for index, item in enumerate(items):
+        field = f"addresses[{index}]"
+        if not isinstance(item, str):
+            report.error(field, f"must be a string, got {type(item).__name__}")
+            continue
+        try:
+            kind, address = _classify_host(item)
+        except (ValueError, MeshguardError) as exc:
+            report.error(field, str(exc))
+            continue
+        if kind == HOST_NAME:
+            report.error(field, f"{item!r} is a host name; addresses takes IP addresses and CIDR blocks")
+        elif address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def _resolution(value: Any, legacy: bool, report: _Report) -> str:
+    if value is None:
+        return "NONE"
+    resolution = value.upper() if isinstance(value, str) else value
+    if resolution not in RESOLUTIONS:
+        message = f"must be NONE or STATIC, got {value!r}"
+        if resolution in _OTHER_ISTIO_RESOLUTIONS:
+            # Every rendered address is a CIDR block; Istio's own CEL wording follows.
+            message += (
+                "; the rendered addresses are CIDR blocks, and "
+                "CIDR addresses are allowed only for NONE/STATIC resolution types"
+            )
+        report.error("resolution", message)
+        return "NONE"
+    if legacy and resolution != "NONE":
+        report.error("resolution", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
+    return resolution
+
+
+def _export_to(value: Any, namespace: str, legacy: bool, report: _Report) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if legacy:
+        report.error("export_to", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
+        return ()
+    result: list[str] = []
+    # "." is the service's own namespace: Istio counts the two as one value.
+    first: dict[str, int] = {}
+    for index, item in enumerate(_list(value, "export_to", report) or ()):
+        field = f"export_to[{index}]"
+        if item not in (".", "*", "~") and dns1123_label_problem(item) is not None:
+            report.error(field, f"must be '.', '*', '~' or a namespace name (DNS-1123 label), got {item!r}")
+            continue
+        key = "." if item == namespace else item
+        if key in first:
+            report.error(field, f"{item!r} is a duplicate of export_to[{first[key]}]")
+            continue
+        first[key] = index
+        result.append(item)
+    for special in ("*", "~"):
+        if special in result and len(result) > 1:
+            report.error("export_to", f"{special!r} must be the only value, got {result!r}")
+    return tuple(result)
+
+
+def _check_static(hosts: tuple[Host, ...], addresses: Optional[tuple[str, ...]], report: _Report) -> None:
+    """STATIC sends traffic to endpoints, and an endpoint is a single address."""
+    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == HOST_NETWORK]
+    given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
+    for field, value in given:
+        if not _is_single_address(value):
+            report.error(
+                field,
+                f"{value!r} is a CIDR block, but STATIC resolution needs individual addresses "
+                "for its endpoints; use resolution NONE or list the IP addresses",
+            )
+
+
+def _pod_selector(value: Any, enabled: bool, report: _Report) -> Pairs:
+    if value is None:
+        return ()
+    if not enabled:
+        report.error("network_policy", "has no effect unless the rule set has network_policy: true")
+        return ()
+    if not isinstance(value, dict):
+        report.error("network_policy", f"must be a dict with pod_selector, got {type(value).__name__}")
+        return ()
+    _check_keys(value, NETWORK_POLICY_KEYS, "network_policy", report)
+    return _string_map(value.get("pod_selector"), "network_policy.pod_selector", report, label_values=True, ours=False)
+
+
+def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]:
+    if not isinstance(item, dict):
+        report.error("", f"must be a dict, got {type(item).__name__}")
+        return None
+    before = len(report.messages)
+    _check_keys(item, SERVICE_KEYS, "", report)
+    name = _name_part(item.get("name"), "name", report, "the service name")
+    namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
+    hosts = _hosts(item.get("hosts"), report)
+    ports = _ports(item.get("ports"), context.legacy, report)
+    resolution = _resolution(item.get("resolution"), context.legacy, report)
+    export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
+    addresses = _addresses(item.get("addresses"), report)
+    if resolution == "STATIC":
+        _check_static(hosts, addresses, report)
+    pod_selector = _pod_selector(item.get("network_policy"), context.network_policy, report)
+    labels = _string_map(item.get("labels"), "labels", report, label_values=True)
+    annotations = _string_map(item.get("annotations"), "annotations", report, label_values=False)
+    if name is None or len(report.messages) > before:
+        return None
+    return Service(
+        name=name,
+        namespace=namespace,
+        hosts=hosts,
+        ports=ports,
+        resolution=resolution,
+        export_to=export_to,
+        addresses=addresses,
+        pod_selector=pod_selector,
+        labels=labels,
+        annotations=annotations,
+    )
+
+
+def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int, Service]]:
+    if value is None:
+        report.error("services", "is required: a list of services")
+        return []
+    services = []
+    first: dict[str, int] = {}
+    for index, item in enumerate(_list(value, "services", report) or ()):
+        name = item.get("name") if isinstance(item, dict) else None
+        scoped = report.scoped(f"services[{index}] {name!r}" if isinstance(name, str) else f"services[{index}]")
+        if isinstance(name, str) and name in first:
+            scoped.error("name", f"is a duplicate of services[{first[name]}]")
+        elif isinstance(name, str):
+            first[name] = index
+        service = _service(item, context, scoped)
+        if service is not None and first.get(service.name) == index:
+            services.append((index, service))
+    return services
+
+
+def _check_per_service(services: list[tuple[int, Service]], report: _Report) -> None:
+    """Rules on the ServiceEntry that carries a service's host names (layout per_service)."""
+    owners: dict[tuple[str, str], str] = {}
+    for index, service in services:
+        scoped = report.scoped(f"services[{index}] {service.name!r}")
+        names = service.host_names
+        if len(names) > MAX_ITEMS:
+            scoped.error("hosts", f"at most {MAX_ITEMS} host names per ServiceEntry, got {len(names)}")
+        tcp = [port for port in service.ports if port.protocol not in HTTP_OR_TLS_PROTOCOLS]
+        if service.resolution != "NONE" and len(names) > 1 and tcp:
+            scoped.error(
+                "hosts",
+                f"multiple hosts provided with non-HTTP, non-TLS ports ({tcp[0].protocol} {tcp[0].number}); "
+                "Istio allows that only with resolution NONE",
+            )
+        for name in names:
+            owner = owners.setdefault((service.namespace, name), service.name)
+            if owner != service.name:
+                # Istio keeps one service per host name and namespace: the other ports would be lost.
+                scoped.error(
+                    "hosts",
+                    f"{name!r} is also a host of service {owner!r} in namespace {service.namespace!r}; "
+                    "Istio keeps one ServiceEntry per host name and namespace, so list all its ports in one service",
+                )
+
+
+# --- rule set -----------------------------------------------------------------
+
+
+def _api_and_layout(api: Any, layout: Any, report: _Report) -> tuple[str, str]:
+    if api is None:
+        api = DEFAULT_API
+    elif api not in APIS:
+        report.error("api", f"must be one of {', '.join(APIS)}, got {api!r}")
+        api = DEFAULT_API
+    if layout is None:
+        # The legacy API takes one destination per rule, so it defaults to per_address.
+        layout = "per_address" if api == LEGACY_API else "per_service"
+    elif layout not in LAYOUTS:
+        report.error("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    elif api == LEGACY_API and layout != "per_address":
+        report.error(
+            "layout",
+            f"the legacy EgressRule API ({LEGACY_API}) takes one destination.service per rule: use per_address",
+        )
+    return api, layout
+
+
+def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    namespaces: list[str] = []
+    for index, item in enumerate(_list(value, "registry_only", report) or ()):
+        field = f"registry_only[{index}]"
+        problem = dns1123_label_problem(item)
+        if problem:
+            report.error(field, problem)
+        elif item in namespaces:
+            report.error(field, f"{item!r} is listed twice")
+        else:
+            namespaces.append(item)
+    return tuple(namespaces)
+
+
+def validate_ruleset(spec: Mapping[str, Any]) -> RuleSet:
+    """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
+
+    Options set to None count as not given, as Ansible passes them. Raises
+    SpecError listing every problem found.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError([f"the rule set must be a dict, got {type(spec).__name__}"])
+    report = _Report([])
+    _check_keys(spec, RULESET_KEYS, "", report)
+    set_name = _name_part(spec.get("set"), "set", report, "the name of the rule set")
+    namespace = _namespace(spec.get("namespace"), "namespace", report) or DEFAULT_NAMESPACE
+    api, layout = _api_and_layout(spec.get("api"), spec.get("layout"), report)
+    network_policy = spec.get("network_policy")
+    if network_policy is None:
+        network_policy = False
+    elif not isinstance(network_policy, bool):
+        report.error("network_policy", f"must be true or false, got {network_policy!r}")
+    registry_only = _registry_only(spec.get("registry_only"), report)
+    context = _Context(namespace=namespace, legacy=api == LEGACY_API, network_policy=network_policy is True)
+    services = _services(spec.get("services"), context, report)
+    if layout == "per_service" and not context.legacy:
+        _check_per_service(services, report)
+    if report.messages or set_name is None:
+        raise SpecError(report.messages)
+    return RuleSet(
+        name=set_name,
+        services=tuple(service for _index, service in services),
+        namespace=namespace,
+        api=api,
+        layout=layout,
+        network_policy=context.network_policy,
+        registry_only=registry_only,
+    )

@@ -1,0 +1,502 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rendering: golden files, splitting, names, determinism, and Istio's CRD schemas.
+
+Golden files are compared as data. After a deliberate change, rewrite them with
+MESHGUARD_UPDATE_GOLDEN=1 (their header comments are kept), then review the
+diff by hand before committing.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.meshguard.egress.plugins.module_utils._names import address_slug, object_name
+from ansible_collections.meshguard.egress.plugins.module_utils._render import (
+    OWNER_LABEL,
+    OWNER_VALUE,
+    SET_LABEL,
+    RenderError,
+    ServiceAddresses,
+    render,
+    set_selector,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
+
+GOLDEN = Path(__file__).parent / "golden"
+# Outside the repository: see ../shared/istio/README.md.
+CRD_BUNDLE = Path(__file__).resolve().parents[4].parent / "shared" / "istio" / "crd-all.gen.yaml"
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+MONGO = {
+    "name": "mongo",
+    "hosts": ["mongo-1.db.example.com", "mongo-0.db.example.com"],
+    "ports": [{"number": 27017, "protocol": "mongo"}],
+    "export_to": ["shop", "."],
+    "labels": {"team": "db"},
+    "annotations": {"example.com/owner": "db-team@example.com"},
+}
+MONGO_ADDRESSES = ServiceAddresses(
+    cidrs=("198.51.100.7/32", "192.0.2.16/28"),
+    sources=("mongo-1.db.example.com", "mongo-0.db.example.com"),
+)
+LEDGER = {
+    "name": "ledger",
+    "hosts": ["203.0.113.0/28", "198.51.100.9"],
+    "ports": [{"number": 5432, "protocol": "TCP", "name": "postgres"}],
+}
+LEDGER_ADDRESSES = ServiceAddresses(cidrs=("203.0.113.0/28", "198.51.100.9/32"))
+PARTNER = {
+    "name": "partner",
+    "hosts": ["api.partner.example.com"],
+    "ports": [{"number": 443, "protocol": "TLS"}, {"number": 8443, "protocol": "TCP"}],
+    "resolution": "STATIC",
+    "namespace": "partners",
+}
+PARTNER_ADDRESSES = ServiceAddresses(
+    cidrs=("192.0.2.130/32", "192.0.2.128/31", "2001:db8::10/128"),
+    ips=("2001:db8::10", "192.0.2.130", "192.0.2.128", "192.0.2.129"),
+    sources=("api.partner.example.com",),
+)
+
+CASES = {
+    "per_service": (
+        {"set": "payments", "namespace": "egress", "services": [MONGO, LEDGER, PARTNER]},
+        {"mongo": MONGO_ADDRESSES, "ledger": LEDGER_ADDRESSES, "partner": PARTNER_ADDRESSES},
+    ),
+    "per_address": (
+        {"set": "payments", "namespace": "egress", "layout": "per_address", "services": [MONGO, PARTNER]},
+        {"mongo": MONGO_ADDRESSES, "partner": PARTNER_ADDRESSES},
+    ),
+    "legacy": (
+        {"set": "payments", "api": "config.istio.io/v1alpha2", "services": [{**MONGO, "export_to": None}, LEDGER]},
+        {"mongo": MONGO_ADDRESSES, "ledger": LEDGER_ADDRESSES},
+    ),
+    "network_policy_sidecar": (
+        {
+            "set": "payments",
+            "namespace": "egress",
+            "api": "networking.istio.io/v1beta1",
+            "network_policy": True,
+            "registry_only": ["shop", "egress"],
+            "services": [{**MONGO, "network_policy": {"pod_selector": {"app": "checkout"}}}, PARTNER],
+        },
+        {"mongo": MONGO_ADDRESSES, "partner": PARTNER_ADDRESSES},
+    ),
+}
+
+
+def render_case(name):
+    data, addresses = CASES[name]
+    return render(validate_ruleset(copy.deepcopy(data)), addresses)
+
+
+def many_addresses(count, start="10.0.0.0"):
+    first = int(ipaddress.ip_address(start))
+    ips = tuple(str(ipaddress.ip_address(first + 2 * i)) for i in range(count))  # never adjacent: no merging
+    return ServiceAddresses(cidrs=tuple(f"{ip}/32" for ip in ips), ips=ips, sources=("db.example.com",))
+
+
+# --- golden files ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case):
+    path = GOLDEN / f"{case}.yaml"
+    rendered = render_case(case)
+    if os.environ.get("MESHGUARD_UPDATE_GOLDEN"):
+        text = path.read_text() if path.exists() else ""
+        header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+        path.write_text(header + yaml.safe_dump(rendered, sort_keys=False, default_flow_style=False))
+    assert rendered == yaml.safe_load(path.read_text())
+
+
+def test_every_golden_file_has_a_case_and_a_review_note():
+    files = sorted(path.stem for path in GOLDEN.glob("*.yaml"))
+    assert files == sorted(CASES)
+    for stem in files:
+        assert (GOLDEN / f"{stem}.yaml").read_text().startswith("# Reviewed by hand"), stem
+
+
+# --- the objects ------------------------------------------------------------------
+
+
+def test_every_object_carries_ownership_and_set_labels():
+    for case in CASES:
+        for obj in render_case(case):
+            labels = obj["metadata"]["labels"]
+            assert labels[OWNER_LABEL] == OWNER_VALUE == "meshguard.egress"
+            assert labels[SET_LABEL] == "payments"
+
+
+def test_objects_share_no_lists_or_dicts():
+    # Shared sub-objects would show up as YAML anchors in rendered files, and an
+    # edit of one object by a caller would silently change another.
+    for case in CASES:
+        assert "&id" not in yaml.safe_dump(render_case(case)), case
+
+
+def test_set_selector_matches_the_labels():
+    assert set_selector("payments") == "app.kubernetes.io/managed-by=meshguard.egress,meshguard.egress/set=payments"
+
+
+def test_user_labels_and_annotations_are_merged_with_provenance():
+    (entry,) = [obj for obj in render_case("per_service") if obj["metadata"]["name"] == "payments--mongo"]
+    assert entry["metadata"]["labels"]["team"] == "db"
+    assert entry["metadata"]["annotations"] == {
+        "example.com/owner": "db-team@example.com",
+        "meshguard.egress/service": "mongo",
+        "meshguard.egress/sources": "mongo-0.db.example.com,mongo-1.db.example.com",
+    }
+
+
+def test_service_given_only_by_addresses_gets_a_synthetic_host():
+    (entry,) = [obj for obj in render_case("per_service") if obj["metadata"]["name"] == "payments--ledger"]
+    assert entry["spec"]["hosts"] == ["payments--ledger.egress.meshguard-egress.invalid"]
+
+
+def test_large_service_is_split_at_256_addresses():
+    ruleset = validate_ruleset({"set": "prod", "services": [{**MONGO, "hosts": ["db.example.com"]}]})
+    entries = render(ruleset, {"mongo": many_addresses(600)})
+    assert [e["metadata"]["name"] for e in entries] == ["prod--mongo", "prod--mongo--2", "prod--mongo--3"]
+    assert [len(e["spec"]["addresses"]) for e in entries] == [256, 256, 88]
+    all_addresses = [a for e in entries for a in e["spec"]["addresses"]]
+    assert sorted(all_addresses) == sorted(many_addresses(600).cidrs)
+    # Only the first object carries the real name: Istio keeps one service per host and namespace.
+    assert [e["spec"]["hosts"] for e in entries] == [
+        ["db.example.com"],
+        ["prod--mongo--2.default.meshguard-egress.invalid"],
+        ["prod--mongo--3.default.meshguard-egress.invalid"],
+    ]
+
+
+def test_split_static_entry_keeps_each_endpoint_with_its_address():
+    ruleset = validate_ruleset(
+        {"set": "prod", "services": [{**MONGO, "hosts": ["db.example.com"], "resolution": "STATIC"}]}
+    )
+    entries = render(ruleset, {"mongo": many_addresses(300)})
+    for entry in entries:
+        assert [f"{e['address']}/32" for e in entry["spec"]["endpoints"]] == entry["spec"]["addresses"]
+
+
+def test_network_policy_shape_matches_what_the_api_server_stores():
+    (policy,) = [
+        obj
+        for obj in render_case("network_policy_sidecar")
+        if obj["kind"] == "NetworkPolicy" and obj["metadata"]["name"] == "payments--partner"
+    ]
+    assert policy["spec"] == {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [
+                    {"ipBlock": {"cidr": "192.0.2.128/31"}},
+                    {"ipBlock": {"cidr": "192.0.2.130/32"}},
+                    {"ipBlock": {"cidr": "2001:db8::10/128"}},
+                ],
+                "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}],
+            }
+        ],
+    }
+
+
+def test_sidecar_follows_the_api_version_and_uses_v1_with_the_legacy_api():
+    legacy = validate_ruleset(
+        {"set": "prod", "api": "config.istio.io/v1alpha2", "registry_only": ["shop"], "services": []}
+    )
+    (sidecar,) = render(legacy, {})
+    assert (sidecar["apiVersion"], sidecar["metadata"]["name"]) == ("networking.istio.io/v1", "default")
+    beta = validate_ruleset(
+        {"set": "prod", "api": "networking.istio.io/v1beta1", "registry_only": ["shop"], "services": []}
+    )
+    assert render(beta, {})[0]["apiVersion"] == "networking.istio.io/v1beta1"
+
+
+def test_sidecar_keeps_mesh_traffic_and_this_sets_entries_visible():
+    sidecars = [obj for obj in render_case("network_policy_sidecar") if obj["kind"] == "Sidecar"]
+    assert {s["metadata"]["namespace"]: s["spec"]["egress"][0]["hosts"] for s in sidecars} == {
+        "egress": ["./*", "istio-system/*", "partners/*"],
+        "shop": ["./*", "istio-system/*", "egress/*", "partners/*"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("addresses", "message"),
+    [
+        ({}, "service 'mongo': no addresses were given to render"),
+        ({"mongo": ServiceAddresses(cidrs=())}, "service 'mongo': no addresses to render (refusing to allow every IP)"),
+        ({"mongo": ServiceAddresses(cidrs=("10.0.0.1/24",))}, "service 'mongo': 10.0.0.1/24 has host bits set"),
+    ],
+)
+def test_render_refuses_missing_or_bad_addresses(addresses, message):
+    ruleset = validate_ruleset({"set": "prod", "services": [MONGO]})
+    with pytest.raises(RenderError, match=re.escape(message)):
+        render(ruleset, addresses)
+
+
+def test_static_render_needs_endpoint_addresses_inside_the_cidrs():
+    ruleset = validate_ruleset({"set": "prod", "services": [PARTNER]})
+    with pytest.raises(RenderError, match="STATIC resolution needs individual IP addresses"):
+        render(ruleset, {"partner": ServiceAddresses(cidrs=("192.0.2.130/32",))})
+    with pytest.raises(RenderError, match=re.escape("endpoint addresses outside its CIDRs: 192.0.2.1")):
+        render(ruleset, {"partner": ServiceAddresses(cidrs=("192.0.2.130/32",), ips=("192.0.2.1", "192.0.2.130"))})
+
+
+# --- names ------------------------------------------------------------------------
+
+
+def test_short_names_are_readable():
+    assert object_name("payments", "mongo") == "payments--mongo"
+    assert object_name("payments", "mongo", address_slug("192.0.2.16/28")) == "payments--mongo--192-0-2-16-28"
+    assert address_slug("2001:db8::10/128") == "2001-db8--10-128"
+
+
+def test_long_names_are_cut_with_a_stable_hash():
+    name = object_name("a" * 40, "b" * 40)
+    # A literal: the name must never change between releases, or objects would be re-created.
+    assert name == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa--bbbbbbbbbb-15d169e229"
+    assert len(name) == 63
+
+
+def test_names_up_to_63_characters_are_not_hashed():
+    assert object_name("a" * 30, "b" * 31) == "a" * 30 + "--" + "b" * 31
+    assert len(object_name("a" * 30, "b" * 32)) == 63
+    assert object_name("a" * 30, "b" * 32) != "a" * 30 + "--" + "b" * 31
+
+
+def test_long_names_that_differ_only_at_the_end_stay_distinct():
+    assert object_name("a" * 63, "b" * 62 + "1") != object_name("a" * 63, "b" * 62 + "2")
+
+
+LABEL_PART = st.from_regex(r"\A[a-z0-9]([a-z0-9]|-(?!-)){0,61}[a-z0-9]\Z").filter(lambda s: "--" not in s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(set_name=LABEL_PART, service=LABEL_PART, suffix=st.sampled_from(["", "2", "10-0-0-0-24", "2001-db8---32"]))
+def test_every_name_is_a_dns1123_label_within_63(set_name, service, suffix):
+    parts = [set_name, service] + ([suffix] if suffix else [])
+    name = object_name(*parts)
+    assert len(name) <= 63
+    assert DNS1123_LABEL.match(name)
+    assert name == object_name(*parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.tuples(LABEL_PART, LABEL_PART), b=st.tuples(LABEL_PART, LABEL_PART))
+def test_two_sets_never_share_a_name(a, b):
+    if a != b:
+        assert object_name(*a) != object_name(*b)
+
+
+def test_names_include_the_set_so_two_sets_do_not_collide():
+    data, addresses = CASES["per_service"]
+    first = {o["metadata"]["name"] for o in render(validate_ruleset(data), addresses) if o["kind"] == "ServiceEntry"}
+    second = {
+        o["metadata"]["name"]
+        for o in render(validate_ruleset({**data, "set": "payments-eu"}), addresses)
+        if o["kind"] == "ServiceEntry"
+    }
+    assert first.isdisjoint(second)
+
+
+# --- determinism --------------------------------------------------------------------
+
+
+def shuffled(random, case):
+    data, addresses = copy.deepcopy(CASES[case])
+    random.shuffle(data["services"])
+    for service in data["services"]:
+        for key in ("hosts", "ports", "export_to"):
+            if service.get(key):
+                random.shuffle(service[key])
+        for key in ("labels", "annotations"):
+            if service.get(key):
+                items = list(service[key].items())
+                random.shuffle(items)
+                service[key] = dict(items)
+    if data.get("registry_only"):
+        random.shuffle(data["registry_only"])
+
+    def mixed(values):
+        values = list(values)
+        random.shuffle(values)
+        return tuple(values)
+
+    addresses = {
+        name: ServiceAddresses(cidrs=mixed(a.cidrs), ips=mixed(a.ips), sources=mixed(a.sources))
+        for name, a in addresses.items()
+    }
+    return data, addresses
+
+
+def test_rendering_twice_gives_identical_output():
+    for case in CASES:
+        first, second = render_case(case), render_case(case)
+        assert yaml.safe_dump(first) == yaml.safe_dump(second)
+
+
+@settings(max_examples=50, deadline=None)
+@given(random=st.randoms(use_true_random=False), case=st.sampled_from(sorted(CASES)))
+def test_input_order_does_not_change_the_output(random, case):
+    data, addresses = shuffled(random, case)
+    rendered = render(validate_ruleset(data), addresses)
+    assert yaml.safe_dump(rendered, sort_keys=False) == yaml.safe_dump(render_case(case), sort_keys=False)
+
+
+# --- Istio's CRD schemas --------------------------------------------------------------
+
+# Python versions of the CEL rules (x-kubernetes-validations) Istio puts on the
+# fields this collection writes, keyed by Istio's message. A rule met on a
+# rendered field without a translation here fails the test.
+CEL_RULES = {
+    "only one of WorkloadSelector or Endpoints can be set": lambda n: (
+        not ("workloadSelector" in n and "endpoints" in n)
+    ),
+    "CIDR addresses are allowed only for NONE/STATIC resolution types": lambda n: (
+        not (any("/" in a for a in n.get("addresses", [])) and n.get("resolution", "NONE") not in ("STATIC", "NONE"))
+    ),
+    "NONE mode cannot set endpoints": lambda n: n.get("resolution", "NONE") != "NONE" or "endpoints" not in n,
+    "DNS_ROUND_ROBIN mode cannot have multiple endpoints": lambda n: (
+        n.get("resolution", "") != "DNS_ROUND_ROBIN" or len(n.get("endpoints", [])) <= 1
+    ),
+    "hostname cannot be wildcard": lambda n: n != "*",
+    "port number cannot be duplicated": lambda n: len({p["number"] for p in n}) == len(n),
+    "port must be between 1-65535": lambda n: 0 < n <= 65535,
+    "Address is required": lambda n: "address" in n or "network" in n,
+    "UDS may not include ports": lambda n: not n.get("address", "").startswith("unix://") or "ports" not in n,
+    "UDS must be an absolute path or abstract socket": lambda n: not n.startswith("unix://") or n[7:8] in ("/", "@"),
+    "UDS may not be a dir": lambda n: not (n.startswith("unix://") and n.endswith("/")),
+}
+TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
+
+
+def schema_problems(value, schema, path=""):
+    """The subset of OpenAPI v3 + Kubernetes extensions that the API server checks on these fields."""
+    problems = []
+    kind = schema.get("type")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{path}: expected integer, got {value!r}"]
+    elif kind in TYPES and not isinstance(value, TYPES[kind]):
+        return [f"{path}: expected {kind}, got {type(value).__name__}"]
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{path}: {value!r} not in {schema['enum']}")
+    for key, check in (
+        ("maxLength", lambda limit: len(value) <= limit),
+        ("maxItems", lambda limit: len(value) <= limit),
+        ("minItems", lambda limit: len(value) >= limit),
+        ("maxProperties", lambda limit: len(value) <= limit),
+        ("minimum", lambda limit: value >= limit),
+        ("maximum", lambda limit: value <= limit),
+    ):
+        if key in schema and not check(schema[key]):
+            problems.append(f"{path}: violates {key} {schema[key]}")
+    for rule in schema.get("x-kubernetes-validations", []):
+        message = rule["message"]
+        if message not in CEL_RULES:
+            problems.append(f"{path}: CEL rule {message!r} has no Python translation in this test")
+        elif not CEL_RULES[message](value):
+            problems.append(f"{path}: {message}")
+    if kind == "object":
+        for required in schema.get("required", []):
+            if required not in value:
+                problems.append(f"{path}: missing required field {required!r}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                problems += schema_problems(item, properties[key], f"{path}.{key}" if path else key)
+            elif isinstance(extra, dict):
+                problems += schema_problems(item, extra, f"{path}[{key!r}]")
+            elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+                # The API server would prune it, and the next comparison would differ.
+                problems.append(f"{path}: unknown field {key!r}")
+    if kind == "array":
+        keys = schema.get("x-kubernetes-list-map-keys")
+        if keys:
+            seen = [tuple(item.get(k) for k in keys) for item in value]
+            if len(seen) != len(set(seen)):
+                problems.append(f"{path}: duplicate list-map keys {keys}")
+        for index, item in enumerate(value):
+            problems += schema_problems(item, schema.get("items", {}), f"{path}[{index}]")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def istio_schemas():
+    if not CRD_BUNDLE.exists():
+        pytest.skip(f"Istio's CRD bundle is not at {CRD_BUNDLE}")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    schemas = {}
+    with CRD_BUNDLE.open() as stream:
+        for crd in yaml.load_all(stream, Loader=loader):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            for version in crd["spec"]["versions"]:
+                key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+                schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def rendered_istio_objects():
+    objects = [obj for case in CASES for obj in render_case(case)]
+    for api in ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"):
+        for resolution in ("NONE", "STATIC"):
+            service = {**MONGO, "hosts": ["db.example.com"], "resolution": resolution}
+            ruleset = validate_ruleset({"set": "prod", "api": api, "registry_only": ["shop"], "services": [service]})
+            objects += render(ruleset, {"mongo": many_addresses(700)})
+    return [obj for obj in objects if obj["kind"] in ("ServiceEntry", "Sidecar")]
+
+
+def test_rendered_istio_objects_validate_against_istios_crds(istio_schemas):
+    objects = rendered_istio_objects()
+    assert {(o["apiVersion"], o["kind"]) for o in objects} >= {
+        ("networking.istio.io/v1", "ServiceEntry"),
+        ("networking.istio.io/v1beta1", "ServiceEntry"),
+        ("networking.istio.io/v1alpha3", "ServiceEntry"),
+        ("networking.istio.io/v1", "Sidecar"),
+        ("networking.istio.io/v1beta1", "Sidecar"),
+    }
+    for obj in objects:
+        schema = istio_schemas[(obj["apiVersion"], obj["kind"])]
+        body = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")}
+        assert schema_problems(body, schema, obj["metadata"]["name"]) == [], obj["metadata"]
+        assert DNS1123_LABEL.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
+
+
+def test_schema_check_catches_what_istio_rejects(istio_schemas):
+    # The checker itself must fail on the mistakes it is there to catch.
+    schema = istio_schemas[("networking.istio.io/v1", "ServiceEntry")]
+    bad = {
+        "spec": {
+            "hosts": ["*"],
+            "addresses": ["10.0.0.0/24"],
+            "ports": [{"number": 1, "name": "a", "protocol": "TCP"}, {"number": 1, "name": "a"}],
+            "resolution": "DNS",
+            "location": "OUTSIDE",
+            "endpoints": [{"address": "10.0.0.1"}],
+            "typo": True,
+        }
+    }
+    assert sorted(schema_problems(bad, schema)) == sorted(
+        [
+            "spec: CIDR addresses are allowed only for NONE/STATIC resolution types",
+            "spec: unknown field 'typo'",
+            "spec.hosts[0]: hostname cannot be wildcard",
+            "spec.ports: port number cannot be duplicated",
+            "spec.ports: duplicate list-map keys ['name']",
+            "spec.location: 'OUTSIDE' not in ['MESH_EXTERNAL', 'MESH_INTERNAL']",
+        ]
+    )
+    too_many = {"spec": {"hosts": ["a.example.com"], "addresses": [f"10.0.{i // 256}.{i % 256}" for i in range(257)]}}
+    assert schema_problems(too_many, schema) == ["spec.addresses: violates maxItems 256"]
