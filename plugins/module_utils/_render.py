@@ -41,7 +41,6 @@ SIDECAR_NAME = "default"
 # Synthetic hosts live under a reserved top-level domain (RFC 2606): they can
 # never be resolved, nor collide with a real name or a Kubernetes Service.
 SYNTHETIC_HOST_DOMAIN = "meshguard-egress.invalid"
-ISTIO_NAMESPACE = "istio-system"
 NETWORK_POLICY_API = "networking.k8s.io/v1"
 SIDECAR_API_FOR_LEGACY = "networking.istio.io/v1"
 # Istio's CRD limits per ServiceEntry.
@@ -253,10 +252,10 @@ def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network],
 
 
 def _sidecar(ruleset: RuleSet, namespace: str) -> dict[str, Any]:
-    # REGISTRY_ONLY drops what the sidecar does not know, and egress hosts limit
-    # what it knows: keep its own namespace, Istio's, and this set's entries.
-    entry_namespaces = sorted({service.namespace for service in ruleset.services} - {namespace, ISTIO_NAMESPACE})
-    hosts = ["./*", f"{ISTIO_NAMESPACE}/*"] + [f"{other}/*" for other in entry_namespaces]
+    # Only the outbound policy changes: "*/*" keeps every service of the mesh
+    # (and every ServiceEntry exported here) visible, as without a Sidecar, so
+    # what gets dropped is exactly what nobody declared.
+    hosts = ["*/*"]
     return {
         "apiVersion": SIDECAR_API_FOR_LEGACY if ruleset.legacy else ruleset.api,
         "kind": "Sidecar",

@@ -222,12 +222,13 @@ def test_sidecar_follows_the_api_version_and_uses_v1_with_the_legacy_api():
     assert render(beta, {})[0]["apiVersion"] == "networking.istio.io/v1beta1"
 
 
-def test_sidecar_keeps_mesh_traffic_and_this_sets_entries_visible():
+def test_sidecar_only_switches_to_registry_only_and_keeps_the_mesh_visible():
     sidecars = [obj for obj in render_case("network_policy_sidecar") if obj["kind"] == "Sidecar"]
-    assert {s["metadata"]["namespace"]: s["spec"]["egress"][0]["hosts"] for s in sidecars} == {
-        "egress": ["./*", "istio-system/*", "partners/*"],
-        "shop": ["./*", "istio-system/*", "egress/*", "partners/*"],
+    assert {s["metadata"]["namespace"]: s["spec"]["egress"] for s in sidecars} == {
+        "egress": [{"hosts": ["*/*"]}],
+        "shop": [{"hosts": ["*/*"]}],
     }
+    assert all(s["spec"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"} for s in sidecars)
 
 
 @pytest.mark.parametrize(
