@@ -54,6 +54,7 @@ demo: setup $(KUBE_BIN)
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/antsibull-changelog lint
 
 sanity: setup
 	@tools/sanity.sh
