@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -22,7 +23,8 @@ from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
     Nameserver,
     ResolverOptions,
     _Engine,
-    _Failure,
+    _Pause,
+    _run_blocking,
 )
 
 
@@ -33,30 +35,30 @@ def rr(text):
 
 
 class CannedEngine(_Engine):
-    """_Engine whose exchange returns canned answers: {server label: {(qname, type): [rr texts] | rcode | _Failure}}."""
+    """_Engine whose I/O returns canned answers: {server label: {(qname, type): [rr texts] | rcode | exception}}."""
 
     def __init__(self, options, canned):
         super().__init__(options)
         self.canned = canned
         self.asked = []
+        self.perform = self.answer
 
-    def _exchange(self, server, qname, rdtype, deadline):
-        label = server.label(self.options.port)
-        key = (qname.to_text(omit_final_dot=True), dns.rdatatype.to_text(rdtype))
+    def answer(self, request):
+        if isinstance(request, _Pause):
+            return None
+        label = f"[{request.address}]:{request.port}" if ":" in request.address else f"{request.address}:{request.port}"
+        question = request.query.question[0]
+        key = (question.name.to_text(omit_final_dot=True), dns.rdatatype.to_text(question.rdtype))
         self.asked.append((label, *key))
         entry = self.canned[label].get(key, "NXDOMAIN")
-        if isinstance(entry, _Failure):
-            return None, _Failure(entry.type, entry.detail)
-        query = dns.message.make_query(qname, rdtype)
-        response = dns.message.make_response(query)
+        if isinstance(entry, Exception):
+            raise entry
+        response = dns.message.make_response(request.query)
         if isinstance(entry, str):
             response.set_rcode(dns.rcode.from_text(entry))
-            if entry not in ("NOERROR", "NXDOMAIN"):
-                return None, _Failure(entry, entry.lower())
-            return response, None
-        response.answer = [rr(text) for text in entry]
-        response.index = None  # rrsets were set directly: let lookups scan the section
-        return response, None
+        else:
+            response.answer = [rr(text) for text in entry]
+        return response
 
 
 def engine(canned, **options):
@@ -141,15 +143,31 @@ def test_servfail_is_retried_then_reported_with_attempts():
     error = e.resolve_name("a.test").error
     assert len(e.asked) == 3
     assert error.type == "SERVFAIL"
-    assert error.message == "a.test: A query failed: SERVFAIL from 127.0.0.1:53 (servfail, 3 attempts)"
+    assert error.message == "a.test: A query failed: SERVFAIL from 127.0.0.1:53 (server failure, 3 attempts)"
 
 
-@pytest.mark.parametrize("kind", ["REFUSED", "NETWORK", "BAD_RESPONSE"])
-def test_other_failures_are_typed_and_not_retried(kind):
-    e = engine({NS: {("a.test", "A"): _Failure(kind, "why")}}, families="ipv4", retries=2)
+@pytest.mark.parametrize(
+    ("entry", "kind", "detail"),
+    [
+        ("REFUSED", "REFUSED", "query refused: the server is not authoritative or recursive for it"),
+        ("FORMERR", "BAD_RESPONSE", "unexpected response code FORMERR"),
+        (ConnectionRefusedError(111, "Connection refused"), "NETWORK", "Connection refused"),
+        (dns.exception.FormError("bad label"), "BAD_RESPONSE", "bad label"),
+    ],
+)
+def test_other_failures_are_typed_and_not_retried(entry, kind, detail):
+    e = engine({NS: {("a.test", "A"): entry}}, families="ipv4", retries=2)
     error = e.resolve_name("a.test").error
     assert (error.type, len(e.asked)) == (kind, 1)
-    assert error.message == f"a.test: A query failed: {kind} from 127.0.0.1:53 (why)"
+    assert error.message == f"a.test: A query failed: {kind} from 127.0.0.1:53 ({detail})"
+
+
+def test_timeouts_are_asked_again_until_the_lifetime_is_used_up():
+    e = engine({NS: {("a.test", "A"): dns.exception.Timeout()}}, families="ipv4", timeout=0.01, lifetime=0.05)
+    error = e.resolve_name("a.test").error
+    assert error.type == "TIMEOUT"
+    assert len(e.asked) >= 2
+    assert f"{len(e.asked)} attempts" in error.message
 
 
 def test_next_server_is_asked_when_the_first_fails():
@@ -172,9 +190,9 @@ def test_every_failing_server_is_named_and_the_first_gives_the_type():
 
 def test_rounds_take_the_union_of_rotating_answers():
     class Rotating(CannedEngine):
-        def _exchange(self, server, qname, rdtype, deadline):
+        def answer(self, request):
             self.canned[NS][("p.test", "A")] = [f"p.test 60 A 192.0.2.{len(self.asked) + 1}"]
-            return super()._exchange(server, qname, rdtype, deadline)
+            return super().answer(request)
 
     e = Rotating(ResolverOptions(nameservers=(Nameserver("127.0.0.1"),), families="ipv4", rounds=4), {NS: {}})
     assert e.resolve_name("p.test").addresses == ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4")
@@ -201,6 +219,6 @@ def test_all_nameservers_fails_when_one_server_fails():
 
 def test_used_up_lifetime_is_a_timeout():
     e = engine({NS: {("a.test", "A"): ["a.test 300 A 192.0.2.1"]}}, families="ipv4", lifetime=0.001)
-    result = e._chase("a.test", "A", e.groups[0], time.monotonic() - 1)
+    result = _run_blocking(e._chase("a.test", "A", e.groups[0], time.monotonic() - 1), e.perform)
     assert result.error.type == "TIMEOUT"
     assert "lifetime of 0.001s used up" in result.error.message

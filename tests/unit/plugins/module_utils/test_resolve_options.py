@@ -158,12 +158,16 @@ def test_literals_pass_through_without_dns():
     assert merged_cidrs(results) == ["10.0.0.0/24", "192.0.2.1/32", "2001:db8::1/128"]
 
 
+def test_a_single_string_is_one_term():
+    assert [r.host for r in resolve("192.0.2.1")] == ["192.0.2.1"]
+
+
 def test_invalid_terms_fail_before_any_query():
     # The nameserver does not exist: reaching it would time out, so a quick TermError proves no query was sent.
     options = ResolverOptions(nameservers=(Nameserver("192.0.2.254"),), timeout=5, lifetime=5)
     with pytest.raises(TermError) as caught:
         resolve(["db.example.com", "999.1.1.1", "a..b"], options)
-    assert [t for t, _ in caught.value.problems] == ["999.1.1.1", "a..b"]
+    assert [problem[0] for problem in caught.value.problems] == ["999.1.1.1", "a..b"]
 
 
 def test_broad_literals_fail_before_any_query():

@@ -1,0 +1,153 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: resolve
+short_description: Resolve host names, IP addresses and CIDR blocks to a merged list of CIDRs
+version_added: 0.1.0
+author: meshguard.egress developers (@meshguard)
+description:
+  - Resolves each host name to all of its IPv4 and IPv6 addresses with dnspython, following CNAME chains
+    (also across zones, up to 16 hops), and aggregates them with the IP literals and CIDR blocks given
+    into one sorted, deduplicated list of CIDR blocks, ready for an Istio C(ServiceEntry) or a
+    C(NetworkPolicy).
+  - Internationalised host names are converted to their ASCII form; a trailing dot is allowed.
+    Names are absolute (no search domains are applied).
+  - Host names are resolved in parallel (O(concurrency)), so long lists stay fast.
+  - Failures are typed (C(NXDOMAIN), C(NODATA), C(TIMEOUT), C(SERVFAIL), C(REFUSED), C(CNAME_LOOP), ...)
+    and name the host and the nameserver; O(on_error) decides what they do.
+  - The same resolver library backs the M(meshguard.egress.rules) module, which also accepts this lookup's
+    O(detail=true) output, so a play can resolve once for every cluster.
+options:
+  _terms:
+    description:
+      - Host names, IPv4 or IPv6 addresses and CIDR blocks. Lists are flattened.
+      - Literals and CIDR blocks pass through without DNS.
+      - An invalid term (bad label, label over 63 characters, name over 253, V(999.1.1.1), V(10.0.0.0/33),
+        host bits set, an empty string) fails with an error naming the term and the problem.
+    required: true
+    type: list
+    elements: str
+  detail:
+    description:
+      - Return one dictionary per term instead of the merged CIDR list. See RV(_raw).
+      - Use it with C(query) (or C(wantlist=true)); plain C(lookup) returns a bare dictionary when there is
+        only one term.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - meshguard.egress.resolver
+notes:
+  - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
+    to get a list.
+  - The lookup runs on the controller; dnspython and netaddr must be installed there.
+"""
+
+EXAMPLES = r"""
+- name: Merged CIDRs of two databases, asking a local nameserver on port 5353
+  ansible.builtin.debug:
+    msg: "{{ query('meshguard.egress.resolve', 'db1.example.com', 'db2.example.com',
+             nameservers=['127.0.0.1'], port=5353) }}"
+
+- name: Mix names, literals and blocks; IPv6 nameserver with its own port
+  ansible.builtin.set_fact:
+    egress_cidrs: "{{ query('meshguard.egress.resolve', 'api.partner.example', '192.0.2.10', '198.51.100.0/28',
+                      nameservers=['[2001:db8::53]:5353', '192.0.2.53']) }}"
+
+- name: A pool that answers a rotating subset, widened to the /24 it rotates in
+  ansible.builtin.set_fact:
+    pool_cidrs: "{{ query('meshguard.egress.resolve', 'pool.example.com', rounds=5, ipv4_prefix=24) }}"
+
+- name: Split-horizon DNS, union of what every resolver says; skip hosts that fail, with a warning
+  ansible.builtin.set_fact:
+    cidrs: "{{ query('meshguard.egress.resolve', hosts, nameservers=['10.0.0.2', '10.1.0.2'],
+               all_nameservers=true, on_error='warn') }}"
+
+- name: Per-host detail, resolved once and handed to every cluster
+  ansible.builtin.set_fact:
+    resolved: "{{ query('meshguard.egress.resolve', 'db1.example.com', 'legacy-db.example.com', detail=true) }}"
+"""
+
+RETURN = r"""
+_raw:
+  description:
+    - Without O(detail), the merged CIDR blocks of every term that resolved, deduplicated and sorted
+      (IPv4 before IPv6, numeric order). Same DNS answers give byte-identical output.
+    - With O(detail=true), one dictionary per term, in the order of the terms.
+  type: list
+  elements: raw
+  sample: ["192.0.2.10/32", "198.51.100.0/28", "2001:db8::10/128"]
+  contains:
+    host:
+      description: The term in normal form (lower-case ASCII name without trailing dot, canonical IP or CIDR).
+      type: str
+      sample: db1.example.com
+    addresses:
+      description: Addresses found (sorted); the address itself for an IP literal; empty for a CIDR or on error.
+      type: list
+      elements: str
+      sample: ["192.0.2.10", "2001:db8::10"]
+    cidrs:
+      description: This term's blocks after O(collapse), O(ipv4_prefix) and O(ipv6_prefix); empty on error.
+      type: list
+      elements: str
+      sample: ["192.0.2.10/32", "2001:db8::10/128"]
+    cname_chain:
+      description: CNAME targets followed from the host, in order.
+      type: list
+      elements: str
+      sample: ["db1.eu.example.net"]
+    ttl:
+      description: The smallest TTL seen among the records used (address and CNAME records); null for literals.
+      type: int
+      sample: 300
+    error:
+      description:
+        - Null when the term resolved, else the error's C(type) and a C(message) naming the host and the nameserver.
+      type: dict
+      sample: {"type": "NXDOMAIN", "message": "db3.example.com: does not exist (NXDOMAIN from 127.0.0.1:53)"}
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.meshguard.egress.plugins.module_utils._addresses import AggregateOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
+    ResolverOptions,
+    apply_on_error,
+    merged_cidrs,
+    resolve,
+    results_to_detail,
+)
+
+display = Display()
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        flat = []
+        for term in terms:
+            if isinstance(term, (list, tuple)):
+                flat.extend(term)
+            else:
+                flat.append(term)
+        try:
+            resolver = ResolverOptions.from_dict(
+                {name: self.get_option(name) for name in ResolverOptions.option_names()}
+            )
+            aggregation = AggregateOptions.from_dict(
+                {name: self.get_option(name) for name in AggregateOptions.OPTION_NAMES}
+            )
+            results = resolve(flat, resolver, aggregation)
+            for warning in apply_on_error(results, resolver.on_error):
+                display.warning(f"meshguard.egress.resolve: {warning}")
+            if self.get_option("detail"):
+                return results_to_detail(results)
+            return merged_cidrs(results, aggregation)
+        except MeshguardError as exc:
+            raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None
