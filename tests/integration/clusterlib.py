@@ -11,21 +11,36 @@ for a faster next run.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import clusters as clustertool  # noqa: E402  (tools/clusters.py)
+
+
+def _load_tool(name: str):
+    """A module of tools/, loaded by path: putting tools/ on sys.path would
+    let tools/dns.py shadow dnspython's dns package."""
+    spec = importlib.util.spec_from_file_location(f"meshguard_tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+clustertool = _load_tool("clusters")
 
 STATE = ROOT / ".cache" / "test-clusters"
 KUBECONFIG = STATE / "kubeconfig"
@@ -33,7 +48,7 @@ COUNT = 3
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 LEGACY_CRD = Path(__file__).parent / "files" / "egressrule-crd.yaml"
 
-_METRIC = re.compile(r'^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$')
+_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -112,3 +127,58 @@ def namespace(local_clusters: LocalClusters):
     yield name
     for ctx in local_clusters.contexts:
         local_clusters.kubectl(ctx, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def run_module(
+    module: str,
+    args: dict,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    verbosity: int = 0,
+    env: Optional[dict] = None,
+) -> tuple[dict, str]:
+    """Run a module of this collection the way users do (ansible-playbook,
+    from the repository root), and return its registered result and
+    everything ansible printed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out_file = Path(tmp) / "result.json"
+        play = [
+            {
+                "hosts": "localhost",
+                "connection": "local",
+                "gather_facts": False,
+                # The modules run on the controller, with the Python of ansible itself.
+                "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                "tasks": [
+                    {
+                        "name": f"run {module}",
+                        f"meshguard.egress.{module}": args,
+                        "register": "result",
+                        "ignore_errors": True,
+                    },
+                    {
+                        "name": "save the result",
+                        "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(out_file)},
+                        "check_mode": False,
+                        "diff": False,
+                    },
+                ],
+            }
+        ]
+        playbook = Path(tmp) / "play.yml"
+        playbook.write_text(json.dumps(play))
+        cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if verbosity:
+            cmd.append("-" + "v" * verbosity)
+        full_env = {**os.environ, "ANSIBLE_NOCOLOR": "1"}
+        full_env.update(env or {})
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=full_env, check=False)
+        out = res.stdout + res.stderr
+        if not out_file.exists():
+            raise AssertionError(f"ansible-playbook produced no result for {module}:\n{out}")
+        return json.loads(out_file.read_text()), out

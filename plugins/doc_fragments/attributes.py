@@ -1,0 +1,31 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attributes shared by the modules of this collection."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Modules that change clusters.
+    DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Every write is sent to the API server with C(dryRun=All), so check mode reports what the server
+        would store and fails where a real run would fail; nothing is written.
+  diff_mode:
+    support: full
+    description:
+      - One diff per object created, updated or deleted, with the whole object before and after as YAML.
+"""
+
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This module only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+"""

@@ -1,0 +1,350 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small client for one Kubernetes API server.
+
+Connection settings are resolved by the kubernetes Python client's own
+kubeconfig loader (contexts, client certificates, tokens, exec and OIDC
+plugins), exactly as kubernetes.core does. Requests go out through urllib3,
+the transport that client uses, with that configuration: the generated API
+classes changed shape between client releases 31 and 37, and the engine
+needs exact control over each request (server-side apply, dryRun, label
+selectors, pagination) and over how many are sent.
+
+Every error is a KubeError whose message names the cluster, the verb, the
+resource and the namespace, and never carries a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+from urllib.parse import quote, urlencode
+
+from ._errors import MeshguardError, MissingLibraryError
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+except ImportError:  # pragma: no cover - reported when a client is built
+    k8s_client = None
+
+FIELD_MANAGER = "meshguard.egress"
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """How to reach one cluster; the names are those of kubernetes.core."""
+
+    kubeconfig: Optional[Union[str, dict]] = None
+    context: Optional[str] = None
+    host: Optional[str] = None
+    api_key: Optional[str] = None
+    validate_certs: Optional[bool] = None
+    ca_cert: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
+    proxy: Optional[str] = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One API resource as discovery reports it."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def full_name(self) -> str:
+        """Like kubectl: serviceentries.networking.istio.io, networkpolicies.networking.k8s.io."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: Optional[str] = None, name: Optional[str] = None) -> str:
+        base = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        if namespace and self.namespaced:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+class KubeError(MeshguardError):
+    """A failed request; ``status`` is the HTTP status (None: no answer)."""
+
+    def __init__(self, message: str, status: Optional[int] = None, reason: str = "", details: Optional[dict] = None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.details = details or {}
+
+
+class KubeClient:
+    """Requests against one API server, thread-safe."""
+
+    def __init__(self, options: ConnectionOptions) -> None:
+        if k8s_client is None:
+            raise MissingLibraryError("kubernetes", "to talk to Kubernetes clusters")
+        self.options = options
+        self._config, self.where, self.user = _configure(options)
+        self._pool = _pool_for(self._config, options.timeout)
+        self._discovery: dict[str, Optional[dict[str, Resource]]] = {}
+        self._lock = threading.Lock()
+
+    # -- discovery -----------------------------------------------------------
+
+    def resources(self, api_version: str) -> Optional[dict[str, Resource]]:
+        """Kinds served under a group/version, or None when it is not served.
+
+        Asked once per group/version and client: one discovery per run.
+        """
+        with self._lock:
+            if api_version not in self._discovery:
+                path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+                try:
+                    doc = self.request("GET", path, verb="discover", what=api_version)
+                except KubeError as e:
+                    if e.status != 404:
+                        raise
+                    doc = None
+                found = None
+                if doc is not None:
+                    found = {
+                        r["kind"]: Resource(api_version, r["kind"], r["name"], bool(r.get("namespaced")))
+                        for r in doc.get("resources", [])
+                        if "/" not in r["name"]  # subresources such as serviceentries/status
+                    }
+                self._discovery[api_version] = found
+            return self._discovery[api_version]
+
+    def resource(self, api_version: str, kind: str) -> Optional[Resource]:
+        return (self.resources(api_version) or {}).get(kind)
+
+    # -- verbs ---------------------------------------------------------------
+
+    def list(self, res: Resource, namespace: Optional[str] = None, label_selector: str = "") -> list[dict]:
+        """Every object of a resource (all namespaces when namespace is None)."""
+        items: list[dict] = []
+        query: dict[str, Any] = {"limit": PAGE_SIZE}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        while True:
+            page = self.request(
+                "GET", res.path(namespace), query=query, verb="list", what=res.full_name, namespace=namespace
+            )
+            for item in page.get("items", []):
+                # Lists of built-in kinds leave these out of each item.
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
+                items.append(item)
+            cont = page.get("metadata", {}).get("continue")
+            if not cont:
+                return items
+            query["continue"] = cont
+
+    def get(self, res: Resource, namespace: Optional[str], name: str) -> Optional[dict]:
+        try:
+            return self.request(
+                "GET", res.path(namespace, name), verb="get", what=f"{res.full_name} {name}", namespace=namespace
+            )
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def apply(self, res: Resource, obj: dict, dry_run: bool = False, force: bool = False) -> dict:
+        """Server-side apply as field manager meshguard.egress."""
+        meta = obj["metadata"]
+        query: dict[str, Any] = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"]),
+            query=query,
+            body=obj,
+            content_type=APPLY_CONTENT_TYPE,
+            verb="patch",
+            what=f"{res.full_name} {meta['name']}",
+            namespace=meta.get("namespace"),
+        )
+
+    def replace(self, res: Resource, obj: dict, resource_version: str, dry_run: bool = False) -> dict:
+        """PUT: the whole object, as of the version that was read."""
+        body = dict(obj, metadata=dict(obj["metadata"], resourceVersion=resource_version))
+        query: dict[str, Any] = {"fieldManager": FIELD_MANAGER}
+        if dry_run:
+            query["dryRun"] = "All"
+        meta = obj["metadata"]
+        return self.request(
+            "PUT",
+            res.path(meta.get("namespace"), meta["name"]),
+            query=query,
+            body=body,
+            verb="update",
+            what=f"{res.full_name} {meta['name']}",
+            namespace=meta.get("namespace"),
+        )
+
+    def delete(self, res: Resource, live: dict, dry_run: bool = False) -> Optional[dict]:
+        """Delete exactly the object that was read: a uid precondition keeps
+        a same-named object created since from being deleted in its place."""
+        meta = live["metadata"]
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        body["preconditions"] = {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}
+        if dry_run:
+            # The server reads options from the body when there is one; the
+            # query parameter as well makes the dry run visible in its metrics.
+            body["dryRun"] = ["All"]
+        try:
+            return self.request(
+                "DELETE",
+                res.path(meta.get("namespace"), meta["name"]),
+                query={"dryRun": "All"} if dry_run else None,
+                body=body,
+                verb="delete",
+                what=f"{res.full_name} {meta['name']}",
+                namespace=meta.get("namespace"),
+            )
+        except KubeError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    # -- transport -----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Optional[dict] = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        verb: str = "",
+        what: str = "",
+        namespace: Optional[str] = None,
+    ) -> dict:
+        url = self._config.host.rstrip("/") + path
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"Accept": "application/json", "User-Agent": "meshguard.egress"}
+        token = self._config.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        try:
+            resp = self._pool.request(method, url, body=data, headers=headers, retries=False)
+        except urllib3.exceptions.HTTPError as e:
+            raise KubeError(f"cannot reach the API server {self._config.host} ({self.where}): {_reason(e)}") from None
+        payload: dict = {}
+        if resp.data:
+            try:
+                payload = json.loads(resp.data)
+            except ValueError:
+                payload = {"message": resp.data[:300].decode(errors="replace")}
+        if 200 <= resp.status < 300:
+            return payload
+        raise self._error(resp.status, payload, verb, what, namespace)
+
+    def _error(self, status: int, payload: dict, verb: str, what: str, namespace: Optional[str]) -> KubeError:
+        reason = payload.get("reason", "")
+        message = payload.get("message", "")
+        scope = f" in namespace {namespace}" if namespace else ""
+        if status == 401:
+            text = (
+                f"{self.where}: 401 Unauthorized: the API server rejected the credentials of user {self.user} "
+                f"(expired or wrong token or certificate) when trying to {verb} {what}{scope}"
+            )
+        elif status == 403:
+            text = f"{self.where}: 403 Forbidden: user {self.user} may not {verb} {what}{scope}: {message}"
+        else:
+            text = f"{self.where}: {verb} {what}{scope} failed: {status} {reason}: {message}".rstrip(": ")
+        return KubeError(text, status, reason, payload.get("details"))
+
+
+def _reason(exc: Exception) -> str:
+    inner = getattr(exc, "reason", None)
+    return str(inner or exc)
+
+
+def _configure(options: ConnectionOptions) -> tuple[Any, str, str]:
+    """A client Configuration, a label for messages, and the user's name."""
+    cfg = k8s_client.Configuration()
+    where, user = options.host or "", "(token)" if options.api_key else "(unknown)"
+    if options.kubeconfig is not None or options.context is not None or not options.host:
+        where, user = _load_kubeconfig(cfg, options)
+    # Explicit options win over the kubeconfig, as in kubernetes.core.
+    overrides = {
+        "host": options.host,
+        "verify_ssl": options.validate_certs,
+        "ssl_ca_cert": options.ca_cert,
+        "cert_file": options.client_cert,
+        "key_file": options.client_key,
+        "proxy": options.proxy,
+    }
+    for attr, value in overrides.items():
+        if value is not None and value != "":
+            setattr(cfg, attr, value)
+    if options.api_key:
+        cfg.api_key = {"authorization": "Bearer " + options.api_key}
+    if not cfg.host or cfg.host == "http://localhost":
+        raise KubeError("no API server to talk to: set kubeconfig and context, or host")
+    return cfg, where or cfg.host, user
+
+
+def _load_kubeconfig(cfg: Any, options: ConnectionOptions) -> tuple[str, str]:
+    # kubernetes.core builds its loader the same way; the public
+    # load_kube_config() would hide which context it picked.
+    get_loader = k8s_config.kube_config._get_kube_config_loader
+    try:
+        if isinstance(options.kubeconfig, dict):
+            loader = get_loader(config_dict=options.kubeconfig, active_context=options.context)
+        else:
+            path = options.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            loader = get_loader(filename=os.path.expanduser(path), active_context=options.context)
+        loader.load_and_set(cfg)
+    except k8s_config.ConfigException as e:
+        raise KubeError(f"cannot load the kubeconfig: {e}") from None
+    except OSError as e:
+        raise KubeError(f"cannot read the kubeconfig: {e.strerror}: {e.filename}") from None
+    ctx = loader.current_context
+    return f"context {ctx['name']}", ctx["context"].get("user", "(unknown)")
+
+
+def _pool_for(cfg: Any, timeout: float):
+    kwargs: dict[str, Any] = {
+        "num_pools": 1,
+        "maxsize": 8,
+        "timeout": urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+        "cert_reqs": ssl.CERT_REQUIRED if cfg.verify_ssl else ssl.CERT_NONE,
+    }
+    if cfg.verify_ssl and cfg.ssl_ca_cert:
+        kwargs["ca_certs"] = cfg.ssl_ca_cert
+    if cfg.cert_file:
+        kwargs["cert_file"] = cfg.cert_file
+    if cfg.key_file:
+        kwargs["key_file"] = cfg.key_file
+    if cfg.tls_server_name:
+        kwargs["server_hostname"] = cfg.tls_server_name
+    if not cfg.verify_ssl:
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    if cfg.proxy:
+        return urllib3.ProxyManager(cfg.proxy, proxy_headers=cfg.proxy_headers, **kwargs)
+    return urllib3.PoolManager(**kwargs)

@@ -1,0 +1,195 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan: what has to change on a cluster so it holds the desired objects.
+
+Pure functions over plain dicts: the desired objects of one rule set, the
+live objects of that set, and the live objects that merely share a name with
+a desired one. No network.
+
+Comparison is on the fields this collection manages. The desired object
+carries a hash of itself in an annotation, so a field removed from the spec
+is noticed even though the live object still has it; and every field the
+desired object sets must hold the same value live, so a hand edit of a
+managed field is noticed too. Fields the server or other managers add
+(defaults, status, managedFields, other labels) are not ours and ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL
+
+HASH_ANNOTATION = "meshguard.egress/desired-hash"
+
+CREATE = "create"
+UPDATE = "update"
+DELETE = "delete"
+UNCHANGED = "unchanged"
+CONFLICT = "conflict"
+ACTIONS = (CREATE, UPDATE, DELETE, UNCHANGED, CONFLICT)
+
+# Written by the API server, never by us: left out of comparisons and diffs.
+_SERVER_METADATA = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+
+
+def identity(obj: dict) -> tuple[str, str, str, str]:
+    """(group, kind, namespace, name): the same object whatever its API version."""
+    meta = obj["metadata"]
+    group = obj["apiVersion"].rpartition("/")[0]
+    return group, obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def key(obj: dict) -> str:
+    """How the plan names an object: Kind/namespace/name."""
+    _, kind, namespace, name = identity(obj)
+    return f"{kind}/{namespace}/{name}"
+
+
+def owned_by(obj: dict, set_name: Optional[str] = None) -> bool:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    if labels.get(OWNER_LABEL) != OWNER_VALUE:
+        return False
+    return set_name is None or labels.get(SET_LABEL) == set_name
+
+
+def with_hash(obj: dict) -> dict:
+    """A copy of a desired object with its own hash in an annotation."""
+    out = copy.deepcopy(obj)
+    annotations = out["metadata"].setdefault("annotations", {})
+    annotations.pop(HASH_ANNOTATION, None)
+    # The API version is left out: v1 and v1beta1 serve the very same object.
+    hashed = {k: v for k, v in out.items() if k != "apiVersion"}
+    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    annotations[HASH_ANNOTATION] = digest[:16]
+    return out
+
+
+def contains(live: Any, desired: Any) -> bool:
+    """True when every field desired sets has the same value in live."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(live) == len(desired) and all(map(contains, live, desired))
+    return live == desired
+
+
+def up_to_date(desired: dict, live: dict) -> bool:
+    """desired must already carry its hash (see with_hash)."""
+    want = desired["metadata"]["annotations"][HASH_ANNOTATION]
+    have = (live["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
+    if want != have:
+        return False
+    mine = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    return contains(live, mine)
+
+
+def clean(obj: Optional[dict]) -> dict:
+    """An object as a user wants to read it: no server bookkeeping."""
+    if not obj:
+        return {}
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata", {})
+    for name in _SERVER_METADATA:
+        meta.pop(name, None)
+    return out
+
+
+@dataclass
+class Change:
+    action: str
+    desired: Optional[dict] = None
+    live: Optional[dict] = None
+    reason: str = ""
+
+    @property
+    def obj(self) -> dict:
+        return self.desired if self.desired is not None else self.live  # type: ignore[return-value]
+
+    @property
+    def key(self) -> str:
+        return key(self.obj)
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+
+    def of(self, action: str) -> list[Change]:
+        return [c for c in self.changes if c.action == action]
+
+    def summary(self) -> dict[str, list[str]]:
+        """The plan as the modules return it: keys per action."""
+        out: dict[str, list[str]] = {}
+        for action in ACTIONS:
+            plural = "conflicts" if action == CONFLICT else action
+            out[plural] = sorted(c.key for c in self.of(action))
+        return out
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for c in self.changes if c.action in (CREATE, UPDATE, DELETE))
+
+
+def make_plan(
+    desired: list[dict],
+    owned: list[dict],
+    same_name: list[dict],
+    *,
+    prune: bool = True,
+    force: bool = False,
+    keep: frozenset = frozenset(),
+) -> Plan:
+    """Compare desired objects with what is live.
+
+    ``owned``: live objects carrying this set's labels. ``same_name``: live
+    objects named like a desired one but not in ``owned`` (another set's,
+    or nobody's). ``keep``: identities whose live object must stay exactly
+    as it is (services whose hosts did not resolve, with on_error=keep).
+    """
+    plan = Plan()
+    live_by_id = {identity(o): o for o in owned}
+    others = {identity(o): o for o in same_name}
+    wanted = set()
+    for obj in desired:
+        ident = identity(obj)
+        wanted.add(ident)
+        live = live_by_id.get(ident)
+        if ident in keep:
+            plan.changes.append(Change(UNCHANGED, desired=live or obj, live=live))
+        elif live is not None:
+            action = UNCHANGED if up_to_date(obj, live) else UPDATE
+            plan.changes.append(Change(action, desired=obj, live=live))
+        elif ident in others and not force:
+            other = others[ident]
+            owner = (other["metadata"].get("labels") or {}).get(SET_LABEL)
+            why = f"owned by rule set {owner!r}" if owned_by(other) else "not managed by meshguard.egress"
+            plan.changes.append(Change(CONFLICT, desired=obj, live=other, reason=why))
+        elif ident in others:
+            plan.changes.append(Change(UPDATE, desired=obj, live=others[ident], reason="taken over (force)"))
+        else:
+            plan.changes.append(Change(CREATE, desired=obj))
+    for live in owned:
+        ident = identity(live)
+        if ident in wanted:
+            continue
+        if ident in keep or not prune:
+            plan.changes.append(Change(UNCHANGED, live=live))
+        else:
+            plan.changes.append(Change(DELETE, live=live))
+    plan.changes.sort(key=lambda c: identity(c.obj))
+    return plan

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rules_info
+short_description: What meshguard.egress manages on one cluster, and how it differs from a rule set
+version_added: 0.1.0
+description:
+  - Lists the objects that one rule set (or every rule set) of M(meshguard.egress.rules) owns on a cluster:
+    those labelled C(app.kubernetes.io/managed-by=meshguard.egress).
+  - Given a rule set (O(services)), also reports the drift, what M(meshguard.egress.rules) would create, update
+    or delete, in the same C(plan) shape, without writing anything.
+author:
+  - meshguard.egress developers
+extends_documentation_fragment:
+  - meshguard.egress.cluster
+  - meshguard.egress.resolver
+  - meshguard.egress.attributes.INFO_MODULE
+options:
+  set:
+    description:
+      - Name of the rule set. When not set, the objects of every set are listed.
+      - Required with O(services).
+    type: str
+  services:
+    description:
+      - The rule set to compare with what is live, as in M(meshguard.egress.rules). Hosts are resolved (or taken
+        from O(resolved)).
+    type: list
+    elements: dict
+  namespace:
+    description: As in M(meshguard.egress.rules).
+    type: str
+    default: default
+  api:
+    description: As in M(meshguard.egress.rules); also the version the objects are read with.
+    type: str
+    choices:
+      - networking.istio.io/v1
+      - networking.istio.io/v1beta1
+      - networking.istio.io/v1alpha3
+      - config.istio.io/v1alpha2
+    default: networking.istio.io/v1
+  layout:
+    description: As in M(meshguard.egress.rules).
+    type: str
+    choices: [per_service, per_address]
+  network_policy:
+    description: As in M(meshguard.egress.rules).
+    type: bool
+    default: false
+  registry_only:
+    description: As in M(meshguard.egress.rules).
+    type: list
+    elements: str
+    default: []
+  prune:
+    description: Whether objects the rule set no longer renders count as drift (to be deleted).
+    type: bool
+    default: true
+  on_error:
+    description:
+      - As in M(meshguard.egress.rules). With V(keep), the objects of a service whose hosts did not resolve are
+        reported unchanged.
+    type: str
+    choices: [fail, keep]
+    default: fail
+  retain:
+    description: As in M(meshguard.egress.rules); addresses still within it are not drift.
+    type: str
+    default: 24h
+  resolved:
+    description: As in M(meshguard.egress.rules).
+    type: list
+    elements: dict
+seealso:
+  - module: meshguard.egress.rules
+"""
+
+EXAMPLES = r"""
+- name: What does the shop-databases set own on prod-eu-1?
+  meshguard.egress.rules_info:
+    set: shop-databases
+    context: prod-eu-1
+  register: owned
+
+- name: Has anyone changed the rules by hand, or has DNS moved?
+  meshguard.egress.rules_info:
+    set: shop-databases
+    context: prod-eu-1
+    services: "{{ egress_services }}"
+  register: drift
+
+- name: Fail a nightly job on drift
+  ansible.builtin.assert:
+    that: drift.in_sync
+    fail_msg: "drift on prod-eu-1: {{ drift.plan }}"
+"""
+
+RETURN = r"""
+cluster:
+  description: The cluster that was read, as C(context <name>) or the API server URL.
+  returned: always
+  type: str
+objects:
+  description: The objects owned (by O(set), or by any set), without server bookkeeping fields.
+  returned: always
+  type: list
+  elements: dict
+sets:
+  description: For each rule set found, how many objects it owns.
+  returned: always
+  type: dict
+  sample: {shop-databases: 4}
+plan:
+  description: With O(services), what M(meshguard.egress.rules) would do, in its C(plan) shape.
+  returned: when O(services) is set
+  type: dict
+in_sync:
+  description: With O(services), true when nothing would be created, updated or deleted and there is no conflict.
+  returned: when O(services) is set
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    AGGREGATION,
+    CONNECTION,
+    RESOLVER,
+    RULESET,
+    connection_options,
+    merged,
+    pick,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, inspect
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._names import SET_LABEL
+
+
+def main() -> None:
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, env_fallback=env_fallback)
+    spec["set"]["required"] = False
+    spec.update(
+        prune={"type": "bool", "default": True},
+        on_error={"type": "str", "choices": ["fail", "keep"], "default": "fail"},
+        retain={"type": "str", "default": "24h"},
+        resolved={"type": "list", "elements": "dict"},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
+    p = module.params
+    connection = connection_options(p)
+    istio_version = p["api"].rpartition("/")[2] if p["api"].startswith("networking.istio.io/") else "v1"
+    settings = None
+    if p["services"] is not None:
+        settings = Settings(
+            spec=pick(p, RULESET),
+            prune=p["prune"],
+            on_error=p["on_error"],
+            resolver=pick(p, RESOLVER),
+            aggregation=pick(p, AGGREGATION),
+            resolved=p["resolved"],
+            retain=p["retain"],
+        )
+    try:
+        result = inspect(connection, p["set"], istio_version, settings)
+    except MeshguardError as e:
+        module.fail_json(msg=str(e))
+    warnings = result.pop("warnings")
+    result["sets"] = {}
+    for obj in result["objects"]:
+        name = obj["metadata"]["labels"].get(SET_LABEL, "")
+        result["sets"][name] = result["sets"].get(name, 0) + 1
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

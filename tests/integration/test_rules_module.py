@@ -1,0 +1,253 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""meshguard.egress.rules against real kube-apiservers with Istio's CRDs.
+
+Each test works in a fresh namespace. What was written is read back with
+kubectl (an independent client), and write requests are counted with the
+API server's own apiserver_request_total.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+import pytest
+from clusterlib import run_module, writes
+
+pytestmark = pytest.mark.integration
+
+CTX = "local-2"
+OUR_RESOURCES = {"serviceentries", "networkpolicies", "sidecars", "egressrules"}
+
+
+def args(local_clusters, namespace: str, services: list, **extra) -> dict:
+    base = {
+        "kubeconfig": str(local_clusters.kubeconfig),
+        "context": extra.pop("context", CTX),
+        "set": extra.pop("set", "shop"),
+        "namespace": namespace,
+        "services": services,
+    }
+    base.update(extra)
+    return base
+
+
+MYSQL = {"name": "mysql", "hosts": ["192.0.2.10"], "ports": [{"number": 3306, "protocol": "MYSQL"}]}
+PARTNER = {"name": "partner", "hosts": ["203.0.113.0/28"], "ports": [{"number": 443, "protocol": "TLS"}]}
+
+
+def our_writes(local_clusters, before, *, dry_run=False):
+    after = local_clusters.requests(CTX)
+    return {k: n for k, n in writes(before, after, dry_run=dry_run).items() if k[1] in OUR_RESOURCES}
+
+
+def addresses(local_clusters, namespace, name):
+    return local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace, name)[0]["spec"]["addresses"]
+
+
+def test_create_then_rerun_changes_nothing_and_writes_nothing(local_clusters, namespace):
+    a = args(local_clusters, namespace, [MYSQL, PARTNER], network_policy=True)
+    result, _ = run_module("rules", a)
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True
+    assert result["plan"]["create"] == [
+        f"NetworkPolicy/{namespace}/shop--mysql",
+        f"NetworkPolicy/{namespace}/shop--partner",
+        f"ServiceEntry/{namespace}/shop--mysql",
+        f"ServiceEntry/{namespace}/shop--partner",
+    ]
+    se = local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace, "shop--mysql")[0]
+    assert se["spec"]["addresses"] == ["192.0.2.10/32"]
+    assert se["spec"]["location"] == "MESH_EXTERNAL"
+    assert se["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshguard.egress"
+    assert se["metadata"]["labels"]["meshguard.egress/set"] == "shop"
+    np = local_clusters.get(CTX, "networkpolicies.networking.k8s.io", namespace, "shop--partner")[0]
+    assert np["spec"]["egress"] == [
+        {"ports": [{"port": 443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "203.0.113.0/28"}}]}
+    ]
+
+    before = local_clusters.requests(CTX)
+    again, _ = run_module("rules", a)
+    assert again["changed"] is False
+    assert len(again["plan"]["unchanged"]) == 4
+    assert our_writes(local_clusters, before) == {}
+    assert our_writes(local_clusters, before, dry_run=True) == {}
+
+
+def test_address_change_updates_exactly_that_object(local_clusters, namespace):
+    run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
+    moved = dict(MYSQL, hosts=["192.0.2.11", "192.0.2.12"])
+    before = local_clusters.requests(CTX)
+    result, _ = run_module("rules", args(local_clusters, namespace, [moved, PARTNER]))
+    assert result["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"]
+    assert result["plan"]["unchanged"] == [f"ServiceEntry/{namespace}/shop--partner"]
+    assert our_writes(local_clusters, before) == {("APPLY", "serviceentries"): 1}
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.11/32", "192.0.2.12/32"]
+
+
+def test_removed_service_is_pruned_and_other_sets_are_untouched(local_clusters, namespace):
+    run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
+    other = dict(MYSQL, name="cache", hosts=["198.51.100.7"])
+    run_module("rules", args(local_clusters, namespace, [other], set="billing"))
+    result, _ = run_module("rules", args(local_clusters, namespace, [PARTNER]))
+    assert result["plan"]["delete"] == [f"ServiceEntry/{namespace}/shop--mysql"]
+    names = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
+    assert names == {"shop--partner", "billing--cache"}
+
+
+def test_state_absent_removes_only_this_set(local_clusters, namespace):
+    run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], registry_only=[namespace]))
+    run_module("rules", args(local_clusters, namespace, [dict(PARTNER, name="api")], set="billing"))
+    result, _ = run_module("rules", {**args(local_clusters, namespace, []), "state": "absent"})
+    assert sorted(result["plan"]["delete"]) == [
+        f"ServiceEntry/{namespace}/shop--mysql",
+        f"ServiceEntry/{namespace}/shop--partner",
+        f"Sidecar/{namespace}/default",
+    ]
+    names = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
+    assert names == {"billing--api"}
+    assert local_clusters.get(CTX, "sidecars.networking.istio.io", namespace) == []
+
+
+@pytest.mark.parametrize("step", ["create", "update", "prune", "absent"])
+def test_check_mode_writes_nothing_and_predicts_the_real_run(local_clusters, namespace, step):
+    first = [MYSQL, PARTNER]
+    then = {
+        "create": first,
+        "update": [dict(MYSQL, hosts=["192.0.2.10", "192.0.2.99"]), PARTNER],
+        "prune": [PARTNER],
+        "absent": [],
+    }[step]
+    if step != "create":
+        run_module("rules", args(local_clusters, namespace, first, network_policy=True))
+    a = args(local_clusters, namespace, then, network_policy=True)
+    if step == "absent":
+        a["state"] = "absent"
+    live_before = local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)
+    before = local_clusters.requests(CTX)
+    preview, shown = run_module("rules", a, check=True, diff=True)
+    assert our_writes(local_clusters, before) == {}, "check mode wrote to the API server"
+    assert our_writes(local_clusters, before, dry_run=True), "check mode sent no dry-run request"
+    assert local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace) == live_before
+    assert preview["changed"] is True
+
+    real, _ = run_module("rules", a, diff=True)
+    assert preview["plan"] == real["plan"]
+    assert preview["diff"] == real["diff"]
+    # The diff is readable: one entry per object, headers naming kind, namespace, name and cluster.
+    assert len(preview["diff"]) == sum(len(real["plan"][k]) for k in ("create", "update", "delete"))
+    for entry in preview["diff"]:
+        assert f"/{namespace}/" in entry["before_header"] and f"context {CTX}" in entry["after_header"]
+        assert "managedFields" not in entry["before"] + entry["after"]
+        assert "resourceVersion" not in entry["before"] + entry["after"]
+    assert f"context {CTX}" in shown
+
+
+def test_check_mode_fails_where_the_real_run_fails(local_clusters, namespace):
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    a = args(local_clusters, missing, [MYSQL])
+    preview, _ = run_module("rules", a, check=True)
+    real, _ = run_module("rules", a)
+    assert preview.get("failed") and real.get("failed")
+    assert f'namespaces "{missing}" not found' in preview["msg"]
+    assert f'namespaces "{missing}" not found' in real["msg"]
+
+
+def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_force(local_clusters, namespace):
+    foreign = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "shop--mysql", "namespace": namespace},
+        "spec": {
+            "hosts": ["hand.made.example"],
+            "addresses": ["10.9.9.9/32"],
+            "ports": [{"number": 3306, "name": "tcp", "protocol": "TCP"}],
+            "location": "MESH_EXTERNAL",
+        },
+    }
+    local_clusters.kubectl(CTX, "create", "-f", "-", stdin=json.dumps(foreign))
+    result, _ = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
+    assert result.get("failed") is True
+    assert result["plan"]["conflicts"] == [f"ServiceEntry/{namespace}/shop--mysql"]
+    assert f"ServiceEntry/{namespace}/shop--mysql exists and is not managed by meshguard.egress" in result["msg"]
+    # The rest of the set was applied; the foreign object is untouched.
+    assert result["plan"]["create"] == [f"ServiceEntry/{namespace}/shop--partner"]
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["10.9.9.9/32"]
+    assert "labels" not in local_clusters.get(CTX, "serviceentry", namespace, "shop--mysql")[0]["metadata"]
+
+    forced, _ = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], force=True))
+    assert not forced.get("failed")
+    assert forced["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"]
+    taken = local_clusters.get(CTX, "serviceentry", namespace, "shop--mysql")[0]
+    assert taken["spec"]["addresses"] == ["192.0.2.10/32"]
+    assert taken["metadata"]["labels"]["meshguard.egress/set"] == "shop"
+
+
+def test_readonly_context_gets_a_clear_403_and_nothing_is_written(local_clusters, namespace):
+    a = args(local_clusters, namespace, [MYSQL], context="local-1-readonly")
+    result, _ = run_module("rules", a)
+    assert result.get("failed") is True
+    assert "403 Forbidden" in result["msg"]
+    assert "local-readonly" in result["msg"]
+    assert "patch serviceentries.networking.istio.io shop--mysql" in result["msg"]
+    assert f"namespace {namespace}" in result["msg"]
+    assert local_clusters.get("local-1", "serviceentries.networking.istio.io", namespace) == []
+
+
+def test_wrong_token_gets_401_and_the_token_never_shows(local_clusters, namespace):
+    token = "mg-" + secrets.token_urlsafe(24)
+    cluster = local_clusters.by_context(CTX)
+    a = {
+        "host": cluster.server,
+        "api_key": token,
+        "ca_cert": str(cluster.dir / "pki" / "ca.crt"),
+        "set": "shop",
+        "namespace": namespace,
+        "services": [MYSQL],
+    }
+    result, shown = run_module("rules", a, verbosity=3)
+    assert result.get("failed") is True
+    assert "401 Unauthorized" in result["msg"]
+    assert token not in shown
+    assert token not in json.dumps(result)
+
+
+def test_legacy_egressrule_api_one_rule_per_block(local_clusters, namespace):
+    svc = dict(MYSQL, hosts=["192.0.2.10", "198.51.100.0/30"], ports=[{"number": 3306, "protocol": "TCP"}])
+    result, _ = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))
+    assert not result.get("failed"), result.get("msg")
+    rules = local_clusters.get(CTX, "egressrules.config.istio.io", namespace)
+    assert sorted(r["spec"]["destination"]["service"] for r in rules) == ["192.0.2.10", "198.51.100.0/30"]
+    assert all(r["spec"]["ports"] == [{"port": 3306, "protocol": "tcp"}] for r in rules)
+    again, _ = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))
+    assert again["changed"] is False
+
+
+def test_rendered_with_dest_writes_files_and_opens_no_connection(local_clusters, namespace, tmp_path):
+    dest = tmp_path / "manifests"
+    a = {
+        # An address where nothing listens: any connection attempt would fail the task.
+        "host": "https://127.0.0.1:9",
+        "set": "shop",
+        "namespace": namespace,
+        "state": "rendered",
+        "dest": str(dest),
+        "network_policy": True,
+        "services": [MYSQL, PARTNER],
+    }
+    result, _ = run_module("rules", a)
+    assert not result.get("failed"), result.get("msg")
+    files = sorted(p.name for p in dest.iterdir())
+    assert files == [
+        f"networkpolicy-{namespace}-shop--mysql.yaml",
+        f"networkpolicy-{namespace}-shop--partner.yaml",
+        f"serviceentry-{namespace}-shop--mysql.yaml",
+        f"serviceentry-{namespace}-shop--partner.yaml",
+    ]
+    again, _ = run_module("rules", a)
+    assert again["changed"] is False
+    # The files are what the cluster accepts: apply one with kubectl's server-side dry run.
+    res = local_clusters.kubectl(CTX, "apply", "--server-side", "--dry-run=server", "-f", str(dest / files[2]))
+    assert "serverside-applied (server dry run)" in res.stdout
