@@ -13,6 +13,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN := .cache/bin/kube-local
 KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
+# Knot, and its geoip module for the test zone that answers with a rotating subset.
+DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
+
 
 .PHONY: help setup demo test lint sanity units units-2.19 integration bench \
         clusters clusters-down dns dns-down clean constraints
@@ -42,7 +45,7 @@ clusters-down:
 	@if [ -x $(PY) ]; then $(PY) tools/clusters.py down; else tools/stop-all.sh clusters; fi
 
 dns: setup
-	@tools/apt-install.sh knotd:knot
+	@tools/apt-install.sh $(DNS_PACKAGES)
 	@$(PY) tools/dns.py up --zones $(ZONES) --port $(PORT)
 
 dns-down:
@@ -57,6 +60,7 @@ lint: setup
 	@$(VENV)/bin/antsibull-changelog lint
 
 sanity: setup
+	@tools/apt-install.sh shellcheck:shellcheck
 	@tools/sanity.sh
 
 units: setup
@@ -66,7 +70,7 @@ units-2.19: setup
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
 integration: setup $(KUBE_BIN)
-	@tools/apt-install.sh knotd:knot
+	@tools/apt-install.sh $(DNS_PACKAGES)
 	@$(VENV)/bin/pytest -q tests/integration
 
 test: lint sanity units units-2.19 integration

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# tools/apt-install.sh command:package ...
-# Installs each Debian package whose command is missing (apt-get update first,
-# once). Needs root or sudo; says so plainly when neither is available.
+# tools/apt-install.sh CHECK:PACKAGE ...
+# Installs each Debian package that is missing: CHECK is a command name, or a
+# path glob starting with / for packages without a command (Knot's modules).
+# Runs apt-get update first, once. Needs root or sudo; says so plainly when
+# neither is available.
 set -euo pipefail
 missing=()
 for pair in "$@"; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+  check=${pair%%:*} pkg=${pair#*:}
+  if [[ $check == /* ]]; then
+    compgen -G "$check" >/dev/null && continue
+  else
+    command -v "$check" >/dev/null 2>&1 || [ -x "/usr/sbin/$check" ] && continue
+  fi
+  missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""

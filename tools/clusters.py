@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Local Kubernetes control planes for tests, benchmarks and the demo.
@@ -166,7 +165,7 @@ def make_pki(d: Path, cluster: str) -> None:
 
 def free_ports(count: int) -> list[int]:
     """Distinct free ports: all sockets stay bound until every port is known."""
-    socks = [socket.socket() for _ in range(count)]
+    socks = [socket.socket() for _index in range(count)]
     try:
         for s in socks:
             s.bind(("127.0.0.1", 0))
@@ -301,7 +300,7 @@ class Cluster:
                 tail = (self.dir / "apiserver.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"clusters: {self.name} exited during start; end of its log:\n{tail}")
             try:
-                status, _ = self.get("/readyz", timeout=2)
+                status = self.get("/readyz", timeout=2)[0]
                 if status == 200:
                     return
                 last = f"HTTP {status}"

@@ -24,8 +24,10 @@ attributes:
 attributes:
   check_mode:
     support: full
-    details:
+    description:
       - This module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
+    description:
+      - Nothing is changed, so there is nothing to show a diff of.
 """

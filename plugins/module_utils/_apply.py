@@ -21,9 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
 
-from ._errors import MeshguardError
+from ._errors import MeshguardError, MissingLibraryError
 from ._kube import KubeClient, KubeError, Resource
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL
 from ._plan import CONFLICT, CREATE, DELETE, UPDATE, Change, Plan, clean, identity, make_plan, owned_by, with_hash
@@ -172,8 +175,7 @@ def execute(
     out = Outcome(plan)
 
     def resource_of(change: Change) -> Resource:
-        group, kind, _, _ = identity(change.obj)
-        return resources[(group, kind)]
+        return resources[identity(change.obj)[:2]]
 
     def write(change: Change) -> tuple[Change, Optional[dict], Optional[str]]:
         res = resource_of(change)
@@ -264,6 +266,8 @@ def diff_entry(change: Change, stored: Optional[dict], where: str) -> dict:
 def _yaml(obj: dict) -> str:
     if not obj:
         return ""
+    if yaml is None:
+        raise MissingLibraryError("PyYAML", "to show diffs")
     return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True)
 
 

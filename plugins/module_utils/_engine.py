@@ -21,11 +21,14 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
 
 from ._addresses import AggregateOptions, Block, aggregate
 from ._apply import Live, discover, execute, find_same_named, list_owned, plan_for
-from ._errors import MeshguardError
+from ._errors import MeshguardError, MissingLibraryError
 from ._kube import ConnectionOptions, KubeClient
 from ._plan import CONFLICT, clean, identity, key, owned_by
 from ._render import SERVICE_ANNOTATION, ServiceAddresses, render
@@ -171,7 +174,7 @@ def desired_objects(
             before = previous(o for o in live or () if _service_of(o) == service.name)
             kept = retain(service.name, dns, before, now, prepared.retain)
             desired.warnings.extend(kept.warnings)
-            extra = [a for a, _ in kept.retained]
+            extra = [address for address, _since in kept.retained]
             blocks += [Block(a, f"{a} (retained)", widen=True) for a in extra]
             ips += extra
             last_seen[service.name] = annotation_value(kept.last_seen)
@@ -325,7 +328,7 @@ def _kept(owned_objects: list[dict], unresolved: dict[str, list[str]]) -> frozen
 
 
 def file_name(obj: dict) -> str:
-    _, kind, namespace, name = identity(obj)
+    _group, kind, namespace, name = identity(obj)
     return f"{kind.lower()}-{namespace}-{name}.yaml"
 
 
@@ -338,6 +341,8 @@ def rendered(objects: list[dict], dest: Optional[str], set_name: str, check_mode
     result: dict[str, Any] = {"changed": False, "resources": objects, "plan": {}, "warnings": [], "failures": []}
     if not dest:
         return result
+    if yaml is None:
+        raise MissingLibraryError("PyYAML", "to write manifests")
     wanted = {file_name(o): yaml.safe_dump(o, default_flow_style=False, sort_keys=False) for o in objects}
     written, removed = [], []
     existing = sorted(os.listdir(dest)) if os.path.isdir(dest) else []

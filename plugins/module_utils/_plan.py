@@ -55,7 +55,7 @@ def identity(obj: dict) -> tuple[str, str, str, str]:
 
 def key(obj: dict) -> str:
     """How the plan names an object: Kind/namespace/name."""
-    _, kind, namespace, name = identity(obj)
+    _group, kind, namespace, name = identity(obj)
     return f"{kind}/{namespace}/{name}"
 
 

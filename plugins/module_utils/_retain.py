@@ -127,7 +127,7 @@ def retain(
         for address, since in expired
     ]
     return Retention(
-        addresses=tuple(seen) + tuple(a for a, _ in retained),
+        addresses=tuple(seen) + tuple(address for address, _since in retained),
         last_seen=dict(sorted(last_seen.items())),
         retained=tuple(retained),
         expired=tuple(expired),

@@ -23,7 +23,7 @@ description:
     API request.
   - A host that does not resolve never shrinks or deletes a rule that is applied; see O(on_error).
 author:
-  - meshguard.egress developers
+  - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
   - meshguard.egress.cluster
   - meshguard.egress.resolver
@@ -144,12 +144,12 @@ options:
     type: path
 notes:
   - Istio must be installed on the cluster (its CRDs served); the module says so when it is not.
+  - To roll a rule set out to many clusters, use the role C(meshguard.egress.rollout).
   - Credentials never appear in messages, results or logs.
 seealso:
   - plugin: meshguard.egress.resolve
     plugin_type: lookup
   - module: meshguard.egress.rules_info
-  - role: meshguard.egress.rollout
 """
 
 EXAMPLES = r"""
@@ -205,33 +205,19 @@ cluster:
   sample: context prod-eu-1
 plan:
   description:
-    - What was (in check mode would be) done, each object named C(Kind/namespace/name).
-    - C(conflicts) lists same-named objects this set does not own, left untouched; the task fails when there is
-      one, after the rest of the set was applied.
+    - What was (in check mode would be) done, each object named C(Kind/namespace/name), under the keys C(create),
+      C(update), C(delete), C(unchanged) (already as desired, or kept because their hosts did not resolve) and
+      C(conflicts) (same-named objects this set does not own, left untouched; the task fails when there is one,
+      after the rest of the set was applied).
+    - C(update) is also the name of a dict method in Jinja, so read it as C(result.plan['update']).
   returned: unless O(state=rendered)
   type: dict
-  contains:
-    create:
-      description: Objects created.
-      type: list
-      elements: str
-      sample: [ServiceEntry/shop/shop-databases--orders-mongo]
-    update:
-      description: Objects changed.
-      type: list
-      elements: str
-    delete:
-      description: Objects pruned.
-      type: list
-      elements: str
-    unchanged:
-      description: Objects already as desired (or kept because their hosts did not resolve).
-      type: list
-      elements: str
-    conflicts:
-      description: Same-named objects that this set does not own.
-      type: list
-      elements: str
+  sample:
+    create: [ServiceEntry/shop/shop-databases--orders-mongo]
+    update: []
+    delete: []
+    unchanged: [NetworkPolicy/shop/shop-databases--orders-mongo]
+    conflicts: []
 resources:
   description: The rendered objects, as they are sent to the API server.
   returned: always

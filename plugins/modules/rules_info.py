@@ -9,12 +9,12 @@ module: rules_info
 short_description: What meshguard.egress manages on one cluster, and how it differs from a rule set
 version_added: 0.1.0
 description:
-  - Lists the objects that one rule set (or every rule set) of M(meshguard.egress.rules) owns on a cluster:
-    those labelled C(app.kubernetes.io/managed-by=meshguard.egress).
+  - Lists the objects that one rule set (or every rule set) of M(meshguard.egress.rules) owns on a cluster,
+    that is those labelled C(app.kubernetes.io/managed-by=meshguard.egress).
   - Given a rule set (O(services)), also reports the drift, what M(meshguard.egress.rules) would create, update
     or delete, in the same C(plan) shape, without writing anything.
 author:
-  - meshguard.egress developers
+  - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
   - meshguard.egress.cluster
   - meshguard.egress.resolver

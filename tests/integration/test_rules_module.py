@@ -49,7 +49,7 @@ def addresses(local_clusters, namespace, name):
 
 def test_create_then_rerun_changes_nothing_and_writes_nothing(local_clusters, namespace):
     a = args(local_clusters, namespace, [MYSQL, PARTNER], network_policy=True)
-    result, _ = run_module("rules", a)
+    result = run_module("rules", a)[0]
     assert not result["failed"], result.get("msg")
     assert result["changed"] is True
     assert result["plan"]["create"] == [
@@ -69,7 +69,7 @@ def test_create_then_rerun_changes_nothing_and_writes_nothing(local_clusters, na
     ]
 
     before = local_clusters.requests(CTX)
-    again, _ = run_module("rules", a)
+    again = run_module("rules", a)[0]
     assert again["changed"] is False
     assert len(again["plan"]["unchanged"]) == 4
     assert our_writes(local_clusters, before) == {}
@@ -80,7 +80,7 @@ def test_address_change_updates_exactly_that_object(local_clusters, namespace):
     run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
     moved = dict(MYSQL, hosts=["192.0.2.11", "192.0.2.12"])
     before = local_clusters.requests(CTX)
-    result, _ = run_module("rules", args(local_clusters, namespace, [moved, PARTNER]))
+    result = run_module("rules", args(local_clusters, namespace, [moved, PARTNER]))[0]
     assert result["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"]
     assert result["plan"]["unchanged"] == [f"ServiceEntry/{namespace}/shop--partner"]
     assert our_writes(local_clusters, before) == {("APPLY", "serviceentries"): 1}
@@ -91,7 +91,7 @@ def test_removed_service_is_pruned_and_other_sets_are_untouched(local_clusters, 
     run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
     other = dict(MYSQL, name="cache", hosts=["198.51.100.7"])
     run_module("rules", args(local_clusters, namespace, [other], set="billing"))
-    result, _ = run_module("rules", args(local_clusters, namespace, [PARTNER]))
+    result = run_module("rules", args(local_clusters, namespace, [PARTNER]))[0]
     assert result["plan"]["delete"] == [f"ServiceEntry/{namespace}/shop--mysql"]
     names = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
     assert names == {"shop--partner", "billing--cache"}
@@ -100,7 +100,7 @@ def test_removed_service_is_pruned_and_other_sets_are_untouched(local_clusters, 
 def test_state_absent_removes_only_this_set(local_clusters, namespace):
     run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], registry_only=[namespace]))
     run_module("rules", args(local_clusters, namespace, [dict(PARTNER, name="api")], set="billing"))
-    result, _ = run_module("rules", {**args(local_clusters, namespace, []), "state": "absent"})
+    result = run_module("rules", {**args(local_clusters, namespace, []), "state": "absent"})[0]
     assert sorted(result["plan"]["delete"]) == [
         f"ServiceEntry/{namespace}/shop--mysql",
         f"ServiceEntry/{namespace}/shop--partner",
@@ -133,7 +133,7 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(local_clusters, nam
     assert local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace) == live_before
     assert preview["changed"] is True
 
-    real, _ = run_module("rules", a, diff=True)
+    real = run_module("rules", a, diff=True)[0]
     assert preview["plan"] == real["plan"]
     assert preview["diff"] == real["diff"]
     # The diff is readable: one entry per object, headers naming kind, namespace, name and cluster.
@@ -148,8 +148,8 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(local_clusters, nam
 def test_check_mode_fails_where_the_real_run_fails(local_clusters, namespace):
     missing = f"missing-{uuid.uuid4().hex[:8]}"
     a = args(local_clusters, missing, [MYSQL])
-    preview, _ = run_module("rules", a, check=True)
-    real, _ = run_module("rules", a)
+    preview = run_module("rules", a, check=True)[0]
+    real = run_module("rules", a)[0]
     assert preview.get("failed") and real.get("failed")
     assert f'namespaces "{missing}" not found' in preview["msg"]
     assert f'namespaces "{missing}" not found' in real["msg"]
@@ -168,7 +168,7 @@ def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_f
         },
     }
     local_clusters.kubectl(CTX, "create", "-f", "-", stdin=json.dumps(foreign))
-    result, _ = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
+    result = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))[0]
     assert result.get("failed") is True
     assert result["plan"]["conflicts"] == [f"ServiceEntry/{namespace}/shop--mysql"]
     assert f"ServiceEntry/{namespace}/shop--mysql exists and is not managed by meshguard.egress" in result["msg"]
@@ -177,7 +177,7 @@ def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_f
     assert addresses(local_clusters, namespace, "shop--mysql") == ["10.9.9.9/32"]
     assert "labels" not in local_clusters.get(CTX, "serviceentry", namespace, "shop--mysql")[0]["metadata"]
 
-    forced, _ = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], force=True))
+    forced = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], force=True))[0]
     assert not forced.get("failed")
     assert forced["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"]
     taken = local_clusters.get(CTX, "serviceentry", namespace, "shop--mysql")[0]
@@ -187,7 +187,7 @@ def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_f
 
 def test_readonly_context_gets_a_clear_403_and_nothing_is_written(local_clusters, namespace):
     a = args(local_clusters, namespace, [MYSQL], context="local-1-readonly")
-    result, _ = run_module("rules", a)
+    result = run_module("rules", a)[0]
     assert result.get("failed") is True
     assert "403 Forbidden" in result["msg"]
     assert "local-readonly" in result["msg"]
@@ -216,12 +216,12 @@ def test_wrong_token_gets_401_and_the_token_never_shows(local_clusters, namespac
 
 def test_legacy_egressrule_api_one_rule_per_block(local_clusters, namespace):
     svc = dict(MYSQL, hosts=["192.0.2.10", "198.51.100.0/30"], ports=[{"number": 3306, "protocol": "TCP"}])
-    result, _ = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))
+    result = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))[0]
     assert not result.get("failed"), result.get("msg")
     rules = local_clusters.get(CTX, "egressrules.config.istio.io", namespace)
     assert sorted(r["spec"]["destination"]["service"] for r in rules) == ["192.0.2.10", "198.51.100.0/30"]
     assert all(r["spec"]["ports"] == [{"port": 3306, "protocol": "tcp"}] for r in rules)
-    again, _ = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))
+    again = run_module("rules", args(local_clusters, namespace, [svc], api="config.istio.io/v1alpha2"))[0]
     assert again["changed"] is False
 
 
@@ -237,7 +237,7 @@ def test_rendered_with_dest_writes_files_and_opens_no_connection(local_clusters,
         "network_policy": True,
         "services": [MYSQL, PARTNER],
     }
-    result, _ = run_module("rules", a)
+    result = run_module("rules", a)[0]
     assert not result.get("failed"), result.get("msg")
     files = sorted(p.name for p in dest.iterdir())
     assert files == [
@@ -246,7 +246,7 @@ def test_rendered_with_dest_writes_files_and_opens_no_connection(local_clusters,
         f"serviceentry-{namespace}-shop--mysql.yaml",
         f"serviceentry-{namespace}-shop--partner.yaml",
     ]
-    again, _ = run_module("rules", a)
+    again = run_module("rules", a)[0]
     assert again["changed"] is False
     # The files are what the cluster accepts: apply one with kubectl's server-side dry run.
     res = local_clusters.kubectl(CTX, "apply", "--server-side", "--dry-run=server", "-f", str(dest / files[2]))
