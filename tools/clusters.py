@@ -393,9 +393,11 @@ class ClusterSet:
         names = [p.name for p in self.state.iterdir() if (p / "cluster.json").exists()]
         return [self.cluster(n) for n in sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))]
 
-    def up(self, count: int) -> list[Cluster]:
+    def up(self, count: int, istio: bool = True) -> list[Cluster]:
+        """Start (or find running) count clusters. istio=False leaves Istio's
+        CRDs out: an API server where Istio is missing, for tests."""
         check_binaries()
-        crds = istio_crds()
+        crds = istio_crds() if istio else None
         clusters = [self.cluster(f"{self.prefix}-{i}") for i in range(1, count + 1)]
         started = []
         for c in clusters:
@@ -405,7 +407,10 @@ class ClusterSet:
         t0 = time.monotonic()
         for c in clusters:
             c.wait_ready()
-            c.install(crds)
+            if crds is not None:
+                c.install(crds)
+            else:
+                c.write_admin_kubeconfig()
         self.write_kubeconfig()
         if started:
             log(f"started {', '.join(started)} in {time.monotonic() - t0:.1f}s")
@@ -479,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up")
     up.add_argument("--count", type=int, default=3)
+    up.add_argument("--no-istio", action="store_true", help="leave Istio's CRDs out")
     sub.add_parser("down")
     sub.add_parser("status")
     for verb in ("start", "stop", "kill"):
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cs = ClusterSet(args.state, args.kubeconfig, args.prefix)
     if args.cmd == "up":
-        cs.up(args.count)
+        cs.up(args.count, istio=not args.no_istio)
     elif args.cmd == "down":
         cs.down()
     elif args.cmd == "status":

@@ -130,11 +130,13 @@ def list_owned(
     return live
 
 
-def find_same_named(client: KubeClient, live: Live, desired: list[dict]) -> None:
+def find_same_named(client: KubeClient, live: Live, desired: list[dict], set_name: Optional[str]) -> None:
     """Live objects named like a desired object that the set does not own.
 
     Only asked where something is to be created: one LIST per kind and
-    namespace, so a steady-state run never pays for it.
+    namespace, so a steady-state run never pays for it. An object of this
+    very set found here was created since the first LIST (a rollout of the
+    same set running at the same time): it counts as the set's own.
     """
     owned_ids = {identity(o) for o in live.owned}
     missing: dict[tuple[tuple[str, str], str], set[str]] = {}
@@ -144,7 +146,11 @@ def find_same_named(client: KubeClient, live: Live, desired: list[dict]) -> None
             missing.setdefault((ident[:2], ident[2]), set()).add(ident[3])
     for (gk, namespace), names in sorted(missing.items()):
         for item in client.list(live.resources[gk], namespace):
-            if item["metadata"]["name"] in names:
+            if item["metadata"]["name"] not in names:
+                continue
+            if owned_by(item, set_name):
+                live.owned.append(item)
+            else:
                 live.same_name.append(item)
 
 

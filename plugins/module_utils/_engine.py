@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
-from ._addresses import AggregateOptions, Block, aggregate
+from ._addresses import AggregateOptions, AggregationError, Block, aggregate
 from ._apply import Live, discover, execute, find_same_named, list_owned, plan_for
 from ._errors import MeshguardError, MissingLibraryError
 from ._kube import ConnectionOptions, KubeClient
@@ -107,6 +107,8 @@ def prepare(settings: Settings) -> Prepared:
     except MeshguardError as e:
         errors.append(str(e))
     resolved = _check_resolved(settings.resolved, ruleset, errors)
+    if ruleset is not None and aggregation is not None:
+        errors.extend(_check_literals(ruleset, aggregation))
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
     return Prepared(ruleset, resolver, aggregation, resolved, window)
@@ -133,6 +135,21 @@ def _check_resolved(
                     "resolve every host of the rule set (the lookup with detail=true)"
                 )
     return resolved
+
+
+def _check_literals(ruleset: RuleSet, aggregation: AggregateOptions) -> list[str]:
+    """IPs and CIDRs written in the rule set must pass the breadth guard:
+    found here, before any DNS query or API request, naming the service."""
+    errors = []
+    for index, service in enumerate(ruleset.services):
+        field, literals = "hosts", service.literal_addresses
+        if service.addresses is not None:
+            field, literals = "addresses", service.addresses
+        try:
+            aggregate([Block(a, f"literal {a}") for a in literals], aggregation)
+        except AggregationError as e:
+            errors.extend(f"services[{index}] {service.name!r}: {field}: {problem}" for problem in e.problems)
+    return errors
 
 
 def host_results(prepared: Prepared) -> dict[str, HostResult]:
@@ -262,7 +279,7 @@ def run(
     desired = Desired([])
     if settings.state != "absent":
         desired = desired_objects(prepared, results, settings.on_error, live.owned, settings.now)
-    find_same_named(client, live, desired.objects)
+    find_same_named(client, live, desired.objects, set_name)
     plan = plan_for(
         desired.objects,
         live,
@@ -308,7 +325,7 @@ def inspect(
     }
     if prepared is not None and settings is not None:
         desired = desired_objects(prepared, results, settings.on_error, live.owned, settings.now)
-        find_same_named(client, live, desired.objects)
+        find_same_named(client, live, desired.objects, set_name)
         keep = _kept(live.owned, desired.unresolved)
         plan = plan_for(desired.objects, live, set_name=set_name, prune=settings.prune, force=False, keep=keep)
         result["warnings"] += desired.warnings

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import threading
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ class KubeClient:
             headers["Authorization"] = token
         data = None
         if body is not None:
-            data = json.dumps(body).encode()
+            data = yaml_safe_json(body).encode()
             headers["Content-Type"] = content_type
         try:
             resp = self._pool.request(method, url, body=data, headers=headers, retries=False)
@@ -277,6 +278,22 @@ class KubeClient:
         else:
             text = f"{self.where}: {verb} {what}{scope} failed: {status} {reason}: {message}".rstrip(": ")
         return KubeError(text, status, reason, payload.get("details"))
+
+
+# Characters YAML forbids raw or reads as line breaks (JSON escapes the C0 range itself).
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+
+
+def yaml_safe_json(body: Any) -> str:
+    """JSON that a YAML parser reads back unchanged.
+
+    Server-side apply bodies are parsed as YAML. Plain json.dumps writes
+    characters outside the BMP as surrogate-pair escapes, which YAML rejects,
+    so those go out as raw UTF-8; the few characters YAML forbids raw, or
+    folds as line breaks, are escaped instead.
+    """
+    text = json.dumps(body, ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _reason(exc: Exception) -> str:
