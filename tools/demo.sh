@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# make demo: the example rule set (examples/) rolled out to three local
+# clusters, the way a pipeline does it: preview with --check --diff, apply,
+# run again to show that nothing changes, render the manifests for GitOps.
+#
+# `make demo` has run `make setup` (virtual environments, kubectl, collection
+# tree) and built the kube-apiserver first. Safe to run again: the DNS server
+# and the clusters are started only when they are not running, and a rerun
+# finds nothing to change.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+py=.venv/bin/python
+kubectl=.venv/bin/kubectl
+playbook=.venv/bin/ansible-playbook
+kubeconfig=.cache/kubeconfig
+clusters=(local-1 local-2 local-3)
+logs=.cache/demo
+mkdir -p "$logs"
+start=$(date +%s)
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+# The recap of a run, checked: every cluster ran, none failed, and (with
+# "unchanged") none changed.
+check_recap() {
+  local log=$1 want=$2 host
+  for host in "${clusters[@]}"; do
+    local line
+    line=$(grep -E "^${host} +: ok=" "$log" || true)
+    if [ -z "$line" ]; then
+      echo "demo: ${host} is missing from the play recap of ${log}" >&2
+      exit 1
+    fi
+    if [[ ! $line =~ failed=0 ]] || [[ ! $line =~ unreachable=0 ]]; then
+      echo "demo: ${host} failed: ${line}" >&2
+      exit 1
+    fi
+    if [ "$want" = unchanged ] && [[ ! $line =~ changed=0 ]]; then
+      echo "demo: the rerun changed ${host}, it must not: ${line}" >&2
+      exit 1
+    fi
+  done
+}
+
+run() {
+  local name=$1
+  shift
+  # Colours stay on for the terminal; the log is what check_recap reads.
+  ANSIBLE_FORCE_COLOR=1 "$playbook" "$@" | tee "$logs/$name.log"
+  sed -i 's/\x1b\[[0-9;]*m//g' "$logs/$name.log"
+}
+
+step "Knot DNS (Debian package knot), if it is missing"
+tools/apt-install.sh knotd:knot
+
+step "DNS server for the demo zones (examples/dns/*.zone) on 127.0.0.1 and ::1, port 5353"
+"$py" tools/dns.py up --zones examples/dns --port 5353
+
+step "Three local clusters: kube-apiserver + etcd each, with Istio's CRDs (kubeconfig $kubeconfig)"
+"$py" tools/clusters.py up --count 3
+
+step "Namespace shop on every cluster (the rule set's namespace; the role does not create namespaces)"
+for ctx in "${clusters[@]}"; do
+  if ! "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" get namespace shop >/dev/null 2>&1; then
+    "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" create namespace shop
+  fi
+done
+
+step "1/4 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
+run check meshguard.egress.rollout --check --diff
+check_recap "$logs/check.log" any
+
+step "2/4 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
+run apply meshguard.egress.rollout
+check_recap "$logs/apply.log" any
+
+step "3/4 Run again: nothing to change, changed=0 on every cluster"
+run again meshguard.egress.rollout
+check_recap "$logs/again.log" unchanged
+echo "demo: changed=0 and failed=0 on ${clusters[*]}"
+
+step "4/4 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
+run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered
+check_recap "$logs/render.log" any
+
+cat <<EOF
+
+Done in $(($(date +%s) - start)) s. What to look at next:
+
+  # what the collection manages on a cluster (local-3 also has the reporting cache)
+  $kubectl --kubeconfig $kubeconfig --context local-3 -n shop get serviceentries,networkpolicies,sidecars -l app.kubernetes.io/managed-by=meshguard.egress
+  $kubectl --kubeconfig $kubeconfig --context local-1 -n shop get serviceentry shop-egress--orders-mongo -o yaml
+
+  # the manifests per cluster, as a GitOps repository would hold them
+  ls examples/rendered/*/
+  diff -r examples/rendered/local-1 examples/rendered/local-3
+
+  # change DNS and preview: edit examples/dns/acme.test.zone, then
+  $py tools/dns.py reload --port 5353
+  $playbook meshguard.egress.rollout --check --diff
+
+  # the logs of the four runs
+  ls $logs/
+
+  # stop everything
+  make clusters-down dns-down
+EOF
