@@ -58,6 +58,7 @@ lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/antsibull-changelog lint
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
 
 sanity: setup
 	@tools/apt-install.sh shellcheck:shellcheck

@@ -14,7 +14,9 @@ shopt -s dotglob nullglob
 for entry in "$root"/*; do
   name=${entry##*/}
   case "$name" in
-    .cache|.venv|.venv-*|.pytest_cache|.ruff_cache|.hypothesis|tests) continue ;;
+    .cache|.venv|.venv-*|.pytest_cache|.ruff_cache|.hypothesis|.ansible|tests)
+      [ -L "$tree/$name" ] && rm -f "$tree/$name"
+      continue ;;
   esac
   ln -sfn "$entry" "$tree/$name"
 done

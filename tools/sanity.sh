@@ -18,9 +18,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=$("$root/.venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-base="$root/.cache/ansible-test"
+mkdir -p "$root/.cache/ansible-test"
+base=$(mktemp -d "$root/.cache/ansible-test/run.XXXXXX")
+trap 'rm -rf "$base"' EXIT
 tree="$base/ansible_collections/meshguard/egress"
-rm -rf "$base"
 mkdir -p "$tree"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$tree")
 git -C "$tree" init -q
@@ -31,4 +32,4 @@ mkdir -p "$HOME/.ansible/test/cache"
 cp "$root/tools/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
 
 cd "$tree"
-exec "$root/.venv/bin/ansible-test" sanity --local --python "$py" --requirements --color no "$@"
+"$root/.venv/bin/ansible-test" sanity --local --python "$py" --requirements --color no "$@"

@@ -21,6 +21,7 @@ import os
 import re
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 from urllib.parse import quote, urlencode
@@ -250,10 +251,19 @@ class KubeClient:
         if body is not None:
             data = yaml_safe_json(body).encode()
             headers["Content-Type"] = content_type
-        try:
-            resp = self._pool.request(method, url, body=data, headers=headers, retries=False)
-        except urllib3.exceptions.HTTPError as e:
-            raise KubeError(f"cannot reach the API server {self._config.host} ({self.where}): {_reason(e)}") from None
+        deadline = time.monotonic() + self.options.timeout
+        while True:
+            try:
+                resp = self._pool.request(method, url, body=data, headers=headers, retries=False)
+            except urllib3.exceptions.HTTPError as e:
+                raise KubeError(
+                    f"cannot reach the API server {self._config.host} ({self.where}): {_reason(e)}"
+                ) from None
+            # 429: the server did not take the request (overloaded, or its
+            # storage still initialising after a restart); it says when to retry.
+            if resp.status != 429 or time.monotonic() >= deadline:
+                break
+            time.sleep(min(_retry_after(resp), max(deadline - time.monotonic(), 0.1)))
         payload: dict = {}
         if resp.data:
             try:
@@ -294,6 +304,13 @@ def yaml_safe_json(body: Any) -> str:
     """
     text = json.dumps(body, ensure_ascii=False)
     return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _retry_after(resp: Any) -> float:
+    try:
+        return min(max(float(resp.headers.get("Retry-After", 1)), 0.1), 5.0)
+    except ValueError:
+        return 1.0
 
 
 def _reason(exc: Exception) -> str:

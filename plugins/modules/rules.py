@@ -42,8 +42,8 @@ options:
       - C(name) (required) - a DNS-1123 label, unique in the set.
       - C(hosts) (required) - host names, IP addresses and CIDR blocks. Names are resolved to all their
         addresses; IPs and CIDRs are taken as written.
-      - C(ports) (required) - a list of C(number) (1-65535), C(protocol) (V(TCP), V(MONGO), V(MYSQL),
-        V(REDIS), V(TLS), V(HTTPS), V(HTTP), V(HTTP2), V(GRPC); default V(TCP)) and C(name) (default
+      - C(ports) (required) - a list of C(number) (1-65535, required), C(protocol) (required; V(TCP), V(MONGO),
+        V(MYSQL), V(REDIS), V(TLS), V(HTTPS), V(HTTP), V(HTTP2), V(GRPC), any case) and C(name) (default
         C(<protocol>-<number>), lower case). Names and numbers are unique within a service.
       - C(namespace) - where its objects go; default O(namespace).
       - C(export_to) - Istio C(exportTo); V(.), V(*), V(~) or namespace names. V(*) and V(~) stand alone.

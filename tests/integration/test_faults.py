@@ -204,7 +204,7 @@ def test_two_rollouts_of_one_set_at_once_converge(local_clusters, namespace):
         "services": services,
     }
     results = []
-    threads = [threading.Thread(target=lambda: results.append(run_module("rules", args)[0])) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: results.append(run_module("rules", args)[0])) for _twice in range(2)]
     for t in threads:
         t.start()
     for t in threads:
