@@ -184,6 +184,8 @@ def port_in_use(port: int) -> bool:
 class Cluster:
     name: str
     dir: Path
+    # Where this start's output begins in apiserver.log (shown when it fails).
+    log_start: int = 0
 
     @property
     def meta(self) -> dict:
@@ -206,12 +208,17 @@ class Cluster:
             os.kill(pid, 0)
         except ProcessLookupError:
             return None
-        # A recycled pid must not be mistaken for our apiserver.
+        # A recycled pid must not be mistaken for our apiserver. An empty
+        # command line is a process between fork and exec (just started) or
+        # one that is exiting: alive unless it is already a zombie.
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
             return None
-        return pid if b"kube-local" in cmd else None
+        if state in ("Z", "X"):
+            return None
+        return pid if b"kube-local" in cmd or not cmd else None
 
     def init(self) -> None:
         if not (self.dir / "cluster.json").exists():
@@ -256,6 +263,7 @@ class Cluster:
             "--profiling=false",
             "--v=1",
         ]
+        self.log_start = (self.dir / "apiserver.log").stat().st_size if (self.dir / "apiserver.log").exists() else 0
         logf = open(self.dir / "apiserver.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -277,6 +285,12 @@ class Cluster:
             os.kill(pid, signal.SIGKILL)
             while self.pid():
                 time.sleep(0.1)
+        # A killed process leaves its command line before its sockets and file
+        # locks (etcd's database): a new start must wait for those too.
+        meta = self.meta
+        ports = (meta["port"], meta["etcd_port"], meta["etcd_peer_port"])
+        while any(port_in_use(p) for p in ports) and time.monotonic() < deadline + 10:
+            time.sleep(0.1)
         (self.dir / "pid").unlink(missing_ok=True)
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -297,7 +311,9 @@ class Cluster:
         last = ""
         while time.monotonic() < deadline:
             if not self.pid():
-                tail = (self.dir / "apiserver.log").read_text(errors="replace")[-3000:]
+                with open(self.dir / "apiserver.log", "rb") as f:
+                    f.seek(self.log_start)
+                    tail = f.read().decode(errors="replace")[-3000:]
                 raise SystemExit(f"clusters: {self.name} exited during start; end of its log:\n{tail}")
             try:
                 status = self.get("/readyz", timeout=2)[0]

@@ -19,7 +19,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -644,3 +646,92 @@ def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clust
     assert run.rc == 2, run.out
     assert "meshguard_egress_resolver differs between the clusters of this run" in run.out
     untouched(local_clusters, rollout, run, before)
+
+
+# --------------------------------------------------------------------------- faults during a rollout
+
+
+MANY = [
+    {"name": f"db{i}", "hosts": [f"198.18.{i // 200}.{i % 200 + 1}"], "ports": [{"number": 5432, "protocol": "TCP"}]}
+    for i in range(200)
+]
+
+
+def in_background(action):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("run", action()))
+    thread.start()
+    return thread, box
+
+
+def test_an_apiserver_killed_while_the_role_applies(local_clusters, rollout):
+    rollout.write(MANY)
+    victim = local_clusters.set.cluster("local-2")
+    thread, box = in_background(rollout.rollout)
+    # Kill it once its objects start to appear: mid-apply, not before or after.
+    deadline = time.monotonic() + 120
+    while True:
+        res = local_clusters.kubectl("local-2", "get", "serviceentries", "-n", rollout.namespace, "-o", "name")
+        count = len(res.stdout.split())
+        if count > 0:
+            break
+        assert time.monotonic() < deadline, "the rollout never reached local-2"
+        time.sleep(0.05)
+    victim.stop(signal.SIGKILL)
+    thread.join()
+    run = box["run"]
+    try:
+        assert run.rc != 0
+        assert count < 2 * len(MANY), "the apply on local-2 had finished before the kill"
+        assert run.recap["local-2"]["failed"] == 1
+        assert run.recap["local-1"]["failed"] == run.recap["local-3"]["failed"] == 0
+        summary = "\n".join(line for lines in run.summary() for line in lines)
+        assert "local-2: FAILED" in summary
+        for ctx in ("local-1", "local-3"):
+            assert len(live(local_clusters, ctx, rollout.namespace, rollout.set_name)) == 2 * len(MANY)
+    finally:
+        victim.start()
+        victim.wait_ready()
+        wait_serving(local_clusters, "local-2")
+    ok(rollout.rollout())
+    expected = {f"{kind}/{rollout.set_name}--db{i}" for i in range(len(MANY)) for kind in KINDS}
+    for ctx in CLUSTERS:
+        # No duplicate, no orphan: exactly the set, on every cluster.
+        assert set(live(local_clusters, ctx, rollout.namespace, rollout.set_name)) == expected, ctx
+
+
+def test_dns_stopped_before_a_rollout_touches_nothing(local_clusters, rollout, dns):
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    dnstool.down(dns.server.port, dns.server.state_dir)
+    try:
+        run = rollout.rollout()
+    finally:
+        dns.server = dnstool.up(dns.path.parent, dns.server.port, state_dir=dns.server.state_dir)
+    assert run.rc != 0
+    assert run.results(RULES_TASK) == {}
+    assert "mongo-0.db.rollout.test" in run.out and f"127.0.0.1:{dns.server.port}" in run.out
+    assert snapshot(local_clusters, rollout) == before
+
+
+def test_dns_stopped_during_a_rollout_changes_no_address(local_clusters, rollout, dns):
+    rollout.write(SERVICES)
+    record = rollout.dir / f"run-{rollout.runs + 1}.jsonl"
+    thread, box = in_background(lambda: rollout.rollout("-e", "meshguard_egress_serial=1"))
+    # Stop the DNS server as soon as the role has resolved: later batches must
+    # apply the answers of the run, not ask again.
+    deadline = time.monotonic() + 120
+    while not (record.exists() and RESOLVE_TASK in record.read_text()):
+        assert time.monotonic() < deadline and thread.is_alive(), "the resolve task never finished"
+        time.sleep(0.05)
+    dnstool.down(dns.server.port, dns.server.state_dir)
+    try:
+        thread.join()
+    finally:
+        dns.server = dnstool.up(dns.path.parent, dns.server.port, state_dir=dns.server.state_dir)
+    run = ok(box["run"])
+    assert set(run.results(RULES_TASK)) == set(CLUSTERS)
+    for ctx in CLUSTERS:
+        assert addresses(live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "mongo") == (
+            MONGO_CIDRS
+        )
