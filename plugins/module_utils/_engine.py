@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 try:
     import yaml
@@ -81,18 +81,7 @@ def prepare(settings: Settings) -> Prepared:
     spec = dict(settings.spec)
     if settings.state == "absent" and not spec.get("services"):
         spec["services"] = []  # removing a set needs only its name
-    ruleset = None
-    try:
-        ruleset = validate_ruleset(spec)
-    except SpecError as e:
-        errors.extend(e.errors)
-    if settings.state not in STATES:
-        errors.append(f"state: must be one of {', '.join(STATES)}, got {settings.state!r}")
-    if settings.on_error not in ON_ERROR:
-        errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
-    if settings.state == "rendered" and settings.on_error == "keep":
-        errors.append("on_error: keep reads live objects, which state=rendered never does; use fail")
-    resolver = aggregation = None
+    resolver = aggregation = ruleset = None
     window = 0
     try:
         window = parse_duration(settings.retain)
@@ -106,9 +95,17 @@ def prepare(settings: Settings) -> Prepared:
         aggregation = AggregateOptions.from_dict(settings.aggregation)
     except MeshguardError as e:
         errors.append(str(e))
+    try:
+        ruleset = validate_ruleset(spec, _guard(aggregation) if aggregation else None)
+    except SpecError as e:
+        errors[:0] = e.errors
+    if settings.state not in STATES:
+        errors.append(f"state: must be one of {', '.join(STATES)}, got {settings.state!r}")
+    if settings.on_error not in ON_ERROR:
+        errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
+    if settings.state == "rendered" and settings.on_error == "keep":
+        errors.append("on_error: keep reads live objects, which state=rendered never does; use fail")
     resolved = _check_resolved(settings.resolved, ruleset, errors)
-    if ruleset is not None and aggregation is not None:
-        errors.extend(_check_literals(ruleset, aggregation))
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
     return Prepared(ruleset, resolver, aggregation, resolved, window)
@@ -137,19 +134,18 @@ def _check_resolved(
     return resolved
 
 
-def _check_literals(ruleset: RuleSet, aggregation: AggregateOptions) -> list[str]:
-    """IPs and CIDRs written in the rule set must pass the breadth guard:
-    found here, before any DNS query or API request, naming the service."""
-    errors = []
-    for index, service in enumerate(ruleset.services):
-        field, literals = "hosts", service.literal_addresses
-        if service.addresses is not None:
-            field, literals = "addresses", service.addresses
+def _guard(aggregation: AggregateOptions) -> Callable[[str], Optional[str]]:
+    """The breadth guard for IPs and CIDRs written in the rule set, so that
+    validation reports them with the service and field, before any request."""
+
+    def check(literal: str) -> Optional[str]:
         try:
-            aggregate([Block(a, f"literal {a}") for a in literals], aggregation)
+            aggregate([Block(literal, f"literal {literal}")], aggregation)
         except AggregationError as e:
-            errors.extend(f"services[{index}] {service.name!r}: {field}: {problem}" for problem in e.problems)
-    return errors
+            return "; ".join(e.problems)
+        return None
+
+    return check
 
 
 def host_results(prepared: Prepared) -> dict[str, HostResult]:

@@ -18,7 +18,7 @@ import difflib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ._errors import MeshguardError
 from ._names import (
@@ -214,6 +214,8 @@ class _Context:
     namespace: str
     legacy: bool
     network_policy: bool
+    # Checks a literal IP or CIDR block (the breadth guard); None or a problem.
+    guard: Optional[Callable[[str], Optional[str]]] = None
 
 
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
@@ -375,7 +377,14 @@ def _ports(value: Any, legacy: bool, report: _Report) -> tuple[Port, ...]:
 # --- services -----------------------------------------------------------------
 
 
-def _hosts(value: Any, report: _Report) -> tuple[Host, ...]:
+def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[str]]], report: _Report) -> bool:
+    problem = guard(value) if guard else None
+    if problem:
+        report.error(field, problem)
+    return problem is None
+
+
+def _hosts(value: Any, report: _Report, guard: Optional[Callable[[str], Optional[str]]] = None) -> tuple[Host, ...]:
     if value is None:
         report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
         return ()
@@ -400,11 +409,15 @@ def _hosts(value: Any, report: _Report) -> tuple[Host, ...]:
             report.error(field, f"{item!r} is listed twice (also hosts[{first[value]}])")
             continue
         first[value] = index
+        if kind != HOST_NAME and not _guarded(value, field, guard, report):
+            continue
         hosts.append(Host(kind=kind, value=value))
     return tuple(hosts)
 
 
-def _addresses(value: Any, report: _Report) -> Optional[tuple[str, ...]]:
+def _addresses(
+    value: Any, report: _Report, guard: Optional[Callable[[str], Optional[str]]] = None
+) -> Optional[tuple[str, ...]]:
     if value is None:
         return None
     items = _list(value, "addresses", report)
@@ -425,7 +438,7 @@ def _addresses(value: Any, report: _Report) -> Optional[tuple[str, ...]]:
             continue
         if kind == HOST_NAME:
             report.error(field, f"{item!r} is a host name; addresses takes IP addresses and CIDR blocks")
-        elif address not in addresses:
+        elif address not in addresses and _guarded(address, field, guard, report):
             addresses.append(address)
     return tuple(addresses)
 
@@ -509,11 +522,11 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     _check_keys(item, SERVICE_KEYS, "", report)
     name = _name_part(item.get("name"), "name", report, "the service name")
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
-    hosts = _hosts(item.get("hosts"), report)
+    hosts = _hosts(item.get("hosts"), report, context.guard)
     ports = _ports(item.get("ports"), context.legacy, report)
     resolution = _resolution(item.get("resolution"), context.legacy, report)
     export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
-    addresses = _addresses(item.get("addresses"), report)
+    addresses = _addresses(item.get("addresses"), report, context.guard)
     if resolution == "STATIC":
         _check_static(hosts, addresses, report)
     pod_selector = _pod_selector(item.get("network_policy"), context.network_policy, report)
@@ -618,11 +631,12 @@ def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
     return tuple(namespaces)
 
 
-def validate_ruleset(spec: Mapping[str, Any]) -> RuleSet:
+def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None) -> RuleSet:
     """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
 
     Options set to None count as not given, as Ansible passes them. Raises
-    SpecError listing every problem found.
+    SpecError listing every problem found. ``guard`` checks each literal IP or
+    CIDR block (the breadth guard of the aggregation options).
     """
     if not isinstance(spec, Mapping):
         raise SpecError([f"the rule set must be a dict, got {type(spec).__name__}"])
@@ -637,7 +651,9 @@ def validate_ruleset(spec: Mapping[str, Any]) -> RuleSet:
     elif not isinstance(network_policy, bool):
         report.error("network_policy", f"must be true or false, got {network_policy!r}")
     registry_only = _registry_only(spec.get("registry_only"), report)
-    context = _Context(namespace=namespace, legacy=api == LEGACY_API, network_policy=network_policy is True)
+    context = _Context(
+        namespace=namespace, legacy=api == LEGACY_API, network_policy=network_policy is True, guard=guard
+    )
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
         _check_per_service(services, report)

@@ -53,13 +53,13 @@ def test_every_input_problem_is_reported_at_once():
 def test_too_broad_literal_blocks_name_the_service_and_field():
     errors = errors_of(Settings(spec=spec({"name": "pg", "hosts": ["10.0.0.0/8"], "ports": TCP})))
     assert errors == [
-        "services[0] 'pg': hosts: 10.0.0.0/8 (from literal 10.0.0.0/8) is broader than broadest_prefix.ipv4 /16; "
+        "services[0] 'pg': hosts[0]: 10.0.0.0/8 (from literal 10.0.0.0/8) is broader than broadest_prefix.ipv4 /16; "
         "list narrower blocks or raise broadest_prefix.ipv4"
     ]
     errors = errors_of(
         Settings(spec=spec({"name": "pg", "hosts": ["pg.example.com"], "addresses": ["::/0"], "ports": TCP}))
     )
-    assert errors[0].startswith("services[0] 'pg': addresses: ::/0")
+    assert errors[0].startswith("services[0] 'pg': addresses[0]: ::/0")
 
 
 def test_resolved_input_must_cover_every_host_name():
