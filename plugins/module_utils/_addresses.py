@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ._errors import MissingLibraryError, OptionError
+from ._values import boolean, integer
 
 try:
     import netaddr
@@ -76,7 +77,7 @@ class AggregateOptions:
         for family in ("ipv4", "ipv6"):
             name = f"{family}_prefix"
             if data.get(name) is not None:
-                values[name] = _int_option(name, data[name], 0, _MAX_PREFIX[family])
+                values[name] = integer(name, _prefix(data[name]), 0, _MAX_PREFIX[family])
         broadest = data.get("broadest_prefix")
         if broadest is not None:
             if not isinstance(broadest, Mapping):
@@ -86,11 +87,11 @@ class AggregateOptions:
                 raise OptionError(f"broadest_prefix: unknown key(s) {', '.join(map(str, unknown))} (use ipv4, ipv6)")
             for family in ("ipv4", "ipv6"):
                 if broadest.get(family) is not None:
-                    values[f"broadest_{family}"] = _int_option(
-                        f"broadest_prefix.{family}", broadest[family], 1, _MAX_PREFIX[family]
+                    values[f"broadest_{family}"] = integer(
+                        f"broadest_prefix.{family}", _prefix(broadest[family]), 1, _MAX_PREFIX[family]
                     )
         if data.get("allow_any") is not None:
-            values["allow_any"] = _bool_option("allow_any", data["allow_any"])
+            values["allow_any"] = boolean("allow_any", data["allow_any"])
         options = cls(**values)
         options._check_widening()
         return options
@@ -118,21 +119,9 @@ class AggregateOptions:
                 )
 
 
-def _int_option(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = int(str(value).lstrip("/"))
-        except ValueError:
-            raise OptionError(f"{name} must be an integer, got {value!r}") from None
-    if not low <= value <= high:
-        raise OptionError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _bool_option(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise OptionError(f"{name} must be true or false, got {value!r}")
+def _prefix(value: Any) -> Any:
+    """A prefix length may be written as "/24"."""
+    return value.lstrip("/") if isinstance(value, str) else value
 
 
 def _require_netaddr() -> None:

@@ -70,6 +70,15 @@ RULESET: dict[str, dict[str, Any]] = {
 }
 
 
+# How the rule set meets what is live; the same in rules and rules_info.
+POLICY: dict[str, dict[str, Any]] = {
+    "prune": {"type": "bool", "default": True},
+    "on_error": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
+    "retain": {"type": "str", "default": "24h"},
+    "resolved": {"type": "list", "elements": "dict"},
+}
+
+
 def merged(*groups: dict[str, dict[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:
     """One Ansible argument_spec from groups; ``env_fallback`` is Ansible's
     function, passed in so that this file needs no Ansible import."""

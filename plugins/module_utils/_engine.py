@@ -34,7 +34,7 @@ from ._plan import CONFLICT, clean, identity, key, owned_by
 from ._render import SERVICE_ANNOTATION, ServiceAddresses, render
 from ._resolve import HostResult, ResolveError, ResolverOptions, blocks_of, resolve, results_from_detail
 from ._retain import DEFAULT_RETAIN, LAST_SEEN_ANNOTATION, annotation_value, parse_duration, previous, retain
-from ._spec import RuleSet, SpecError, validate_ruleset
+from ._spec import DEFAULT_API, LEGACY_API, RuleSet, SpecError, validate_ruleset
 
 STATES = ("present", "absent", "rendered")
 ON_ERROR = ("fail", "keep")
@@ -246,7 +246,7 @@ def _namespaces(ruleset: RuleSet) -> set[str]:
 
 def _read(client: KubeClient, prepared: Prepared, set_name: Optional[str]) -> Live:
     needed = needed_kinds(prepared.ruleset)
-    resources = discover(client, _istio_version(prepared.ruleset), needed)
+    resources = discover(client, _istio_version(prepared.ruleset.api), needed)
     return list_owned(
         client, resources, set_name=set_name, namespaces=_namespaces(prepared.ruleset), needed=frozenset(needed)
     )
@@ -301,7 +301,7 @@ def run(
 def inspect(
     connection: ConnectionOptions,
     set_name: Optional[str],
-    istio_version: str = "v1",
+    api: str = DEFAULT_API,
     settings: Optional[Settings] = None,
 ) -> dict[str, Any]:
     """Read-only: what the collection (one set, or all sets) owns on a
@@ -312,7 +312,7 @@ def inspect(
     if prepared is not None:
         live = _read(client, prepared, set_name)
     else:
-        resources = discover(client, istio_version, set())
+        resources = discover(client, _istio_version(api), set())
         live = list_owned(client, resources, set_name=set_name, namespaces=())
     result: dict[str, Any] = {
         "cluster": client.where,
@@ -330,9 +330,10 @@ def inspect(
     return result
 
 
-def _istio_version(ruleset: RuleSet) -> str:
-    # The legacy API has no Sidecar of its own: Sidecars stay on v1.
-    return "v1" if ruleset.legacy else ruleset.api.rpartition("/")[2]
+def _istio_version(api: str) -> str:
+    """Version of networking.istio.io to use; the legacy API has no Sidecar
+    of its own, so with it Sidecars stay on v1."""
+    return "v1" if api == LEGACY_API else api.rpartition("/")[2]
 
 
 def _kept(owned_objects: list[dict], unresolved: dict[str, list[str]]) -> frozenset:

@@ -33,6 +33,7 @@ from typing import Any, Optional, Union
 from ._addresses import AggregateOptions, AggregationError, Block, aggregate
 from ._errors import MeshguardError, MissingLibraryError, OptionError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK, Term, parse_term, parse_terms
+from ._values import boolean, choice, integer, seconds
 
 try:
     import dns.exception
@@ -121,7 +122,7 @@ def parse_nameserver(text: Any) -> Nameserver:
         )
     port = None
     if port_text is not None:
-        port = _int_value(f"nameservers: port of {text!r}", port_text, 1, 65535)
+        port = integer(f"nameservers: port of {text!r}", port_text, 1, 65535)
     return Nameserver(str(parsed), port)
 
 
@@ -161,16 +162,16 @@ class ResolverOptions:
                 raise OptionError(f"nameservers must be a list of IP addresses, got {servers!r}")
             values["nameservers"] = tuple(parse_nameserver(server) for server in servers)
         checks = {
-            "port": lambda v: _int_value("port", v, 1, 65535),
-            "families": lambda v: _choice("families", v, FAMILY_CHOICES),
-            "timeout": lambda v: _float_value("timeout", v, 0.001, 3600),
-            "lifetime": lambda v: _float_value("lifetime", v, 0.001, 86400),
-            "retries": lambda v: _int_value("retries", v, 0, 10),
-            "tcp": lambda v: _bool_value("tcp", v),
-            "rounds": lambda v: _int_value("rounds", v, 1, 100),
-            "all_nameservers": lambda v: _bool_value("all_nameservers", v),
-            "concurrency": lambda v: _int_value("concurrency", v, 1, 256),
-            "on_error": lambda v: _choice("on_error", v, ON_ERROR_CHOICES),
+            "port": lambda v: integer("port", v, 1, 65535),
+            "families": lambda v: choice("families", v, FAMILY_CHOICES),
+            "timeout": lambda v: seconds("timeout", v, 0.001, 3600),
+            "lifetime": lambda v: seconds("lifetime", v, 0.001, 86400),
+            "retries": lambda v: integer("retries", v, 0, 10),
+            "tcp": lambda v: boolean("tcp", v),
+            "rounds": lambda v: integer("rounds", v, 1, 100),
+            "all_nameservers": lambda v: boolean("all_nameservers", v),
+            "concurrency": lambda v: integer("concurrency", v, 1, 256),
+            "on_error": lambda v: choice("on_error", v, ON_ERROR_CHOICES),
         }
         for name, check in checks.items():
             if data.get(name) is not None:
@@ -180,44 +181,6 @@ class ResolverOptions:
     @property
     def rdtypes(self) -> tuple[str, ...]:
         return {"both": ("A", "AAAA"), "ipv4": ("A",), "ipv6": ("AAAA",)}[self.families]
-
-
-def _int_value(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise OptionError(f"{name} must be an integer, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"{name} must be an integer, got {value!r}") from None
-    if number != value and not isinstance(value, str):
-        raise OptionError(f"{name} must be an integer, got {value!r}")
-    if not low <= number <= high:
-        raise OptionError(f"{name} must be between {low} and {high}, got {number}")
-    return number
-
-
-def _float_value(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool):
-        raise OptionError(f"{name} must be a number of seconds, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not low <= number <= high:
-        raise OptionError(f"{name} must be between {low} and {high} seconds, got {value!r}")
-    return number
-
-
-def _bool_value(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise OptionError(f"{name} must be true or false, got {value!r}")
-
-
-def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise OptionError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
 
 
 def system_nameservers() -> tuple[Nameserver, ...]:

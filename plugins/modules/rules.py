@@ -245,6 +245,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     AGGREGATION,
     CONNECTION,
+    POLICY,
     RESOLVER,
     RULESET,
     connection_options,
@@ -256,14 +257,10 @@ from ansible_collections.meshguard.egress.plugins.module_utils._errors import Me
 
 
 def argument_spec() -> dict:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
     spec.update(
         state={"type": "str", "choices": ["present", "absent", "rendered"], "default": "present"},
-        prune={"type": "bool", "default": True},
         force={"type": "bool", "default": False},
-        on_error={"type": "str", "choices": ["fail", "keep"], "default": "fail"},
-        retain={"type": "str", "default": "24h"},
-        resolved={"type": "list", "elements": "dict"},
         dest={"type": "path"},
     )
     return spec

@@ -130,6 +130,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     AGGREGATION,
     CONNECTION,
+    POLICY,
     RESOLVER,
     RULESET,
     connection_options,
@@ -142,18 +143,11 @@ from ansible_collections.meshguard.egress.plugins.module_utils._names import SET
 
 
 def main() -> None:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
     spec["set"]["required"] = False
-    spec.update(
-        prune={"type": "bool", "default": True},
-        on_error={"type": "str", "choices": ["fail", "keep"], "default": "fail"},
-        retain={"type": "str", "default": "24h"},
-        resolved={"type": "list", "elements": "dict"},
-    )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
     p = module.params
     connection = connection_options(p)
-    istio_version = p["api"].rpartition("/")[2] if p["api"].startswith("networking.istio.io/") else "v1"
     settings = None
     if p["services"] is not None:
         settings = Settings(
@@ -166,7 +160,7 @@ def main() -> None:
             retain=p["retain"],
         )
     try:
-        result = inspect(connection, p["set"], istio_version, settings)
+        result = inspect(connection, p["set"], p["api"], settings)
     except MeshguardError as e:
         module.fail_json(msg=str(e))
     warnings = result.pop("warnings")
