@@ -17,7 +17,7 @@ KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
-.PHONY: help setup demo test lint sanity units units-2.19 integration bench \
+.PHONY: help setup demo test lint sanity units units-2.19 integration bench istio-crds \
         clusters clusters-down dns dns-down clean constraints
 
 help:
@@ -64,11 +64,16 @@ sanity: setup
 	@tools/apt-install.sh shellcheck:shellcheck
 	@tools/sanity.sh
 
-units: setup
+units: setup istio-crds
 	@$(VENV)/bin/pytest -q -n 2 tests/unit
 
-units-2.19: setup
+units-2.19: setup istio-crds
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+# Istio's CRDs from the pinned istio.io/api Go module (the render tests check
+# against their schemas; the clusters install them).
+istio-crds: setup
+	@$(PY) tools/clusters.py crds >/dev/null
 
 integration: setup $(KUBE_BIN)
 	@tools/apt-install.sh $(DNS_PACKAGES)

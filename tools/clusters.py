@@ -503,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-istio", action="store_true", help="leave Istio's CRDs out")
     sub.add_parser("down")
     sub.add_parser("status")
+    sub.add_parser("crds", help="fetch Istio's CRDs (pinned istio.io/api module) and print their path")
     for verb in ("start", "stop", "kill"):
         sp = sub.add_parser(verb)
         sp.add_argument("name")
@@ -512,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         cs.up(args.count, istio=not args.no_istio)
     elif args.cmd == "down":
         cs.down()
+    elif args.cmd == "crds":
+        print(istio_crds())
     elif args.cmd == "status":
         print(json.dumps(cs.status(), indent=2))
     elif args.cmd == "start":

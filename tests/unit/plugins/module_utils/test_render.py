@@ -33,8 +33,13 @@ from ansible_collections.meshguard.egress.plugins.module_utils._render import (
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 
 GOLDEN = Path(__file__).parent / "golden"
-# Outside the repository: see ../shared/istio/README.md.
-CRD_BUNDLE = Path(__file__).resolve().parents[4].parent / "shared" / "istio" / "crd-all.gen.yaml"
+ROOT = Path(__file__).resolve().parents[4]
+# Istio's CRDs as the local clusters install them: from the pinned istio.io/api
+# Go module, cached by `make units` (tools/clusters.py crds). The bundle in
+# ../shared (outside the repository) is the fallback.
+CRD_BUNDLES = sorted((ROOT / ".cache" / "istio").glob("*/crds.yaml")) + [
+    ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml"
+]
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 MONGO = {
@@ -435,11 +440,13 @@ def schema_problems(value, schema, path=""):
 
 @pytest.fixture(scope="module")
 def istio_schemas():
-    if not CRD_BUNDLE.exists():
-        pytest.skip(f"Istio's CRD bundle is not at {CRD_BUNDLE}")
+    found = [path for path in CRD_BUNDLES if path.exists()]
+    if not found:
+        pytest.fail("Istio's CRDs are missing: run `make units`, which fetches them (tools/clusters.py crds)")
+    bundle = found[0]
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     schemas = {}
-    with CRD_BUNDLE.open() as stream:
+    with bundle.open() as stream:
         for crd in yaml.load_all(stream, Loader=loader):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
