@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[4]
 # Istio's CRDs as the local clusters install them: from the pinned istio.io/api
 # Go module, cached by `make units` (tools/clusters.py crds). The bundle in
 # ../shared (outside the repository) is the fallback.
-CRD_BUNDLES = sorted((ROOT / ".cache" / "istio").glob("*/crds.yaml")) + [
-    ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml"
+CRD_BUNDLES = [
+    *sorted((ROOT / ".cache" / "istio").glob("*/crds.yaml")),
+    ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml",
 ]
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
