@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where the collection's time goes: cProfile of its library, without Ansible.
+
+    .venv/bin/python bench/profiling.py resolve --names 2000
+    .venv/bin/python bench/profiling.py rules --services 500     # first apply, then the no-op
+    .venv/bin/python bench/profiling.py imports                  # what starting the module costs
+
+Starts its own DNS server (and for ``rules`` the cluster bench-1 of
+.cache/bench-clusters, left running when it was already), prints the top
+functions by cumulative and by own time, and writes the full listings to
+.cache/bench/profiles/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import io
+import pstats
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import common
+import kube
+import workload
+
+PROFILES = common.CACHE / "profiles"
+COLLECTIONS = common.ROOT / ".cache" / "collections"
+TOP = 25
+
+
+def _library(name: str) -> Any:
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    return importlib.import_module(f"ansible_collections.meshguard.egress.plugins.module_utils.{name}")
+
+
+def profile(label: str, call: Callable[[], Any]) -> float:
+    prof = cProfile.Profile()
+    started = time.perf_counter()
+    prof.enable()
+    call()
+    prof.disable()
+    seconds = time.perf_counter() - started
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    stats = pstats.Stats(prof, stream=text)
+    stats.sort_stats("cumulative").print_stats(80)
+    stats.sort_stats("tottime").print_stats(60)
+    (PROFILES / f"{label}.txt").write_text(text.getvalue())
+    short = io.StringIO()
+    stats = pstats.Stats(prof, stream=short).strip_dirs()
+    print(f"\n=== {label}: {seconds:.2f} s under cProfile (full listing {PROFILES / (label + '.txt')})")
+    stats.sort_stats("cumulative").print_stats(TOP)
+    stats.sort_stats("tottime").print_stats(TOP)
+    print("\n".join(line for line in short.getvalue().splitlines() if line.strip()))
+    return seconds
+
+
+def with_dns(names: int, body: Callable[[str], None]) -> None:
+    dnstool = common.load_tool("dns")
+    zones = common.CACHE / "zones"
+    workload.write_zone(zones, names)
+    state = common.CACHE / "dns-profile"
+    dnstool.down(0, state)
+    port = dnstool.free_port()
+    dnstool.up(zones, port, state)
+    try:
+        body(f"127.0.0.1:{port}")
+    finally:
+        dnstool.down(port, state)
+
+
+def profile_resolve(names: int) -> None:
+    lib = _library("_resolve")
+
+    def body(nameserver: str) -> None:
+        options = lib.ResolverOptions.from_dict({"nameservers": [nameserver]})
+        hosts = [workload.host(i) for i in range(names)]
+        profile(f"resolve-{names}", lambda: lib.resolve(hosts, options))
+
+    with_dns(names, body)
+
+
+def profile_rules(services: int, names: int) -> None:
+    engine = _library("_engine")
+    kube_lib = _library("_kube")
+    clusters = kube.start(1)
+    ctx = clusters.context(0)
+    ns = "bench-profile"
+    clusters.ensure_namespace(ctx, ns)
+    clusters.empty(ctx, ns)
+
+    def body(nameserver: str) -> None:
+        spec = {"set": "bench-profile", "namespace": ns, "services": workload.services(services, names)}
+        settings = engine.Settings(spec=spec, resolver={"nameservers": [nameserver]})
+        conn = kube_lib.ConnectionOptions(kubeconfig=str(clusters.kubeconfig), context=ctx)
+        profile(f"rules-{services}-first", lambda: engine.run(settings, conn))
+        profile(f"rules-{services}-noop", lambda: engine.run(settings, conn))
+
+    try:
+        with_dns(names, body)
+    finally:
+        clusters.empty(ctx, ns)
+
+
+def profile_imports() -> None:
+    """Import time of what the rules module loads, in a fresh interpreter (-X importtime)."""
+    code = "import ansible.module_utils.basic, ansible_collections.meshguard.egress.plugins.module_utils._engine"
+    env = {"PYTHONPATH": str(COLLECTIONS), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run(
+        [str(common.VENV / "bin" / "python"), "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    rows = []
+    for line in res.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    rows.sort(reverse=True)
+    print("cumulative import time (ms) of the heaviest imports of the rules module:")
+    for us, name in rows[:TOP]:
+        print(f"{us / 1000:9.1f}  {name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("resolve", "rules", "imports"))
+    parser.add_argument("--names", type=int, default=2000)
+    parser.add_argument("--services", type=int, default=500)
+    args = parser.parse_args(argv)
+    if args.what == "resolve":
+        profile_resolve(args.names)
+    elif args.what == "rules":
+        profile_rules(args.services, args.names)
+    else:
+        profile_imports()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
