@@ -17,7 +17,7 @@ KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
-.PHONY: help setup demo test lint sanity units units-2.19 integration bench istio-crds \
+.PHONY: help setup demo test lint sanity units units-2.19 integration integration-2.19 bench istio-crds \
         clusters clusters-down dns dns-down clean constraints
 
 help:
@@ -79,7 +79,15 @@ integration: setup $(KUBE_BIN)
 	@tools/apt-install.sh $(DNS_PACKAGES)
 	@$(VENV)/bin/pytest -q tests/integration
 
-test: lint sanity units units-2.19 integration
+# The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
+# netaddr 1.2) against the same real clusters and DNS servers: the lookup and
+# the module through ansible-playbook.
+integration-2.19: setup $(KUBE_BIN)
+	@tools/apt-install.sh $(DNS_PACKAGES)
+	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/integration/test_lookup_playbook.py \
+	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
+
+test: lint sanity units units-2.19 integration integration-2.19
 
 bench: setup $(KUBE_BIN)
 	@tools/apt-install.sh knotd:knot

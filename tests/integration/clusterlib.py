@@ -46,6 +46,9 @@ STATE = ROOT / ".cache" / "test-clusters"
 KUBECONFIG = STATE / "kubeconfig"
 COUNT = 3
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
+# The ansible of the environment running the tests: `make integration-2.19`
+# runs part of the suite on ansible-core 2.19 and the lowest supported libraries.
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 LEGACY_CRD = Path(__file__).parent / "files" / "egressrule-crd.yaml"
 
 _METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
@@ -168,7 +171,7 @@ def run_module(
         ]
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(json.dumps(play))
-        cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+        cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(playbook)]
         if check:
             cmd.append("--check")
         if diff:

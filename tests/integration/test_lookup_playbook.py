@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clusterlib import ANSIBLE_PLAYBOOK
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 def run_playbook(name, *extra):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     cmd = [
-        str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+        str(ANSIBLE_PLAYBOOK),
         "-i",
         "localhost,",
         "-e",

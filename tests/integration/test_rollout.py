@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from clusterlib import KUBECONFIG, writes
+from clusterlib import ANSIBLE_PLAYBOOK, KUBECONFIG, writes
 from dnslib import dnstool
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).parent / "files"
 ZONE_FILE = "rollout.test.zone"
-ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 CLUSTERS = ["local-1", "local-2", "local-3"]
 OUR_RESOURCES = {"serviceentries", "networkpolicies", "sidecars", "egressrules"}
 KINDS = {"ServiceEntry": "serviceentries.networking.istio.io", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
