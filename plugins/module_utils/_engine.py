@@ -122,13 +122,13 @@ def _check_resolved(
     except MeshguardError as e:
         errors.append(f"resolved: {e}")
         return None
-    for service in ruleset.services if ruleset else ():
+    for index, service in enumerate(ruleset.services if ruleset else ()):
         if service.addresses is not None:
             continue
         for name in service.host_names:
             if name not in resolved:
                 errors.append(
-                    f"service {service.name!r}: hosts: {name} is not in `resolved`; "
+                    f"services[{index}] {service.name!r}: hosts: {name} is not in `resolved`; "
                     "resolve every host of the rule set (the lookup with detail=true)"
                 )
     return resolved

@@ -68,7 +68,7 @@ def test_resolved_input_must_cover_every_host_name():
         resolved=[detail("pg.example.com", ["192.0.2.1"])],
     )
     assert errors_of(settings) == [
-        "service 'pg': hosts: pg2.example.com is not in `resolved`; resolve every host of the rule set "
+        "services[0] 'pg': hosts: pg2.example.com is not in `resolved`; resolve every host of the rule set "
         "(the lookup with detail=true)"
     ]
 
