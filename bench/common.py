@@ -230,7 +230,8 @@ def request_delta(before: Counter, after: Counter, resources: Optional[Sequence[
     out: dict[str, int] = {}
     for (verb, resource, dry_run), n in sorted((after - before).items()):
         base = resource.split("/")[0]
-        if resource in _OWN_PATHS:
+        if resource in _OWN_PATHS or verb == "WATCH":
+            # WATCHes are the API server's own informers re-establishing.
             continue
         if resources is not None:
             if base not in resources and not resource.startswith("path "):

@@ -4,11 +4,12 @@
 """Where the collection's time goes: cProfile of its library, without Ansible.
 
     .venv/bin/python bench/profiling.py resolve --names 2000
-    .venv/bin/python bench/profiling.py rules --services 500     # first apply, then the no-op
+    .venv/bin/python bench/profiling.py rules --services 500     # the engine: first apply, then the no-op
+    .venv/bin/python bench/profiling.py module --services 500    # the module's main(), as Ansible runs it
     .venv/bin/python bench/profiling.py imports                  # what starting the module costs
 
-Starts its own DNS server (and for ``rules`` the cluster bench-1 of
-.cache/bench-clusters, left running when it was already), prints the top
+Starts its own DNS server (and for ``rules`` and ``module`` the cluster bench-1
+of .cache/bench-clusters, stopped again unless it was running), prints the top
 functions by cumulative and by own time, and writes the full listings to
 .cache/bench/profiles/.
 """
@@ -16,6 +17,7 @@ functions by cumulative and by own time, and writes the full listings to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import importlib
 import io
@@ -107,6 +109,48 @@ def profile_rules(services: int, names: int) -> None:
         with_dns(names, body)
     finally:
         clusters.empty(ctx, ns)
+        stop_started(clusters)
+
+
+def profile_module(services: int, names: int) -> None:
+    """The rules module's main() in this process (arguments as Ansible passes
+    them), so argument handling and the result's serialisation are included."""
+    testing = importlib.import_module("ansible.module_utils.testing")
+    rules = importlib.import_module("ansible_collections.meshguard.egress.plugins.modules.rules")
+    clusters = kube.start(1)
+    ctx = clusters.context(0)
+    ns = "bench-profile"
+    clusters.ensure_namespace(ctx, ns)
+    clusters.empty(ctx, ns)
+
+    def main_of(args: dict[str, Any]) -> None:
+        quiet = contextlib.redirect_stdout(io.StringIO())
+        with testing.patch_module_args(args), quiet, contextlib.suppress(SystemExit):
+            rules.main()
+
+    def body(nameserver: str) -> None:
+        args = {
+            "kubeconfig": str(clusters.kubeconfig),
+            "context": ctx,
+            "set": "bench-profile",
+            "namespace": ns,
+            "services": workload.services(services, names),
+            "nameservers": [nameserver],
+        }
+        profile(f"module-{services}-first", lambda: main_of(args))
+        profile(f"module-{services}-noop", lambda: main_of(args))
+
+    try:
+        with_dns(names, body)
+    finally:
+        clusters.empty(ctx, ns)
+        stop_started(clusters)
+
+
+def stop_started(clusters: kube.BenchClusters) -> None:
+    for cluster in clusters.members:
+        if cluster.name in clusters.started:
+            cluster.stop()
 
 
 def profile_imports() -> None:
@@ -133,7 +177,7 @@ def profile_imports() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("resolve", "rules", "imports"))
+    parser.add_argument("what", choices=("resolve", "rules", "module", "imports"))
     parser.add_argument("--names", type=int, default=2000)
     parser.add_argument("--services", type=int, default=500)
     args = parser.parse_args(argv)
@@ -141,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         profile_resolve(args.names)
     elif args.what == "rules":
         profile_rules(args.services, args.names)
+    elif args.what == "module":
+        _library("_engine")  # puts the collection tree on sys.path
+        profile_module(args.services, args.names)
     else:
         profile_imports()
     return 0

@@ -19,6 +19,8 @@ and the Markdown table printed at the end. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +28,7 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,12 +159,33 @@ def run_case(
             runs=runs,
         )
     return case_rollout.run_memory(
-        clusters, work, nameserver=nameserver, objects=size.memory_objects, names=size.names, runs=runs
+        clusters, work, nameserver=nameserver, objects=size.memory_objects, names=size.memory_objects, runs=runs
     )
+
+
+@contextlib.contextmanager
+def only_run() -> Iterator[None]:
+    """One harness at a time: runs share the DNS state dir and the clusters."""
+    common.CACHE.mkdir(parents=True, exist_ok=True)
+    with open(common.CACHE / "bench.lock", "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SystemExit(f"bench: another run is in progress ({lock.read().strip()}); wait for it") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n")
+        lock.flush()
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with only_run():
+        return bench(args)
+
+
+def bench(args: argparse.Namespace) -> int:
     size = SIZES[args.size]
     runs = args.runs or size.runs
     k8s_runs = min(args.k8s_runs or size.k8s_runs, runs)
@@ -182,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
     dnstool = common.load_tool("dns")
     zones = common.CACHE / "zones"
-    workload.write_zone(zones, size.names)
+    # Every service of the memory case needs a host name of its own.
+    workload.write_zone(zones, max(size.names, size.memory_objects))
     dns_state = common.CACHE / "dns"
     dnstool.down(0, dns_state)  # one left by an interrupted run
     port = dnstool.free_port()

@@ -69,7 +69,8 @@ def expected_addresses(i: int) -> set[str]:
 
 def services(count: int, names: int, changed: int = 0) -> list[dict[str, Any]]:
     """``count`` services of the rule set; service i reaches host(i mod names)
-    on a MySQL port. The first ``changed`` services point at another host
+    on a MySQL port (Istio wants each host name in one service per namespace,
+    so ``names`` >= ``count``). The first ``changed`` services point at another host
     (other addresses): the "5 % changed" variant."""
     out = []
     for i in range(count):
