@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
 from ._addresses import AggregateOptions, AggregationError, Block, aggregate
-from ._apply import Live, discover, execute, find_same_named, list_owned, plan_for
+from ._apply import Live, discover, execute, find_same_named, list_owned, plan_for, to_yaml
 from ._errors import MeshguardError, MissingLibraryError
 from ._kube import ConnectionOptions, KubeClient
 from ._plan import CONFLICT, clean, identity, key, owned_by
@@ -171,6 +171,9 @@ def desired_objects(
     when rendering without a cluster: then only this run's answers count).
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    live_by_service: dict[Optional[str], list[dict]] = {}
+    for obj in live or ():
+        live_by_service.setdefault(_service_of(obj), []).append(obj)
     by_service: dict[str, ServiceAddresses] = {}
     last_seen: dict[str, str] = {}
     desired = Desired([])
@@ -184,7 +187,7 @@ def desired_objects(
         ips = [a for r in answers if r.kind != "network" for a in r.addresses]
         if prepared.retain and service.addresses is None:
             dns = sorted({a for r in answers if r.kind == "name" for a in r.addresses})
-            before = previous(o for o in live or () if _service_of(o) == service.name)
+            before = previous(live_by_service.get(service.name, ()))
             kept = retain(service.name, dns, before, now, prepared.retain)
             desired.warnings.extend(kept.warnings)
             extra = [address for address, _since in kept.retained]
@@ -284,7 +287,9 @@ def run(
         force=settings.force,
         keep=_kept(live.owned, desired.unresolved),
     )
-    outcome = execute(client, plan, live.resources, check_mode=check_mode, force=settings.force, set_name=set_name)
+    outcome = execute(
+        client, plan, live.resources, check_mode=check_mode, force=settings.force, set_name=set_name, want_diff=diff
+    )
     result: dict[str, Any] = {
         "changed": outcome.changed,
         "cluster": client.where,
@@ -357,7 +362,7 @@ def rendered(objects: list[dict], dest: Optional[str], set_name: str, check_mode
         return result
     if yaml is None:
         raise MissingLibraryError("PyYAML", "to write manifests")
-    wanted = {file_name(o): yaml.safe_dump(o, default_flow_style=False, sort_keys=False) for o in objects}
+    wanted = {file_name(o): to_yaml(o, sort_keys=False, fast=False) for o in objects}
     written, removed = [], []
     existing = sorted(os.listdir(dest)) if os.path.isdir(dest) else []
     for name, text in sorted(wanted.items()):
