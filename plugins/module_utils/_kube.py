@@ -37,7 +37,6 @@ except ImportError:  # pragma: no cover - reported when a client is built
 
 FIELD_MANAGER = "meshguard.egress"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML
-PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,11 @@ class KubeClient:
     def list(self, res: Resource, namespace: Optional[str] = None, label_selector: str = "") -> list[dict]:
         """Every object of a resource (all namespaces when namespace is None)."""
         items: list[dict] = []
-        query: dict[str, Any] = {"limit": PAGE_SIZE}
+        # No page size: with a label selector, pages are cut before filtering,
+        # so a set's 500 objects among others came back in several requests.
+        # The answer holds only the set's objects; a server that pages anyway
+        # is followed through its continue tokens.
+        query: dict[str, Any] = {}
         if label_selector:
             query["labelSelector"] = label_selector
         while True:
