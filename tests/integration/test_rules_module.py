@@ -251,3 +251,71 @@ def test_rendered_with_dest_writes_files_and_opens_no_connection(local_clusters,
     # The files are what the cluster accepts: apply one with kubectl's server-side dry run.
     res = local_clusters.kubectl(CTX, "apply", "--server-side", "--dry-run=server", "-f", str(dest / files[2]))
     assert "serverside-applied (server dry run)" in res.stdout
+
+
+def test_rules_info_lists_what_sets_own_and_reports_drift_without_writing(local_clusters, namespace):
+    run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]))
+    run_module("rules", args(local_clusters, namespace, [dict(MYSQL, name="cache")], set="billing"))
+    connection = {"kubeconfig": str(local_clusters.kubeconfig), "context": CTX}
+    before = local_clusters.requests(CTX)
+
+    shop = run_module("rules_info", {**connection, "set": "shop"})[0]
+    assert not shop.get("failed"), shop.get("msg")
+    assert [(o["kind"], o["metadata"]["name"]) for o in shop["objects"] if o["metadata"]["namespace"] == namespace] == [
+        ("ServiceEntry", "shop--mysql"),
+        ("ServiceEntry", "shop--partner"),
+    ]
+    assert "billing" not in shop["sets"] and "plan" not in shop
+
+    every = run_module("rules_info", connection)[0]
+    ours = sorted(o["metadata"]["name"] for o in every["objects"] if o["metadata"]["namespace"] == namespace)
+    assert ours == ["billing--cache", "shop--mysql", "shop--partner"]
+    assert every["sets"]["billing"] >= 1 and every["sets"]["shop"] >= 2
+
+    in_sync = run_module("rules_info", args(local_clusters, namespace, [MYSQL, PARTNER]))[0]
+    assert in_sync["in_sync"] is True
+    assert in_sync["plan"]["unchanged"] == [
+        f"ServiceEntry/{namespace}/shop--mysql",
+        f"ServiceEntry/{namespace}/shop--partner",
+    ]
+
+    assert our_writes(local_clusters, before) == {}
+    assert our_writes(local_clusters, before, dry_run=True) == {}
+
+    # Someone edits a rule by hand, and the spec drops a service: both are drift.
+    local_clusters.kubectl(
+        CTX,
+        "-n",
+        namespace,
+        "patch",
+        "serviceentry",
+        "shop--mysql",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"addresses": ["192.0.2.10/32", "10.6.6.6/32"]}}),
+    )
+    before = local_clusters.requests(CTX)
+    drift = run_module("rules_info", args(local_clusters, namespace, [MYSQL]))[0]
+    assert drift["in_sync"] is False
+    assert drift["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"]
+    assert drift["plan"]["delete"] == [f"ServiceEntry/{namespace}/shop--partner"]
+    assert our_writes(local_clusters, before) == {}
+    assert our_writes(local_clusters, before, dry_run=True) == {}
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.10/32", "10.6.6.6/32"]
+
+    # The hand edit made kubectl-patch the manager of the addresses: rules
+    # reports the conflict, overwrites nothing and, as a write failed, prunes nothing.
+    refused = run_module("rules", args(local_clusters, namespace, [MYSQL]))[0]
+    assert refused.get("failed") is True
+    assert f"ServiceEntry/{namespace}/shop--mysql" in refused["msg"]
+    assert 'conflict with "kubectl-patch"' in refused["msg"] and "force: true" in refused["msg"]
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.10/32", "10.6.6.6/32"]
+    assert local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace, "shop--partner")
+
+    # Taken back with force: the drift is exactly what rules then does.
+    applied = run_module("rules", args(local_clusters, namespace, [MYSQL], force=True))[0]
+    assert not applied.get("failed"), applied.get("msg")
+    assert applied["plan"] == drift["plan"]
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.10/32"]
+    names = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
+    assert names == {"shop--mysql", "billing--cache"}
