@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 import threading
 import time
 
 import pytest
 from clusterlib import ROOT, LocalClusters, clustertool, run_module, writes
 from dnslib import dnstool
+
+from ansible_collections.meshguard.egress.plugins.module_utils._apply import _delete
+from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions, KubeClient
 
 pytestmark = pytest.mark.integration
 
@@ -260,3 +265,44 @@ def test_missing_istio_crds_are_named_and_nothing_is_written(bare_cluster):
     assert result["failed"]
     assert result["msg"] == "ServiceEntry networking.istio.io/v1 is not served by context bare-1: is Istio installed?"
     assert {k: n for k, n in writes(before, view.requests("bare-1")).items() if k[1] in OURS | {"namespaces"}} == {}
+
+
+@pytest.mark.parametrize("still_ours", [True, False])
+def test_a_prune_that_races_a_change_reads_again_before_deleting(local_clusters, namespace, still_ours):
+    service = {"name": "db", "hosts": ["192.0.2.40"], "ports": [{"number": 5432, "protocol": "TCP"}]}
+    args = {"kubeconfig": str(local_clusters.kubeconfig), "context": CTX, "set": "race", "namespace": namespace}
+    assert not run_module("rules", {**args, "services": [service]})[0]["failed"]
+    read = local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace, "race--db")[0]
+    # Changed after it was read: the delete's resourceVersion precondition gets a 409.
+    label = "reviewed=yes" if still_ours else "app.kubernetes.io/managed-by=someone-else"
+    local_clusters.kubectl(CTX, "-n", namespace, "label", "--overwrite", "serviceentry", "race--db", label)
+
+    client = KubeClient(ConnectionOptions(kubeconfig=str(local_clusters.kubeconfig), context=CTX))
+    res = client.resource("networking.istio.io/v1", "ServiceEntry")
+    before = local_clusters.requests(CTX)
+    _delete(client, res, read, dry_run=False, set_name="race")
+    deletes = {k: n for k, n in writes(before, local_clusters.requests(CTX)).items() if k[0] == "DELETE"}
+    left = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
+    if still_ours:
+        # The stale delete was refused, the fresh one went through.
+        assert deletes == {("DELETE", "serviceentries"): 2}
+        assert left == set()
+    else:
+        # Someone else manages it now: read again, and left alone.
+        assert deletes == {("DELETE", "serviceentries"): 1}
+        assert left == {"race--db"}
+
+
+def test_an_unreachable_api_server_is_named_and_the_token_never_shows():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        server = f"https://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+    token = "mg-" + secrets.token_urlsafe(24)
+    service = {"name": "db", "hosts": ["192.0.2.40"], "ports": [{"number": 5432, "protocol": "TCP"}]}
+    args = {"host": server, "api_key": token, "set": "gone", "services": [service]}
+    result, shown = run_module("rules", args, verbosity=3)
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"cannot reach the API server {server} ({server}): ")
+    assert "Connection refused" in result["msg"]
+    assert "Traceback" not in shown
+    assert token not in shown
