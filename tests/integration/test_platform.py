@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from clusterlib import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +69,50 @@ def test_readonly_user_can_read_but_gets_403_on_create(local_clusters, namespace
 def test_admin_reads_request_metrics(local_clusters):
     counts = local_clusters.requests("local-2")
     assert any(key[0] == "LIST" for key in counts), "apiserver_request_total has no LIST samples"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
+    # The command behind `make clusters` / `make clusters-down`, on a state
+    # directory of its own so the suite's clusters are not touched.
+    state, kubeconfig = tmp_path / "state", tmp_path / "kubeconfig"
+    tool = [sys.executable, str(ROOT / "tools" / "clusters.py"), "--state", str(state), "--kubeconfig", str(kubeconfig)]
+    tool += ["--prefix", "life"]
+    kubectl = [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), "--context", "life-1"]
+
+    def crd() -> dict:
+        out = subprocess.run(
+            [*kubectl, "get", "crd", "serviceentries.networking.istio.io", "-o", "json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return json.loads(out)["metadata"]
+
+    try:
+        subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
+        pid = (state / "life-1" / "pid").read_text()
+        assert any(line.startswith(f"{pid.strip()}: ") for line in _processes_mentioning(str(state)))
+        config = kubeconfig.read_bytes()
+        installed = crd()
+        again = subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
+        assert "started" not in again.stdout + again.stderr
+        assert (state / "life-1" / "pid").read_text() == pid
+        assert kubeconfig.read_bytes() == config
+        assert crd()["resourceVersion"] == installed["resourceVersion"]
+    finally:
+        subprocess.run([*tool, "down"], check=True, capture_output=True)
+    assert _processes_mentioning(str(state)) == []
