@@ -63,7 +63,7 @@ def valid_service(draw, name: str) -> dict:
 DEFECTS = {
     "port-zero": (lambda s: s["ports"][0].update(number=0), "ports[0].number"),
     "port-too-big": (lambda s: s["ports"][0].update(number=65536), "ports[0].number"),
-    "port-duplicate": (lambda s: s["ports"].append(dict(s["ports"][0])), "ports[1]"),
+    "port-duplicate": (lambda s: s["ports"].insert(1, dict(s["ports"][0])), "ports[1]"),
     "protocol-unknown": (lambda s: s["ports"][0].update(protocol="SMTP"), "ports[0].protocol"),
     "name-unicode": (lambda s: s.update(name="dätenbank"), "name"),
     "name-too-long": (lambda s: s.update(name="a" * 64), "name"),
