@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._engine import Settings
 from ._kube import ConnectionOptions
 
 CONNECTION: dict[str, dict[str, Any]] = {
@@ -102,3 +103,20 @@ def connection_options(params: dict[str, Any]) -> ConnectionOptions:
     values = pick(params, CONNECTION)
     timeout = values.pop("request_timeout") or 30.0
     return ConnectionOptions(timeout=float(timeout), **values)
+
+
+def settings_from(params: dict[str, Any]) -> Settings:
+    """The Settings of a run from a module's params; options a module does
+    not have (rules_info: state, force, dest) keep their defaults."""
+    return Settings(
+        spec=pick(params, RULESET),
+        state=params.get("state") or "present",
+        prune=params["prune"],
+        force=bool(params.get("force")),
+        on_error=params["on_error"],
+        resolver=pick(params, RESOLVER),
+        aggregation=pick(params, AGGREGATION),
+        resolved=params["resolved"],
+        dest=params.get("dest"),
+        retain=params["retain"],
+    )

@@ -250,9 +250,9 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RULESET,
     connection_options,
     merged,
-    pick,
+    settings_from,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, run
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 
 
@@ -273,18 +273,7 @@ def main() -> None:
         required_if=[("state", "present", ("services",)), ("state", "rendered", ("services",))],
     )
     p = module.params
-    settings = Settings(
-        spec=pick(p, RULESET),
-        state=p["state"],
-        prune=p["prune"],
-        force=p["force"],
-        on_error=p["on_error"],
-        resolver=pick(p, RESOLVER),
-        aggregation=pick(p, AGGREGATION),
-        resolved=p["resolved"],
-        dest=p["dest"],
-        retain=p["retain"],
-    )
+    settings = settings_from(p)
     connection = None if p["state"] == "rendered" else connection_options(p)
     try:
         result = run(settings, connection, check_mode=module.check_mode, diff=module._diff)

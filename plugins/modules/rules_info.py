@@ -135,9 +135,9 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RULESET,
     connection_options,
     merged,
-    pick,
+    settings_from,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, inspect
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import inspect
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._names import SET_LABEL
 
@@ -148,17 +148,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
     p = module.params
     connection = connection_options(p)
-    settings = None
-    if p["services"] is not None:
-        settings = Settings(
-            spec=pick(p, RULESET),
-            prune=p["prune"],
-            on_error=p["on_error"],
-            resolver=pick(p, RESOLVER),
-            aggregation=pick(p, AGGREGATION),
-            resolved=p["resolved"],
-            retain=p["retain"],
-        )
+    settings = settings_from(p) if p["services"] is not None else None
     try:
         result = inspect(connection, p["set"], p["api"], settings)
     except MeshguardError as e:
