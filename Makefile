@@ -13,19 +13,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN := .cache/bin/kube-local
 KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
+# istiod, istioctl and the reachability probe, from the pinned istio.io/istio.
+ISTIO_BINS := .cache/bin/pilot-discovery .cache/bin/istioctl .cache/bin/meshguard-probe
+ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/*.go) tools/build-istio.sh
 # Knot, and its geoip module for the test zone that answers with a rotating subset.
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
 .PHONY: help setup demo test lint sanity units units-2.19 integration integration-2.19 bench istio-crds \
-        clusters clusters-down dns dns-down clean constraints
+        istio clusters clusters-down dns dns-down clean constraints
 
 help:
 	@echo "make setup            Python venvs (.venv, .venv-2.19), kubectl, collection tree"
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
 	@echo "make test             ruff, ansible-test sanity, unit and integration tests"
 	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
-	@echo "make clusters N=3     start N local kube-apiservers (.cache/kubeconfig)"
+	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
+	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
 	@echo "make clusters-down    stop them"
 	@echo "make dns ZONES=<dir> PORT=<port>   local DNS server for the zones in <dir>"
 	@echo "make dns-down         stop it"
@@ -38,7 +42,13 @@ setup:
 $(KUBE_BIN): $(KUBE_SRC)
 	@tools/build-kube.sh
 
-clusters: setup $(KUBE_BIN)
+# One build makes all three (a grouped target: GNU make >= 4.3).
+$(ISTIO_BINS) &: $(ISTIO_SRC)
+	@tools/build-istio.sh
+
+istio: $(ISTIO_BINS)
+
+clusters: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@$(PY) tools/clusters.py up --count $(N)
 
 clusters-down:
@@ -51,7 +61,7 @@ dns: setup
 dns-down:
 	@if [ -x $(PY) ]; then $(PY) tools/dns.py down --port $(PORT); else tools/stop-all.sh dns; fi
 
-demo: setup $(KUBE_BIN)
+demo: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/demo.sh
 
 lint: setup
@@ -59,6 +69,7 @@ lint: setup
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/antsibull-changelog lint
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
+	@unformatted=$$(gofmt -l tools/kube tools/istio); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted" >&2; exit 1; fi
 
 sanity: setup
 	@tools/apt-install.sh shellcheck:shellcheck
@@ -75,21 +86,21 @@ units-2.19: setup istio-crds
 istio-crds: setup
 	@$(PY) tools/clusters.py crds >/dev/null
 
-integration: setup $(KUBE_BIN)
+integration: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
 	@$(VENV)/bin/pytest -q tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and
 # the module through ansible-playbook.
-integration-2.19: setup $(KUBE_BIN)
+integration-2.19: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/integration/test_lookup_playbook.py \
 	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
 
 test: lint sanity units units-2.19 integration integration-2.19
 
-bench: setup $(KUBE_BIN)
+bench: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh knotd:knot
 	@$(PY) bench/run.py --size $(SIZE)
 

@@ -7,18 +7,25 @@ kube-apiserver (built from k8s.io/kubernetes by tools/build-kube.sh) in front
 of an embedded etcd with its own data directory. No kubelet, no containers.
 TLS with a CA generated at run time per cluster, RBAC authorization, client
 certificates for an admin (system:masters) and, on the first cluster, a
-read-only user. Istio's real CRDs are installed on every cluster.
+read-only user. Istio's real CRDs are installed on every cluster, and an
+istiod (pilot-discovery, built from istio.io/istio by tools/build-istio.sh)
+runs next to each API server: it watches the cluster through its admin
+kubeconfig, serves xDS on loopback ports of its own, and its validating
+webhook is registered, so every write and dry run of an Istio object goes
+through Istio's own validation.
 
     tools/clusters.py up --count 3      # idempotent; returns when served
     tools/clusters.py down              # stops every cluster, no process left
     tools/clusters.py stop local-2      # one cluster (fault tests)
     tools/clusters.py start local-2
-    tools/clusters.py status
+    tools/clusters.py status            # pids and memory of apiservers and istiods
 
 State lives in --state (default .cache/clusters); the kubeconfig with
 contexts local-1 .. local-N and local-1-readonly is written to --kubeconfig
 (default .cache/kubeconfig). Test suites use their own --state and
---kubeconfig so they never touch the clusters of `make clusters`.
+--kubeconfig so they never touch the clusters of `make clusters`. Each
+cluster's istiod addresses are in <state>/<name>/istiod.json (for
+tools/probe and the tests).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE_BIN = ROOT / ".cache" / "bin" / "kube-local"
+ISTIOD_BIN = ROOT / ".cache" / "bin" / "pilot-discovery"
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 # Istio's CRDs come from the istio.io/api Go module (pinned here, checked
 # against the Go checksum database by `go mod download`); the copy in
@@ -55,6 +63,13 @@ ISTIO_CRD_PATH = "kubernetes/customresourcedefinitions.gen.yaml"
 SHARED_CRDS = ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml"
 READONLY_USER = "local-readonly"
 START_TIMEOUT = 180.0
+ISTIO_NAMESPACE = "istio-system"
+# The name Istio's base chart gives the webhook of the default revision.
+WEBHOOK_NAME = "istiod-default-validator"
+# Istio's Go validation refuses this ServiceEntry; its CRD schema and CEL
+# rules accept it (pkg/config/validation: ValidateServiceEntry). The probe of
+# a live webhook in `up` and in the tests.
+WEBHOOK_PROBE_MESSAGE = "multiple hosts provided with non-HTTP, non-TLS ports"
 
 READONLY_RBAC = f"""
 apiVersion: rbac.authorization.k8s.io/v1
@@ -94,7 +109,7 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool):
+def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool, *, sans=None):
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     name = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -119,7 +134,7 @@ def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool):
         x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
     )
     if server:
-        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        sans = sans or [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
     else:
@@ -128,19 +143,20 @@ def _issue(ca_key, ca_cert, common_name: str, groups: list[str], server: bool):
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
+def _pem_key(k) -> bytes:
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _pem_cert(c) -> bytes:
+    return c.public_bytes(serialization.Encoding.PEM)
+
+
 def make_pki(d: Path, cluster: str) -> None:
     """CA, serving cert, admin and read-only client certs, SA signing key."""
+    make_istiod_pki(d, cluster)
     if (d / "ca.crt").exists():
         return
     d.mkdir(parents=True, exist_ok=True)
-
-    def pem_key(k) -> bytes:
-        return k.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    def pem_cert(c) -> bytes:
-        return c.public_bytes(serialization.Encoding.PEM)
 
     ca_key, ca = _issue(None, None, f"meshguard-local-ca-{cluster}", [], False)
     for stem, cn, groups, server in (
@@ -149,15 +165,33 @@ def make_pki(d: Path, cluster: str) -> None:
         ("readonly", READONLY_USER, [], False),
     ):
         key, cert = _issue(ca_key, ca, cn, groups, server)
-        _write_private(d / f"{stem}.key", pem_key(key))
-        (d / f"{stem}.crt").write_bytes(pem_cert(cert))
+        _write_private(d / f"{stem}.key", _pem_key(key))
+        (d / f"{stem}.crt").write_bytes(_pem_cert(cert))
     sa = ec.generate_private_key(ec.SECP256R1())
-    _write_private(d / "sa.key", pem_key(sa))
+    _write_private(d / "sa.key", _pem_key(sa))
     (d / "sa.pub").write_bytes(
         sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    _write_private(d / "ca.key", pem_key(ca_key))
-    (d / "ca.crt").write_bytes(pem_cert(ca))
+    _write_private(d / "ca.key", _pem_key(ca_key))
+    (d / "ca.crt").write_bytes(_pem_cert(ca))
+
+
+def make_istiod_pki(d: Path, cluster: str) -> None:
+    """istiod's serving certificate (its webhook and TLS gRPC ports), from a
+    CA of its own: the API server checks the webhook against this CA (the
+    caBundle), and the name it dials, 127.0.0.1, is in the certificate. The
+    DNS name is the one Istio's charts give the Service (istiod.<ns>.svc),
+    which istiod also puts in its own certificates (getDNSNames)."""
+    if (d / "istiod-ca.crt").exists():
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = _issue(None, None, f"meshguard-local-istiod-ca-{cluster}", [], False)
+    sans = [x509.DNSName(f"istiod.{ISTIO_NAMESPACE}.svc"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    key, cert = _issue(ca_key, ca, f"istiod.{ISTIO_NAMESPACE}.svc", [], True, sans=sans)
+    _write_private(d / "istiod.key", _pem_key(key))
+    (d / "istiod.crt").write_bytes(_pem_cert(cert))
+    # The CA's key is not needed again: nothing else is ever signed by it.
+    (d / "istiod-ca.crt").write_bytes(_pem_cert(ca))
 
 
 # --- one cluster ------------------------------------------------------------
@@ -226,7 +260,17 @@ class Cluster:
             port, etcd_port, peer_port = free_ports(3)
             meta = {"name": self.name, "port": port, "etcd_port": etcd_port, "etcd_peer_port": peer_port}
             (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if "istiod" not in self.meta:
+            # A state from before istiod joined the platform gets its ports now.
+            meta = self.meta
+            meta["istiod"] = dict(zip(ISTIOD_PORTS, free_ports(len(ISTIOD_PORTS))))
+            (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
         make_pki(self.dir / "pki", self.name)
+        self.istiod.write_addresses()
+
+    @property
+    def istiod(self) -> Istiod:
+        return Istiod(self)
 
     def start(self) -> None:
         if self.pid():
@@ -332,6 +376,14 @@ class Cluster:
             raise SystemExit(f"clusters: kubectl {' '.join(args)} on {self.name} failed: {res.stderr.strip()}")
         return res.stdout
 
+    def kubectl_result(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        cmd = [str(KUBECTL), f"--kubeconfig={self.dir / 'admin.kubeconfig'}", *args]
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+
+    def ensure_namespace(self, name: str) -> None:
+        if self.kubectl_result("get", "namespace", name).returncode != 0:
+            self.kubectl("create", "namespace", name)
+
     def write_admin_kubeconfig(self) -> None:
         cfg = kubeconfig_for([self], readonly=False)
         _write_private(self.dir / "admin.kubeconfig", json.dumps(cfg).encode())
@@ -359,6 +411,252 @@ class Cluster:
     def _served(self) -> bool:
         status, body = self.get("/apis/networking.istio.io/v1")
         return status == 200 and b'"serviceentries"' in body
+
+
+# --- istiod next to a cluster ------------------------------------------------
+
+# Every port istiod listens on, moved off its defaults so that several run
+# side by side (defaults: 8080, 15010, 15012, 15017, 15014, 9876).
+ISTIOD_PORTS = ("http", "grpc", "secure_grpc", "https", "monitoring", "ctrlz")
+
+
+@dataclass
+class Istiod:
+    """istiod (pilot-discovery) for one cluster, outside any pod: it reads the
+    cluster through the admin kubeconfig, as `discovery --kubeconfig` allows,
+    with POD_NAMESPACE telling it its namespace."""
+
+    cluster: Cluster
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return self.cluster.meta["istiod"]
+
+    @property
+    def log_path(self) -> Path:
+        return self.cluster.dir / "istiod.log"
+
+    def addresses(self) -> dict[str, str]:
+        p = self.ports
+        return {
+            "xds": f"127.0.0.1:{p['grpc']}",
+            "debug": f"127.0.0.1:{p['http']}",
+            "webhook": f"https://127.0.0.1:{p['https']}/validate",
+            "monitoring": f"127.0.0.1:{p['monitoring']}",
+        }
+
+    def write_addresses(self) -> None:
+        path = self.cluster.dir / "istiod.json"
+        text = json.dumps(self.addresses(), indent=2) + "\n"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+    def pid(self) -> int | None:
+        try:
+            pid = int((self.cluster.dir / "istiod.pid").read_text())
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return None
+        if state in ("Z", "X"):
+            return None
+        # Ours: pilot-discovery with this cluster's kubeconfig (or just forked).
+        return pid if (b"pilot-discovery" in cmd and str(self.cluster.dir).encode() in cmd) or not cmd else None
+
+    def start(self) -> None:
+        if self.pid():
+            return
+        ports = self.ports
+        for p in ports.values():
+            if port_in_use(p):
+                raise SystemExit(f"clusters: port {p} of istiod on {self.cluster.name} is taken by another process")
+        pki = self.cluster.dir / "pki"
+        args = [
+            str(ISTIOD_BIN),
+            "discovery",
+            f"--kubeconfig={self.cluster.dir / 'admin.kubeconfig'}",
+            f"--httpAddr=127.0.0.1:{ports['http']}",
+            f"--grpcAddr=127.0.0.1:{ports['grpc']}",
+            f"--secureGRPCAddr=127.0.0.1:{ports['secure_grpc']}",
+            f"--httpsAddr=127.0.0.1:{ports['https']}",
+            f"--monitoringAddr=127.0.0.1:{ports['monitoring']}",
+            "--ctrlz_address=127.0.0.1",
+            f"--ctrlz_port={ports['ctrlz']}",
+            # A serving certificate of our own (hasCustomTLSCerts in
+            # pilot/pkg/bootstrap/server.go): the webhook's caBundle is known
+            # before istiod starts, so it is registered complete, as Istio's
+            # chart does with base.validationCABundle.
+            f"--tlsCertFile={pki / 'istiod.crt'}",
+            f"--tlsKeyFile={pki / 'istiod.key'}",
+            f"--caCertFile={pki / 'istiod-ca.crt'}",
+            "--log_output_level=default:info",
+        ]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.cluster.dir),
+            # What the pod's downward API gives istiod in a cluster.
+            "POD_NAMESPACE": ISTIO_NAMESPACE,
+            "POD_NAME": f"istiod-{self.cluster.name}",
+            # No sidecar injection: there are no pods, and its templates
+            # live in a ConfigMap that nothing installs here.
+            "INJECT_ENABLED": "false",
+        }
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        (self.cluster.dir / "istiod.log_start").write_text(str(offset))
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            args,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=self.cluster.dir,
+        )
+        logf.close()
+        (self.cluster.dir / "istiod.pid").write_text(f"{proc.pid}\n")
+
+    def _log_tail(self) -> str:
+        try:
+            offset = int((self.cluster.dir / "istiod.log_start").read_text())
+        except (OSError, ValueError):
+            offset = 0
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")[-3000:]
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Until /ready answers 200: istiod has synced its caches and its
+        webhook server listens."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.ports['http']}/ready"
+        last = ""
+        while time.monotonic() < deadline:
+            if not self.pid():
+                raise SystemExit(f"clusters: istiod of {self.cluster.name} exited; end of its log:\n{self._log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+                    last = f"HTTP {r.status}"
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code}"
+            except OSError as e:
+                last = str(e)
+            time.sleep(0.3)
+        raise SystemExit(
+            f"clusters: istiod of {self.cluster.name} not ready after {timeout:.0f}s ({last}); see {self.log_path}"
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid()
+        if not pid:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.pid() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.pid():
+            os.kill(pid, signal.SIGKILL)
+            while self.pid():
+                time.sleep(0.1)
+        while any(port_in_use(p) for p in self.ports.values()) and time.monotonic() < deadline + 10:
+            time.sleep(0.1)
+        (self.cluster.dir / "istiod.pid").unlink(missing_ok=True)
+
+    def webhook_config(self) -> dict:
+        """Istio's default-revision validating webhook (manifests/charts/base,
+        defaultrevision-validatingwebhookconfiguration.yaml) with the chart's
+        base.validationURL and base.validationCABundle: the API server calls
+        istiod at 127.0.0.1 (an EndpointSlice cannot point a Service there:
+        its validation refuses loopback addresses), checks its certificate
+        against our CA, and refuses writes when istiod does not answer
+        (failurePolicy Fail). istiod's webhook controller finds it complete
+        (caBundle equal to its --caCertFile, policy Fail) and leaves it alone."""
+        ca = (self.cluster.dir / "pki" / "istiod-ca.crt").read_bytes()
+        return {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {
+                "name": WEBHOOK_NAME,
+                "labels": {"app": "istiod", "istio": "istiod", "istio.io/rev": "default"},
+            },
+            "webhooks": [
+                {
+                    "name": "validation.istio.io",
+                    "clientConfig": {"url": self.addresses()["webhook"], "caBundle": base64.b64encode(ca).decode()},
+                    "rules": [
+                        {
+                            "operations": ["CREATE", "UPDATE"],
+                            "apiGroups": [
+                                "security.istio.io",
+                                "networking.istio.io",
+                                "telemetry.istio.io",
+                                "extensions.istio.io",
+                            ],
+                            "apiVersions": ["*"],
+                            "resources": ["*"],
+                        }
+                    ],
+                    "failurePolicy": "Fail",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                }
+            ],
+        }
+
+    def register_webhook(self) -> None:
+        self.cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=meshguard-local",
+            "-f",
+            "-",
+            stdin=json.dumps(self.webhook_config()),
+        )
+
+    def wait_webhook(self, timeout: float = 60.0) -> None:
+        """Until the API server refuses, on a dry run, an object that only
+        Istio's Go validation refuses: the webhook is registered and live."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            res = self.cluster.kubectl_result(
+                "create", "--dry-run=server", "-f", "-", stdin=json.dumps(webhook_probe_object(ISTIO_NAMESPACE))
+            )
+            if res.returncode != 0 and WEBHOOK_PROBE_MESSAGE in res.stderr:
+                return
+            last = res.stderr.strip() or "accepted"
+            time.sleep(0.3)
+        raise SystemExit(f"clusters: Istio's webhook on {self.cluster.name} is not live after {timeout:.0f}s: {last}")
+
+    def rss_mib(self) -> int | None:
+        return rss_mib(self.pid())
+
+
+def webhook_probe_object(namespace: str, name: str = "meshguard-webhook-probe") -> dict:
+    """Two hosts, a TCP port and resolution DNS: the CRD's schema and CEL
+    rules accept it, Istio's ValidateServiceEntry refuses it."""
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "hosts": ["a.example.test", "b.example.test"],
+            "ports": [{"number": 5432, "name": "tcp-5432", "protocol": "TCP"}],
+            "location": "MESH_EXTERNAL",
+            "resolution": "DNS",
+        },
+    }
+
+
+def rss_mib(pid: int | None) -> int | None:
+    if not pid:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return None
 
 
 # --- a set of clusters --------------------------------------------------------
@@ -411,8 +709,8 @@ class ClusterSet:
 
     def up(self, count: int, istio: bool = True) -> list[Cluster]:
         """Start (or find running) count clusters. istio=False leaves Istio's
-        CRDs out: an API server where Istio is missing, for tests."""
-        check_binaries()
+        CRDs and istiod out: an API server where Istio is missing, for tests."""
+        check_binaries(istio)
         crds = istio_crds() if istio else None
         clusters = [self.cluster(f"{self.prefix}-{i}") for i in range(1, count + 1)]
         started = []
@@ -430,10 +728,34 @@ class ClusterSet:
         self.write_kubeconfig()
         if started:
             log(f"started {', '.join(started)} in {time.monotonic() - t0:.1f}s")
+        if istio:
+            self.istiods_up(clusters)
         for c in clusters:
-            log(f"{c.name}: {c.server} (pid {c.pid()})")
+            line = f"{c.name}: {c.server} (pid {c.pid()})"
+            if istio:
+                line += f", istiod xDS {c.istiod.addresses()['xds']} (pid {c.istiod.pid()})"
+            log(line)
         log(f"kubeconfig: {self.kubeconfig} (contexts {', '.join(self.contexts())})")
         return clusters
+
+    def istiods_up(self, clusters: list[Cluster]) -> None:
+        """An istiod per cluster, its namespace created first, then its
+        webhook registered and checked live. Idempotent: a running istiod is
+        kept, and applying an unchanged webhook writes nothing."""
+        started = []
+        t0 = time.monotonic()
+        for c in clusters:
+            c.ensure_namespace(ISTIO_NAMESPACE)
+            if not c.istiod.pid():
+                c.istiod.start()
+                started.append(c.name)
+        for c in clusters:
+            c.istiod.wait_ready()
+            c.istiod.register_webhook()
+        for c in clusters:
+            c.istiod.wait_webhook()
+        if started:
+            log(f"started istiod on {', '.join(started)} in {time.monotonic() - t0:.1f}s (webhooks live)")
 
     def contexts(self) -> list[str]:
         cfg = json.loads(self.kubeconfig.read_text()) if self.kubeconfig.exists() else {}
@@ -447,6 +769,10 @@ class ClusterSet:
 
     def down(self) -> None:
         for c in self.known():
+            # istiod first: it would only retry against a stopped API server.
+            if "istiod" in c.meta and c.istiod.pid():
+                c.istiod.stop()
+                log(f"stopped istiod of {c.name}")
             if c.pid():
                 c.stop()
                 log(f"stopped {c.name}")
@@ -455,18 +781,19 @@ class ClusterSet:
         out = []
         for c in self.known():
             pid = c.pid()
-            rss = None
-            if pid:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1]) // 1024
-            out.append({"name": c.name, "server": c.server, "pid": pid, "rss_mib": rss})
+            entry = {"name": c.name, "server": c.server, "pid": pid, "rss_mib": rss_mib(pid)}
+            if "istiod" in c.meta:
+                ipid = c.istiod.pid()
+                entry["istiod"] = {**c.istiod.addresses(), "pid": ipid, "rss_mib": rss_mib(ipid)}
+            out.append(entry)
         return out
 
 
-def check_binaries() -> None:
+def check_binaries(istio: bool = True) -> None:
     if not KUBE_BIN.exists():
         raise SystemExit(f"clusters: {KUBE_BIN} is missing; run `make clusters` (it builds it with Go >= 1.26)")
+    if istio and not ISTIOD_BIN.exists():
+        raise SystemExit(f"clusters: {ISTIOD_BIN} is missing; run `make clusters` (it builds it with Go >= 1.26)")
     if not KUBECTL.exists():
         raise SystemExit(f"clusters: {KUBECTL} is missing; run `make setup`")
 

@@ -1,16 +1,19 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The local platform itself: real kube-apiservers with Istio's real CRDs."""
+"""The local platform itself: real kube-apiservers with Istio's real CRDs, and
+an istiod next to each whose validating webhook the API server calls."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from clusterlib import ROOT
+from clusterlib import ROOT, clustertool
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +88,52 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def _webhook_probe(namespace: str, name: str) -> str:
+    return json.dumps(clustertool.webhook_probe_object(namespace, name))
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["write", "dry-run"])
+def test_istio_go_validation_refuses_what_cel_accepts(local_clusters, namespace, dry_run):
+    # Two hosts, a TCP port, resolution DNS: the CRD schema and its CEL rules
+    # accept it, Istio's ValidateServiceEntry does not. Only istiod's webhook
+    # can refuse it, so the refusal proves the API server calls it.
+    extra = ["--dry-run=server"] if dry_run else []
+    obj = _webhook_probe(namespace, "two")
+    for ctx in local_clusters.contexts:
+        res = local_clusters.kubectl(ctx, "create", *extra, "-f", "-", stdin=obj, check=False)
+        assert res.returncode != 0, f"{ctx} accepted it"
+        assert 'admission webhook "validation.istio.io" denied the request' in res.stderr, res.stderr
+        assert "multiple hosts provided with non-HTTP, non-TLS ports" in res.stderr, res.stderr
+        missing = local_clusters.kubectl(ctx, "get", "serviceentry", "two", "-n", namespace, check=False)
+        assert "NotFound" in missing.stderr
+
+
+def test_the_webhook_passes_what_istio_accepts(local_clusters, namespace):
+    # The same object with resolution NONE is valid for Istio: the webhook lets it through.
+    obj = clustertool.webhook_probe_object(namespace, "fine")
+    obj["spec"]["resolution"] = "NONE"
+    obj["spec"]["addresses"] = ["192.0.2.0/28"]
+    for ctx in local_clusters.contexts:
+        local_clusters.kubectl(ctx, "create", "-f", "-", stdin=json.dumps(obj))
+        assert local_clusters.get(ctx, "serviceentries.networking.istio.io", namespace, "fine")[0]["spec"]["hosts"]
+
+
+def test_istiod_serves_the_clusters_objects(local_clusters, namespace):
+    # istiod reads every cluster it runs next to: /debug/configz lists what it sees.
+    local_clusters.kubectl("local-2", "create", "-f", "-", stdin=service_entry(namespace, "seen", "NONE"))
+    istiod = local_clusters.by_context("local-2").istiod
+    url = f"http://{istiod.addresses()['debug']}/debug/configz"
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            configs = json.loads(r.read())
+        names = {(c["metadata"]["namespace"], c["metadata"]["name"]) for c in configs if c["kind"] == "ServiceEntry"}
+        if (namespace, "seen") in names:
+            break
+        assert time.monotonic() < deadline, f"istiod of local-2 never saw {namespace}/seen"
+        time.sleep(0.3)
+
+
 def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
     # The command behind `make clusters` / `make clusters-down`, on a state
     # directory of its own so the suite's clusters are not touched.
@@ -93,26 +142,33 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
     tool += ["--prefix", "life"]
     kubectl = [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), "--context", "life-1"]
 
-    def crd() -> dict:
-        out = subprocess.run(
-            [*kubectl, "get", "crd", "serviceentries.networking.istio.io", "-o", "json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+    def metadata(*what: str) -> dict:
+        out = subprocess.run([*kubectl, "get", *what, "-o", "json"], check=True, capture_output=True, text=True).stdout
         return json.loads(out)["metadata"]
 
     try:
         subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
         pid = (state / "life-1" / "pid").read_text()
-        assert any(line.startswith(f"{pid.strip()}: ") for line in _processes_mentioning(str(state)))
+        istiod_pid = (state / "life-1" / "istiod.pid").read_text()
+        running = _processes_mentioning(str(state))
+        assert any(line.startswith(f"{pid.strip()}: ") for line in running)
+        assert any(line.startswith(f"{istiod_pid.strip()}: ") and "pilot-discovery" in line for line in running)
         config = kubeconfig.read_bytes()
-        installed = crd()
+        installed = metadata("crd", "serviceentries.networking.istio.io")
+        webhook = metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)
+        namespace = metadata("namespace", clustertool.ISTIO_NAMESPACE)
         again = subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
         assert "started" not in again.stdout + again.stderr
         assert (state / "life-1" / "pid").read_text() == pid
+        assert (state / "life-1" / "istiod.pid").read_text() == istiod_pid
         assert kubeconfig.read_bytes() == config
-        assert crd()["resourceVersion"] == installed["resourceVersion"]
+        assert metadata("crd", "serviceentries.networking.istio.io")["resourceVersion"] == installed["resourceVersion"]
+        # istiod's own webhook controller found it complete and left it alone too.
+        assert (
+            metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)["resourceVersion"]
+            == (webhook["resourceVersion"])
+        )
+        assert metadata("namespace", clustertool.ISTIO_NAMESPACE)["resourceVersion"] == namespace["resourceVersion"]
     finally:
         subprocess.run([*tool, "down"], check=True, capture_output=True)
     assert _processes_mentioning(str(state)) == []

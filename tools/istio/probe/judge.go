@@ -1,0 +1,416 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/util"
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xdstest"
+)
+
+// Result is what Istio says about one case.
+type Result struct {
+	ID    string `json:"id"`
+	Error string `json:"error,omitempty"`
+	// Source: "manifests", "cluster" (live objects) or "istiod" (live xDS).
+	Source string `json:"source"`
+	// Objects Istio read, and those it does not know (kinds of other APIs,
+	// e.g. NetworkPolicy or the legacy config.istio.io EgressRule).
+	Objects []ObjectRef `json:"objects,omitempty"`
+	Ignored []ObjectRef `json:"ignored,omitempty"`
+	// Validation: Istio's own validation (the webhook's) of every object read.
+	Validation []Validation `json:"validation,omitempty"`
+	// Fallback: the cluster of traffic no listener or filter chain claims:
+	// PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY).
+	Fallback  string              `json:"fallback"`
+	Listeners []Listener          `json:"listeners,omitempty"`
+	Clusters  []Cluster           `json:"clusters"`
+	Routes    []Route             `json:"routes,omitempty"`
+	Conflicts map[string][]Record `json:"conflicts"`
+	Status    map[string][]Record `json:"push_status,omitempty"`
+	Calls     []CallResult        `json:"calls"`
+}
+
+type ObjectRef struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+type Validation struct {
+	Object   ObjectRef `json:"object"`
+	Error    string    `json:"error,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
+}
+
+type Record struct {
+	Key     string `json:"key"`
+	Proxy   string `json:"proxy,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+type Listener struct {
+	Name         string        `json:"name"`
+	Address      string        `json:"address"`
+	Port         uint32        `json:"port"`
+	FilterChains []FilterChain `json:"filter_chains"`
+	Default      *FilterChain  `json:"default_filter_chain,omitempty"`
+}
+
+type FilterChain struct {
+	Name                 string   `json:"name,omitempty"`
+	DestinationPort      uint32   `json:"destination_port,omitempty"`
+	PrefixRanges         []string `json:"prefix_ranges,omitempty"`
+	ServerNames          []string `json:"server_names,omitempty"`
+	TransportProtocol    string   `json:"transport_protocol,omitempty"`
+	ApplicationProtocols []string `json:"application_protocols,omitempty"`
+	Filters              []string `json:"filters"`
+	// Cluster of a TCP proxy, or the route configuration of an HTTP one.
+	Cluster     string `json:"cluster,omitempty"`
+	RouteConfig string `json:"route_config,omitempty"`
+}
+
+type Cluster struct {
+	Name string `json:"name"`
+	// Type: EDS, ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS.
+	Type string `json:"type"`
+	// Endpoints: how many (EDS: from the load assignment; STATIC/DNS: inline).
+	Endpoints int `json:"endpoints"`
+	// Addresses of the endpoints, at most maxAddresses of them.
+	Addresses []string `json:"addresses,omitempty"`
+	Truncated bool     `json:"addresses_truncated,omitempty"`
+}
+
+type Route struct {
+	Name         string        `json:"name"`
+	VirtualHosts []VirtualHost `json:"virtual_hosts"`
+}
+
+type VirtualHost struct {
+	Name     string   `json:"name"`
+	Domains  []string `json:"domains"`
+	Clusters []string `json:"clusters"`
+}
+
+// CallResult is the simulator's verdict on one call.
+type CallResult struct {
+	Call        Call   `json:"call"`
+	Listener    string `json:"listener,omitempty"`
+	FilterChain string `json:"filter_chain,omitempty"`
+	RouteConfig string `json:"route_config,omitempty"`
+	VirtualHost string `json:"virtual_host,omitempty"`
+	Route       string `json:"route,omitempty"`
+	Cluster     string `json:"cluster,omitempty"`
+	// Error of the simulation (no listener, no filter chain, no route...).
+	Error string `json:"error,omitempty"`
+	// Verdict: "routed" (to a cluster of a declared service), "passthrough",
+	// "denied" (black hole, 502 block_all, no route) or "error".
+	Verdict string `json:"verdict"`
+	// Service: the host of the cluster ("outbound|port|subset|host").
+	Service string `json:"service,omitempty"`
+	// Upstream: where the proxy sends the connection: "original_dst" (the
+	// address the client dialled) or "endpoints" (load balanced over the
+	// cluster's endpoints).
+	Upstream string `json:"upstream,omitempty"`
+	// Endpoints of the cluster when Upstream is "endpoints"; DialledOnly says
+	// whether the dialled address is the only one the connection can reach.
+	Endpoints   int  `json:"endpoints,omitempty"`
+	DialledOnly bool `json:"dialled_only"`
+}
+
+const maxAddresses = 64
+
+// xdsConfig is what a proxy receives, from whichever source.
+type xdsConfig struct {
+	listeners []*listener.Listener
+	clusters  []*cluster.Cluster
+	routes    []*route.RouteConfiguration
+	endpoints []*endpoint.ClusterLoadAssignment
+	status    map[string]map[string]model.ProxyPushStatus
+}
+
+func judge(c Case) (res Result) {
+	res = Result{ID: c.ID, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
+	defer func() {
+		// The simulator calls t.Fatal on malformed configuration; with no
+		// testing.T behind it that is a panic, reported as this case's error.
+		if r := recover(); r != nil {
+			res.Error = fmt.Sprintf("istio: %v", r)
+		}
+	}()
+	var cfg *xdsConfig
+	var err error
+	switch {
+	case c.XDS != "" || c.Istiod != "":
+		res.Source = "istiod"
+		cfg, err = fromIstiod(c)
+	case c.Kubeconfig != "":
+		res.Source = "cluster"
+		cfg, err = fromCluster(c, &res)
+	default:
+		res.Source = "manifests"
+		cfg, err = fromManifests(c, &res)
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	report(c, cfg, &res)
+	return res
+}
+
+func report(c Case, cfg *xdsConfig, res *Result) {
+	eps := map[string]*endpoint.ClusterLoadAssignment{}
+	for _, cla := range cfg.endpoints {
+		eps[cla.ClusterName] = cla
+	}
+	clusterByName := map[string]Cluster{}
+	for _, cl := range cfg.clusters {
+		out := describeCluster(cl, eps[cl.Name])
+		clusterByName[cl.Name] = out
+		res.Clusters = append(res.Clusters, out)
+	}
+	sort.Slice(res.Clusters, func(i, j int) bool { return res.Clusters[i].Name < res.Clusters[j].Name })
+
+	for _, l := range cfg.listeners {
+		if l.Name == model.VirtualOutboundListenerName {
+			res.Fallback = fallback(l)
+		}
+		if c.Detail {
+			res.Listeners = append(res.Listeners, describeListener(l))
+		}
+	}
+	sort.Slice(res.Listeners, func(i, j int) bool { return res.Listeners[i].Name < res.Listeners[j].Name })
+	if c.Detail {
+		for _, r := range cfg.routes {
+			res.Routes = append(res.Routes, describeRoute(r))
+		}
+		sort.Slice(res.Routes, func(i, j int) bool { return res.Routes[i].Name < res.Routes[j].Name })
+	}
+
+	for metric, records := range cfg.status {
+		var list []Record
+		for key, r := range records {
+			list = append(list, Record{Key: key, Proxy: r.Proxy, Message: r.Message})
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Key < list[j].Key })
+		if res.Status == nil {
+			res.Status = map[string][]Record{}
+		}
+		res.Status[metric] = list
+		if isConflict(metric) {
+			res.Conflicts[metric] = list
+		}
+	}
+
+	sim := &simulation.Simulation{Listeners: cfg.listeners, Clusters: cfg.clusters, Routes: cfg.routes}
+	for _, call := range c.Calls {
+		res.Calls = append(res.Calls, simulate(sim, call, clusterByName))
+	}
+}
+
+// isConflict: the records that mean istiod dropped or merged configuration
+// (pilot_conflict_*, duplicate clusters or domains), not mere information
+// such as pilot_eds_no_instances.
+func isConflict(metric string) bool {
+	return strings.HasPrefix(metric, "pilot_conflict_") || metric == "pilot_duplicate_envoy_clusters" ||
+		metric == "pilot_vservice_dup_domain" || metric == "pilot_destrule_subsets"
+}
+
+func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster) CallResult {
+	in := simulation.Call{Address: call.Address, Port: call.Port, CallMode: simulation.CallModeOutbound, Sni: call.SNI}
+	switch call.Protocol {
+	case "tcp":
+		in.Protocol, in.TLS = simulation.TCP, simulation.Plaintext
+	case "tls":
+		in.Protocol, in.TLS = simulation.TCP, simulation.TLS
+	case "http":
+		in.Protocol, in.TLS = simulation.HTTP, simulation.Plaintext
+	case "http2", "grpc":
+		in.Protocol, in.TLS = simulation.HTTP2, simulation.Plaintext
+	case "https":
+		in.Protocol, in.TLS = simulation.HTTP, simulation.TLS
+	default:
+		return CallResult{Call: call, Verdict: "error", Error: fmt.Sprintf("unknown protocol %q", call.Protocol)}
+	}
+	if call.Host != "" {
+		in.HostHeader = call.Host
+	}
+	r := sim.Run(in)
+	out := CallResult{
+		Call: call, Listener: r.ListenerMatched, FilterChain: r.FilterChainMatched, RouteConfig: r.RouteConfigMatched,
+		VirtualHost: r.VirtualHostMatched, Route: r.RouteMatched, Cluster: r.ClusterMatched,
+	}
+	switch {
+	case r.Error != nil:
+		out.Error = r.Error.Error()
+		// No route or virtual host: Envoy answers 404/502 itself; nothing leaves.
+		if r.Error == simulation.ErrNoRoute || r.Error == simulation.ErrNoVirtualHost || r.Error == simulation.ErrNoFilterChain ||
+			r.Error == simulation.ErrNoListener {
+			out.Verdict = "denied"
+		} else {
+			out.Verdict = "error"
+		}
+	case r.ClusterMatched == util.PassthroughCluster:
+		out.Verdict = "passthrough"
+		out.Upstream, out.DialledOnly = "original_dst", true
+	case r.ClusterMatched == util.BlackHoleCluster || r.ClusterMatched == "":
+		// An HTTP route without a cluster is a direct response (block_all: 502).
+		out.Verdict = "denied"
+	default:
+		out.Verdict = "routed"
+		if parts := strings.Split(r.ClusterMatched, "|"); len(parts) == 4 {
+			out.Service = parts[3]
+		}
+		cl, known := clusters[r.ClusterMatched]
+		switch {
+		case !known:
+			out.Verdict, out.Error = "error", "the matched cluster is not in CDS"
+		case cl.Type == "ORIGINAL_DST":
+			out.Upstream, out.DialledOnly = "original_dst", true
+		default:
+			out.Upstream, out.Endpoints = "endpoints", cl.Endpoints
+			out.DialledOnly = cl.Endpoints == 1 && !cl.Truncated && len(cl.Addresses) == 1 &&
+				sameAddress(cl.Addresses[0], call.Address)
+		}
+	}
+	return out
+}
+
+func sameAddress(a, b string) bool {
+	x, err1 := netip.ParseAddr(a)
+	y, err2 := netip.ParseAddr(b)
+	return err1 == nil && err2 == nil && x == y
+}
+
+// fallback: the cluster of the virtual outbound listener's catch-all chain
+// (no destination port, no prefix), where traffic goes that no listener
+// claims. (A listener that claims a port has a PassthroughFilterChain of
+// its own, with the same cluster.)
+func fallback(l *listener.Listener) string {
+	chains := append([]*listener.FilterChain{}, l.FilterChains...)
+	if l.DefaultFilterChain != nil {
+		chains = append(chains, l.DefaultFilterChain)
+	}
+	for _, fc := range chains {
+		m := fc.GetFilterChainMatch()
+		if m.GetDestinationPort() != nil || len(m.GetPrefixRanges()) > 0 {
+			continue
+		}
+		if tcp := xdstest.ExtractTCPProxy(nil, fc); tcp != nil {
+			return tcp.GetCluster()
+		}
+	}
+	return ""
+}
+
+func describeListener(l *listener.Listener) Listener {
+	out := Listener{Name: l.Name, Address: l.GetAddress().GetSocketAddress().GetAddress(), Port: l.GetAddress().GetSocketAddress().GetPortValue()}
+	for _, fc := range l.FilterChains {
+		out.FilterChains = append(out.FilterChains, describeChain(fc))
+	}
+	if l.DefaultFilterChain != nil {
+		d := describeChain(l.DefaultFilterChain)
+		out.Default = &d
+	}
+	return out
+}
+
+func describeChain(fc *listener.FilterChain) FilterChain {
+	m := fc.GetFilterChainMatch()
+	out := FilterChain{
+		Name: fc.Name, DestinationPort: m.GetDestinationPort().GetValue(), ServerNames: m.GetServerNames(),
+		TransportProtocol: m.GetTransportProtocol(), ApplicationProtocols: m.GetApplicationProtocols(), Filters: []string{},
+	}
+	for _, r := range m.GetPrefixRanges() {
+		out.PrefixRanges = append(out.PrefixRanges, fmt.Sprintf("%s/%d", r.GetAddressPrefix(), r.GetPrefixLen().GetValue()))
+	}
+	for _, f := range fc.Filters {
+		out.Filters = append(out.Filters, f.Name)
+	}
+	if tcp := xdstest.ExtractTCPProxy(nil, fc); tcp != nil {
+		out.Cluster = tcp.GetCluster()
+	}
+	if hcm := xdstest.ExtractHTTPConnectionManager(nil, fc); hcm != nil {
+		out.RouteConfig = hcm.GetRds().GetRouteConfigName()
+		if out.RouteConfig == "" && hcm.GetRouteConfig() != nil {
+			out.RouteConfig = "(inline) " + hcm.GetRouteConfig().GetName()
+		}
+	}
+	return out
+}
+
+func describeCluster(cl *cluster.Cluster, cla *endpoint.ClusterLoadAssignment) Cluster {
+	out := Cluster{Name: cl.Name, Type: "EDS"}
+	switch t := cl.GetClusterDiscoveryType().(type) {
+	case *cluster.Cluster_Type:
+		out.Type = t.Type.String()
+	case *cluster.Cluster_ClusterType:
+		out.Type = t.ClusterType.GetName()
+	}
+	if out.Type != "EDS" {
+		cla = cl.GetLoadAssignment()
+	}
+	for _, loc := range cla.GetEndpoints() {
+		for _, lb := range loc.GetLbEndpoints() {
+			out.Endpoints++
+			if len(out.Addresses) >= maxAddresses {
+				out.Truncated = true
+				continue
+			}
+			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+			out.Addresses = append(out.Addresses, sa.GetAddress())
+		}
+	}
+	sort.Strings(out.Addresses)
+	return out
+}
+
+func describeRoute(r *route.RouteConfiguration) Route {
+	out := Route{Name: r.Name}
+	for _, vh := range r.VirtualHosts {
+		v := VirtualHost{Name: vh.Name, Domains: vh.Domains, Clusters: []string{}}
+		for _, rt := range vh.Routes {
+			if c := rt.GetRoute().GetCluster(); c != "" {
+				v.Clusters = append(v.Clusters, c)
+			} else if rt.GetDirectResponse() != nil {
+				v.Clusters = append(v.Clusters, fmt.Sprintf("(direct response %d)", rt.GetDirectResponse().GetStatus()))
+			}
+		}
+		out.VirtualHosts = append(out.VirtualHosts, v)
+	}
+	return out
+}
+
+// parseCall reads PROTO://ADDRESS:PORT[?sni=NAME&host=NAME].
+func parseCall(s string) (Call, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Call{}, fmt.Errorf("--call %q: want PROTO://ADDRESS:PORT[?sni=NAME&host=NAME]", s)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return Call{}, fmt.Errorf("--call %q: %v", s, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return Call{}, fmt.Errorf("--call %q: port %q", s, port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return Call{}, fmt.Errorf("--call %q: %q is not an IP address (a proxy sees the address the client dialled)", s, host)
+	}
+	q := u.Query()
+	return Call{Name: s, Address: host, Port: n, Protocol: u.Scheme, SNI: q.Get("sni"), Host: q.Get("host")}, nil
+}

@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubeyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"istio.io/istio/pilot/pkg/config/kube/crd"
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/core"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/constants"
+	"istio.io/istio/pkg/config/schema/collections"
+	"istio.io/istio/pkg/config/schema/resource"
+	"istio.io/istio/pkg/test"
+	v3 "istio.io/istio/pilot/pkg/xds/v3"
+)
+
+// proxyVersion is the Istio version the probe's proxy claims: the minor
+// version of the pinned istio.io/istio module (its VERSION file), so that
+// istiod generates what it generates for its own sidecars.
+const proxyVersion = "1.31.0"
+
+// Addresses of the probe's workload per IP family: pod addresses as a CNI
+// would hand them out, outside every range the tests declare.
+var workloadIPs = map[string][]string{
+	"ipv4": {"10.244.0.10"},
+	"ipv6": {"fd10:244::10"},
+	"dual": {"10.244.0.10", "fd10:244::10"},
+}
+
+func (w Workload) ips() ([]string, error) {
+	family := w.IPFamily
+	if family == "" {
+		family = "ipv4"
+	}
+	ips, ok := workloadIPs[family]
+	if !ok {
+		return nil, fmt.Errorf("workload.ip_family %q: want ipv4, ipv6 or dual", w.IPFamily)
+	}
+	return ips, nil
+}
+
+func (w Workload) nodeType() (model.NodeType, error) {
+	switch w.Proxy {
+	case "", "sidecar":
+		return model.SidecarProxy, nil
+	case "router":
+		return model.Router, nil
+	}
+	return "", fmt.Errorf("workload.proxy %q: want sidecar or router", w.Proxy)
+}
+
+func (w Workload) name() string {
+	if w.Name != "" {
+		return w.Name
+	}
+	return "probe"
+}
+
+// --- manifests and live objects: Istio's in-process discovery server ---------
+
+func fromManifests(c Case, res *Result) (*xdsConfig, error) {
+	var docs []string
+	for _, p := range c.Manifests {
+		files, err := manifestFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, string(b))
+		}
+	}
+	if c.Objects != "" {
+		docs = append(docs, c.Objects)
+	}
+	configs, err := parse(strings.Join(docs, "\n---\n"), res)
+	if err != nil {
+		return nil, err
+	}
+	return fromConfigs(c, configs)
+}
+
+// manifestFiles: a file, or every *.yaml, *.yml and *.json under a folder.
+func manifestFiles(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		ext := filepath.Ext(p)
+		if !d.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+// parse reads a YAML or JSON stream the way istioctl and the webhook do:
+// every object of a kind Istio knows is converted and validated with
+// Istio's own validation; the valid ones are what a cluster with Istio's
+// webhook would hold. Objects of other kinds are listed as ignored.
+func parse(text string, res *Result) ([]config.Config, error) {
+	var out []config.Config
+	schemas := collections.PilotGatewayAPI()
+	decoder := kubeyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(text)), 512*1024)
+	created := time.Now()
+	for {
+		obj := crd.IstioKind{}
+		err := decoder.Decode(&obj)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse the manifests: %v", err)
+		}
+		if obj.Kind == "" {
+			continue
+		}
+		ref := ObjectRef{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name}
+		gvk := obj.GroupVersionKind()
+		s, known := schemas.FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&gvk))
+		if !known {
+			ref.Kind = obj.APIVersion + "/" + obj.Kind
+			res.Ignored = append(res.Ignored, ref)
+			continue
+		}
+		cfg, err := crd.ConvertObject(s, &obj, "")
+		if err != nil {
+			return nil, fmt.Errorf("%s %s/%s: %v", obj.Kind, obj.Namespace, obj.Name, err)
+		}
+		if cfg.Namespace == "" && !s.IsClusterScoped() {
+			cfg.Namespace = "default"
+			ref.Namespace = "default"
+		}
+		if cfg.CreationTimestamp.IsZero() {
+			// As Istio's own tests do: one creation time for all, so that
+			// "oldest wins" falls back to namespace and name.
+			cfg.CreationTimestamp = created
+		}
+		v := Validation{Object: ref}
+		warnings, verr := s.ValidateConfig(*cfg)
+		if warnings != nil {
+			for _, w := range strings.Split(warnings.Error(), "\n") {
+				if w = strings.TrimSpace(w); w != "" {
+					v.Warnings = append(v.Warnings, w)
+				}
+			}
+		}
+		if verr != nil {
+			v.Error = verr.Error()
+		}
+		if v.Error != "" || len(v.Warnings) > 0 {
+			res.Validation = append(res.Validation, v)
+		}
+		if verr != nil {
+			// The webhook refuses it: a cluster never holds it.
+			continue
+		}
+		res.Objects = append(res.Objects, ref)
+		out = append(out, *cfg)
+	}
+	return out, nil
+}
+
+// fromConfigs runs Istio's discovery server in process (the one Istio's own
+// tests use), with these objects, and returns what it generates for the
+// workload's proxy. test.Wrap gives it a test.Failer outside of `go test`:
+// a Fatal there becomes this case's error.
+func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
+	ips, err := c.Workload.ips()
+	if err != nil {
+		return nil, err
+	}
+	nodeType, err := c.Workload.nodeType()
+	if err != nil {
+		return nil, err
+	}
+	var out *xdsConfig
+	err = test.Wrap(func(t test.Failer) {
+		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
+		ns := c.Workload.Namespace
+		p := s.SetupProxy(&model.Proxy{
+			Type:            nodeType,
+			ID:              c.Workload.name() + "." + ns,
+			ConfigNamespace: ns,
+			Labels:          c.Workload.Labels,
+			IPAddresses:     ips,
+			Metadata: &model.NodeMetadata{
+				Namespace: ns, Labels: c.Workload.Labels, IstioVersion: proxyVersion, InstanceIPs: ips,
+			},
+		})
+		listeners := s.Listeners(p)
+		out = &xdsConfig{
+			listeners: listeners,
+			clusters:  s.Clusters(p),
+			routes:    s.RoutesFromListeners(p, listeners),
+			endpoints: s.Endpoints(p),
+		}
+		// Read after the listeners are built: that is when istiod records conflicts.
+		status, err := s.PushContext().StatusJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(status, &out.status); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return out, err
+}
+
+// legacyEgressRules: the Istio 0.x kind, unknown to current Istio; listed
+// from a cluster only to report it as ignored.
+var legacyEgressRules = schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: "egressrules"}
+
+// fromCluster lists every Istio object of a cluster (kubeconfig, context)
+// and judges them as manifests.
+func fromCluster(c Case, res *Result) (*xdsConfig, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
+	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %v", c.Kubeconfig, err)
+	}
+	client, err := dynamic.NewForConfig(rest)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var docs []string
+	gvrs := []schema.GroupVersionResource{legacyEgressRules}
+	for _, s := range collections.Pilot.All() {
+		if strings.HasSuffix(s.Group(), "istio.io") {
+			gvrs = append(gvrs, schema.GroupVersionResource{Group: s.Group(), Version: s.Version(), Resource: s.Plural()})
+		}
+	}
+	for _, gvr := range gvrs {
+		list, err := client.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if kerrors.IsNotFound(err) {
+			continue // not served by this cluster
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %v", gvr.String(), err)
+		}
+		for _, item := range list.Items {
+			b, err := item.MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, string(b))
+		}
+	}
+	configs, err := parse(strings.Join(docs, "\n"), res)
+	if err != nil {
+		return nil, err
+	}
+	return fromConfigs(c, configs)
+}
+
+// --- a running istiod: ADS as the workload's proxy ------------------------------
+
+type istiodAddrs struct {
+	XDS   string `json:"xds"`
+	Debug string `json:"debug"`
+}
+
+// fromIstiod connects to istiod's plaintext xDS port as the workload's
+// proxy and collects what it is sent: clusters, then their endpoints,
+// listeners, then their routes (the order Envoy asks in).
+func fromIstiod(c Case) (*xdsConfig, error) {
+	addrs := istiodAddrs{XDS: c.XDS, Debug: c.Debug}
+	if c.Istiod != "" {
+		b, err := os.ReadFile(c.Istiod)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &addrs); err != nil {
+			return nil, fmt.Errorf("%s: %v", c.Istiod, err)
+		}
+	}
+	ips, err := c.Workload.ips()
+	if err != nil {
+		return nil, err
+	}
+	nodeType, err := c.Workload.nodeType()
+	if err != nil {
+		return nil, err
+	}
+	ns, name := c.Workload.Namespace, c.Workload.name()
+	labels := map[string]any{}
+	for k, v := range c.Workload.Labels {
+		labels[k] = v
+	}
+	meta, err := structpb.NewStruct(map[string]any{
+		"NAMESPACE": ns, "LABELS": labels, "ISTIO_VERSION": proxyVersion, "NAME": name,
+		"INSTANCE_IPS": strings.Join(ips, ","), "CLUSTER_ID": constants.DefaultClusterName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	node := &corev3.Node{
+		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", nodeType, ips[0], name, ns, ns, constants.DefaultClusterLocalDomain),
+		Metadata: meta,
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(addrs.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+	}
+	defer conn.Close()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+	}
+	send := func(typeURL string, names []string) error {
+		return stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names})
+	}
+	for _, t := range []string{v3.ClusterType, v3.ListenerType} {
+		if err := send(t, nil); err != nil {
+			return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+		}
+	}
+	out := &xdsConfig{}
+	pending := map[string]bool{v3.ClusterType: true, v3.ListenerType: true}
+	for len(pending) > 0 {
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("istiod %s: %v (waiting for %v)", addrs.XDS, err, keys(pending))
+		}
+		switch resp.TypeUrl {
+		case v3.ClusterType:
+			if out.clusters, err = decodeAll[*cluster.Cluster](resp, func() *cluster.Cluster { return &cluster.Cluster{} }); err != nil {
+				return nil, err
+			}
+			var eds []string
+			for _, cl := range out.clusters {
+				if t, ok := cl.GetClusterDiscoveryType().(*cluster.Cluster_Type); ok && t.Type == cluster.Cluster_EDS {
+					eds = append(eds, cl.Name)
+				}
+			}
+			if len(eds) > 0 {
+				pending[v3.EndpointType] = true
+				if err := send(v3.EndpointType, eds); err != nil {
+					return nil, err
+				}
+			}
+		case v3.ListenerType:
+			if out.listeners, err = decodeAll[*listener.Listener](resp, func() *listener.Listener { return &listener.Listener{} }); err != nil {
+				return nil, err
+			}
+			if names := core.ExtractRoutesFromListeners(out.listeners); len(names) > 0 {
+				pending[v3.RouteType] = true
+				if err := send(v3.RouteType, names); err != nil {
+					return nil, err
+				}
+			}
+		case v3.EndpointType:
+			out.endpoints, err = decodeAll[*endpoint.ClusterLoadAssignment](resp,
+				func() *endpoint.ClusterLoadAssignment { return &endpoint.ClusterLoadAssignment{} })
+		case v3.RouteType:
+			out.routes, err = decodeAll[*route.RouteConfiguration](resp,
+				func() *route.RouteConfiguration { return &route.RouteConfiguration{} })
+		}
+		if err != nil {
+			return nil, err
+		}
+		delete(pending, resp.TypeUrl)
+	}
+	if addrs.Debug != "" {
+		// Read after istiod built this proxy's listeners: that is when it
+		// records conflicts, in the push context /debug/push_status shows.
+		if err := getJSON(ctx, "http://"+addrs.Debug+"/debug/push_status", &out.status); err != nil {
+			return nil, fmt.Errorf("istiod debug %s: %v", addrs.Debug, err)
+		}
+	}
+	return out, nil
+}
+
+func decodeAll[T proto.Message](resp *discovery.DiscoveryResponse, fresh func() T) ([]T, error) {
+	out := make([]T, 0, len(resp.Resources))
+	for _, r := range resp.Resources {
+		m := fresh()
+		if err := r.UnmarshalTo(m); err != nil {
+			return nil, fmt.Errorf("%s: %v", resp.TypeUrl, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func getJSON(ctx context.Context, url string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, body)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil // no push yet
+	}
+	return json.Unmarshal(body, into)
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/util"
+)
+
+// printSummary: what the workload may reach, one line per destination
+// Istio programs, then the verdict on each call, then the conflicts.
+func printSummary(w io.Writer, r Result) {
+	fmt.Fprintf(w, "%s (%s)\n", r.ID, r.Source)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  ERROR: %s\n", r.Error)
+		return
+	}
+	fmt.Fprintf(w, "  traffic no rule matches: %s\n", describeFallback(r.Fallback))
+	lines := reachLines(r)
+	if len(lines) == 0 {
+		fmt.Fprintln(w, "  no outbound destination is programmed")
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if len(r.Calls) > 0 {
+		fmt.Fprintln(w, "  calls:")
+	}
+	for _, c := range r.Calls {
+		target := c.Service
+		if target == "" {
+			target = c.Cluster
+		}
+		if c.Error != "" {
+			target = strings.TrimSpace(target + " (" + c.Error + ")")
+		}
+		fmt.Fprintf(w, "    %-44s %-11s %s\n", callString(c.Call), c.Verdict, target)
+	}
+	if len(r.Conflicts) == 0 {
+		fmt.Fprintln(w, "  conflicts recorded by istiod: none")
+	}
+	for _, metric := range sortedKeys(r.Conflicts) {
+		for _, rec := range r.Conflicts[metric] {
+			fmt.Fprintf(w, "  CONFLICT %s %s: %s\n", metric, rec.Key, rec.Message)
+		}
+	}
+	for _, v := range r.Validation {
+		if v.Error != "" {
+			fmt.Fprintf(w, "  INVALID %s %s/%s: %s\n", v.Object.Kind, v.Object.Namespace, v.Object.Name, v.Error)
+		}
+	}
+}
+
+func describeFallback(cluster string) string {
+	switch cluster {
+	case util.BlackHoleCluster:
+		return "BlackHoleCluster (dropped: REGISTRY_ONLY)"
+	case util.PassthroughCluster:
+		return "PassthroughCluster (passed through: ALLOW_ANY)"
+	}
+	return cluster
+}
+
+// reachLines: destination (address or blocks, port, SNI or domains) -> cluster.
+func reachLines(r Result) []string {
+	routes := map[string]Route{}
+	for _, rt := range r.Routes {
+		routes[rt.Name] = rt
+	}
+	var out []string
+	for _, l := range r.Listeners {
+		if l.Name == model.VirtualOutboundListenerName || l.Name == model.VirtualInboundListenerName {
+			continue
+		}
+		for _, fc := range l.FilterChains {
+			if fc.Name == util.PassthroughFilterChain || fc.Name == model.VirtualInboundListenerName {
+				continue
+			}
+			dest := l.Address
+			if len(fc.PrefixRanges) > 0 {
+				dest = strings.Join(fc.PrefixRanges, ",")
+			} else if dest == "0.0.0.0" || dest == "::" {
+				dest = "any address"
+			}
+			where := fmt.Sprintf("%s port %d", dest, l.Port)
+			if len(fc.ServerNames) > 0 {
+				where += " sni " + strings.Join(fc.ServerNames, ",")
+			}
+			if fc.Cluster != "" {
+				out = append(out, fmt.Sprintf("%-60s -> %s", where, fc.Cluster))
+				continue
+			}
+			for _, vh := range routes[fc.RouteConfig].VirtualHosts {
+				if vh.Name == "block_all" || vh.Name == "allow_any" {
+					continue
+				}
+				out = append(out, fmt.Sprintf("%-60s -> %s", where+" host "+strings.Join(vh.Domains, ","), strings.Join(vh.Clusters, ",")))
+			}
+		}
+	}
+	sort.Strings(out)
+	return dedupe(out)
+}
+
+func callString(c Call) string {
+	s := fmt.Sprintf("%s://%s", c.Protocol, joinHostPort(c.Address, c.Port))
+	var q []string
+	if c.SNI != "" {
+		q = append(q, "sni="+c.SNI)
+	}
+	if c.Host != "" {
+		q = append(q, "host="+c.Host)
+	}
+	if len(q) > 0 {
+		s += "?" + strings.Join(q, "&")
+	}
+	return s
+}
+
+func joinHostPort(a string, p int) string {
+	if strings.Contains(a, ":") {
+		return fmt.Sprintf("[%s]:%d", a, p)
+	}
+	return fmt.Sprintf("%s:%d", a, p)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
