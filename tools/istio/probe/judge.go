@@ -5,14 +5,17 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
 
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/util"
@@ -41,6 +44,8 @@ type Result struct {
 	Conflicts map[string][]Record `json:"conflicts"`
 	Status    map[string][]Record `json:"push_status,omitempty"`
 	Calls     []CallResult        `json:"calls"`
+	// Seconds the case took (loading, generating, simulating).
+	Elapsed float64 `json:"elapsed_s"`
 }
 
 type ObjectRef struct {
@@ -143,7 +148,9 @@ type xdsConfig struct {
 
 func judge(c Case) (res Result) {
 	res = Result{ID: c.ID, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
+	start := time.Now()
 	defer func() {
+		res.Elapsed = time.Since(start).Seconds()
 		// The simulator calls t.Fatal on malformed configuration; with no
 		// testing.T behind it that is a panic, reported as this case's error.
 		if r := recover(); r != nil {
@@ -215,10 +222,55 @@ func report(c Case, cfg *xdsConfig, res *Result) {
 		}
 	}
 
-	sim := &simulation.Simulation{Listeners: cfg.listeners, Clusters: cfg.clusters, Routes: cfg.routes}
-	for _, call := range c.Calls {
-		res.Calls = append(res.Calls, simulate(sim, call, clusterByName))
+	sims := map[bool]*simulation.Simulation{}
+	for _, v6 := range []bool{false, true} {
+		sims[v6] = &simulation.Simulation{Listeners: familyView(cfg.listeners, v6), Clusters: cfg.clusters, Routes: cfg.routes}
 	}
+	for _, call := range c.Calls {
+		a, err := netip.ParseAddr(call.Address)
+		if err != nil {
+			res.Calls = append(res.Calls, CallResult{Call: call, Verdict: "error", Error: err.Error()})
+			continue
+		}
+		res.Calls = append(res.Calls, simulate(sims[a.Unmap().Is6()], call, clusterByName))
+	}
+}
+
+// familyView: the listeners as Envoy matches them for a connection of one IP
+// family. The connection that virtualOutbound hands on (use_original_dst) goes
+// to the listener of its exact address:port, else to the wildcard listener of
+// the port of the same IP version, 0.0.0.0 or [::] (Envoy,
+// ConnectionHandlerImpl::getBalancedHandlerByAddress; a listener's additional
+// addresses count too). Istio's simulator knows only the 0.0.0.0 wildcard
+// (matchListener), so for IPv6 calls the [::] listeners are shown to it as
+// 0.0.0.0, and wildcards of the other family are left out.
+func familyView(listeners []*listener.Listener, v6 bool) []*listener.Listener {
+	wildcard, other := "0.0.0.0", "::"
+	if v6 {
+		wildcard, other = "::", "0.0.0.0"
+	}
+	var out []*listener.Listener
+	for _, l := range listeners {
+		addrs := []string{l.GetAddress().GetSocketAddress().GetAddress()}
+		for _, extra := range l.GetAdditionalAddresses() {
+			addrs = append(addrs, extra.GetAddress().GetSocketAddress().GetAddress())
+		}
+		switch {
+		case l.Name == model.VirtualOutboundListenerName || l.Name == model.VirtualInboundListenerName:
+			out = append(out, l)
+		case slices.Contains(addrs, wildcard):
+			if v6 {
+				l = proto.Clone(l).(*listener.Listener)
+				l.GetAddress().GetSocketAddress().Address = "0.0.0.0"
+			}
+			out = append(out, l)
+		case slices.Contains(addrs, other):
+			// A wildcard of the other IP version never gets this connection.
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // isConflict: the records that mean istiod dropped or merged configuration

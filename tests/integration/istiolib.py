@@ -1,0 +1,247 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Asking Istio's own code what a rendered rule set lets through.
+
+The probe (.cache/bin/meshguard-probe, tools/istio/probe, built by `make
+istio`) loads manifests into Istio's discovery server, or connects to a live
+istiod as a workload's sidecar, and runs Istio's traffic simulator on calls
+made as a real client makes them. This module builds those calls from what a
+rule set declares, runs the probe in batches, and turns its answers into the
+checks a user cares about: every declared address:port reachable, nothing
+undeclared, no conflict, no endpoint more than declared. See
+docs/istio-in-the-loop.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = ROOT / ".cache" / "bin" / "meshguard-probe"
+ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
+
+# The port a client uses for each protocol the module accepts, and how it
+# calls: what the simulator sends (tcp, tls, http, http2, https) and whether
+# the name it connects to travels as SNI or as the Host/:authority header.
+PROTOCOLS = {
+    "TCP": (5432, "tcp"),
+    "MONGO": (27017, "tcp"),
+    "MYSQL": (3306, "tcp"),
+    "REDIS": (6379, "tcp"),
+    "TLS": (443, "tls"),
+    "HTTPS": (443, "https"),
+    "HTTP": (80, "http"),
+    "HTTP2": (8080, "http2"),
+    "GRPC": (50051, "grpc"),
+}
+UNDECLARED_PORT = 9
+UNDECLARED = {4: "100.64.0.9", 6: "2001:db8:ffff::9"}
+
+
+@dataclass
+class Block:
+    """A declared block: what the rule set says, and the name (if any) a
+    client of it connects to."""
+
+    cidr: str
+    name: Optional[str] = None
+
+
+@dataclass
+class Declared:
+    """What one service declares, independent of how it is rendered."""
+
+    service: str
+    protocol: str
+    port: int
+    blocks: list[Block]
+    # Individual addresses (STATIC endpoints there may be at most).
+    addresses: int
+    names: list[str] = field(default_factory=list)
+
+
+def host_header(name: str, port: int, protocol: str) -> str:
+    """What an HTTP client puts in Host (HTTP/1.1) or :authority (HTTP/2,
+    gRPC): the name or address it was given, with the port unless it is the
+    scheme's default (gRPC always writes it)."""
+    if ":" in name:
+        name = f"[{name}]"
+    default = {"http": 80, "https": 443}.get(protocol)
+    return name if port == default else f"{name}:{port}"
+
+
+def client_call(address: str, port: int, protocol: str, name: Optional[str], tag: str) -> dict:
+    """A call as a real client makes it: a TLS client sends the host name it
+    connects to as SNI (never an IP: RFC 6066), an HTTP client sends it (or
+    the address it dialled) in Host."""
+    kind = PROTOCOLS[protocol][1]
+    call = {"name": tag, "address": address, "port": port, "protocol": kind}
+    if kind in ("tls", "https") and name:
+        call["sni"] = name
+    if kind in ("http", "http2", "grpc", "https"):
+        call["host"] = host_header(name or address, port, kind)
+    return call
+
+
+def first_last(cidr: str) -> list[str]:
+    net = ipaddress.ip_network(cidr)
+    return sorted({str(net[0]), str(net[-1])}, key=ipaddress.ip_address)
+
+
+def positive_calls(d: Declared) -> list[dict]:
+    """The first and last address of every declared block, on the declared port."""
+    calls = []
+    for block in d.blocks:
+        for address in first_last(block.cidr):
+            calls.append(client_call(address, d.port, d.protocol, block.name, f"declared {block.cidr} {address}"))
+    return calls
+
+
+def negative_calls(d: Declared, families: set[int]) -> list[dict]:
+    """An undeclared address on the declared port, a declared address on an
+    undeclared port, and every declared host name sent to an undeclared
+    address (SNI or Host: what a client that resolved it differently, or a
+    malicious one, sends)."""
+    calls = []
+    for family in sorted(families):
+        outside = UNDECLARED[family]
+        calls.append(client_call(outside, d.port, d.protocol, None, f"undeclared address {outside}"))
+        kind = PROTOCOLS[d.protocol][1]
+        if kind != "tcp":
+            for name in d.names:
+                calls.append(client_call(outside, d.port, d.protocol, name, f"undeclared address {outside} as {name}"))
+    first = ipaddress.ip_network(d.blocks[0].cidr)[0]
+    tag = f"undeclared port {first}:{UNDECLARED_PORT}"
+    calls.append({"name": tag, "address": str(first), "port": UNDECLARED_PORT, "protocol": "tcp"})
+    return calls
+
+
+# --------------------------------------------------------------------------- running the probe
+
+
+def probe(cases: list[dict], timeout: float = 1800, shards: int = 2) -> dict[str, dict]:
+    """Run the probe on all cases, in `shards` processes side by side (the
+    machine has two cores); results by case id."""
+    if not PROBE.exists():
+        raise AssertionError(f"{PROBE} is missing: run `make istio`")
+    groups = [cases[i::shards] for i in range(shards)]
+    procs = []
+    for group in groups:
+        if group:
+            p = subprocess.Popen(
+                [str(PROBE), "batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            procs.append((p, json.dumps({"cases": group})))
+    out = {}
+    for p, request in procs:
+        stdout, stderr = p.communicate(request, timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError(f"the probe failed (exit {p.returncode}):\n{stderr[-3000:]}")
+        for line in stdout.splitlines():
+            r = json.loads(line)
+            out[r["id"]] = r
+    missing = [c["id"] for c in cases if c["id"] not in out]
+    assert not missing, f"the probe gave no result for {missing}"
+    return out
+
+
+def describe(call: dict) -> str:
+    c = call["call"]
+    extra = "".join(f" {k}={c[k]}" for k in ("sni", "host") if c.get(k))
+    where = " -> ".join(x for x in (call.get("listener"), call.get("filter_chain"), call.get("cluster")) if x)
+    err = f" ({call['error']})" if call.get("error") else ""
+    return f"{c['protocol']} {c['address']}:{c['port']}{extra}: {call['verdict']} [{where}]{err}"
+
+
+def service_hosts(objects: list[dict]) -> set[str]:
+    """The hosts of the rendered ServiceEntries: the cluster names a call to
+    the service may be routed to (outbound|port||host)."""
+    return {h for o in objects if o.get("kind") == "ServiceEntry" for h in o["spec"].get("hosts", [])}
+
+
+def unreachable(result: dict, hosts: set[str]) -> list[str]:
+    """Declared calls that Istio does not route to the service, or routes
+    somewhere else than the address the client dialled."""
+    bad = []
+    for c in result["calls"]:
+        if not c["call"]["name"].startswith("declared "):
+            continue
+        if c["verdict"] != "routed" or c.get("service") not in hosts:
+            bad.append(describe(c))
+        elif not c["dialled_only"]:
+            bad.append(describe(c) + f" load-balanced over {c.get('endpoints')} endpoints, not to the dialled address")
+    return bad
+
+
+def leaks(result: dict, registry_only: bool) -> list[str]:
+    """Undeclared calls that are not denied (REGISTRY_ONLY) or not passed
+    through as unknown traffic (ALLOW_ANY)."""
+    want = "denied" if registry_only else "passthrough"
+    return [
+        describe(c) for c in result["calls"] if not c["call"]["name"].startswith("declared ") and c["verdict"] != want
+    ]
+
+
+def conflicts(result: dict) -> list[str]:
+    records = result["conflicts"].items()
+    return [f"{metric}: {r['key']} {r.get('message', '')}".strip() for metric, rs in records for r in rs]
+
+
+def endpoint_excess(result: dict, hosts: set[str], declared_addresses: int) -> list[str]:
+    """Clusters of the service with more endpoints than the service declares addresses."""
+    bad = []
+    for cl in result["clusters"]:
+        parts = cl["name"].split("|")
+        if len(parts) == 4 and parts[3] in hosts and cl["endpoints"] > declared_addresses:
+            bad.append(f"{cl['name']}: {cl['endpoints']} endpoints for {declared_addresses} declared addresses")
+    return bad
+
+
+def validation_messages(result: dict) -> list[str]:
+    out = []
+    for v in result.get("validation") or []:
+        o = v["object"]
+        if v.get("error"):
+            out.append(f"{o['kind']} {o['namespace']}/{o['name']}: error: {v['error']}")
+        for w in v.get("warnings") or []:
+            out.append(f"{o['kind']} {o['namespace']}/{o['name']}: warning: {w}")
+    return out
+
+
+def analyze(*args: str) -> list[dict]:
+    """The messages of `istioctl analyze` (JSON output); fails on an error
+    of istioctl itself."""
+    if not ISTIOCTL.exists():
+        raise AssertionError(f"{ISTIOCTL} is missing: run `make istio`")
+    cmd = [str(ISTIOCTL), "analyze", "-o", "json", "--failure-threshold", "Error", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        messages = json.loads(res.stdout or "null")
+    except ValueError:
+        messages = None
+    if not isinstance(messages, list):
+        raise AssertionError(f"istioctl analyze {' '.join(args)}: exit {res.returncode}:\n{res.stdout}{res.stderr}")
+    return messages
+
+
+def analyze_folder(path) -> list[dict]:
+    """A folder of manifests alone, read recursively. -A: without it istioctl
+    analyses the objects of namespace "default" only, and says there is
+    nothing to report about the others."""
+    return analyze("--use-kube=false", "-A", str(path))
+
+
+def analyze_cluster(kubeconfig, context: str) -> list[dict]:
+    """A cluster's live objects, every namespace."""
+    return analyze("--kubeconfig", str(kubeconfig), "--context", context, "-A")
+
+
+def analyze_message(m: dict) -> str:
+    """IST0134 Warning ServiceEntry shop/x: the message."""
+    where = m.get("origin", "")
+    return f"{m.get('code')} {m.get('level')} {where}: {m.get('message', '')}".strip()

@@ -1,0 +1,213 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What Istio's own code does with what the collection renders.
+
+Every rule set of the matrix (tests/integration/istio_matrix.py) is rendered
+by `meshguard.egress.rules` with `state: rendered`, run by ansible-playbook as
+a user runs it, and the folder it writes is loaded into Istio's discovery
+server by the probe (tools/istio/probe). Istio's traffic simulator then judges
+calls made as a real client makes them: every declared address:port (first
+and last address of each block, with the real SNI or Host header) must be
+routed to the service and reach the address dialled; an undeclared address,
+an undeclared port and a declared name sent to an undeclared address must be
+denied under REGISTRY_ONLY and passed through as unknown traffic otherwise;
+istiod must record no conflict, and no cluster may have more endpoints than
+the service declares addresses. `istioctl analyze` must find nothing.
+
+The demo's own rule set is rendered by the meshguard.egress.render playbook
+and judged the same way. See docs/istio-in-the-loop.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import istio_matrix as mx
+import istiolib
+import pytest
+from clusterlib import ANSIBLE_PLAYBOOK, ROOT
+
+pytestmark = pytest.mark.integration
+
+CASES = mx.cases()
+REPORT = ROOT / ".cache" / "istio-matrix" / "report.json"
+
+
+@dataclass
+class Outcome:
+    case: mx.Case
+    declared: istiolib.Declared
+    rendered: dict
+    result: Optional[dict]
+    analyze: list[dict]
+
+    @property
+    def hosts(self) -> set[str]:
+        return istiolib.service_hosts(self.rendered.get("resources") or [])
+
+    def check(self) -> None:
+        """The case must have rendered and the probe must have judged it."""
+        assert not self.rendered.get("failed"), f"the module failed: {self.rendered.get('msg')}"
+        assert self.result is not None and not self.result.get("error"), (self.result or {}).get("error")
+
+
+def render(base: Path, cases: list[mx.Case]) -> dict[str, dict]:
+    """One ansible-playbook run with one inventory host per case (forks: 2,
+    the machine's cores), each running meshguard.egress.rules with state:
+    rendered into a folder of its own; the registered result of each."""
+    arg_names = ("state", "set", "namespace", "api", "layout", "registry_only", "services", "dest", "resolved")
+    inventory = {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+            "hosts": {c.id: {"case_args": mx.module_args(c, str(base / c.id))} for c in cases},
+        }
+    }
+    play = [
+        {
+            "hosts": "all",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "render",
+                    "meshguard.egress.rules": {k: f"{{{{ case_args.{k} | default(omit) }}}}" for k in arg_names},
+                    "register": "rendered",
+                    "ignore_errors": True,
+                },
+                {
+                    "name": "save",
+                    "ansible.builtin.copy": {
+                        "content": "{{ rendered | to_json }}",
+                        "dest": str(base / "{{ inventory_hostname }}.result.json"),
+                    },
+                },
+            ],
+        }
+    ]
+    (base / "inventory.json").write_text(json.dumps(inventory))
+    (base / "render.yml").write_text(json.dumps(play))
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1"}
+    cmd = [str(ANSIBLE_PLAYBOOK), "-f", "2", "-i", str(base / "inventory.json"), str(base / "render.yml")]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    out = {}
+    for c in cases:
+        path = base / f"{c.id}.result.json"
+        assert path.exists(), f"ansible-playbook rendered nothing for {c.id}:\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
+        out[c.id] = json.loads(path.read_text())
+    return out
+
+
+def analyze_folders(folders: list[Path]) -> list[list[dict]]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(istiolib.analyze_folder, folders))
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory) -> dict[str, Outcome]:
+    base = tmp_path_factory.mktemp("istio-matrix")
+    rendered = render(base, CASES)
+    specs = {c.id: mx.spec(c) for c in CASES}
+    batch = []
+    for c in CASES:
+        d = specs[c.id].declared
+        calls = istiolib.positive_calls(d) + istiolib.negative_calls(d, c.families)
+        batch.append({"id": c.id, "manifests": [str(base / c.id)], "workload": mx.workload(c), "calls": calls})
+    ok = [b for b in batch if not rendered[b["id"]].get("failed")]
+    results = istiolib.probe(ok)
+    analyzed = dict(zip([b["id"] for b in ok], analyze_folders([Path(b["manifests"][0]) for b in ok])))
+    outcomes = {
+        c.id: Outcome(c, specs[c.id].declared, rendered[c.id], results.get(c.id), analyzed.get(c.id, [])) for c in CASES
+    }
+    write_report(outcomes)
+    return outcomes
+
+
+def write_report(outcomes: dict[str, Outcome]) -> None:
+    """Every case's findings in one file, for people (the table of the
+    renderer's defects is made from it)."""
+    report = {}
+    for cid, o in outcomes.items():
+        entry = {"case": o.case.__dict__, "module_failed": o.rendered.get("failed", False)}
+        if o.rendered.get("failed"):
+            entry["module_msg"] = o.rendered.get("msg")
+        elif o.result is not None:
+            entry.update(
+                unreachable=istiolib.unreachable(o.result, o.hosts),
+                leaks=istiolib.leaks(o.result, o.case.registry_only),
+                fallback=o.result.get("fallback"),
+                conflicts=istiolib.conflicts(o.result),
+                endpoint_excess=istiolib.endpoint_excess(o.result, o.hosts, o.declared.addresses),
+                validation=istiolib.validation_messages(o.result),
+                analyze=[istiolib.analyze_message(m) for m in o.analyze],
+                calls=len(o.result["calls"]),
+            )
+        report[cid] = entry
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=1, sort_keys=True))
+
+
+def shown(problems: list[str], limit: int = 8) -> str:
+    more = f"\n... and {len(problems) - limit} more" if len(problems) > limit else ""
+    return "\n".join(problems[:limit]) + more
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def test_the_matrix_covers_every_pair_of_values():
+    covered = set()
+    for c in CASES:
+        covered |= mx._pairs((c.protocol, c.hosts, c.layout, c.api, c.resolution, c.registry_only, c.family))
+    missing = mx.required_pairs() - covered
+    assert not missing, f"pairs no case covers: {sorted(missing)}"
+    cells = {(c.protocol, c.hosts, c.layout) for c in CASES}
+    assert len(cells) == len(istiolib.PROTOCOLS) * len(mx.HOST_KINDS) * len(mx.LAYOUTS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_every_declared_address_and_port_is_routed_to_the_service(matrix, case):
+    o = matrix[case.id]
+    o.check()
+    bad = istiolib.unreachable(o.result, o.hosts)
+    assert not bad, f"{len(bad)} declared calls not routed to {sorted(o.hosts)[:3]}:\n{shown(bad)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_undeclared_traffic_is_denied_under_registry_only_and_passed_through_otherwise(matrix, case):
+    o = matrix[case.id]
+    o.check()
+    assert o.result["fallback"] == mx.expected_sidecar(case)
+    bad = istiolib.leaks(o.result, case.registry_only)
+    want = "denied" if case.registry_only else "passed through"
+    assert not bad, f"{len(bad)} undeclared calls not {want}:\n{shown(bad)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_istiod_records_no_conflict(matrix, case):
+    o = matrix[case.id]
+    o.check()
+    bad = istiolib.conflicts(o.result)
+    assert not bad, shown(bad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_no_cluster_has_more_endpoints_than_the_service_declares_addresses(matrix, case):
+    o = matrix[case.id]
+    o.check()
+    bad = istiolib.endpoint_excess(o.result, o.hosts, o.declared.addresses)
+    assert not bad, shown(bad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_istio_validation_and_istioctl_analyze_report_nothing(matrix, case):
+    o = matrix[case.id]
+    o.check()
+    assert istiolib.validation_messages(o.result) == []
+    ignored = o.result.get("ignored") or []
+    assert all(i["kind"] == "networking.k8s.io/v1/NetworkPolicy" for i in ignored), ignored
+    assert [istiolib.analyze_message(m) for m in o.analyze] == []
