@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,9 @@ def analyze_folders(folders: list[Path]) -> list[list[dict]]:
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory) -> dict[str, Outcome]:
     base = tmp_path_factory.mktemp("istio-matrix")
+    t0 = time.monotonic()
     rendered = render(base, CASES)
+    t1 = time.monotonic()
     specs = {c.id: mx.spec(c) for c in CASES}
     batch = []
     for c in CASES:
@@ -119,15 +122,18 @@ def matrix(tmp_path_factory) -> dict[str, Outcome]:
         batch.append({"id": c.id, "manifests": [str(base / c.id)], "workload": mx.workload(c), "calls": calls})
     ok = [b for b in batch if not rendered[b["id"]].get("failed")]
     results = istiolib.probe(ok)
+    t2 = time.monotonic()
     analyzed = dict(zip([b["id"] for b in ok], analyze_folders([Path(b["manifests"][0]) for b in ok])))
+    t3 = time.monotonic()
     outcomes = {
         c.id: Outcome(c, specs[c.id].declared, rendered[c.id], results.get(c.id), analyzed.get(c.id, [])) for c in CASES
     }
-    write_report(outcomes)
+    timings = {"render_s": round(t1 - t0, 1), "probe_s": round(t2 - t1, 1), "analyze_s": round(t3 - t2, 1)}
+    write_report(outcomes, timings)
     return outcomes
 
 
-def write_report(outcomes: dict[str, Outcome]) -> None:
+def write_report(outcomes: dict[str, Outcome], timings: dict) -> None:
     """Every case's findings in one file, for people (the table of the
     renderer's defects is made from it)."""
     report = {}
@@ -148,7 +154,7 @@ def write_report(outcomes: dict[str, Outcome]) -> None:
             )
         report[cid] = entry
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(report, indent=1, sort_keys=True))
+    REPORT.write_text(json.dumps({"timings": timings, "cases": report}, indent=1, sort_keys=True))
 
 
 def shown(problems: list[str], limit: int = 8) -> str:

@@ -37,13 +37,21 @@ type Result struct {
 	Validation []Validation `json:"validation,omitempty"`
 	// Fallback: the cluster of traffic no listener or filter chain claims:
 	// PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY).
-	Fallback  string              `json:"fallback"`
-	Listeners []Listener          `json:"listeners,omitempty"`
-	Clusters  []Cluster           `json:"clusters"`
-	Routes    []Route             `json:"routes,omitempty"`
+	Fallback  string     `json:"fallback"`
+	Listeners []Listener `json:"listeners,omitempty"`
+	Clusters  []Cluster  `json:"clusters"`
+	Routes    []Route    `json:"routes,omitempty"`
+	// Conflicts: what istiod records while it builds this proxy's
+	// configuration (pilot_conflict_*, duplicates), from Istio's in-process
+	// discovery server; for a live istiod, loaded with the cluster's objects
+	// when a kubeconfig is given too.
 	Conflicts map[string][]Record `json:"conflicts"`
 	Status    map[string][]Record `json:"push_status,omitempty"`
-	Calls     []CallResult        `json:"calls"`
+	// IstiodStatus: a live istiod's /debug/push_status. That is the push
+	// context before the current one (DiscoveryServer.Push saves it when the
+	// next push starts), so it may lag one configuration change behind.
+	IstiodStatus map[string][]Record `json:"istiod_push_status,omitempty"`
+	Calls        []CallResult        `json:"calls"`
 	// Seconds the case took (loading, generating, simulating).
 	Elapsed float64 `json:"elapsed_s"`
 }
@@ -144,6 +152,8 @@ type xdsConfig struct {
 	routes    []*route.RouteConfiguration
 	endpoints []*endpoint.ClusterLoadAssignment
 	status    map[string]map[string]model.ProxyPushStatus
+	// A live istiod's /debug/push_status.
+	istiodStatus map[string]map[string]model.ProxyPushStatus
 }
 
 func judge(c Case) (res Result) {
@@ -163,6 +173,13 @@ func judge(c Case) (res Result) {
 	case c.XDS != "" || c.Istiod != "":
 		res.Source = "istiod"
 		cfg, err = fromIstiod(c)
+		if err == nil && c.Kubeconfig != "" {
+			// The same objects in process, for the records of this proxy's build.
+			var objects *xdsConfig
+			if objects, err = fromCluster(c, &res); err == nil {
+				cfg.status = objects.status
+			}
+		}
 	case c.Kubeconfig != "":
 		res.Source = "cluster"
 		cfg, err = fromCluster(c, &res)
@@ -207,21 +224,18 @@ func report(c Case, cfg *xdsConfig, res *Result) {
 		sort.Slice(res.Routes, func(i, j int) bool { return res.Routes[i].Name < res.Routes[j].Name })
 	}
 
-	for metric, records := range cfg.status {
-		var list []Record
-		for key, r := range records {
-			list = append(list, Record{Key: key, Proxy: r.Proxy, Message: r.Message})
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Key < list[j].Key })
-		if res.Status == nil {
-			res.Status = map[string][]Record{}
-		}
-		res.Status[metric] = list
+	res.Status = records(cfg.status)
+	for metric, list := range res.Status {
 		if isConflict(metric) {
 			res.Conflicts[metric] = list
 		}
 	}
+	res.IstiodStatus = records(cfg.istiodStatus)
 
+	stripPorts := len(cfg.routes) > 0
+	for _, r := range cfg.routes {
+		stripPorts = stripPorts && r.GetIgnorePortInHostMatching()
+	}
 	sims := map[bool]*simulation.Simulation{}
 	for _, v6 := range []bool{false, true} {
 		sims[v6] = &simulation.Simulation{Listeners: familyView(cfg.listeners, v6), Clusters: cfg.clusters, Routes: cfg.routes}
@@ -232,7 +246,7 @@ func report(c Case, cfg *xdsConfig, res *Result) {
 			res.Calls = append(res.Calls, CallResult{Call: call, Verdict: "error", Error: err.Error()})
 			continue
 		}
-		res.Calls = append(res.Calls, simulate(sims[a.Unmap().Is6()], call, clusterByName))
+		res.Calls = append(res.Calls, simulate(sims[a.Unmap().Is6()], call, clusterByName, stripPorts))
 	}
 }
 
@@ -273,6 +287,22 @@ func familyView(listeners []*listener.Listener, v6 bool) []*listener.Listener {
 	return out
 }
 
+func records(status map[string]map[string]model.ProxyPushStatus) map[string][]Record {
+	if len(status) == 0 {
+		return nil
+	}
+	out := map[string][]Record{}
+	for metric, byKey := range status {
+		var list []Record
+		for key, r := range byKey {
+			list = append(list, Record{Key: key, Proxy: r.Proxy, Message: r.Message})
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Key < list[j].Key })
+		out[metric] = list
+	}
+	return out
+}
+
 // isConflict: the records that mean istiod dropped or merged configuration
 // (pilot_conflict_*, duplicate clusters or domains), not mere information
 // such as pilot_eds_no_instances.
@@ -281,7 +311,7 @@ func isConflict(metric string) bool {
 		metric == "pilot_vservice_dup_domain" || metric == "pilot_destrule_subsets"
 }
 
-func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster) CallResult {
+func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster, stripPorts bool) CallResult {
 	in := simulation.Call{Address: call.Address, Port: call.Port, CallMode: simulation.CallModeOutbound, Sni: call.SNI}
 	switch call.Protocol {
 	case "tcp":
@@ -299,6 +329,14 @@ func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster
 	}
 	if call.Host != "" {
 		in.HostHeader = call.Host
+		// Istio's route configurations ignore the port of the Host header
+		// (IgnorePortInHostMatching). Envoy strips it keeping an IPv6
+		// literal's brackets ("[2001:db8::1]:80" -> "[2001:db8::1]",
+		// Http::HeaderUtility::stripPortFromHost); the simulator's
+		// net.SplitHostPort drops them too, and then matches no domain.
+		if i := strings.LastIndex(call.Host, "]:"); stripPorts && strings.HasPrefix(call.Host, "[") && i > 0 {
+			in.HostHeader = call.Host[:i+1]
+		}
 	}
 	r := sim.Run(in)
 	out := CallResult{

@@ -410,9 +410,7 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 		delete(pending, resp.TypeUrl)
 	}
 	if addrs.Debug != "" {
-		// Read after istiod built this proxy's listeners: that is when it
-		// records conflicts, in the push context /debug/push_status shows.
-		if err := getJSON(ctx, "http://"+addrs.Debug+"/debug/push_status", &out.status); err != nil {
+		if err := getJSON(ctx, "http://"+addrs.Debug+"/debug/push_status", &out.istiodStatus); err != nil {
 			return nil, fmt.Errorf("istiod debug %s: %v", addrs.Debug, err)
 		}
 	}
