@@ -115,7 +115,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 
 	rest := fs.Args()
 	var cases []Case
-	if len(rest) == 1 && rest[0] == "batch" {
+	batch := len(rest) == 1 && rest[0] == "batch"
+	if batch {
 		var req Request
 		if err := json.NewDecoder(stdin).Decode(&req); err != nil {
 			fmt.Fprintln(os.Stderr, "meshguard-probe: batch request:", err)
@@ -165,7 +166,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		// Each result is a line of its own: a caller can stream them.
 		out.Flush()
 	}
-	if failed && len(cases) == 1 {
+	// A batch reports each case's error in its result; one case run from
+	// the command line exits 1 on error.
+	if failed && !batch {
 		return 1
 	}
 	return 0
