@@ -220,7 +220,7 @@ def test_another_sets_protocol_on_the_same_port_does_not_silently_drop_a_rule(tm
     mongo = {"name": "orders", "hosts": ["198.51.100.0/28"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
     for set_name, namespace, service in (("a", "reports", tcp), ("b", "orders", mongo)):
         args = {"state": "rendered", "set": set_name, "namespace": namespace, "services": [service]}
-        result, _ = run_module("rules", {**args, "dest": str(tmp_path / set_name)})
+        result = run_module("rules", {**args, "dest": str(tmp_path / set_name)})[0]
         assert not result["failed"], result["msg"]
     judged = istiolib.probe(
         [
