@@ -5,6 +5,12 @@ every kind of host x every layout in full, and the API version, resolution,
 REGISTRY_ONLY and IP family at least pairwise (every pair of values of any two
 dimensions appears in some case). Each case is one service as a user writes
 it, with the DNS answers of its host names, and what it declares.
+
+Each case has a namespace of its own (m<index>), and its service a name of its
+own (s<index>), so that the cases sharing the set-wide options (API and
+layout) are rendered by one module run and their objects then told apart by
+namespace: rendering is per service, and nothing of one namespace is seen
+from another (the probe loads one case's objects at a time).
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ APIS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.ist
 RESOLUTIONS = ("NONE", "STATIC")
 REGISTRY_ONLY = (True, False)
 FAMILIES = ("ipv4", "ipv6", "dual")
-NAMESPACE = "shop"
 SET = "mx"
-SERVICE = "svc"
 # More CIDR blocks than Istio takes per ServiceEntry (256): the split.
 SPLIT = 300
+# The protocols whose split cases use STATIC where it is valid: its cost grows
+# with the square of the addresses while Istio multiplies endpoints, so a few
+# cover the pairs (split, STATIC), the other splits use NONE.
+SPLIT_STATIC = ("TCP", "TLS")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,20 @@ class Case:
     resolution: str
     registry_only: bool
     family: str
+    index: int = 0
+
+    @property
+    def namespace(self) -> str:
+        return f"m{self.index}"
+
+    @property
+    def service(self) -> str:
+        return f"s{self.index}"
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """The set-wide options: cases of one group render in one module run."""
+        return (self.api, "per_service" if self.layout == "split" else self.layout)
 
     @property
     def id(self) -> str:
@@ -63,7 +85,8 @@ def valid(hosts: str, resolution: str, protocol: str) -> bool:
 
 def cases() -> list[Case]:
     """For each cell of the full protocol x hosts x layout product: the
-    resolution alternates where both are valid (names and IPs), and the API,
+    resolution is STATIC for IPs per service, names per address and the
+    splits of SPLIT_STATIC (where the module accepts it), NONE otherwise; the API,
     REGISTRY_ONLY and IP family are chosen greedily: the values that cover
     most pairs not yet covered, then those whose pairs are least used, so
     that values and pairs appear about equally often. Deterministic; the
@@ -72,9 +95,9 @@ def cases() -> list[Case]:
     covered: set = set()
     used: dict = {}
     out = []
-    cells = itertools.product(enumerate(PROTOCOLS), HOST_KINDS, enumerate(LAYOUTS))
-    for (pi, protocol), hosts, (li, layout) in cells:
-        resolution = RESOLUTIONS[(pi + li) % 2] if valid(hosts, "STATIC", protocol) else "NONE"
+    for protocol, hosts, layout in itertools.product(PROTOCOLS, HOST_KINDS, LAYOUTS):
+        static = {"per_service": hosts == "ips", "per_address": hosts == "names", "split": protocol in SPLIT_STATIC}
+        resolution = "STATIC" if static[layout] and valid(hosts, "STATIC", protocol) else "NONE"
         best, best_score = None, None
         for api, registry_only, family in free:
             pairs = _pairs((protocol, hosts, layout, api, resolution, registry_only, family))
@@ -82,7 +105,7 @@ def cases() -> list[Case]:
             if best_score is None or score > best_score:
                 best, best_score = (api, registry_only, family), score
         api, registry_only, family = best
-        case = Case(protocol, hosts, layout, api, resolution, registry_only, family)
+        case = Case(protocol, hosts, layout, api, resolution, registry_only, family, len(out))
         pairs = _pairs((protocol, hosts, layout, api, resolution, registry_only, family))
         for p in pairs:
             used[p] = used.get(p, 0) + 1
@@ -159,8 +182,8 @@ def _large(family: int, count: int, salt: int) -> dict:
     }
 
 
-def _name(label: str, family: int) -> str:
-    return f"{label}{'' if family == 4 else '-v6'}.db.matrix.test"
+def _name(label: str, family: int, case: Case) -> str:
+    return f"{label}{'' if family == 4 else '-v6'}.c{case.index}.matrix.test"
 
 
 @dataclass
@@ -190,7 +213,7 @@ def spec(case: Case) -> Spec:
             if part == "names":
                 chosen = {"a": pool["names"]["a"]} if case.hosts == "mixed" else pool["names"]
                 for label, addrs in chosen.items():
-                    name = _name(label, family)
+                    name = _name(label, family, case)
                     hosts.append(name)
                     names.append(name)
                     bits = 32 if family == 4 else 128
@@ -218,34 +241,39 @@ def spec(case: Case) -> Spec:
                 individual += sum(ipaddress.ip_network(c).num_addresses for c in chosen)
                 blocks += [Block(str(ipaddress.ip_network(c))) for c in chosen]
     service = {
-        "name": SERVICE,
+        "name": case.service,
+        "namespace": case.namespace,
         "hosts": hosts,
         "ports": [{"number": port, "protocol": case.protocol}],
         "resolution": case.resolution,
     }
-    declared = Declared(SERVICE, case.protocol, port, blocks, individual, sorted(set(names)))
+    declared = Declared(case.service, case.protocol, port, blocks, individual, sorted(set(names)))
     return Spec(service, resolved, declared)
 
 
-def module_args(case: Case, dest: str) -> dict:
-    s = spec(case)
+def module_args(cases: list[Case], dest: str) -> dict:
+    """One module run for cases of one group: a service each, in its own
+    namespace; REGISTRY_ONLY for the namespaces of the cases that want it."""
+    api, layout = cases[0].group
+    assert all(c.group == (api, layout) for c in cases)
+    specs = [spec(c) for c in cases]
     args = {
         "state": "rendered",
         "set": SET,
-        "namespace": NAMESPACE,
-        "api": case.api,
-        "layout": "per_service" if case.layout == "split" else case.layout,
-        "registry_only": [NAMESPACE] if case.registry_only else [],
-        "services": [s.service],
+        "api": api,
+        "layout": layout,
+        "registry_only": [c.namespace for c in cases if c.registry_only],
+        "services": [s.service for s in specs],
         "dest": dest,
     }
-    if s.resolved:
-        args["resolved"] = s.resolved
+    resolved = [r for s in specs for r in s.resolved]
+    if resolved:
+        args["resolved"] = resolved
     return args
 
 
 def workload(case: Case) -> dict:
-    return {"namespace": NAMESPACE, "ip_family": case.family, "labels": {"app": "client"}}
+    return {"namespace": case.namespace, "ip_family": case.family, "labels": {"app": "client"}}
 
 
 def expected_sidecar(case: Case) -> Optional[str]:

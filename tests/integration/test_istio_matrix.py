@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from typing import Optional
 import istio_matrix as mx
 import istiolib
 import pytest
+import yaml
 from clusterlib import ANSIBLE_PLAYBOOK, ROOT
 
 pytestmark = pytest.mark.integration
@@ -54,19 +56,26 @@ class Outcome:
 
     def check(self) -> None:
         """The case must have rendered and the probe must have judged it."""
-        assert not self.rendered.get("failed"), f"the module failed: {self.rendered.get('msg')}"
+        # A run renders a group of cases; its message names the service (s<index>).
+        assert not self.rendered.get("failed"), f"the module failed for {self.case.service}: {self.rendered.get('msg')}"
         assert self.result is not None and not self.result.get("error"), (self.result or {}).get("error")
 
 
 def render(base: Path, cases: list[mx.Case]) -> dict[str, dict]:
-    """One ansible-playbook run with one inventory host per case (forks: 2,
-    the machine's cores), each running meshguard.egress.rules with state:
-    rendered into a folder of its own; the registered result of each."""
-    arg_names = ("state", "set", "namespace", "api", "layout", "registry_only", "services", "dest", "resolved")
+    """The cases rendered by meshguard.egress.rules with state: rendered, run
+    by ansible-playbook: one inventory host per group of cases that share the
+    set-wide options (API, layout), two forks (the machine's cores). Each
+    case's objects, told apart by namespace, go to a folder of its own.
+    Returns, per case, the module's result with only that case's objects."""
+    groups: dict[tuple, list[mx.Case]] = {}
+    for c in cases:
+        groups.setdefault(c.group, []).append(c)
+    hosts = {f"g{i}": members for i, members in enumerate(groups.values())}
+    arg_names = ("state", "set", "api", "layout", "registry_only", "services", "dest", "resolved")
     inventory = {
         "all": {
             "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-            "hosts": {c.id: {"case_args": mx.module_args(c, str(base / c.id))} for c in cases},
+            "hosts": {h: {"case_args": mx.module_args(m, str(base / h))} for h, m in hosts.items()},
         }
     }
     play = [
@@ -96,10 +105,21 @@ def render(base: Path, cases: list[mx.Case]) -> dict[str, dict]:
     cmd = [str(ANSIBLE_PLAYBOOK), "-f", "2", "-i", str(base / "inventory.json"), str(base / "render.yml")]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     out = {}
-    for c in cases:
-        path = base / f"{c.id}.result.json"
-        assert path.exists(), f"ansible-playbook rendered nothing for {c.id}:\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
-        out[c.id] = json.loads(path.read_text())
+    for h, members in hosts.items():
+        path = base / f"{h}.result.json"
+        assert path.exists(), f"ansible-playbook rendered nothing for {h}:\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
+        result = json.loads(path.read_text())
+        by_namespace: dict[str, list[tuple[Path, dict]]] = {}
+        for f in sorted((base / h).glob("*.yaml")):
+            obj = yaml.safe_load(f.read_text())
+            by_namespace.setdefault(obj["metadata"]["namespace"], []).append((f, obj))
+        for c in members:
+            folder = base / c.id
+            folder.mkdir()
+            for f, _obj in by_namespace.get(c.namespace, []):
+                shutil.copy(f, folder / f.name)
+            own = [o for o in result.get("resources") or [] if o["metadata"].get("namespace") == c.namespace]
+            out[c.id] = {**result, "resources": own}
     return out
 
 
