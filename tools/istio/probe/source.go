@@ -34,8 +34,10 @@ import (
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
+	"istio.io/istio/pilot/pkg/xds/endpoints"
 	v3 "istio.io/istio/pilot/pkg/xds/v3"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pilot/test/xdstest"
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/schema/collections"
@@ -207,6 +209,12 @@ func parse(text string, res *Result) ([]config.Config, error) {
 // tests use), with these objects, and returns what it generates for the
 // workload's proxy. test.Wrap gives it a test.Failer outside of `go test`:
 // a Fatal there becomes this case's error.
+//
+// The server waits at most 30 s for its first push (retry.DefaultTimeout, a
+// constant of Istio's test utilities). A configuration that takes longer
+// (tens of thousands of endpoints, on a loaded machine) is judged by the
+// configuration generator the server embeds (core.ConfigGenTest: the same
+// listener, cluster, route and endpoint builders, without the push loop).
 func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
 	ips, err := c.Workload.ips()
 	if err != nil {
@@ -216,11 +224,9 @@ func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out *xdsConfig
-	err = test.Wrap(func(t test.Failer) {
-		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
-		ns := c.Workload.Namespace
-		p := s.SetupProxy(&model.Proxy{
+	ns := c.Workload.Namespace
+	proxy := func() *model.Proxy {
+		return &model.Proxy{
 			Type:            nodeType,
 			ID:              c.Workload.name() + "." + ns,
 			ConfigNamespace: ns,
@@ -229,24 +235,39 @@ func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
 			Metadata: &model.NodeMetadata{
 				Namespace: ns, Labels: c.Workload.Labels, IstioVersion: proxyVersion, InstanceIPs: ips,
 			},
-		})
-		listeners := s.Listeners(p)
-		out = &xdsConfig{
-			listeners: listeners,
-			clusters:  s.Clusters(p),
-			routes:    s.RoutesFromListeners(p, listeners),
-			endpoints: s.Endpoints(p),
 		}
-		// Read after the listeners are built: that is when istiod records conflicts.
-		status, err := s.PushContext().StatusJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(status, &out.status); err != nil {
-			t.Fatal(err)
-		}
+	}
+	var out *xdsConfig
+	err = test.Wrap(func(t test.Failer) {
+		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
+		out = generate(t, s.ConfigGenTest, s.SetupProxy(proxy()), s.Discovery.Env.EndpointIndex)
 	})
+	if err != nil && strings.Contains(err.Error(), "retry.UntilOrFail: timeout") {
+		err = test.Wrap(func(t test.Failer) {
+			cg := core.NewConfigGenTest(t, core.TestOptions{Configs: configs})
+			out = generate(t, cg, cg.SetupProxy(proxy()), cg.Env().EndpointIndex)
+		})
+	}
 	return out, err
+}
+
+func generate(t test.Failer, cg *core.ConfigGenTest, p *model.Proxy, index *model.EndpointIndex) *xdsConfig {
+	listeners := cg.Listeners(p)
+	out := &xdsConfig{listeners: listeners, clusters: cg.Clusters(p), routes: cg.RoutesFromListeners(p, listeners)}
+	// EDS as FakeDiscoveryServer.Endpoints builds it.
+	for _, name := range xdstest.ExtractEdsClusterNames(out.clusters) {
+		builder := endpoints.NewEndpointBuilder(name, p, cg.PushContext())
+		out.endpoints = append(out.endpoints, builder.BuildClusterLoadAssignment(index))
+	}
+	// Read after the listeners are built: that is when istiod records conflicts.
+	status, err := cg.PushContext().StatusJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(status, &out.status); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // legacyEgressRules: the Istio 0.x kind, unknown to current Istio; listed
