@@ -1,0 +1,125 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The desired objects of a rule set: DNS answers and literals per service,
+address retention, aggregation, then ``render``.
+
+A service whose hosts did not resolve is never rendered from a partial
+answer: with on_error=fail nothing is done at all, with on_error=keep it is
+left out, and its live objects stay exactly as they are (neither updated nor
+pruned).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from ._addresses import AggregateOptions, Block, aggregate, blocks_of
+from ._dns_results import HostResult
+from ._errors import MeshguardError
+from ._kinds import identity
+from ._prepare import Prepared
+from ._render import ServiceAddresses, render, service_of
+from ._resolve import resolve_names
+from ._retain import Retention, annotation_value, previous, retain
+from ._spec import Service
+from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
+
+
+@dataclass(frozen=True)
+class Desired:
+    objects: list[dict] = field(default_factory=list)
+    # service name -> why its hosts did not resolve (on_error=keep)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def kept(self, live: Iterable[dict]) -> frozenset:
+        """Identities of the live objects of services that did not resolve: they stay as they are."""
+        return frozenset(identity(o) for o in live if service_of(o) in self.unresolved)
+
+
+def host_results(prepared: Prepared) -> dict[str, HostResult]:
+    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones)."""
+    if prepared.resolved is not None:
+        return prepared.resolved
+    names = sorted({name for s in prepared.ruleset.services if s.addresses is None for name in s.host_names})
+    if not names:
+        return {}
+    return dict(zip(names, resolve_names(names, prepared.resolver)))
+
+
+def desired_objects(
+    prepared: Prepared,
+    results: Mapping[str, HostResult],
+    live: Optional[Iterable[dict]] = None,
+) -> Desired:
+    """Render the rule set from the DNS answers.
+
+    ``live``: the set's objects on the cluster, for address retention (None
+    when rendering without a cluster: then only this run's answers count).
+    """
+    now = prepared.now or datetime.datetime.now(datetime.timezone.utc)
+    live_by_service: dict[Optional[str], list[dict]] = {}
+    for obj in live or ():
+        live_by_service.setdefault(service_of(obj), []).append(obj)
+    by_service: dict[str, ServiceAddresses] = {}
+    unresolved: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for service in prepared.ruleset.services:
+        answers = _answers(service, results)
+        failed = [str(r.error) for r in answers if r.error is not None]
+        if failed:
+            unresolved[service.name] = failed
+            continue
+        kept = None
+        # Literals are never retained: removing one is the user's intent.
+        if prepared.retain and service.addresses is None:
+            before = previous(live_by_service.get(service.name, ()))
+            kept = retain(service.name, _resolved(answers), before, now, prepared.retain)
+            warnings.extend(kept.warnings)
+        by_service[service.name] = service_addresses(service, answers, prepared.aggregation, kept)
+    if unresolved and prepared.on_error == "fail":
+        lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
+        raise MeshguardError("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
+    ruleset = replace(prepared.ruleset, services=tuple(s for s in prepared.ruleset.services if s.name in by_service))
+    warnings += [
+        f"service {name!r} did not resolve ({'; '.join(why)}); its live objects are kept as they are"
+        for name, why in sorted(unresolved.items())
+    ]
+    return Desired(render(ruleset, by_service), unresolved, warnings)
+
+
+def service_addresses(
+    service: Service, answers: list[HostResult], aggregation: AggregateOptions, kept: Optional[Retention] = None
+) -> ServiceAddresses:
+    """One service's addresses: its literals and DNS answers, plus what address retention ``kept``."""
+    blocks = [block for result in answers for block in blocks_of(result)]
+    ips = [address for result in answers if result.kind != KIND_NETWORK for address in result.addresses]
+    extra = [address for address, _since in kept.retained] if kept else []
+    blocks += [Block(address, f"{address} (retained)", widen=True) for address in extra]
+    return ServiceAddresses(
+        cidrs=tuple(aggregate(blocks, aggregation)),
+        ips=tuple(ips + extra),
+        # Provenance names what was resolved; pre-resolved addresses have none.
+        sources=tuple(service.host_names) if service.addresses is None else (),
+        last_seen=annotation_value(kept.last_seen) if kept else "",
+    )
+
+
+def _resolved(answers: list[HostResult]) -> list[str]:
+    """The addresses DNS gave for the service's host names (not its literals)."""
+    return sorted({address for result in answers if result.kind == KIND_NAME for address in result.addresses})
+
+
+def _answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
+    """One result per host of a service: literals as they are, names from DNS."""
+    if service.addresses is not None:
+        given = [(a, KIND_NETWORK if "/" in a else KIND_ADDRESS) for a in service.addresses]
+    else:
+        given = [(h.value, h.kind) for h in service.hosts if h.kind != KIND_NAME]
+    literals = [HostResult(host=v, kind=k, addresses=(v,) if k == KIND_ADDRESS else ()) for v, k in given]
+    if service.addresses is not None:
+        return literals
+    return literals + [results[name] for name in service.host_names]
