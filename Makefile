@@ -46,10 +46,10 @@ clusters-down:
 
 dns: setup
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(PY) tools/dns.py up --zones $(ZONES) --port $(PORT)
+	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT)
 
 dns-down:
-	@if [ -x $(PY) ]; then $(PY) tools/dns.py down --port $(PORT); else tools/stop-all.sh dns; fi
+	@if [ -x $(PY) ]; then $(PY) tools/dnsserver.py down --port $(PORT); else tools/stop-all.sh dns $(PORT); fi
 
 demo: setup $(KUBE_BIN)
 	@tools/demo.sh
@@ -96,6 +96,8 @@ bench: setup $(KUBE_BIN)
 constraints:
 	@tools/constraints.sh
 
+# Everything that runs with its state under .cache/ (clusters and DNS servers
+# of make, of the tests, of the benchmarks) is stopped before .cache goes.
 clean:
-	@-$(MAKE) --no-print-directory clusters-down dns-down
+	@tools/stop-all.sh all
 	rm -rf .cache .venv .venv-2.19 tests/output .pytest_cache .ruff_cache .hypothesis

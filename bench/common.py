@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,9 +25,8 @@ VENV = ROOT / ".venv"
 PEERS_VENV = CACHE / "venv-peers"
 KUBECTL = VENV / "bin" / "kubectl"
 CALLBACKS = BENCH / "callback"
+TOOLS = ROOT / "tools"
 
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 READ_VERBS = ("GET", "LIST", "WATCH")
 
 
@@ -41,14 +39,13 @@ def log(msg: str) -> None:
 
 
 def load_tool(name: str) -> ModuleType:
-    """A module of tools/, loaded by path (tools/dns.py must not shadow dnspython's dns)."""
-    spec = importlib.util.spec_from_file_location(f"meshguard_tools_{name}", ROOT / "tools" / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise BenchError(f"cannot load tools/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    """A module of tools/ (clusters, dnsserver, apimetrics)."""
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise BenchError(f"cannot load tools/{name}.py: {e}") from None
 
 
 # --------------------------------------------------------------------------- statistics
@@ -196,23 +193,11 @@ def local_play(tasks: list[dict[str, Any]], python: Path, hosts: str = "localhos
 
 
 def request_counts(cluster: Any) -> Counter:
-    """apiserver_request_total of one cluster, summed by (verb, resource, dry_run)."""
+    """apiserver_request_total of one cluster, summed by (verb, resource, dry_run) (tools/apimetrics.py)."""
     status, body = cluster.get("/metrics", timeout=30)
     if status != 200:
         raise BenchError(f"/metrics on {cluster.name}: HTTP {status}")
-    counts: Counter = Counter()
-    for line in body.decode().splitlines():
-        m = _METRIC.match(line)
-        if m:
-            labels = dict(_LABEL.findall(m.group(1)))
-            resource = labels.get("resource", "")
-            if not resource:
-                # Requests outside the resource API (discovery, /openapi) carry their path here.
-                resource = f"path {labels.get('subresource', '')}"
-            elif labels.get("subresource"):
-                resource += "/" + labels["subresource"]
-            counts[(labels["verb"], resource, labels.get("dry_run", ""))] += int(float(m.group(2)))
-    return counts
+    return load_tool("apimetrics").request_counts(body)
 
 
 # Resources the API server sends requests for on its own (leases, its

@@ -65,7 +65,7 @@ def profile(label: str, call: Callable[[], Any]) -> float:
 
 
 def with_dns(names: int, body: Callable[[str], None]) -> None:
-    dnstool = common.load_tool("dns")
+    dnstool = common.load_tool("dnsserver")
     zones = common.CACHE / "zones"
     workload.write_zone(zones, names)
     state = common.CACHE / "dns-profile"

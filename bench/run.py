@@ -204,7 +204,7 @@ def bench(args: argparse.Namespace) -> int:
     common.write_peers_config()
     common.run([str(common.ROOT / "tools" / "collection-tree.sh")], log_file=work / "collection-tree.log")
 
-    dnstool = common.load_tool("dns")
+    dnstool = common.load_tool("dnsserver")
     zones = common.CACHE / "zones"
     # Every service of the memory case needs a host name of its own.
     workload.write_zone(zones, max(size.names, size.memory_objects))

@@ -9,30 +9,17 @@ they started. A missing knotd fails the suite with the install hint.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dnsserver as dnstool  # tools/dnsserver.py, on sys.path through pyproject.toml
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ROOT / "tests" / "dns" / "zones"
 ZONES_ALT = ROOT / "tests" / "dns" / "zones-alt"
 ZONES_ROTATING = ROOT / "tests" / "dns" / "zones-rotating"
-
-
-def _load_dnstool():
-    # tools/dns.py is loaded under another name: as "dns" it would shadow dnspython.
-    spec = importlib.util.spec_from_file_location("meshguard_dnstool", ROOT / "tools" / "dns.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-dnstool = _load_dnstool()
 
 
 def start_server(tmp_path_factory, zones: Path, name: str):
