@@ -219,7 +219,7 @@ def blocks_of(result: HostResult) -> list[Block]:
     if result.error is not None:
         return []
     if result.kind != KIND_NAME:
-        return [Block(result.host, f"literal {result.host}")]
+        return [_literal(result.host)]
     return [Block(address, f"{address} of {result.host}", widen=True) for address in result.addresses]
 
 
@@ -248,7 +248,12 @@ def literal_problem(literal: str, options: Optional[AggregateOptions] = None) ->
     Checked before any DNS query, so that a too-broad literal fails at once.
     """
     try:
-        aggregate([Block(literal, f"literal {literal}")], options)
+        aggregate([_literal(literal)], options)
     except AggregationError as exc:
         return "; ".join(exc.problems)
     return None
+
+
+def _literal(value: str) -> Block:
+    """An IP or CIDR block the user wrote: taken as written, never widened."""
+    return Block(value, f"literal {value}")

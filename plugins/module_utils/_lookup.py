@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from ._addresses import AggregateOptions, cidrs_of, merged_cidrs
+from ._addresses import AggregateOptions, AggregationError, literal_problem, merged_cidrs
 from ._dns_detail import results_to_detail
 from ._dns_options import ResolverOptions
-from ._dns_results import HostResult, literal_result
+from ._dns_results import HostResult
 from ._errors import MeshguardError
 from ._resolve import resolve
 from ._terms import parse_terms
@@ -69,8 +69,10 @@ def lookup(
     aggregate_options = AggregateOptions.from_dict(aggregation)
     policy = on_error_policy(on_error)
     parsed = parse_terms(flat)
-    # Literals that break the guard fail before any query is sent.
-    cidrs_of([literal_result(t) for t in parsed if not t.is_name], aggregate_options)
+    # Literals that break the guard fail before any query is sent, all at once.
+    problems = [literal_problem(t.value, aggregate_options) for t in parsed if not t.is_name]
+    if any(problems):
+        raise AggregationError([problem for problem in problems if problem])
     results = resolve(parsed, resolver_options)
     warnings = apply_on_error(results, policy)
     if detail:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -47,11 +46,6 @@ _OTHER_ISTIO_RESOLUTIONS = ("DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS")
 DEFAULT_NAMESPACE = "default"
 # Istio's CRD caps hosts, addresses and ports at 256 items per ServiceEntry.
 MAX_ITEMS = 256
-
-# What Istio takes as a ServiceEntry host label (istio.io/istio pkg/config/labels:
-# dns1123LabelFmt, checked by agent.ValidateWildcardDomain): no '_', which DNS
-# names may carry (_sip._tcp.example.com) and _terms accepts.
-_ISTIO_HOST_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
 
 RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only")
 SERVICE_KEYS = (
@@ -146,8 +140,12 @@ def _parse_host(text: str, istio_hosts: bool) -> Term:
     except TermError as exc:
         raise ValueError(str(exc)) from None
     if istio_hosts and term.kind == KIND_NAME:
+        # Istio checks each label of a ServiceEntry host as a DNS-1123 label
+        # (istio.io/istio pkg/config/validation/agent: ValidateWildcardDomain,
+        # labels.IsDNS1123Label): no '_', which DNS names may carry
+        # (_ldap._tcp.example.com) and _terms accepts.
         for label in term.value.split("."):
-            if not _ISTIO_HOST_LABEL.match(label):
+            if dns1123_label_problem(label) is not None:
                 raise ValueError(
                     f"{text!r} cannot be a ServiceEntry host: Istio takes letters, digits and '-' in each label, "
                     f"not {label!r} (layout per_address resolves it without making it a host)"
