@@ -22,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 {
   echo "# Pinned versions for .venv (Python >= 3.12, ansible-core 2.21). Regenerate with"
   echo "# 'make constraints' after changing tests/requirements-dev.txt."
-  "$tmp/venv/bin/python" -m pip freeze --disable-pip-version-check | LC_ALL=C sort -f
+  "$tmp/venv/bin/python" -m pip freeze --disable-pip-version-check
 } > tests/constraints.txt.new
 mv tests/constraints.txt.new tests/constraints.txt
 echo "constraints: tests/constraints.txt regenerated with $("$py" --version); review with git diff"
