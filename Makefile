@@ -17,13 +17,14 @@ KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
-.PHONY: help setup demo test lint sanity units units-2.19 integration integration-2.19 bench istio-crds \
+.PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-2.19 bench istio-crds \
         clusters clusters-down dns dns-down clean constraints
 
 help:
 	@echo "make setup            Python venvs (.venv, .venv-2.19), kubectl, collection tree"
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
-	@echo "make test             ruff, ansible-test sanity, unit and integration tests"
+	@echo "make test             ruff, galaxy-importer, docs, ansible-test sanity, unit and integration tests"
+	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
 	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
 	@echo "make clusters N=3     start N local kube-apiservers (.cache/kubeconfig)"
 	@echo "make clusters-down    stop them"
@@ -59,6 +60,11 @@ lint: setup
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/antsibull-changelog lint
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
+	@tools/galaxy-check.sh
+
+# The collection's HTML documentation with antsibull-docs and Sphinx, warnings as errors.
+docs: setup
+	@tools/docs.sh
 
 sanity: setup
 	@tools/apt-install.sh shellcheck:shellcheck
@@ -87,7 +93,7 @@ integration-2.19: setup $(KUBE_BIN)
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/integration/test_lookup_playbook.py \
 	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
 
-test: lint sanity units units-2.19 integration integration-2.19
+test: lint docs sanity units units-2.19 integration integration-2.19
 
 bench: setup $(KUBE_BIN)
 	@tools/apt-install.sh knotd:knot

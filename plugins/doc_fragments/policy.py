@@ -40,7 +40,7 @@ options:
     default: 24h
   resolved:
     description:
-      - The output of the M(meshguard.egress.resolve) lookup with C(detail=true) for the hosts of the rule set.
+      - The output of the P(meshguard.egress.resolve#lookup) lookup with C(detail=true) for the hosts of the rule set.
         No DNS query is made; the role resolves once and passes the same answers to every cluster.
       - Every host name of the rule set must be in it.
       - The C(cidrs) of each entry are not used; the C(addresses) are aggregated with this module's own options.

@@ -19,7 +19,7 @@ options:
       - The external services.
       - 'Each item is a dict with these keys:'
       - C(name) (required) - a DNS-1123 label, unique in the set.
-      - C(hosts) (required) - host names, IP addresses and CIDR blocks, read as the M(meshguard.egress.resolve)
+      - C(hosts) (required) - host names, IP addresses and CIDR blocks, read as the P(meshguard.egress.resolve#lookup)
         lookup reads them (surrounding spaces, upper case and a trailing dot do not matter; internationalised
         names become their ASCII form). Names are resolved to all their addresses; IPs and CIDRs are taken as
         written. With O(layout=per_service) the names are the C(ServiceEntry)'s hosts, so Istio's host rules

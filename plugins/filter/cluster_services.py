@@ -49,7 +49,8 @@ options:
 seealso:
   - plugin: meshguard.egress.scoped
     plugin_type: filter
-  - role: meshguard.egress.rollout
+  - plugin: meshguard.egress.rollout
+    plugin_type: role
 """
 
 EXAMPLES = r"""

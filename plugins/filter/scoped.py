@@ -52,7 +52,8 @@ notes:
     once, naming the service.
 seealso:
   - module: meshguard.egress.rules
-  - role: meshguard.egress.rollout
+  - plugin: meshguard.egress.rollout
+    plugin_type: role
 """
 
 EXAMPLES = r"""
