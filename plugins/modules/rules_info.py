@@ -28,6 +28,7 @@ options:
       - Name of the rule set. When not set, the objects of every set are listed.
       - Required with O(services).
     type: str
+    required: false
   services:
     description:
       - The rule set to compare with what is live, as in M(meshguard.egress.rules). Hosts are resolved (or taken
