@@ -19,6 +19,7 @@ from ._kinds import EGRESS_RULE, NETWORK_POLICY, SERVICE_ENTRY, SIDECAR, Kind, a
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
 from ._retain import LAST_SEEN_ANNOTATION
 from ._spec import RuleSet, Service
+from ._terms import ip_text
 
 SERVICE_ANNOTATION = "meshguard.egress/service"
 SOURCES_ANNOTATION = "meshguard.egress/sources"
@@ -74,8 +75,10 @@ def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses
     objects: list[dict[str, Any]] = []
     for service in ruleset.services:
         given = addresses_by_service.get(service.name)
+        if given is None:
+            raise RenderError(f"service {service.name!r}: no addresses were given to render")
         networks, ips = _addresses(service, given)
-        meta = _Meta(ruleset, service, sorted(set(given.sources)) if given else [], given.last_seen if given else "")
+        meta = _Meta(ruleset, service, sorted(set(given.sources)), given.last_seen)
         if ruleset.legacy:
             objects.extend(_egress_rules(ruleset, service, networks, meta))
         else:
@@ -92,10 +95,8 @@ def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses
     return objects
 
 
-def _addresses(service: Service, given: Optional[ServiceAddresses]) -> tuple[list[Network], list[Address]]:
+def _addresses(service: Service, given: ServiceAddresses) -> tuple[list[Network], list[Address]]:
     """The service's addresses parsed, de-duplicated and sorted, whatever order they came in."""
-    if given is None:
-        raise RenderError(f"service {service.name!r}: no addresses were given to render")
     try:
         networks = sorted(set(map(ipaddress.ip_network, given.cidrs)), key=_network_key)
         ips = sorted(set(map(ipaddress.ip_address, given.ips)), key=lambda ip: (ip.version, ip))
@@ -107,7 +108,7 @@ def _addresses(service: Service, given: Optional[ServiceAddresses]) -> tuple[lis
     if service.resolution == "STATIC":
         if not ips:
             raise RenderError(f"service {service.name!r}: STATIC resolution needs individual IP addresses")
-        stray = [str(ip) for ip in ips if not any(ip in network for network in networks)]
+        stray = [ip_text(ip) for ip in ips if not any(ip in network for network in networks)]
         if stray:
             raise RenderError(f"service {service.name!r}: endpoint addresses outside its CIDRs: {', '.join(stray)}")
     return networks, ips
@@ -155,7 +156,7 @@ def _synthetic_host(name: str, namespace: str) -> str:
 def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
     """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
     if ruleset.layout == "per_address":
-        return [(object_name(ruleset.name, service.name, address_slug(str(net))), [net]) for net in networks]
+        return [(object_name(ruleset.name, service.name, address_slug(ip_text(net))), [net]) for net in networks]
     chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
     # The first object keeps the plain name, so crossing 256 addresses only adds objects.
     return [
@@ -174,7 +175,7 @@ def _service_entries(
         real = sorted(service.host_names) if ruleset.layout == "per_service" and index == 0 else []
         spec: dict[str, Any] = {
             "hosts": real or [_synthetic_host(name, service.namespace)],
-            "addresses": [str(network) for network in group],
+            "addresses": [ip_text(network) for network in group],
             # Built per object: objects must not share lists that a caller might edit.
             "ports": [
                 {"name": port.name, "number": port.number, "protocol": port.protocol}
@@ -184,7 +185,7 @@ def _service_entries(
             "resolution": service.resolution,
         }
         if service.resolution == "STATIC":
-            endpoints = [{"address": str(ip)} for ip in ips if any(ip in network for network in group)]
+            endpoints = [{"address": ip_text(ip)} for ip in ips if any(ip in network for network in group)]
             if len(endpoints) > MAX_ENDPOINTS:
                 raise RenderError(f"service {service.name!r}: {len(endpoints)} endpoints in {name}, Istio takes 4096")
             spec["endpoints"] = endpoints
@@ -205,7 +206,7 @@ def _egress_rules(ruleset: RuleSet, service: Service, networks: list[Network], m
     rules = []
     for name, (network,) in _groups(ruleset, service, networks):
         # One address is written as a plain IP, as in the original examples.
-        destination = str(network.network_address) if network.num_addresses == 1 else str(network)
+        destination = ip_text(network.network_address) if network.num_addresses == 1 else ip_text(network)
         rules.append(
             {
                 "apiVersion": api_version(EGRESS_RULE, ruleset.api),
@@ -236,7 +237,7 @@ def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network],
             "policyTypes": ["Egress"],
             "egress": [
                 {
-                    "to": [{"ipBlock": {"cidr": str(network)}} for network in networks],
+                    "to": [{"ipBlock": {"cidr": ip_text(network)}} for network in networks],
                     # protocol written out: the API server stores the default TCP,
                     # and a later comparison with the live object must match.
                     "ports": [{"protocol": "TCP", "port": number} for number in numbers],
