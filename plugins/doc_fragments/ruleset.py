@@ -34,6 +34,12 @@ options:
       - C(network_policy) - a dict with C(pod_selector), the labels of the pods allowed to reach the service
         when O(network_policy) is on (default all pods of the namespace).
       - C(labels), C(annotations) - extra metadata for the service's objects.
+      - C(allow_ranges) - CIDR blocks this service may reach although they are refused by default (see
+        O(internal_ranges)). DNS answers in a private range (RFC 1918, V(100.64.0.0/10), V(fc00::/7)) are allowed
+        only inside them, and a special-purpose or cluster range only with a block inside that range, so allowing
+        V(10.0.0.0/8) never opens the cluster's Service range or a metadata address. Literals of C(hosts) and
+        C(addresses) are the user's own word and may be private, but are refused in special-purpose and cluster
+        ranges unless a block here holds them.
     type: list
     elements: dict
   namespace:
@@ -72,4 +78,27 @@ options:
     type: list
     elements: str
     default: []
+  guardrail:
+    description:
+      - Also apply a C(ValidatingAdmissionPolicy) and its binding (C(admissionregistration.k8s.io/v1), Kubernetes 1.30
+        or later), named C(meshguard-egress--<set>), that the API server enforces for every user, this collection
+        included. It denies C(MESH_EXTERNAL) C(ServiceEntry) addresses and endpoint addresses, and C(NetworkPolicy)
+        egress C(ipBlock) blocks, in the special-purpose ranges and the cluster's Service and pod ranges (the same
+        list that O(internal_ranges) describes), and any change to this set's objects by a user not in
+        O(guardrail.writers).
+      - It is an object of the set like the others, written first and removed last, in check mode and diffs, pruned
+        when the option goes. Creating it needs the right to create admission policies (cluster admin).
+      - The guardrail is cluster-wide; a C(NetworkPolicy) of anyone that allows V(0.0.0.0/0) is denied unless its
+        C(except) leaves the refused ranges out. With it, the services' C(allow_ranges) cannot open a special-purpose
+        or cluster range.
+    type: dict
+    suboptions:
+      writers:
+        description:
+          - The users that may change the set's objects, as the API server names them (a service account is
+            C(system:serviceaccount:<namespace>:<name>)). The user this run authenticates as must be one of them,
+            or nothing is changed.
+        type: list
+        elements: str
+        required: true
 """

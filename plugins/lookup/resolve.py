@@ -38,11 +38,22 @@ options:
       - V(omit) leaves the host out silently.
       - 'Error types: C(NXDOMAIN), C(NODATA), C(TIMEOUT), C(SERVFAIL), C(REFUSED), C(CNAME_LOOP),
         C(CNAME_DEPTH) (chain longer than 16), C(NETWORK) (the nameserver cannot be reached),
-        C(BAD_RESPONSE).'
-      - Invalid terms and blocks rejected by O(broadest_prefix) always fail.
+        C(BAD_RESPONSE), C(FORBIDDEN_ADDRESS) (an answer holds an address egress rules never allow, see
+        O(internal_ranges); the host then contributes none of its addresses).'
+      - Invalid terms, blocks rejected by O(broadest_prefix) and literals the address policy refuses always fail.
     type: str
     choices: [fail, warn, omit]
     default: fail
+  allow_ranges:
+    description:
+      - CIDR blocks inside refused ranges that the answers may hold, as a service's C(allow_ranges) in
+        M(meshguard.egress.rules). A private answer is allowed only inside them, a special-purpose one only with a
+        block inside its range.
+      - The lookup reads no cluster, so a cluster's Service and pod ranges are not checked here; the modules check
+        them, with each service's own C(allow_ranges).
+    type: list
+    elements: str
+    default: []
   detail:
     description:
       - Return one dictionary per term instead of the merged CIDR list. See RV(_raw).
@@ -53,6 +64,7 @@ options:
 extends_documentation_fragment:
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
+  - meshguard.egress.addresses
 notes:
   - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
     to get a list.
@@ -120,6 +132,8 @@ _raw:
     error:
       description:
         - Null when the term resolved, else the error's C(type) and a C(message) naming the host and the nameserver.
+        - With C(FORBIDDEN_ADDRESS), C(addresses) still lists what DNS answered, and the message names each
+          refused address and its range.
       type: dict
       sample: {"type": "NXDOMAIN", "message": "db3.example.com: does not exist (NXDOMAIN from 127.0.0.1:53)"}
 """
@@ -145,6 +159,8 @@ class LookupModule(LookupBase):
                 aggregation={name: self.get_option(name) for name in AGGREGATION},
                 on_error=self.get_option("on_error"),
                 detail=self.get_option("detail"),
+                internal_ranges=self.get_option("internal_ranges"),
+                allow_ranges=self.get_option("allow_ranges"),
             )
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None

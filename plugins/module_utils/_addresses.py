@@ -189,6 +189,13 @@ def _to_network(block: Block, options: AggregateOptions) -> Any:
     return network
 
 
+def widened(address: str, options: Optional[AggregateOptions] = None) -> str:
+    """A resolved address as aggregation renders it: widened to ipv4_prefix / ipv6_prefix."""
+    _require_netaddr()
+    network = _to_network(Block(address, address, widen=True), options or AggregateOptions())
+    return f"{network.ip}/{network.prefixlen}"
+
+
 def _guard(network: Any, block: Block, options: AggregateOptions) -> Optional[str]:
     family = "ipv4" if network.version == 4 else "ipv6"
     origin = f"from {block.source}"

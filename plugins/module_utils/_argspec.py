@@ -9,6 +9,7 @@
 | AGGREGATION | meshguard.egress.aggregation  | rules, rules_info, the resolve lookup |
 | RULESET     | meshguard.egress.ruleset      | rules, rules_info     |
 | POLICY      | meshguard.egress.policy       | rules, rules_info     |
+| ADDRESSES   | meshguard.egress.addresses    | rules, rules_info, the resolve lookup |
 
 Choices and defaults are read from the library that checks them, so a spec
 cannot drift from the code (the doc fragments state them for users, and
@@ -81,6 +82,7 @@ RULESET: dict[str, dict[str, Any]] = {
     "layout": {"type": "str", "choices": list(LAYOUTS)},
     "network_policy": {"type": "bool", "default": False},
     "registry_only": {"type": "list", "elements": "str", "default": []},
+    "guardrail": {"type": "dict", "options": {"writers": {"type": "list", "elements": "str", "required": True}}},
 }
 
 # How the rule set meets what is live; the same in rules and rules_info.
@@ -89,6 +91,12 @@ POLICY: dict[str, dict[str, Any]] = {
     "on_error": {"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
     "retain": {"type": "str", "default": DEFAULT_RETAIN},
     "resolved": {"type": "list", "elements": "dict"},
+}
+
+
+# Which destinations are never allowed besides the built-in ranges (_address_policy).
+ADDRESSES: dict[str, dict[str, Any]] = {
+    "internal_ranges": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -172,4 +180,5 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
         resolved=params["resolved"],
         dest=params.get("dest"),
         retain=params["retain"],
+        internal_ranges=params["internal_ranges"],
     )

@@ -23,7 +23,20 @@ CNAME_LOOP = "CNAME_LOOP"
 CNAME_DEPTH = "CNAME_DEPTH"
 NETWORK = "NETWORK"
 BAD_RESPONSE = "BAD_RESPONSE"
-ERROR_TYPES = (NXDOMAIN, NODATA, TIMEOUT, SERVFAIL, REFUSED, CNAME_LOOP, CNAME_DEPTH, NETWORK, BAD_RESPONSE)
+# An answer the address policy refuses (_address_policy): special-purpose, private or internal.
+FORBIDDEN_ADDRESS = "FORBIDDEN_ADDRESS"
+ERROR_TYPES = (
+    NXDOMAIN,
+    NODATA,
+    TIMEOUT,
+    SERVFAIL,
+    REFUSED,
+    CNAME_LOOP,
+    CNAME_DEPTH,
+    NETWORK,
+    BAD_RESPONSE,
+    FORBIDDEN_ADDRESS,
+)
 # The name does not exist or has no addresses: an answer, not a failure of the servers.
 NEGATIVE_TYPES = (NXDOMAIN, NODATA)
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules pipeline for one cluster.
 
-    prepare -> resolve -> read live -> desired -> same-named -> plan -> execute -> report
+    prepare -> resolve -> read live and the cluster's ranges -> desired -> same-named -> plan -> execute -> report
 
 ``plan_on_cluster`` is the part ``rules`` (``run``) and ``rules_info``
 (``inspect``) share: what the rule set would change on a cluster. Only
@@ -13,14 +13,15 @@ touching a cluster.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
 from ._execute import execute, report
 from ._kinds import DEFAULT_API, identity, owned_by
-from ._kube import ConnectionOptions, KubeClient
+from ._kube import ConnectionOptions, KubeClient, KubeError
 from ._live import Live, discover, list_owned, with_same_named
 from ._manifests import write_manifests
 from ._names import SET_LABEL
@@ -48,7 +49,9 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     live = list_owned(client, resources, set_name=ruleset.name, namespaces=namespaces, needed=needed)
     desired = Desired()
     if prepared.state != "absent":
-        desired = desired_objects(prepared, results, live.owned)
+        cluster = read_cluster_ranges(client, internal_given=bool(prepared.internal))
+        desired = desired_objects(prepared, results, live.owned, cluster.ranges)
+        desired = replace(desired, warnings=[*cluster.warnings, *desired.warnings])
     live = with_same_named(client, live, desired.objects, ruleset.name)
     owned = [o for o in live.owned if owned_by(o, ruleset.name)]
     plan = make_plan(
@@ -60,6 +63,29 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         keep=desired.kept(live.owned),
     )
     return ClusterPlan(live, desired, plan)
+
+
+NO_CLUSTER_RANGES = (
+    "state=rendered reads no cluster: addresses were checked against the built-in ranges and internal_ranges, "
+    "not against a cluster's Service and pod ranges"
+)
+
+
+def check_writer(client: KubeClient, writers: tuple[str, ...]) -> None:
+    """The guardrail denies changes by anyone but its writers: this run must be one of them,
+    or its own writes after the policy would be denied half-way."""
+    try:
+        user = client.whoami()
+    except KubeError as e:
+        raise MeshguardError(
+            f"{client.where}: cannot tell which user this run is ({e}); the guardrail lets only its writers change "
+            "the set, so nothing was changed"
+        ) from None
+    if user not in writers:
+        raise MeshguardError(
+            f"{client.where}: this run is user {user!r}, which is not in guardrail.writers ({', '.join(writers)}): "
+            "the guardrail would deny this run's own changes; nothing was changed"
+        )
 
 
 def run(
@@ -75,11 +101,16 @@ def run(
     prepared = prepare(settings)
     if prepared.state == "rendered":
         desired = desired_objects(prepared, host_results(prepared))
-        return write_manifests(desired.objects, prepared.dest, prepared.ruleset.name, check_mode)
+        result = write_manifests(desired.objects, prepared.dest, prepared.ruleset.name, check_mode)
+        result["warnings"] = [NO_CLUSTER_RANGES, *desired.warnings, *result["warnings"]]
+        result["refused"] = desired.refused
+        return result
     if connection is None:
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
     found = plan_on_cluster(client, prepared)
+    if prepared.ruleset.guardrail is not None and found.plan.writes:
+        check_writer(client, prepared.ruleset.guardrail.writers)
     execution = execute(
         client,
         found.plan,
@@ -96,6 +127,7 @@ def run(
         "plan": plan,
         "counts": counts,
         "resources": found.desired.objects,
+        "refused": found.desired.refused,
         "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
         "failures": list(execution.failures),
     }
@@ -124,6 +156,7 @@ def inspect(
         warnings = found.desired.warnings
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
+        result["refused"] = found.desired.refused
     objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)
     result["objects"] = objects
     result["sets"] = dict(sorted(Counter(o["metadata"]["labels"].get(SET_LABEL, "") for o in objects).items()))

@@ -19,6 +19,7 @@ from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_CONFIG = "config.istio.io"
 KUBERNETES_NETWORKING = "networking.k8s.io"
+KUBERNETES_ADMISSION = "admissionregistration.k8s.io"
 
 # networking.istio.io serves one schema under all three versions; v1 since Istio 1.22.
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
@@ -31,6 +32,7 @@ class Kind:
 
     ``versions``: the versions it may be written in, the default first.
     ``write_order``: lower numbers are written first and deleted last.
+    ``plural``: the resource name, for the guardrail's admission policy (``_guardrail``).
     """
 
     group: str
@@ -38,6 +40,7 @@ class Kind:
     versions: tuple[str, ...]
     write_order: int
     missing_hint: str
+    plural: str
 
     def api_version(self, version: Optional[str] = None) -> str:
         return f"{self.group}/{version or self.versions[0]}"
@@ -47,7 +50,7 @@ class Kind:
         return self.group, self.kind
 
 
-SERVICE_ENTRY = Kind(ISTIO_NETWORKING, "ServiceEntry", ISTIO_VERSIONS, 0, _ISTIO_MISSING)
+SERVICE_ENTRY = Kind(ISTIO_NETWORKING, "ServiceEntry", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "serviceentries")
 # Istio 0.x, as in the original "Consuming External TCP Services" write-up.
 EGRESS_RULE = Kind(
     ISTIO_CONFIG,
@@ -55,14 +58,30 @@ EGRESS_RULE = Kind(
     ("v1alpha2",),
     0,
     "the legacy EgressRule API needs Istio 0.x (or its CRD) on the cluster",
+    "egressrules",
 )
-NETWORK_POLICY = Kind(KUBERNETES_NETWORKING, "NetworkPolicy", ("v1",), 1, "is this a Kubernetes API server?")
+NETWORK_POLICY = Kind(
+    KUBERNETES_NETWORKING, "NetworkPolicy", ("v1",), 1, "is this a Kubernetes API server?", "networkpolicies"
+)
 # Last: a REGISTRY_ONLY Sidecar must never go live before the egress rules
 # that keep the allowed traffic flowing.
-SIDECAR = Kind(ISTIO_NETWORKING, "Sidecar", ISTIO_VERSIONS, 2, _ISTIO_MISSING)
+SIDECAR = Kind(ISTIO_NETWORKING, "Sidecar", ISTIO_VERSIONS, 2, _ISTIO_MISSING, "sidecars")
+# The guardrail (cluster-wide): live before the rules it guards, and removed after them.
+_ADMISSION_MISSING = "the guardrail needs ValidatingAdmissionPolicy, Kubernetes 1.30 or later"
+ADMISSION_POLICY = Kind(
+    KUBERNETES_ADMISSION, "ValidatingAdmissionPolicy", ("v1",), -2, _ADMISSION_MISSING, "validatingadmissionpolicies"
+)
+ADMISSION_BINDING = Kind(
+    KUBERNETES_ADMISSION,
+    "ValidatingAdmissionPolicyBinding",
+    ("v1",),
+    -1,
+    _ADMISSION_MISSING,
+    "validatingadmissionpolicybindings",
+)
 
 # Everything the collection may have written: what discovery looks up and a prune lists.
-KINDS = (SERVICE_ENTRY, EGRESS_RULE, NETWORK_POLICY, SIDECAR)
+KINDS = (SERVICE_ENTRY, EGRESS_RULE, NETWORK_POLICY, SIDECAR, ADMISSION_POLICY, ADMISSION_BINDING)
 BY_KEY = {kind.key: kind for kind in KINDS}
 
 # The choices of the ``api`` option: the API of the egress rules.
@@ -94,9 +113,9 @@ def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def key(obj: dict[str, Any]) -> str:
-    """How plans, diffs and messages name an object: Kind/namespace/name."""
+    """How plans, diffs and messages name an object: Kind/namespace/name (Kind/name when cluster-wide)."""
     _group, kind, namespace, name = identity(obj)
-    return f"{kind}/{namespace}/{name}"
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
 def sort_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -10,15 +10,17 @@ in one SpecError, before any DNS query or API request.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Optional
 
+from ._address_policy import AddressPolicy, Range, internal, parse_blocks
 from ._addresses import AggregateOptions, literal_problem
 from ._dns_detail import results_from_detail
 from ._dns_options import ResolverOptions
-from ._dns_results import HostResult
+from ._dns_results import FORBIDDEN_ADDRESS, HostResult
 from ._errors import MeshguardError
+from ._refusals import literal_problems
 from ._retain import DEFAULT_RETAIN, parse_duration
 from ._spec import RuleSet, SpecError, validate_ruleset
 
@@ -41,6 +43,8 @@ class Settings:
     resolved: Optional[list] = None
     dest: Optional[str] = None
     retain: Any = DEFAULT_RETAIN
+    # CIDR blocks of the cluster's network that it cannot report itself (_address_policy).
+    internal_ranges: Optional[list] = None
     # The clock of retention; tests pass their own.
     now: Optional[datetime.datetime] = None
 
@@ -61,6 +65,11 @@ class Prepared:
     retain: int = 0
     dest: Optional[str] = None
     now: Optional[datetime.datetime] = None
+    internal: tuple[Range, ...] = ()
+
+    def policy(self, cluster: tuple[Range, ...] = ()) -> AddressPolicy:
+        """The address policy of this run: the built-in ranges, internal_ranges, and the cluster's."""
+        return AddressPolicy((*self.internal, *cluster), locked=self.ruleset.guardrail is not None)
 
 
 def prepare(settings: Settings) -> Prepared:
@@ -93,6 +102,14 @@ def prepare(settings: Settings) -> Prepared:
         errors.append(f"state: must be one of {', '.join(STATES)}, got {settings.state!r}")
     if settings.on_error not in ON_ERROR:
         errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
+    blocks, problems = parse_blocks(settings.internal_ranges, "internal_ranges")
+    errors.extend(problems)
+    internal_ranges = internal(blocks)
+    if ruleset is not None:
+        # The rule set's own literals against what is known before any request (the cluster's
+        # ranges are read later, and judged then).
+        locked = ruleset.guardrail is not None
+        errors.extend(literal_problems(ruleset, AddressPolicy(internal_ranges, locked=locked)))
     resolved = _check_resolved(settings.resolved, ruleset, errors)
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
@@ -110,6 +127,7 @@ def prepare(settings: Settings) -> Prepared:
         retain=window,
         dest=settings.dest,
         now=settings.now,
+        internal=internal_ranges,
     )
 
 
@@ -120,7 +138,9 @@ def _check_resolved(
     if given is None:
         return None
     try:
-        resolved = {r.host: r for r in results_from_detail(given)}
+        # A refusal by the lookup was judged without the services' allow_ranges and the
+        # cluster's ranges: the addresses are judged again here, with the run's policy.
+        resolved = {r.host: _unjudged(r) for r in results_from_detail(given)}
     except MeshguardError as e:
         errors.append(f"resolved: {e}")
         return None
@@ -134,3 +154,9 @@ def _check_resolved(
                     "resolve every host of the rule set (the lookup with detail=true)"
                 )
     return resolved
+
+
+def _unjudged(result: HostResult) -> HostResult:
+    if result.error is not None and result.error.type == FORBIDDEN_ADDRESS:
+        return replace(result, error=None)
+    return result

@@ -14,8 +14,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from ._address_policy import Range
 from ._errors import MeshguardError
-from ._kinds import EGRESS_RULE, NETWORK_POLICY, SERVICE_ENTRY, SIDECAR, Kind, api_version, identity, sort_key
+from ._guardrail import guardrail_objects
+from ._kinds import (
+    ADMISSION_BINDING,
+    ADMISSION_POLICY,
+    EGRESS_RULE,
+    NETWORK_POLICY,
+    SERVICE_ENTRY,
+    SIDECAR,
+    Kind,
+    api_version,
+    identity,
+    sort_key,
+)
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
 from ._retain import LAST_SEEN_ANNOTATION
 from ._spec import RuleSet, Service
@@ -67,11 +80,18 @@ def rendered_kinds(ruleset: RuleSet) -> list[Kind]:
         kinds.append(NETWORK_POLICY)
     if ruleset.registry_only:
         kinds.append(SIDECAR)
+    if ruleset.guardrail:
+        kinds += [ADMISSION_POLICY, ADMISSION_BINDING]
     return kinds
 
 
-def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses]) -> list[dict[str, Any]]:
-    """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name)."""
+def render(
+    ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses], guardrail_ranges: Sequence[Range] = ()
+) -> list[dict[str, Any]]:
+    """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name).
+
+    ``guardrail_ranges``: what the guardrail's admission policy denies (``_guardrail``).
+    """
     objects: list[dict[str, Any]] = []
     for service in ruleset.services:
         given = addresses_by_service.get(service.name)
@@ -86,6 +106,7 @@ def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses
         if ruleset.network_policy:
             objects.append(_network_policy(ruleset, service, networks, meta))
     objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
+    objects.extend(guardrail_objects(ruleset, guardrail_ranges))
     objects.sort(key=sort_key)
     for before, after in zip(objects, objects[1:]):
         if identity(before) == identity(after):

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ._address_policy import parse_blocks
 from ._errors import MeshguardError
 from ._kinds import APIS, DEFAULT_API, LEGACY_API
 from ._names import (
@@ -47,7 +48,7 @@ DEFAULT_NAMESPACE = "default"
 # Istio's CRD caps hosts, addresses and ports at 256 items per ServiceEntry.
 MAX_ITEMS = 256
 
-RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only")
+RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only", "guardrail")
 SERVICE_KEYS = (
     "name",
     "hosts",
@@ -59,9 +60,11 @@ SERVICE_KEYS = (
     "network_policy",
     "labels",
     "annotations",
+    "allow_ranges",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
+GUARDRAIL_KEYS = ("writers",)
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -97,6 +100,8 @@ class Service:
     pod_selector: Pairs = ()
     labels: Pairs = ()
     annotations: Pairs = ()
+    # CIDR blocks inside refused ranges that this service may reach (_address_policy).
+    allow_ranges: tuple[str, ...] = ()
 
     @property
     def host_names(self) -> tuple[str, ...]:
@@ -110,6 +115,13 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Guardrail:
+    """The admission policy that guards the cluster (``_guardrail``): who may change the set's objects."""
+
+    writers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleSet:
     name: str
     services: tuple[Service, ...]
@@ -118,6 +130,7 @@ class RuleSet:
     layout: str = "per_service"
     network_policy: bool = False
     registry_only: tuple[str, ...] = ()
+    guardrail: Optional[Guardrail] = None
 
     @property
     def legacy(self) -> bool:
@@ -500,6 +513,9 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     pod_selector = _pod_selector(item.get("network_policy"), context.network_policy, report)
     labels = _string_map(item.get("labels"), "labels", report, label_values=True)
     annotations = _string_map(item.get("annotations"), "annotations", report, label_values=False)
+    allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
+    for problem in problems:
+        report.error("", problem)
     if name is None or len(report.messages) > before:
         return None
     return Service(
@@ -513,6 +529,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         pod_selector=pod_selector,
         labels=labels,
         annotations=annotations,
+        allow_ranges=allow_ranges,
     )
 
 
@@ -599,6 +616,32 @@ def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
     return tuple(namespaces)
 
 
+def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        report.error("guardrail", f"must be a dict with writers, got {type(value).__name__}")
+        return None
+    _check_keys(value, GUARDRAIL_KEYS, "guardrail", report)
+    writers = value.get("writers")
+    if not isinstance(writers, list) or not writers:
+        report.error(
+            "guardrail.writers",
+            "is required: the users (or system:serviceaccount:<namespace>:<name>) that may change the set's objects",
+        )
+        return None
+    names: list[str] = []
+    for index, writer in enumerate(writers):
+        field = f"guardrail.writers[{index}]"
+        if not isinstance(writer, str) or not writer.strip():
+            report.error(field, f"must be a user name, got {writer!r}")
+        elif writer in names:
+            report.error(field, f"{writer!r} is listed twice")
+        else:
+            names.append(writer)
+    return Guardrail(tuple(names))
+
+
 def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None) -> RuleSet:
     """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
 
@@ -619,6 +662,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
     elif not isinstance(network_policy, bool):
         report.error("network_policy", f"must be true or false, got {network_policy!r}")
     registry_only = _registry_only(spec.get("registry_only"), report)
+    guardrail = _guardrail(spec.get("guardrail"), report)
     context = _Context(
         namespace=namespace,
         legacy=api == LEGACY_API,
@@ -639,4 +683,5 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         layout=layout,
         network_policy=context.network_policy,
         registry_only=registry_only,
+        guardrail=guardrail,
     )

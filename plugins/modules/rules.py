@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - meshguard.egress.cluster
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
+  - meshguard.egress.addresses
   - meshguard.egress.attributes
 options:
   state:
@@ -160,11 +161,44 @@ diff:
   returned: in diff mode, unless O(state=rendered)
   type: list
   elements: dict
+refused:
+  description:
+    - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied
+      (with O(on_error=keep) its live objects were kept as they are; with O(on_error=fail) the task failed and
+      nothing was changed).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service.
+      type: str
+    host:
+      description: The host name that answered the address, or the literal as written.
+      type: str
+    address:
+      description: The address refused.
+      type: str
+    range:
+      description: The refused range it falls in (or that it contains).
+      type: str
+    message:
+      description: Service, host, address, the range, what it is, its source and why it is refused.
+      type: str
+  sample:
+    - service: partner-api
+      host: api.partner.example
+      address: 169.254.169.254
+      range: 169.254.169.254/32
+      message: >-
+        service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
+        169.254.169.254/32, cloud instance metadata endpoint (...): never an external destination; ...
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    ADDRESSES,
     AGGREGATION,
     CONNECTION,
     POLICY,
@@ -181,7 +215,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._prepare import S
 
 
 def argument_spec() -> dict:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, env_fallback=env_fallback)
     spec.update(
         state={"type": "str", "choices": list(STATES), "default": STATES[0]},
         force={"type": "bool", "default": False},

@@ -21,6 +21,7 @@ extends_documentation_fragment:
   - meshguard.egress.cluster
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
+  - meshguard.egress.addresses
   - meshguard.egress.attributes.INFO_MODULE
 options:
   set:
@@ -86,11 +87,44 @@ in_sync:
   description: With O(services), true when nothing would be created, updated or deleted and there is no conflict.
   returned: when O(services) is set
   type: bool
+refused:
+  description:
+    - Every address the address policy refused (see O(internal_ranges)), one entry each. With O(on_error=keep) the
+      drift is what M(meshguard.egress.rules) would do, those services left as they are; with O(on_error=fail) the
+      task fails.
+  returned: when O(services) is set
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service.
+      type: str
+    host:
+      description: The host name that answered the address, or the literal as written.
+      type: str
+    address:
+      description: The address refused.
+      type: str
+    range:
+      description: The refused range it falls in (or that it contains).
+      type: str
+    message:
+      description: Service, host, address, the range, what it is, its source and why it is refused.
+      type: str
+  sample:
+    - service: partner-api
+      host: api.partner.example
+      address: 169.254.169.254
+      range: 169.254.169.254/32
+      message: >-
+        service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
+        169.254.169.254/32, cloud instance metadata endpoint (...): never an external destination; ...
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    ADDRESSES,
     AGGREGATION,
     CONNECTION,
     POLICY,
@@ -106,7 +140,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._errors import Me
 
 
 def main() -> None:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, env_fallback=env_fallback)
     spec["set"]["required"] = False
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
     p = module.params

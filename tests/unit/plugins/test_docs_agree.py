@@ -18,14 +18,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.meshguard.egress.plugins.doc_fragments import aggregation, policy, resolver, ruleset
+from ansible_collections.meshguard.egress.plugins.doc_fragments import addresses, aggregation, policy, resolver, ruleset
 from ansible_collections.meshguard.egress.plugins.lookup import resolve as resolve_lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
     COLLAPSE_CHOICES,
     DEFAULT_BROADEST,
     AggregateOptions,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import AGGREGATION, POLICY, RESOLVER, RULESET
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    ADDRESSES,
+    AGGREGATION,
+    POLICY,
+    RESOLVER,
+    RULESET,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import FAMILY_CHOICES, ResolverOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import APIS, DEFAULT_API
 from ansible_collections.meshguard.egress.plugins.module_utils._lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
@@ -80,6 +86,12 @@ def test_aggregation_options_and_their_defaults():
     for name in ("collapse", "ipv4_prefix", "ipv6_prefix", "allow_any"):
         assert docs[name]["default"] == defaults[name], name
     assert {k: v["default"] for k, v in docs["broadest_prefix"]["suboptions"].items()} == DEFAULT_BROADEST
+
+
+def test_address_options():
+    docs = options_of(addresses)
+    assert sorted(docs) == sorted(ADDRESSES)
+    assert docs["internal_ranges"]["default"] == ADDRESSES["internal_ranges"]["default"] == []
 
 
 def test_lookup_on_error():

@@ -38,8 +38,6 @@ NAMES = [
 LITERALS = [
     ("IPv6 upper case and zeros", "2001:DB8:0:0::1", ["2001:db8::1/128"]),
     ("IPv6 block", "2001:DB8:0:0::/64", ["2001:db8::/64"]),
-    ("IPv4-mapped IPv6", "::FFFF:C000:0201", ["::ffff:192.0.2.1/128"]),
-    ("IPv4-mapped IPv6 block", "::ffff:192.0.2.0/120", ["::ffff:192.0.2.0/120"]),
     ("IPv6 with spaces", " 2001:db8::7 ", ["2001:db8::7/128"]),
     ("IPv4 with a trailing space", "192.0.2.9 ", ["192.0.2.9/32"]),
 ]
@@ -53,6 +51,13 @@ REFUSED = [
     ("empty label", "db..example.com", "empty label"),
     ("only spaces", "   ", "empty term"),
     ("bad IDN", "a\u200db.example", "not a valid internationalised host name"),
+]
+# (case, term, range): both read the term alike and refuse it by the address policy, naming the range.
+POLICY_REFUSED = [
+    ("IPv4-mapped IPv6", "::FFFF:C000:0201", "::ffff:0:0/96, IPv4-mapped"),
+    ("IPv4-mapped IPv6 block", "::ffff:192.0.2.0/120", "::ffff:0:0/96, IPv4-mapped"),
+    ("loopback", "127.0.0.1", "127.0.0.0/8, loopback"),
+    ("NAT64 form of link-local", "64:FF9B::A9FE:1", "64:ff9b::a9fe:0/112, 169.254.0.0/16 (link-local)"),
 ]
 PORTS = [{"number": 5432, "protocol": "TCP"}]
 
@@ -97,6 +102,19 @@ def test_both_refuse_the_same_terms_for_the_same_reason(case, term, reason):
     assert error.startswith(f"services[0] 'db': hosts[1]: invalid term {term!r}: ")
     assert reason in str(by_lookup.value)
     assert error.split(": ", 3)[3] in str(by_lookup.value)  # the very same reason
+
+
+@pytest.mark.parametrize(("case", "term", "where"), POLICY_REFUSED, ids=[c for c, _t, _r in POLICY_REFUSED])
+def test_both_refuse_literals_the_address_policy_refuses(case, term, where):
+    with pytest.raises(MeshguardError) as by_lookup:
+        lookup([term])
+    with pytest.raises(SpecError) as by_rules:
+        rendered(["ok.example.com", term])
+    (error,) = by_rules.value.errors
+    assert error.startswith("services[0] 'db': hosts[1]: "), case
+    reason = error.split(": ", 2)[2]
+    assert f" is in {where}" in reason
+    assert reason in str(by_lookup.value)  # the very same reason
 
 
 def test_underscore_names_resolve_but_istio_refuses_them_as_serviceentry_hosts():
