@@ -37,7 +37,17 @@ PHASES = ("first", "noop", "changed")
 TOOLS = ("meshguard", "meshguard_resolved", "k8s_loop", "kubectl")
 APPLY_TASK = "apply the rule set"
 # Kinds meshguard lists (every kind it manages that the cluster serves).
-LISTED_KINDS = ("serviceentries", "networkpolicies", "sidecars", "egressrules")
+# What a no-op run lists: each kind it manages, and the cluster's own ranges (servicecidrs, nodes).
+LISTED_KINDS = (
+    "serviceentries",
+    "networkpolicies",
+    "sidecars",
+    "egressrules",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+    "servicecidrs",
+    "nodes",
+)
 
 
 def namespace(tool: str) -> str:
@@ -265,7 +275,8 @@ def summarise(
     targets["noop: at most one LIST per kind and namespace"] = {
         "value": lists,
         "met": lists <= len(LISTED_KINDS),
-        "note": "meshguard LISTs each kind it manages once, across namespaces, with the set's label selector",
+        "note": "meshguard LISTs each kind it manages once, across namespaces, with the set's label selector, "
+        "and the cluster's ServiceCIDRs and nodes once",
     }
     out["targets"] = targets
     return out

@@ -22,12 +22,12 @@ from ._addresses import AggregateOptions, Block, aggregate, blocks_of
 from ._dns_results import HostResult
 from ._errors import MeshguardError
 from ._kinds import identity
-from ._prepare import Prepared
+from ._prepare import Prepared, Settings, prepare
 from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
 from ._retain import Retention, annotation_value, previous, retain
-from ._spec import Service
+from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
 
 
@@ -158,6 +158,26 @@ def _without_refused(
             *(f"service {service.name!r}: {a} is no longer retained: {why}" for a, why in sorted(dropped.items())),
         ],
     )
+
+
+def refused_answers(services: list, resolved: list, internal_ranges: Optional[list] = None) -> list[dict]:
+    """What the address policy refuses in a list of services, given the lookup's detail answers,
+    before any cluster is read (the rollout role's check for the whole run): the built-in ranges,
+    internal_ranges and each service's allow_ranges. Services that are not valid input are left
+    out: the rules task of each cluster names their problems."""
+    try:
+        prepared = prepare(
+            Settings(spec={"set": "run", "services": services}, resolved=resolved, internal_ranges=internal_ranges)
+        )
+    except SpecError:
+        return []
+    policy = prepared.policy()
+    found = []
+    for service in prepared.ruleset.services:
+        answers = _answers(service, prepared.resolved or {})
+        if not any(r.error is not None for r in answers):
+            found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
+    return [r.to_dict() for r in found]
 
 
 def service_addresses(

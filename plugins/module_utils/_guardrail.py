@@ -23,6 +23,7 @@ given as names, resolution DNS) is beyond what an admission policy can see.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,10 @@ from ._spec import RuleSet
 # (the API server never sends admission policies and bindings to admission policies).
 GUARDED_KINDS = tuple(kind for kind in KINDS if kind.group != KUBERNETES_ADMISSION)
 OPERATIONS = ["CREATE", "UPDATE", "DELETE"]
+WHY = (
+    ". Special-purpose addresses and the cluster's own ranges are never external destinations; "
+    "this guardrail denies them for every user"
+)
 
 
 def guardrail_name(set_name: str) -> str:
@@ -115,6 +120,19 @@ def _allows_refused(block: str) -> str:
     return f"(!isCIDR({block}.cidr) || variables.refused.exists(r, {_block_holds(block, 'r')}))"
 
 
+def _parsed(ranges) -> str:
+    return _cel_list([r.cidr for r in ranges]) + ".map(r, cidr(r))"
+
+
+def _global_unicast(refused: Range) -> bool:
+    """Inside 2000::/3, where nearly every real IPv6 destination is: few refused ranges there."""
+    return (
+        ipaddress.ip_network(refused.cidr).subnet_of(ipaddress.IPv6Network("2000::/3"))
+        if ":" in refused.cidr
+        else False
+    )
+
+
 def _variables(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, str]]:
     why = ", ".join(f"{cel_string(r.cidr)}: {cel_string(f'{r.name}, {r.source}')}" for r in ranges)
     labelled = (
@@ -141,11 +159,21 @@ def _variables(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, str]
                 f".filter(e, has(e.address) && {endpoint_ip}).map(e, e.address) : []) : []"
             ),
         },
+        # Parsed once, and judged against the ranges of their own family only: a STATIC entry may carry
+        # 4096 endpoints, and each CEL expression has a cost limit.
+        {"name": "ipv4", "expression": _parsed(r for r in ranges if ":" not in r.cidr)},
+        {"name": "ipv6", "expression": _parsed(r for r in ranges if ":" in r.cidr and not _global_unicast(r))},
+        {"name": "ipv6Global", "expression": _parsed(r for r in ranges if _global_unicast(r))},
         {
             "name": "refusedAddresses",
             "expression": (
-                "variables.serviceEntryAddresses.filter(a, !(isIP(a) || isCIDR(a))"
-                f" || variables.refused.exists(r, {_overlaps('a', 'r')}))"
+                "variables.serviceEntryAddresses.filter(a, !isIP(a) && !isCIDR(a))"
+                " + variables.serviceEntryAddresses.filter(a, isIP(a)).map(a, ip(a)).filter(i,"
+                " (i.family() == 4 ? variables.ipv4 : cidr('2000::/3').containsIP(i) ? variables.ipv6Global"
+                " : variables.ipv6).exists(r, r.containsIP(i))).map(i, string(i))"
+                " + variables.serviceEntryAddresses.filter(a, isCIDR(a)).map(a, cidr(a)).filter(c,"
+                " (c.ip().family() == 4 ? variables.ipv4 : variables.ipv6 + variables.ipv6Global)"
+                ".exists(r, r.containsCIDR(c) || c.containsCIDR(r))).map(c, string(c))"
             ),
         },
         {
@@ -166,15 +194,15 @@ def _validations(ruleset: RuleSet) -> list[dict[str, str]]:
     where = "request.kind.kind + ' ' + (request.namespace != '' ? request.namespace + '/' : '') + request.name"
     in_range = (
         "(isIP(a) || isCIDR(a)"
-        f" ? ' is in ' + variables.refused.filter(r, {_overlaps('a', 'r')})"
-        ".map(r, r + ' (' + variables.why[r] + ')').join(', ')"
-        " : ' cannot be judged: it is not an IP address or CIDR block as Kubernetes parses them')"
+        f" ? ' (refused range ' + variables.refused.filter(r, {_overlaps('a', 'r')})"
+        ".map(r, r + ': ' + variables.why[r]).join('; ') + ')'"
+        " : ' (cannot be judged: not an IP address or CIDR block as Kubernetes parses them)')"
     )
     holds = (
         "(isCIDR(b.cidr)"
-        f" ? ' holds ' + variables.refused.filter(r, {_block_holds('b', 'r')})"
-        ".map(r, r + ' (' + variables.why[r] + ')').join(', ')"
-        " : ' cannot be judged: it is not a CIDR block as Kubernetes parses them')"
+        f" ? ' (refused range ' + variables.refused.filter(r, {_block_holds('b', 'r')})"
+        ".map(r, r + ': ' + variables.why[r]).join('; ') + ')'"
+        " : ' (cannot be judged: not a CIDR block as Kubernetes parses them)')"
     )
     bad_blocks = (
         f"variables.egressBlocks.map(l, l.filter(b, {_allows_refused('b')}).map(b, b.cidr + {holds}).join('; '))"
@@ -185,16 +213,15 @@ def _validations(ruleset: RuleSet) -> list[dict[str, str]]:
             "expression": "variables.refusedAddresses.size() == 0",
             "messageExpression": (
                 f"{cel_string(prefix)} + {where} + ' is MESH_EXTERNAL and allows '"
-                f" + variables.refusedAddresses.map(a, a + {in_range}).join('; ')"
-                " + ': never an external destination, or inside this cluster'"
+                f" + variables.refusedAddresses.map(a, a + {in_range}).join(', ')"
+                f" + {cel_string(WHY)}"
             ),
             "reason": "Forbidden",
         },
         {
             "expression": "variables.egressBlocks.all(l, l.all(b, !" + _allows_refused("b") + "))",
             "messageExpression": (
-                f"{cel_string(prefix)} + {where} + ' allows egress to ' + {bad_blocks}"
-                " + ': never an external destination, or inside this cluster'"
+                f"{cel_string(prefix)} + {where} + ' allows egress to ' + {bad_blocks} + {cel_string(WHY)}"
             ),
             "reason": "Forbidden",
         },

@@ -6,4 +6,10 @@
 # Fixtures are imported by name so that pytest finds them.
 
 from clusterlib import local_clusters, namespace  # noqa: F401  (session fixtures)
-from dnslib import blackhole, dns_server, dns_server_alt, dns_server_rotating  # noqa: F401  (session fixtures)
+from dnslib import (  # noqa: F401  (session fixtures)
+    blackhole,
+    dns_server,
+    dns_server_alt,
+    dns_server_hostile,
+    dns_server_rotating,
+)

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ZONES = ROOT / "tests" / "dns" / "zones"
 ZONES_ALT = ROOT / "tests" / "dns" / "zones-alt"
 ZONES_ROTATING = ROOT / "tests" / "dns" / "zones-rotating"
+ZONES_HOSTILE = ROOT / "tests" / "dns" / "zones-hostile"
 
 
 def start_server(tmp_path_factory, zones: Path, name: str):
@@ -51,6 +52,15 @@ def dns_server_alt(tmp_path_factory):
 def dns_server_rotating(tmp_path_factory):
     """Knot with the geoip module in weighted mode: rotating.pool.test answers one of four addresses per query."""
     server = start_server(tmp_path_factory, ZONES_ROTATING, "rotating")
+    yield server
+    dnstool.down(server.port, server.state_dir)
+
+
+@pytest.fixture(scope="session")
+def dns_server_hostile(tmp_path_factory):
+    """Knot serving tests/dns/zones-hostile: answers egress rules must never allow (hostile.test),
+    and a pool that answers one of them in some rounds only (pool.sometimes.test)."""
+    server = start_server(tmp_path_factory, ZONES_HOSTILE, "hostile")
     yield server
     dnstool.down(server.port, server.state_dir)
 

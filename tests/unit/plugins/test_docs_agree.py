@@ -20,6 +20,7 @@ import yaml
 
 from ansible_collections.meshguard.egress.plugins.doc_fragments import addresses, aggregation, policy, resolver, ruleset
 from ansible_collections.meshguard.egress.plugins.lookup import resolve as resolve_lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import BUILT_IN, KEPT
 from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
     COLLAPSE_CHOICES,
     DEFAULT_BROADEST,
@@ -92,6 +93,13 @@ def test_address_options():
     docs = options_of(addresses)
     assert sorted(docs) == sorted(ADDRESSES)
     assert docs["internal_ranges"]["default"] == ADDRESSES["internal_ranges"]["default"] == []
+
+
+def test_the_address_policy_page_lists_every_range_of_the_library():
+    page = (ROLE.parents[1] / "docs" / "address-policy.md").read_text()
+    for entry in (*BUILT_IN, *KEPT):
+        assert f"`{entry.cidr}`" in page, entry
+        assert entry.source.split(";")[0] in page, entry
 
 
 def test_lookup_on_error():
