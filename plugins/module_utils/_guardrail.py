@@ -62,7 +62,7 @@ def guardrail_objects(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[st
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": _resource_rules(GUARDED_KINDS)},
             "variables": _variables(ruleset, ranges),
-            "validations": _validations(ruleset),
+            "validations": _validations(ruleset, ruleset.guardrail.writers),
         },
     }
     binding = {
@@ -187,9 +187,7 @@ def _variables(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, str]
     ]
 
 
-def _validations(ruleset: RuleSet) -> list[dict[str, str]]:
-    assert ruleset.guardrail is not None
-    writers = list(ruleset.guardrail.writers)
+def _validations(ruleset: RuleSet, writers: Sequence[str]) -> list[dict[str, str]]:
     prefix = f"meshguard.egress guardrail of set {ruleset.name}: "
     where = "request.kind.kind + ' ' + (request.namespace != '' ? request.namespace + '/' : '') + request.name"
     in_range = (
@@ -227,7 +225,7 @@ def _validations(ruleset: RuleSet) -> list[dict[str, str]]:
         },
         {
             "expression": (
-                f"!variables.ours || request.userInfo.username in {_cel_list(writers)}"
+                f"!variables.ours || request.userInfo.username in {_cel_list(list(writers))}"
                 " || (request.operation == 'DELETE' && namespaceObject != null"
                 " && has(namespaceObject.metadata.deletionTimestamp))"
             ),
