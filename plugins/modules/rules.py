@@ -22,6 +22,10 @@ description:
   - Every problem of the input is reported at once, naming the service and field, before any DNS query or
     API request.
   - A host that does not resolve never shrinks or deletes a rule that is applied; see O(on_error).
+  - DNS answers never open the rules to addresses that are not external (loopback, link-local and the cloud
+    metadata endpoints, unspecified, multicast, the cluster's own Service and pod ranges, O(internal_ranges)); private
+    ones only inside a service's C(allow_ranges). A service with a refused address is treated as not resolved, with a
+    message naming the service, host, address and range. See O(internal_ranges) and O(guardrail).
 author:
   - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
