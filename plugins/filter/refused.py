@@ -56,25 +56,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One dict per refused address, as the C(refused) result of M(meshguard.egress.rules).
+  description:
+    - One dict per refused address, as RV(meshguard.egress.rules#module:refused) of M(meshguard.egress.rules), with
+      C(service), C(host), C(address), C(range) and C(message).
   type: list
   elements: dict
-  contains:
-    service:
-      description: The service.
-      type: str
-    host:
-      description: The host name that answered the address, or the literal.
-      type: str
-    address:
-      description: The address.
-      type: str
-    range:
-      description: The refused range.
-      type: str
-    message:
-      description: Service, host, address, range, what it is, its source and why it is refused.
-      type: str
 """
 
 

@@ -123,10 +123,10 @@ SPECIAL_IPV6 = (
     Range("100::/64", "discard-only", "RFC 6666"),
     Range("2001::/32", "Teredo, its client address obfuscated", "RFC 4380 §4"),
     Range("fe80::/10", "link-local", "RFC 4291 §2.5.6"),
-    # Outside global unicast (2000::/3), what IANA's IPv6 address space registry keeps reserved by the IETF, as
-    # 240.0.0.0/4 for IPv4. ::/8 is reserved too but holds the NAT64 well-known prefix: only its parts above count.
     Range("fec0::/10", "site-local (deprecated)", "RFC 3879"),
     Range("ff00::/8", "multicast", "RFC 4291 §2.7"),
+    # Outside global unicast (2000::/3), what IANA's IPv6 address space registry keeps reserved by the IETF, as
+    # 240.0.0.0/4 for IPv4. ::/8 is reserved too but holds the NAT64 well-known prefix: only its parts above count.
     *(
         Range(cidr, "reserved by the IETF (outside global unicast)", "RFC 4291 §2.4; IANA IPv6 Address Space")
         for cidr in (

@@ -89,36 +89,12 @@ in_sync:
   type: bool
 refused:
   description:
-    - Every address the address policy refused (see O(internal_ranges)), one entry each. With O(on_error=keep) the
-      drift is what M(meshguard.egress.rules) would do, those services left as they are; with O(on_error=fail) the
-      task fails.
+    - Every address the address policy refused, as RV(meshguard.egress.rules#module:refused) of
+      M(meshguard.egress.rules). With O(on_error=keep) the drift is what M(meshguard.egress.rules) would do, those
+      services left as they are; with O(on_error=fail) the task fails.
   returned: when O(services) is set
   type: list
   elements: dict
-  contains:
-    service:
-      description: The service.
-      type: str
-    host:
-      description: The host name that answered the address, or the literal as written.
-      type: str
-    address:
-      description: The address refused.
-      type: str
-    range:
-      description: The refused range it falls in (or that it contains).
-      type: str
-    message:
-      description: Service, host, address, the range, what it is, its source and why it is refused.
-      type: str
-  sample:
-    - service: partner-api
-      host: api.partner.example
-      address: 169.254.169.254
-      range: 169.254.169.254/32
-      message: >-
-        service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
-        169.254.169.254/32, cloud instance metadata endpoint (...): never an external destination; ...
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
