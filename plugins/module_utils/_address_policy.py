@@ -257,6 +257,14 @@ class _Net:
     def of(cls, net: Network) -> _Net:
         return cls(net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
 
+    @classmethod
+    def parse(cls, value: str) -> _Net:
+        """An address or CIDR block; an address is parsed as one (faster than a network: DNS answers are many)."""
+        if "/" in value:
+            return cls.of(network(value))
+        address = ipaddress.ip_address(value)
+        return cls(address.version, int(address), int(address), address.max_prefixlen)
+
     def within(self, other: _Net) -> bool:
         return self.version == other.version and other.first <= self.first and self.last <= other.last
 
@@ -277,7 +285,8 @@ class AddressPolicy:
         ranges = with_images([*BUILT_IN, *extra])
         # Most specific first, so that a message names the narrowest range (the metadata endpoint, not link-local).
         self.ranges = tuple(sorted(ranges, key=lambda r: -network(r.cidr).prefixlen))
-        self._nets = tuple((_Net.of(network(r.cidr)), r) for r in self.ranges)
+        nets = [(_Net.of(network(r.cidr)), r) for r in self.ranges]
+        self._nets = {version: tuple(item for item in nets if item[0].version == version) for version in (4, 6)}
 
     def of_kind(self, *kinds: str) -> list[Range]:
         return [r for r in self.ranges if r.kind in kinds]
@@ -288,9 +297,16 @@ class AddressPolicy:
         ``literal``: written in the rule set (private ranges do not refuse it).
         ``allow``: the service's allow_ranges, CIDR blocks in normal form.
         """
-        target = _Net.of(network(value))
+        target = _Net.parse(value)
+        first, last = target.first, target.last
+        candidates = [
+            (n, r)
+            for n, r in self._nets[target.version]
+            if n.first <= last and first <= n.last and not (literal and r.kind == PRIVATE)
+        ]
+        if not candidates:
+            return None
         opened = _opened(tuple(allow))
-        candidates = [(n, r) for n, r in self._nets if target.overlaps(n) and not (literal and r.kind == PRIVATE)]
         # The narrowest range the value lies in explains it best; else the broadest range inside it.
         inside = [(n, r) for n, r in candidates if target.prefixlen >= n.prefixlen]
         holds = sorted(((n, r) for n, r in candidates if target.prefixlen < n.prefixlen), key=lambda i: i[0].prefixlen)

@@ -85,8 +85,12 @@ def refusal_of(
     address: str, policy: AddressPolicy, aggregation: Optional[AggregateOptions], allow: Sequence[str]
 ) -> Optional[Refusal]:
     """The refusal of one resolved address (e.g. a retained one), as rendered: widened by ipv4_prefix / ipv6_prefix."""
-    block = widened(address, aggregation)
-    return policy.judge(address if block.endswith(("/32", "/128")) else block, allow=allow)
+    options = aggregation or AggregateOptions()
+    if options.ipv4_prefix < 32 or options.ipv6_prefix < 128:
+        block = widened(address, options)
+        if not block.endswith(("/32", "/128")):
+            return policy.judge(block, allow=allow)
+    return policy.judge(address, allow=allow)
 
 
 def literal_problems(ruleset: RuleSet, policy: AddressPolicy) -> list[str]:
