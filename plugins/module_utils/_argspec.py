@@ -89,6 +89,7 @@ POLICY: dict[str, dict[str, Any]] = {
     "on_error": {"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
     "retain": {"type": "str", "default": DEFAULT_RETAIN},
     "resolved": {"type": "list", "elements": "dict"},
+    "resolved_at": {"type": "str"},
 }
 
 
@@ -170,6 +171,7 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
         resolver=pick(params, RESOLVER),
         aggregation=pick(params, AGGREGATION),
         resolved=params["resolved"],
+        resolved_at=params.get("resolved_at"),
         dest=params.get("dest"),
         retain=params["retain"],
     )

@@ -19,7 +19,7 @@ from ._dns_detail import results_from_detail
 from ._dns_options import ResolverOptions
 from ._dns_results import HostResult
 from ._errors import MeshguardError
-from ._retain import DEFAULT_RETAIN, parse_duration
+from ._retain import DEFAULT_RETAIN, parse_duration, parse_time
 from ._spec import RuleSet, SpecError, validate_ruleset
 
 STATES = ("present", "absent", "rendered")
@@ -39,6 +39,8 @@ class Settings:
     resolver: dict = field(default_factory=dict)
     aggregation: dict = field(default_factory=dict)
     resolved: Optional[list] = None
+    # When ``resolved`` was taken (UTC, RFC 3339): retention's clock, the same on every cluster of a run.
+    resolved_at: Optional[str] = None
     dest: Optional[str] = None
     retain: Any = DEFAULT_RETAIN
     # The clock of retention; tests pass their own.
@@ -94,6 +96,14 @@ def prepare(settings: Settings) -> Prepared:
     if settings.on_error not in ON_ERROR:
         errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
     resolved = _check_resolved(settings.resolved, ruleset, errors)
+    now = settings.now
+    if settings.resolved_at is not None:
+        if settings.resolved is None:
+            errors.append("resolved_at: only with resolved (it says when those answers were taken)")
+        try:
+            now = parse_time(settings.resolved_at, "resolved_at")
+        except MeshguardError as e:
+            errors.append(str(e))
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
     return Prepared(
@@ -109,7 +119,7 @@ def prepare(settings: Settings) -> Prepared:
         on_error="fail" if settings.state == "rendered" else settings.on_error,
         retain=window,
         dest=settings.dest,
-        now=settings.now,
+        now=now,
     )
 
 
