@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import resource
+import resource as rusage
 import statistics
 import subprocess
 import sys
@@ -107,13 +107,13 @@ def run(
     file paths of credentials, and thousands of loop items are noise)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "wb") as out:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = rusage.getrusage(rusage.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(
             list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
         )
         wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after = rusage.getrusage(rusage.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         tail = log_file.read_text(errors="replace")[-2500:]
