@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: snapshot
 short_description: Read an address snapshot, checked against the host names of a rule set and a maximum age
-version_added: 0.2.0
+version_added: 0.1.0
 author: meshguard.egress developers (@meshguard)
 description:
   - Reads a snapshot written by M(meshguard.egress.snapshot) and returns its addresses for the host names given, in

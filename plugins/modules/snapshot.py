@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: snapshot
 short_description: Resolve every host name of a rule set once and write the addresses to a snapshot file
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Resolves every host name of O(services) and writes, to one YAML file at O(path), per host its addresses,
     CNAME chain, smallest TTL and the nameservers it was asked of, which service reaches which host names, and
