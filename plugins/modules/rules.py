@@ -54,7 +54,7 @@ options:
   return_resources:
     description:
       - Return the rendered objects in RV(resources). A play that only reads RV(plan) and RV(counts) (the role
-        C(meshguard.egress.rollout)) sets it to V(false): for 500 services they are about 370 KB that Ansible
+        C(meshguard.egress.rollout)) sets it to V(false); for 500 services they are about 370 KB that Ansible
         would otherwise carry through every host's result.
     type: bool
     default: true
