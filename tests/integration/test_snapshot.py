@@ -49,6 +49,10 @@ def take(rollout, path, *args):
     return rollout.play("meshguard.egress.snapshot", *args, meshguard_egress_snapshot=str(path))
 
 
+def without_time(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("time:")]
+
+
 def snapshot_lines(run) -> list[str]:
     (result,) = [r["result"]["msg"] for r in run.records if r["task"] == SNAPSHOT_SUMMARY and r["status"] == "ok"]
     return result
@@ -87,8 +91,7 @@ def test_the_snapshot_lists_every_host_and_a_rerun_reports_only_address_changes(
     again = ok(take(rollout, path))
     assert again.changed() == {c: 0 for c in CLUSTERS}
     assert snapshot_lines(again)[1:] == ["no address changed"]
-    drop_time = lambda t: [line for line in t.splitlines() if not line.startswith("time:")]  # noqa: E731
-    assert drop_time(path.read_text()) == drop_time(text)
+    assert without_time(path.read_text()) == without_time(text)
 
     # DNS changes: --check --diff shows the change per service and host and writes nothing.
     text = path.read_text()

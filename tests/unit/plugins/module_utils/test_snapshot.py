@@ -38,8 +38,8 @@ RESULTS = [
 ]
 
 
-def snapshot(results=RESULTS, when=NOON):
-    return take(service_hosts(SERVICES), results, ["127.0.0.1:5353"], when)
+def snapshot(results=None, when=NOON):
+    return take(service_hosts(SERVICES), RESULTS if results is None else results, ["127.0.0.1:5353"], when)
 
 
 def test_services_map_to_their_host_names_in_normal_form():
