@@ -36,8 +36,6 @@ notes:
   - The lookup runs on the controller and reads the file there.
 seealso:
   - module: meshguard.egress.snapshot
-  - plugin: meshguard.egress.rollout
-    plugin_type: role
 """
 
 EXAMPLES = r"""

@@ -68,8 +68,6 @@ seealso:
   - plugin: meshguard.egress.snapshot
     plugin_type: lookup
   - module: meshguard.egress.rules
-  - plugin: meshguard.egress.rollout
-    plugin_type: role
 """
 
 EXAMPLES = r"""
