@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource as rusage
 import statistics
 import subprocess
 import sys
@@ -74,12 +75,15 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
 
 @dataclass
 class Command:
-    """A finished command: wall time and where its output went."""
+    """A finished command: wall time, CPU time and where its output went."""
 
     wall: float
     returncode: int
     output: Path
     timings: dict[str, Any] = field(default_factory=dict)
+    # user + system CPU seconds of the command and every process it started
+    # (each waited for by its parent, as Ansible's workers and modules are).
+    cpu: float = 0.0
 
     def task_seconds(self, name: str) -> float:
         """Wall time of the task called ``name`` (bench_timer callback); a
@@ -103,15 +107,18 @@ def run(
     file paths of credentials, and thousands of loop items are noise)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "wb") as out:
+        before = rusage.getrusage(rusage.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(
             list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
         )
         wall = time.perf_counter() - started
+        after = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         tail = log_file.read_text(errors="replace")[-2500:]
         raise BenchError(f"{Path(cmd[0]).name} exited {proc.returncode} (log {log_file}):\n{tail}")
-    return Command(wall, proc.returncode, log_file)
+    return Command(wall, proc.returncode, log_file, cpu=cpu)
 
 
 def ansible_env(venv: Path, timings: Path) -> dict[str, str]:

@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How a rule set meets what is live on a cluster: prune, failed hosts, address retention, pre-resolved answers."""
+"""How a rule set meets what is live on a cluster: prune, failed hosts, address retention, pre-resolved answers
+and their time."""
 
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ options:
         No DNS query is made; the role resolves once and passes the same answers to every cluster.
       - Every host name of the rule set must be in it.
       - The C(cidrs) of each entry are not used; the C(addresses) are aggregated with this module's own options.
+      - The P(meshguard.egress.snapshot#lookup) lookup gives them from a snapshot file.
     type: list
     elements: dict
+  resolved_at:
+    description:
+      - When the answers in O(resolved) were taken, in UTC as V(2026-12-01T10:00:00Z) (a snapshot's C(time)).
+      - It is the clock of address retention (O(retain)), so every cluster given the same answers records the same
+        C(meshguard.egress/last-seen) times, whenever its run happens. Without it, the time of the module run.
+      - Only with O(resolved).
+    type: str
 """

@@ -29,7 +29,7 @@ from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
 from ._dns_options import FAMILY_CHOICES, ResolverOptions
 from ._kinds import APIS, DEFAULT_API
 from ._kube import ConnectionOptions
-from ._prepare import ON_ERROR, Settings
+from ._prepare import ON_ERROR, STATES, Settings
 from ._retain import DEFAULT_RETAIN
 from ._spec import DEFAULT_NAMESPACE, LAYOUTS
 
@@ -91,6 +91,7 @@ POLICY: dict[str, dict[str, Any]] = {
     "on_error": {"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
     "retain": {"type": "str", "default": DEFAULT_RETAIN},
     "resolved": {"type": "list", "elements": "dict"},
+    "resolved_at": {"type": "str"},
 }
 
 
@@ -98,6 +99,20 @@ POLICY: dict[str, dict[str, Any]] = {
 ADDRESSES: dict[str, dict[str, Any]] = {
     "internal_ranges": {"type": "list", "elements": "str", "default": []},
 }
+
+# The options of the rules module besides the groups, and when which are required.
+RULES_OWN: dict[str, dict[str, Any]] = {
+    "state": {"type": "str", "choices": list(STATES), "default": STATES[0]},
+    "force": {"type": "bool", "default": False},
+    "dest": {"type": "path"},
+    "return_resources": {"type": "bool", "default": True},
+}
+RULES_REQUIRED_IF = [("state", "present", ("services",)), ("state", "rendered", ("services",))]
+
+
+def rules_spec(env_fallback: Any) -> dict[str, dict[str, Any]]:
+    """The rules module's argument_spec (also validated by its action plugin, which runs it in-process)."""
+    return merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, RULES_OWN, env_fallback=env_fallback)
 
 
 def merged(*groups: Mapping[str, Mapping[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:
@@ -178,6 +193,7 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
         resolver=pick(params, RESOLVER),
         aggregation=pick(params, AGGREGATION),
         resolved=params["resolved"],
+        resolved_at=params.get("resolved_at"),
         dest=params.get("dest"),
         retain=params["retain"],
         internal_ranges=params["internal_ranges"],

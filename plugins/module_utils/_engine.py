@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from ._argspec import connection_options, settings_from
 from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
@@ -133,6 +134,21 @@ def run(
     }
     if diff:
         result["diff"] = list(execution.diffs)
+    return result
+
+
+def module_result(params: dict[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """The rules module's result for its validated ``params``: what the
+    module process and the in-process action plugin both return. Per-object
+    failures set ``failed`` and ``msg``; MeshguardError means nothing was done."""
+    settings = settings_from(params)
+    connection = None if params["state"] == "rendered" else connection_options(params)
+    result = run(settings, connection, check_mode=check_mode, diff=diff)
+    if not params.get("return_resources", True):
+        # A caller that only reads the plan and counts (the role) spares every host's task the objects.
+        del result["resources"]
+    if result["failures"]:
+        result.update(failed=True, msg="\n".join(result["failures"]))
     return result
 
 

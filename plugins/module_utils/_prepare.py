@@ -21,7 +21,7 @@ from ._dns_options import ResolverOptions
 from ._dns_results import FORBIDDEN_ADDRESS, HostResult
 from ._errors import MeshguardError
 from ._refusals import literal_problems
-from ._retain import DEFAULT_RETAIN, parse_duration
+from ._retain import DEFAULT_RETAIN, parse_duration, parse_time
 from ._spec import RuleSet, SpecError, validate_ruleset
 
 STATES = ("present", "absent", "rendered")
@@ -41,6 +41,8 @@ class Settings:
     resolver: dict = field(default_factory=dict)
     aggregation: dict = field(default_factory=dict)
     resolved: Optional[list] = None
+    # When ``resolved`` was taken (UTC, RFC 3339): retention's clock, the same on every cluster of a run.
+    resolved_at: Optional[str] = None
     dest: Optional[str] = None
     retain: Any = DEFAULT_RETAIN
     # CIDR blocks of the cluster's network that it cannot report itself (_address_policy).
@@ -111,6 +113,14 @@ def prepare(settings: Settings) -> Prepared:
         locked = ruleset.guardrail is not None
         errors.extend(literal_problems(ruleset, AddressPolicy(internal_ranges, locked=locked)))
     resolved = _check_resolved(settings.resolved, ruleset, errors)
+    now = settings.now
+    if settings.resolved_at is not None:
+        if settings.resolved is None:
+            errors.append("resolved_at: only with resolved (it says when those answers were taken)")
+        try:
+            now = parse_time(settings.resolved_at, "resolved_at")
+        except MeshguardError as e:
+            errors.append(str(e))
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
     return Prepared(
@@ -126,7 +136,7 @@ def prepare(settings: Settings) -> Prepared:
         on_error="fail" if settings.state == "rendered" else settings.on_error,
         retain=window,
         dest=settings.dest,
-        now=settings.now,
+        now=now,
         internal=internal_ranges,
     )
 

@@ -56,8 +56,19 @@ options:
       - With O(state=rendered), a folder to write one YAML file per object into. Files of this set that are no
         longer rendered are removed, so the folder always equals the rule set.
     type: path
+  return_resources:
+    description:
+      - Return the rendered objects in RV(resources). A play that only reads RV(plan) and RV(counts) (the role
+        C(meshguard.egress.rollout)) sets it to V(false); for 500 services they are about 370 KB that Ansible
+        would otherwise carry through every host's result.
+    type: bool
+    default: true
 notes:
   - Istio must be installed on the cluster (its CRDs served); the module says so when it is not.
+  - With a local connection and the controller's own Python as C(ansible_python_interpreter) (as the role
+    C(meshguard.egress.rollout) recommends), the action plugin of this module runs it in the worker process of the
+    task instead of starting a module process; the options, checks and result are the same. Any other connection
+    or interpreter, C(become), C(async) or a task C(environment) runs the module process as usual.
   - To roll a rule set out to many clusters, use the role C(meshguard.egress.rollout).
   - Credentials never appear in messages, results or logs.
 seealso:
@@ -147,7 +158,7 @@ counts:
   sample: {create: 1, update: 0, delete: 0, unchanged: 1, conflicts: 0, failed: 0, skipped: 0}
 resources:
   description: The rendered objects, as they are sent to the API server.
-  returned: always
+  returned: unless O(return_resources=false)
   type: list
   elements: dict
 files:
@@ -201,51 +212,29 @@ refused:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
-    ADDRESSES,
-    AGGREGATION,
-    CONNECTION,
-    POLICY,
-    RESOLVER,
-    RULESET,
-    connection_options,
-    merged,
-    secrets_of,
-    settings_from,
-)
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES_REQUIRED_IF, rules_spec, secrets_of
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._prepare import STATES
 
 
 def argument_spec() -> dict:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, env_fallback=env_fallback)
-    spec.update(
-        state={"type": "str", "choices": list(STATES), "default": STATES[0]},
-        force={"type": "bool", "default": False},
-        dest={"type": "path"},
-    )
-    return spec
+    return rules_spec(env_fallback)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        required_if=[("state", "present", ("services",)), ("state", "rendered", ("services",))],
-    )
+    # With a local connection and the controller's Python, the action plugin of
+    # the same name runs this in-process instead (plugins/action/rules.py).
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=RULES_REQUIRED_IF)
     p = module.params
     module.no_log_values.update(secrets_of(p["kubeconfig"]))
-    settings = settings_from(p)
-    connection = None if p["state"] == "rendered" else connection_options(p)
     try:
-        result = run(settings, connection, check_mode=module.check_mode, diff=module._diff)
+        result = module_result(p, check_mode=module.check_mode, diff=module._diff)
     except MeshguardError as e:
         module.fail_json(msg=str(e))
     for warning in result.pop("warnings"):
         module.warn(warning)
-    if result["failures"]:
-        module.fail_json(msg="\n".join(result["failures"]), **result)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -126,6 +126,7 @@ def run_module(
     diff: bool = False,
     verbosity: int = 0,
     env: Optional[dict] = None,
+    interpreter: str = "{{ ansible_playbook_python }}",
 ) -> tuple[dict, str]:
     """Run a module of this collection the way users do (ansible-playbook,
     from the repository root), and return its registered result and
@@ -137,8 +138,9 @@ def run_module(
                 "hosts": "localhost",
                 "connection": "local",
                 "gather_facts": False,
-                # The modules run on the controller, with the Python of ansible itself.
-                "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                # The modules run on the controller, with the Python of ansible itself (the rules
+                # module then runs in-process, plugins/action/rules.py; another path runs its module process).
+                "vars": {"ansible_python_interpreter": interpreter},
                 "tasks": [
                     {
                         "name": f"run {module}",

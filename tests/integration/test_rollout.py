@@ -333,7 +333,8 @@ def test_first_rollout_then_a_rerun_changes_and_writes_nothing(local_clusters, r
 
     # One summary, listing every cluster.
     (summary,) = first.summary()
-    assert summary[0] == f"set {set_name}, state present"
+    # The first line says where the addresses come from: one resolution, at one time, for every cluster.
+    assert re.fullmatch(rf"set {set_name}, state present; addresses resolved from DNS at \S+Z", summary[0])
     assert summary[1:] == [
         "local-1 (context local-1): 6 created, 0 updated, 0 deleted, 0 unchanged",
         "local-2 (context local-2): 6 created, 0 updated, 0 deleted, 0 unchanged",
