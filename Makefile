@@ -20,13 +20,14 @@ ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
-.PHONY: help setup demo test lint sanity units units-2.19 integration integration-2.19 bench istio-crds \
+.PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-2.19 bench istio-crds \
         istio clusters clusters-down dns dns-down clean constraints
 
 help:
 	@echo "make setup            Python venvs (.venv, .venv-2.19), kubectl, collection tree"
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
-	@echo "make test             ruff, ansible-test sanity, unit and integration tests"
+	@echo "make test             ruff, galaxy-importer, docs, ansible-test sanity, unit and integration tests"
+	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
 	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
 	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
 	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
@@ -56,10 +57,10 @@ clusters-down:
 
 dns: setup
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(PY) tools/dns.py up --zones $(ZONES) --port $(PORT)
+	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT)
 
 dns-down:
-	@if [ -x $(PY) ]; then $(PY) tools/dns.py down --port $(PORT); else tools/stop-all.sh dns; fi
+	@if [ -x $(PY) ]; then $(PY) tools/dnsserver.py down --port $(PORT); else tools/stop-all.sh dns $(PORT); fi
 
 demo: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/demo.sh
@@ -70,6 +71,11 @@ lint: setup
 	@$(VENV)/bin/antsibull-changelog lint
 	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
 	@unformatted=$$(gofmt -l tools/kube tools/istio); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted" >&2; exit 1; fi
+	@tools/galaxy-check.sh
+
+# The collection's HTML documentation with antsibull-docs and Sphinx, warnings as errors.
+docs: setup
+	@tools/docs.sh
 
 sanity: setup
 	@tools/apt-install.sh shellcheck:shellcheck
@@ -98,7 +104,7 @@ integration-2.19: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/integration/test_lookup_playbook.py \
 	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
 
-test: lint sanity units units-2.19 integration integration-2.19
+test: lint docs sanity units units-2.19 integration integration-2.19
 
 bench: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh knotd:knot
@@ -107,6 +113,8 @@ bench: setup $(KUBE_BIN) $(ISTIO_BINS)
 constraints:
 	@tools/constraints.sh
 
+# Everything that runs with its state under .cache/ (clusters and DNS servers
+# of make, of the tests, of the benchmarks) is stopped before .cache goes.
 clean:
-	@-$(MAKE) --no-print-directory clusters-down dns-down
+	@tools/stop-all.sh all
 	rm -rf .cache .venv .venv-2.19 tests/output .pytest_cache .ruff_cache .hypothesis

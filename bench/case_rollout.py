@@ -124,6 +124,7 @@ def run_rollout(
         extra = {"services": services}
     task_s: dict[int, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in sizes}
     wall_s: dict[int, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in sizes}
+    cpu_s: dict[int, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in sizes}
     requests: dict[int, dict[str, list[dict[str, int]]]] = {n: {p: [] for p in PHASES} for n in sizes}
     for r in range(runs):
         order = sizes[r % len(sizes) :] + sizes[: r % len(sizes)]
@@ -147,6 +148,7 @@ def run_rollout(
                 after = [clusters.requests(i) for i in range(n)]
                 task_s[n][phase].append(cmd.task_seconds(APPLY_TASK))
                 wall_s[n][phase].append(cmd.wall)
+                cpu_s[n][phase].append(cmd.cpu)
                 requests[n][phase].append(
                     common.sum_requests([common.request_delta(b, a) for b, a in zip(before, after)])
                 )
@@ -160,6 +162,7 @@ def run_rollout(
         "forks": forks,
         "runs": runs,
         "timing": "apply task: from its start to the last cluster's result; playbook: ansible-playbook's wall time",
+        "cpu": "controller CPU: user + system seconds of ansible-playbook and every process it started",
         "clusters": {},
     }
     for n in sizes:
@@ -170,6 +173,8 @@ def run_rollout(
                 "requests_all_clusters": common.median_requests(requests[n][phase]),
                 "task_ratio_to_1": _ratio(task_s[n][phase], task_s[sizes[0]][phase]),
                 "playbook_ratio_to_1": _ratio(wall_s[n][phase], wall_s[sizes[0]][phase]),
+                "controller_cpu_seconds": common.summary(cpu_s[n][phase]),
+                "cpu_per_added_cluster": _per_added(cpu_s[n][phase], cpu_s[sizes[0]][phase], n - sizes[0]),
             }
             for phase in PHASES
         }
@@ -182,8 +187,21 @@ def run_rollout(
             "met": value is not None and value < 2,
             "playbook_value": out["clusters"][biggest][phase]["playbook_ratio_to_1"]["median"],
         }
+    noop = out["clusters"][biggest]["noop"]["cpu_per_added_cluster"]["median"]
+    targets[f"noop: at most 0.3 controller CPU-seconds per added cluster ({sizes[0]} to {biggest})"] = {
+        "value": noop,
+        "met": noop is not None and noop <= 0.3,
+    }
     out["targets"] = targets
     return out
+
+
+def _per_added(cpu: list[float], base: list[float], added: int) -> dict[str, Any]:
+    """Run by run: (CPU with n clusters - CPU with the smallest size) / the clusters added."""
+    if added <= 0:
+        return {"median": None, "runs": []}
+    values = [round((c - b) / added, 3) for c, b in zip(cpu, base)]
+    return {"median": common.median(values), "runs": values}
 
 
 def run_memory(

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
-import re
+import resource as rusage
 import statistics
 import subprocess
 import sys
@@ -26,9 +26,8 @@ VENV = ROOT / ".venv"
 PEERS_VENV = CACHE / "venv-peers"
 KUBECTL = VENV / "bin" / "kubectl"
 CALLBACKS = BENCH / "callback"
+TOOLS = ROOT / "tools"
 
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 READ_VERBS = ("GET", "LIST", "WATCH")
 
 
@@ -41,14 +40,13 @@ def log(msg: str) -> None:
 
 
 def load_tool(name: str) -> ModuleType:
-    """A module of tools/, loaded by path (tools/dns.py must not shadow dnspython's dns)."""
-    spec = importlib.util.spec_from_file_location(f"meshguard_tools_{name}", ROOT / "tools" / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise BenchError(f"cannot load tools/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    """A module of tools/ (clusters, dnsserver, apimetrics)."""
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise BenchError(f"cannot load tools/{name}.py: {e}") from None
 
 
 # --------------------------------------------------------------------------- statistics
@@ -77,12 +75,15 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
 
 @dataclass
 class Command:
-    """A finished command: wall time and where its output went."""
+    """A finished command: wall time, CPU time and where its output went."""
 
     wall: float
     returncode: int
     output: Path
     timings: dict[str, Any] = field(default_factory=dict)
+    # user + system CPU seconds of the command and every process it started
+    # (each waited for by its parent, as Ansible's workers and modules are).
+    cpu: float = 0.0
 
     def task_seconds(self, name: str) -> float:
         """Wall time of the task called ``name`` (bench_timer callback); a
@@ -106,15 +107,18 @@ def run(
     file paths of credentials, and thousands of loop items are noise)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "wb") as out:
+        before = rusage.getrusage(rusage.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(
             list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
         )
         wall = time.perf_counter() - started
+        after = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         tail = log_file.read_text(errors="replace")[-2500:]
         raise BenchError(f"{Path(cmd[0]).name} exited {proc.returncode} (log {log_file}):\n{tail}")
-    return Command(wall, proc.returncode, log_file)
+    return Command(wall, proc.returncode, log_file, cpu=cpu)
 
 
 def ansible_env(venv: Path, timings: Path) -> dict[str, str]:
@@ -196,23 +200,11 @@ def local_play(tasks: list[dict[str, Any]], python: Path, hosts: str = "localhos
 
 
 def request_counts(cluster: Any) -> Counter:
-    """apiserver_request_total of one cluster, summed by (verb, resource, dry_run)."""
+    """apiserver_request_total of one cluster, summed by (verb, resource, dry_run) (tools/apimetrics.py)."""
     status, body = cluster.get("/metrics", timeout=30)
     if status != 200:
         raise BenchError(f"/metrics on {cluster.name}: HTTP {status}")
-    counts: Counter = Counter()
-    for line in body.decode().splitlines():
-        m = _METRIC.match(line)
-        if m:
-            labels = dict(_LABEL.findall(m.group(1)))
-            resource = labels.get("resource", "")
-            if not resource:
-                # Requests outside the resource API (discovery, /openapi) carry their path here.
-                resource = f"path {labels.get('subresource', '')}"
-            elif labels.get("subresource"):
-                resource += "/" + labels["subresource"]
-            counts[(labels["verb"], resource, labels.get("dry_run", ""))] += int(float(m.group(2)))
-    return counts
+    return load_tool("apimetrics").request_counts(body)
 
 
 # Resources the API server sends requests for on its own (leases, its

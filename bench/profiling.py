@@ -7,6 +7,7 @@
     .venv/bin/python bench/profiling.py rules --services 500     # the engine: first apply, then the no-op
     .venv/bin/python bench/profiling.py module --services 500    # the module's main(), as Ansible runs it
     .venv/bin/python bench/profiling.py imports                  # what starting the module costs
+    .venv/bin/python bench/profiling.py workers --clusters 1,6   # the rollout's controller CPU per task and cluster
 
 Starts its own DNS server (and for ``rules`` and ``module`` the cluster bench-1
 of .cache/bench-clusters, stopped again unless it was running), prints the top
@@ -17,10 +18,12 @@ functions by cumulative and by own time, and writes the full listings to
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import cProfile
 import importlib
 import io
+import json
 import pstats
 import subprocess
 import sys
@@ -65,7 +68,7 @@ def profile(label: str, call: Callable[[], Any]) -> float:
 
 
 def with_dns(names: int, body: Callable[[str], None]) -> None:
-    dnstool = common.load_tool("dns")
+    dnstool = common.load_tool("dnsserver")
     zones = common.CACHE / "zones"
     workload.write_zone(zones, names)
     state = common.CACHE / "dns-profile"
@@ -175,9 +178,96 @@ def profile_imports() -> None:
         print(f"{us / 1000:9.1f}  {name}")
 
 
+# Loaded through PYTHONPATH by the ansible-playbook of ``workers``: every
+# process Ansible forks (one per host and task) writes the CPU it used
+# (user + system, its own and its module processes') with its task and host.
+_WORKER_HOOK = """
+import json, os, resource, multiprocessing.process as mp
+_bootstrap = mp.BaseProcess._bootstrap
+def _measured(self, *args, **kwargs):
+    try:
+        return _bootstrap(self, *args, **kwargs)
+    finally:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        task = getattr(getattr(self, "_task", None), "get_name", lambda: "?")()
+        entry = {"task": task.split(" : ")[-1], "host": getattr(getattr(self, "_host", None), "name", "?"),
+                 "cpu": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime}
+        with open(os.environ["BENCH_WORKER_CPU"], "a") as f:
+            f.write(json.dumps(entry) + "\\n")
+mp.BaseProcess._bootstrap = _measured
+"""
+
+
+def profile_workers(services: int, names: int, sizes: list[int]) -> None:
+    """The rollout playbook (first apply, then the no-op) on 1..N bench clusters:
+    the controller CPU of the whole run, and of each worker by task and host."""
+    hook = common.CACHE / "worker-cpu"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_WORKER_HOOK)
+    clusters = kube.start(max(sizes))
+    ns = "bench-profile"
+    for i in range(max(sizes)):
+        clusters.ensure_namespace(clusters.context(i), ns)
+
+    def body(nameserver: str) -> None:
+        work = common.CACHE / "profiles" / "workers"
+        extra = {
+            "meshguard_egress_services": workload.services(services, names),
+            "meshguard_egress_set": ns,
+            "meshguard_egress_namespace": ns,
+            "meshguard_egress_resolver": {"nameservers": [nameserver]},
+        }
+        for n in sizes:
+            for i in range(n):
+                clusters.empty(clusters.context(i), ns)
+            hosts = {clusters.context(i): {"meshguard_egress_context": clusters.context(i)} for i in range(n)}
+            group = {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": str(common.VENV / "bin" / "python"),
+                "meshguard_egress_kubeconfig": str(clusters.kubeconfig),
+            }
+            inventory = work / f"inventory-{n}.json"
+            work.mkdir(parents=True, exist_ok=True)
+            inventory.write_text(json.dumps({"egress_clusters": {"hosts": hosts, "vars": group}}))
+            for phase in ("first", "noop"):
+                record = work / f"{n}-{phase}.jsonl"
+                record.unlink(missing_ok=True)
+                env = {"PYTHONPATH": str(hook), "BENCH_WORKER_CPU": str(record)}
+                cmd = common.playbook(
+                    common.VENV,
+                    [],
+                    work=work,
+                    label=f"{n}-{phase}",
+                    inventory=str(inventory),
+                    extra_vars=extra,
+                    forks=max(6, n),
+                    collection_playbook="meshguard.egress.rollout",
+                    extra_env=env,
+                )
+                by_task: dict[str, list[float]] = collections.defaultdict(list)
+                for line in record.read_text().splitlines():
+                    entry = json.loads(line)
+                    by_task[entry["task"]].append(entry["cpu"])
+                workers = sum(sum(v) for v in by_task.values())
+                print(
+                    f"\n{n} cluster(s), {phase}: {cmd.cpu:.2f} CPU-s in all, workers {workers:.2f}, "
+                    f"the main process and start-up {cmd.cpu - workers:.2f}"
+                )
+                for task, values in sorted(by_task.items(), key=lambda kv: -sum(kv[1])):
+                    print(f"  {sum(values) / len(values):6.3f} s x {len(values)}  {task}")
+
+    try:
+        with_dns(names, body)
+    finally:
+        for i in range(max(sizes)):
+            clusters.empty(clusters.context(i), ns)
+        stop_started(clusters)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("resolve", "rules", "module", "imports"))
+    parser.add_argument("what", choices=("resolve", "rules", "module", "imports", "workers"))
+    parser.add_argument("--clusters", default="1,6", help="workers: cluster counts, comma-separated")
     parser.add_argument("--names", type=int, default=2000)
     parser.add_argument("--services", type=int, default=500)
     args = parser.parse_args(argv)
@@ -188,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "module":
         _library("_engine")  # puts the collection tree on sys.path
         profile_module(args.services, args.names)
+    elif args.what == "workers":
+        profile_workers(args.services, args.names, [int(n) for n in args.clusters.split(",")])
     else:
         profile_imports()
     return 0

@@ -97,6 +97,23 @@ def rollout_table(case: dict[str, Any]) -> list[str]:
             f"| {_s(noop['apply_task_seconds']['median'])} | {_s(noop['playbook_seconds']['median'])} "
             f"| {_x(first['task_ratio_to_1']['median'])} | {_x(noop['task_ratio_to_1']['median'])} |"
         )
+    rows += [
+        "",
+        "Controller CPU (user + system seconds of ansible-playbook and every process it started; the API servers",
+        "are not its children):",
+        "",
+        "| clusters | first: CPU | first: CPU per added cluster | no-op: CPU | no-op: CPU per added cluster |",
+        "|---|---|---|---|---|",
+    ]
+    for n, entry in case["clusters"].items():
+        if "controller_cpu_seconds" not in entry["first"]:
+            break  # a results file from before the CPU figures
+        first, noop = entry["first"], entry["noop"]
+        rows.append(
+            f"| {n} | {_s(first['controller_cpu_seconds']['median'])} "
+            f"| {_s(first['cpu_per_added_cluster']['median'])} "
+            f"| {_s(noop['controller_cpu_seconds']['median'])} | {_s(noop['cpu_per_added_cluster']['median'])} |"
+        )
     return rows
 
 

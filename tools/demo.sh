@@ -56,7 +56,7 @@ step "Knot DNS (Debian package knot), if it is missing"
 tools/apt-install.sh knotd:knot
 
 step "DNS server for the demo zones (examples/dns/*.zone) on 127.0.0.1 and ::1, port 5353"
-"$py" tools/dns.py up --zones examples/dns --port 5353
+"$py" tools/dnsserver.py up --zones examples/dns --port 5353
 
 step "Three local clusters: kube-apiserver + etcd each, with Istio's CRDs (kubeconfig $kubeconfig)"
 "$py" tools/clusters.py up --count 3
@@ -98,7 +98,7 @@ Done in $(($(date +%s) - start)) s. What to look at next:
   diff -r examples/rendered/local-1 examples/rendered/local-3
 
   # change DNS and preview: edit examples/dns/acme.test.zone, then
-  $py tools/dns.py reload --port 5353
+  $py tools/dnsserver.py reload --port 5353
   $playbook meshguard.egress.rollout --check --diff
 
   # the logs of the four runs

@@ -7,13 +7,19 @@ ANSIBLE_CALLBACKS_ENABLED=bench_timer); the default stdout callback still
 prints as usual. A task's time runs from its start to the last result of any
 host (every loop item and every host included), so it is what a user waits
 for that task. Written to the file named by BENCH_TIMINGS at the end of the
-playbook: {"tasks": [{"name": ..., "seconds": ..., "hosts": ...}, ...]}.
+playbook: {"tasks": [{"name": ..., "seconds": ..., "hosts": ..., "cpu": ...}, ...]}.
+
+``cpu`` is the controller CPU (user + system seconds) from the task's start to
+the next task's start: the ansible-playbook process and the worker and module
+processes it reaped meanwhile. With the linear strategy tasks do not overlap,
+so it is what the task cost the controller, every host included.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from typing import Any
 
@@ -30,6 +36,11 @@ requirements:
 """
 
 
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -43,7 +54,10 @@ class CallbackModule(CallbackBase):
         self._started = time.monotonic()
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
-        entry = {"name": task.get_name(), "start": time.monotonic(), "end": None, "hosts": 0}
+        now = _cpu()
+        if self._tasks:
+            self._tasks[-1]["cpu"] = now - self._tasks[-1]["cpu_start"]
+        entry = {"name": task.get_name(), "start": time.monotonic(), "end": None, "hosts": 0, "cpu_start": now}
         self._tasks.append(entry)
         self._by_uuid[task._uuid] = entry
 
@@ -69,8 +83,15 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("BENCH_TIMINGS")
         if not path:
             return
+        if self._tasks:
+            self._tasks[-1]["cpu"] = _cpu() - self._tasks[-1]["cpu_start"]
         tasks = [
-            {"name": t["name"], "seconds": round(t["end"] - t["start"], 4), "hosts": t["hosts"]}
+            {
+                "name": t["name"],
+                "seconds": round(t["end"] - t["start"], 4),
+                "hosts": t["hosts"],
+                "cpu": round(t.get("cpu", 0.0), 3),
+            }
             for t in self._tasks
             if t["end"] is not None
         ]

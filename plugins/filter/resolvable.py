@@ -12,7 +12,7 @@ version_added: 0.1.0
 author: meshguard.egress developers (@meshguard)
 description:
   - Returns the host names in the C(hosts) of the services, in normal form (lower-case ASCII, no trailing dot),
-    deduplicated and sorted, for one call of the M(meshguard.egress.resolve) lookup whose C(detail=true) output
+    deduplicated and sorted, for one call of the P(meshguard.egress.resolve#lookup) lookup whose C(detail=true) output
     then goes to the C(resolved) option of M(meshguard.egress.rules) on every cluster.
   - IP addresses and CIDR blocks are left out (they need no DNS), and so are the hosts of services that give their
     own C(addresses).

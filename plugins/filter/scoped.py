@@ -52,7 +52,8 @@ notes:
     once, naming the service.
 seealso:
   - module: meshguard.egress.rules
-  - role: meshguard.egress.rollout
+  - plugin: meshguard.egress.rollout
+    plugin_type: role
 """
 
 EXAMPLES = r"""
@@ -63,7 +64,7 @@ EXAMPLES = r"""
 #       ports: [{number: 27017, protocol: MONGO}]
 #     - name: eu-reporting
 #       hosts: [reports.eu.example.com]
-#       ports: [{number: 5432}]
+#       ports: [{number: 5432, protocol: TCP}]
 #       clusters: [region_eu]          # a group of the inventory
 #     - name: canary-cache
 #       hosts: [192.0.2.40]

@@ -30,6 +30,30 @@ options:
     required: true
     type: list
     elements: str
+  on_error:
+    description:
+      - What a host that cannot be resolved does.
+      - V(fail) fails with one message listing every such host, its error type and nameserver.
+      - V(warn) shows a warning per host; the host contributes no address.
+      - V(omit) leaves the host out silently.
+      - 'Error types: C(NXDOMAIN), C(NODATA), C(TIMEOUT), C(SERVFAIL), C(REFUSED), C(CNAME_LOOP),
+        C(CNAME_DEPTH) (chain longer than 16), C(NETWORK) (the nameserver cannot be reached),
+        C(BAD_RESPONSE), C(FORBIDDEN_ADDRESS) (an answer holds an address egress rules never allow, see
+        O(internal_ranges); the host then contributes none of its addresses).'
+      - Invalid terms, blocks rejected by O(broadest_prefix) and literals the address policy refuses always fail.
+    type: str
+    choices: [fail, warn, omit]
+    default: fail
+  allow_ranges:
+    description:
+      - CIDR blocks inside refused ranges that the answers may hold, as a service's C(allow_ranges) in
+        M(meshguard.egress.rules). A private answer is allowed only inside them, a special-purpose one only with a
+        block inside its range.
+      - The lookup reads no cluster, so a cluster's Service and pod ranges are not checked here; the modules check
+        them, with each service's own C(allow_ranges).
+    type: list
+    elements: str
+    default: []
   detail:
     description:
       - Return one dictionary per term instead of the merged CIDR list. See RV(_raw).
@@ -39,6 +63,8 @@ options:
     default: false
 extends_documentation_fragment:
   - meshguard.egress.resolver
+  - meshguard.egress.aggregation
+  - meshguard.egress.addresses
 notes:
   - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
     to get a list.
@@ -106,6 +132,8 @@ _raw:
     error:
       description:
         - Null when the term resolved, else the error's C(type) and a C(message) naming the host and the nameserver.
+        - With C(FORBIDDEN_ADDRESS), C(addresses) still lists what DNS answered, and the message names each
+          refused address and its range.
       type: dict
       sample: {"type": "NXDOMAIN", "message": "db3.example.com: does not exist (NXDOMAIN from 127.0.0.1:53)"}
 """
@@ -114,15 +142,9 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.meshguard.egress.plugins.module_utils._addresses import AggregateOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import AGGREGATION, RESOLVER
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
-    ResolverOptions,
-    apply_on_error,
-    merged_cidrs,
-    resolve,
-    results_to_detail,
-)
+from ansible_collections.meshguard.egress.plugins.module_utils._lookup import lookup
 
 display = Display()
 
@@ -130,24 +152,18 @@ display = Display()
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        flat = []
-        for term in terms:
-            if isinstance(term, (list, tuple)):
-                flat.extend(term)
-            else:
-                flat.append(term)
         try:
-            resolver = ResolverOptions.from_dict(
-                {name: self.get_option(name) for name in ResolverOptions.option_names()}
+            answer, warnings = lookup(
+                terms,
+                resolver={name: self.get_option(name) for name in RESOLVER},
+                aggregation={name: self.get_option(name) for name in AGGREGATION},
+                on_error=self.get_option("on_error"),
+                detail=self.get_option("detail"),
+                internal_ranges=self.get_option("internal_ranges"),
+                allow_ranges=self.get_option("allow_ranges"),
             )
-            aggregation = AggregateOptions.from_dict(
-                {name: self.get_option(name) for name in AggregateOptions.OPTION_NAMES}
-            )
-            results = resolve(flat, resolver, aggregation)
-            for warning in apply_on_error(results, resolver.on_error):
-                display.warning(f"meshguard.egress.resolve: {warning}")
-            if self.get_option("detail"):
-                return results_to_detail(results)
-            return merged_cidrs(results, aggregation)
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None
+        for warning in warnings:
+            display.warning(f"meshguard.egress.resolve: {warning}")
+        return answer

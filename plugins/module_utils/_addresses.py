@@ -4,15 +4,19 @@
 
 Each input block carries where it came from, so a block that the guard
 rejects can be traced back to the host name or literal that produced it.
+This is the only place where addresses are aggregated and guarded: the
+lookup, the modules and the rule-set validation all come here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ._dns_results import HostResult
 from ._errors import MissingLibraryError, OptionError
+from ._terms import KIND_NAME
 from ._values import boolean, integer
 
 try:
@@ -185,6 +189,13 @@ def _to_network(block: Block, options: AggregateOptions) -> Any:
     return network
 
 
+def widened(address: str, options: Optional[AggregateOptions] = None) -> str:
+    """A resolved address as aggregation renders it: widened to ipv4_prefix / ipv6_prefix."""
+    _require_netaddr()
+    network = _to_network(Block(address, address, widen=True), options or AggregateOptions())
+    return f"{network.ip}/{network.prefixlen}"
+
+
 def _guard(network: Any, block: Block, options: AggregateOptions) -> Optional[str]:
     family = "ipv4" if network.version == 4 else "ipv6"
     origin = f"from {block.source}"
@@ -202,3 +213,54 @@ def _guard(network: Any, block: Block, options: AggregateOptions) -> Optional[st
             f"list narrower blocks or raise broadest_prefix.{family}"
         )
     return None
+
+
+# --------------------------------------------------------------------------- from resolution results
+
+
+def blocks_of(result: HostResult) -> list[Block]:
+    """The blocks a result contributes (none when it has an error).
+
+    Resolved addresses may be widened; an IP literal or CIDR block is taken as written.
+    """
+    if result.error is not None:
+        return []
+    if result.kind != KIND_NAME:
+        return [_literal(result.host)]
+    return [Block(address, f"{address} of {result.host}", widen=True) for address in result.addresses]
+
+
+def cidrs_of(results: Sequence[HostResult], options: Optional[AggregateOptions] = None) -> list[tuple[str, ...]]:
+    """Each result's own CIDR blocks, in order; guard violations of every result are reported at once."""
+    cidrs: list[tuple[str, ...]] = []
+    problems: list[str] = []
+    for result in results:
+        try:
+            cidrs.append(tuple(aggregate(blocks_of(result), options)))
+        except AggregationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise AggregationError(problems)
+    return cidrs
+
+
+def merged_cidrs(results: Sequence[HostResult], options: Optional[AggregateOptions] = None) -> list[str]:
+    """Every error-free result aggregated into one sorted CIDR list."""
+    return aggregate([block for result in results for block in blocks_of(result)], options)
+
+
+def literal_problem(literal: str, options: Optional[AggregateOptions] = None) -> Optional[str]:
+    """Why an IP literal or CIDR block written by the user breaks the guard, or None.
+
+    Checked before any DNS query, so that a too-broad literal fails at once.
+    """
+    try:
+        aggregate([_literal(literal)], options)
+    except AggregationError as exc:
+        return "; ".join(exc.problems)
+    return None
+
+
+def _literal(value: str) -> Block:
+    """An IP or CIDR block the user wrote: taken as written, never widened."""
+    return Block(value, f"literal {value}")

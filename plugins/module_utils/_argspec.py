@@ -1,18 +1,41 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Option specs shared by the modules, as plain data.
+"""Option specs shared by the modules, as plain data: one group per doc fragment.
 
-``env`` names the environment variable a module falls back to (the
-kubernetes.core names); the module turns it into Ansible's env fallback, so
-this file needs no Ansible import.
+| group       | doc fragment                  | used by               |
+|-------------|-------------------------------|-----------------------|
+| CONNECTION  | meshguard.egress.cluster      | rules, rules_info     |
+| RESOLVER    | meshguard.egress.resolver     | rules, rules_info, the resolve lookup |
+| AGGREGATION | meshguard.egress.aggregation  | rules, rules_info, the resolve lookup |
+| RULESET     | meshguard.egress.ruleset      | rules, rules_info     |
+| POLICY      | meshguard.egress.policy       | rules, rules_info     |
+| ADDRESSES   | meshguard.egress.addresses    | rules, rules_info, the resolve lookup |
+
+Choices and defaults are read from the library that checks them, so a spec
+cannot drift from the code (the doc fragments state them for users, and
+ansible-test's validate-modules compares the two). ``env`` names the
+environment variable a module falls back to (the kubernetes.core names); the
+module turns it into Ansible's env fallback, so this file needs no Ansible
+import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
-from ._engine import Settings
+from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
+from ._dns_options import FAMILY_CHOICES, ResolverOptions
+from ._kinds import APIS, DEFAULT_API
 from ._kube import ConnectionOptions
+from ._prepare import ON_ERROR, STATES, Settings
+from ._retain import DEFAULT_RETAIN
+from ._spec import DEFAULT_NAMESPACE, LAYOUTS
+
+_RESOLVER_DEFAULTS = {f.name: f.default for f in fields(ResolverOptions)}
+_AGGREGATION_DEFAULTS = {f.name: f.default for f in fields(AggregateOptions)}
+DEFAULT_REQUEST_TIMEOUT = ConnectionOptions().timeout
 
 CONNECTION: dict[str, dict[str, Any]] = {
     "kubeconfig": {"type": "raw", "env": "K8S_AUTH_KUBECONFIG"},
@@ -24,63 +47,75 @@ CONNECTION: dict[str, dict[str, Any]] = {
     "client_cert": {"type": "path", "aliases": ["cert_file"], "env": "K8S_AUTH_CERT_FILE"},
     "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False, "env": "K8S_AUTH_KEY_FILE"},
     "proxy": {"type": "str", "env": "K8S_AUTH_PROXY"},
-    "request_timeout": {"type": "float", "default": 30.0},
+    "request_timeout": {"type": "float", "default": DEFAULT_REQUEST_TIMEOUT},
 }
 
 RESOLVER: dict[str, dict[str, Any]] = {
     "nameservers": {"type": "list", "elements": "str"},
-    "port": {"type": "int", "default": 53},
-    "families": {"type": "str", "choices": ["both", "ipv4", "ipv6"], "default": "both"},
-    "timeout": {"type": "float", "default": 2.0},
-    "lifetime": {"type": "float", "default": 10.0},
-    "retries": {"type": "int", "default": 2},
-    "tcp": {"type": "bool", "default": False},
-    "rounds": {"type": "int", "default": 1},
-    "all_nameservers": {"type": "bool", "default": False},
-    "concurrency": {"type": "int", "default": 32},
+    "port": {"type": "int", "default": _RESOLVER_DEFAULTS["port"]},
+    "families": {"type": "str", "choices": list(FAMILY_CHOICES), "default": _RESOLVER_DEFAULTS["families"]},
+    "timeout": {"type": "float", "default": _RESOLVER_DEFAULTS["timeout"]},
+    "lifetime": {"type": "float", "default": _RESOLVER_DEFAULTS["lifetime"]},
+    "retries": {"type": "int", "default": _RESOLVER_DEFAULTS["retries"]},
+    "tcp": {"type": "bool", "default": _RESOLVER_DEFAULTS["tcp"]},
+    "rounds": {"type": "int", "default": _RESOLVER_DEFAULTS["rounds"]},
+    "all_nameservers": {"type": "bool", "default": _RESOLVER_DEFAULTS["all_nameservers"]},
+    "concurrency": {"type": "int", "default": _RESOLVER_DEFAULTS["concurrency"]},
 }
 
 AGGREGATION: dict[str, dict[str, Any]] = {
-    "collapse": {"type": "str", "choices": ["merge", "none"], "default": "merge"},
-    "ipv4_prefix": {"type": "int", "default": 32},
-    "ipv6_prefix": {"type": "int", "default": 128},
+    "collapse": {"type": "str", "choices": list(COLLAPSE_CHOICES), "default": _AGGREGATION_DEFAULTS["collapse"]},
+    "ipv4_prefix": {"type": "int", "default": _AGGREGATION_DEFAULTS["ipv4_prefix"]},
+    "ipv6_prefix": {"type": "int", "default": _AGGREGATION_DEFAULTS["ipv6_prefix"]},
     "broadest_prefix": {
         "type": "dict",
-        "options": {"ipv4": {"type": "int", "default": 16}, "ipv6": {"type": "int", "default": 48}},
+        "options": {family: {"type": "int", "default": prefix} for family, prefix in DEFAULT_BROADEST.items()},
     },
-    "allow_any": {"type": "bool", "default": False},
+    "allow_any": {"type": "bool", "default": _AGGREGATION_DEFAULTS["allow_any"]},
 }
 
 RULESET: dict[str, dict[str, Any]] = {
     "set": {"type": "str", "required": True},
     "services": {"type": "list", "elements": "dict"},
-    "namespace": {"type": "str", "default": "default"},
-    "api": {
-        "type": "str",
-        "default": "networking.istio.io/v1",
-        "choices": [
-            "networking.istio.io/v1",
-            "networking.istio.io/v1beta1",
-            "networking.istio.io/v1alpha3",
-            "config.istio.io/v1alpha2",
-        ],
-    },
-    "layout": {"type": "str", "choices": ["per_service", "per_address"]},
+    "namespace": {"type": "str", "default": DEFAULT_NAMESPACE},
+    "api": {"type": "str", "default": DEFAULT_API, "choices": list(APIS)},
+    "layout": {"type": "str", "choices": list(LAYOUTS)},
     "network_policy": {"type": "bool", "default": False},
     "registry_only": {"type": "list", "elements": "str", "default": []},
+    "guardrail": {"type": "dict", "options": {"writers": {"type": "list", "elements": "str", "required": True}}},
 }
-
 
 # How the rule set meets what is live; the same in rules and rules_info.
 POLICY: dict[str, dict[str, Any]] = {
     "prune": {"type": "bool", "default": True},
-    "on_error": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
-    "retain": {"type": "str", "default": "24h"},
+    "on_error": {"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
+    "retain": {"type": "str", "default": DEFAULT_RETAIN},
     "resolved": {"type": "list", "elements": "dict"},
+    "resolved_at": {"type": "str"},
 }
 
 
-def merged(*groups: dict[str, dict[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:
+# Which destinations are never allowed besides the built-in ranges (_address_policy).
+ADDRESSES: dict[str, dict[str, Any]] = {
+    "internal_ranges": {"type": "list", "elements": "str", "default": []},
+}
+
+# The options of the rules module besides the groups, and when which are required.
+RULES_OWN: dict[str, dict[str, Any]] = {
+    "state": {"type": "str", "choices": list(STATES), "default": STATES[0]},
+    "force": {"type": "bool", "default": False},
+    "dest": {"type": "path"},
+    "return_resources": {"type": "bool", "default": True},
+}
+RULES_REQUIRED_IF = [("state", "present", ("services",)), ("state", "rendered", ("services",))]
+
+
+def rules_spec(env_fallback: Any) -> dict[str, dict[str, Any]]:
+    """The rules module's argument_spec (also validated by its action plugin, which runs it in-process)."""
+    return merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, RULES_OWN, env_fallback=env_fallback)
+
+
+def merged(*groups: Mapping[str, Mapping[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:
     """One Ansible argument_spec from groups; ``env_fallback`` is Ansible's
     function, passed in so that this file needs no Ansible import."""
     spec: dict[str, dict[str, Any]] = {}
@@ -94,18 +129,59 @@ def merged(*groups: dict[str, dict[str, Any]], env_fallback: Any) -> dict[str, d
     return spec
 
 
-def pick(params: dict[str, Any], spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The values of params that belong to one spec."""
+def pick(params: Mapping[str, Any], spec: Iterable[str]) -> dict[str, Any]:
+    """The values of params that belong to one spec (or list of option names)."""
     return {name: params.get(name) for name in spec}
 
 
-def connection_options(params: dict[str, Any]) -> ConnectionOptions:
+def connection_options(params: Mapping[str, Any]) -> ConnectionOptions:
     values = pick(params, CONNECTION)
-    timeout = values.pop("request_timeout") or 30.0
+    timeout = values.pop("request_timeout") or DEFAULT_REQUEST_TIMEOUT
     return ConnectionOptions(timeout=float(timeout), **values)
 
 
-def settings_from(params: dict[str, Any]) -> Settings:
+def secrets_of(kubeconfig: Any) -> list[str]:
+    """Credentials inside a kubeconfig given as a dict, for Ansible's ``no_log_values``.
+
+    As kubernetes.core does: a kubeconfig passed inline carries tokens, keys
+    and passwords that must not show up in results or logs.
+    """
+    found: list[str] = []
+
+    def walk(value: Any, name: str = "") -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, str(key))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, name)
+        elif isinstance(value, str) and value and name in _KUBECONFIG_SECRETS:
+            found.append(value)
+
+    if isinstance(kubeconfig, Mapping):
+        walk(kubeconfig)
+    return found
+
+
+# Fields of a kubeconfig (users, auth and exec plugins) that hold credentials.
+_KUBECONFIG_SECRETS = frozenset(
+    (
+        "token",
+        "password",
+        "secret",
+        "client-secret",
+        "client-key-data",
+        "client-certificate-data",
+        "certificate-authority-data",
+        "id-token",
+        "access-token",
+        "refresh-token",
+        "api_key",
+    )
+)
+
+
+def settings_from(params: Mapping[str, Any]) -> Settings:
     """The Settings of a run from a module's params; options a module does
     not have (rules_info: state, force, dest) keep their defaults."""
     return Settings(
@@ -117,6 +193,8 @@ def settings_from(params: dict[str, Any]) -> Settings:
         resolver=pick(params, RESOLVER),
         aggregation=pick(params, AGGREGATION),
         resolved=params["resolved"],
+        resolved_at=params.get("resolved_at"),
         dest=params.get("dest"),
         retain=params["retain"],
+        internal_ranges=params["internal_ranges"],
     )

@@ -2,257 +2,91 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules pipeline for one cluster.
 
-    validate -> resolve -> aggregate -> render -> plan -> apply -> report
+    prepare -> resolve -> read live and the cluster's ranges -> desired -> same-named -> plan -> execute -> report
 
-``prepare`` checks everything the user gave (rule set, resolver and
-aggregation options, pre-resolved input) and reports every problem at once,
-before any DNS query or API request. ``desired_objects`` resolves and renders
-(the only DNS traffic). ``run`` does the rest against one cluster.
-
-A service whose hosts did not resolve is never rendered from a partial
-answer: with on_error=fail nothing is done at all, with on_error=keep its
-live objects stay exactly as they are (neither updated nor pruned).
+``plan_on_cluster`` is the part ``rules`` (``run``) and ``rules_info``
+(``inspect``) share: what the rule set would change on a cluster. Only
+``run`` executes the plan; ``state=rendered`` writes files instead of
+touching a cluster.
 """
 
 from __future__ import annotations
 
-import datetime
-import os
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
-    yaml = None
-
-from ._addresses import AggregateOptions, AggregationError, Block, aggregate
-from ._apply import Live, discover, execute, find_same_named, list_owned, plan_for, to_yaml
-from ._errors import MeshguardError, MissingLibraryError
-from ._kube import ConnectionOptions, KubeClient
-from ._plan import CONFLICT, clean, identity, key, owned_by
-from ._render import SERVICE_ANNOTATION, ServiceAddresses, render
-from ._resolve import HostResult, ResolveError, ResolverOptions, blocks_of, resolve, results_from_detail
-from ._retain import DEFAULT_RETAIN, LAST_SEEN_ANNOTATION, annotation_value, parse_duration, previous, retain
-from ._spec import DEFAULT_API, LEGACY_API, RuleSet, SpecError, validate_ruleset
-
-STATES = ("present", "absent", "rendered")
-ON_ERROR = ("fail", "keep")
+from ._argspec import connection_options, settings_from
+from ._cluster_ranges import read_cluster_ranges
+from ._desired import Desired, desired_objects, host_results
+from ._errors import MeshguardError
+from ._execute import execute, report
+from ._kinds import DEFAULT_API, identity, owned_by
+from ._kube import ConnectionOptions, KubeClient, KubeError
+from ._live import Live, discover, list_owned, with_same_named
+from ._manifests import write_manifests
+from ._names import SET_LABEL
+from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
+from ._prepare import Prepared, Settings, prepare
+from ._render import rendered_kinds
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a run needs besides the cluster, as plain data."""
+class ClusterPlan:
+    """What a rule set finds on a cluster and would change there."""
 
-    spec: dict
-    state: str = "present"
-    prune: bool = True
-    force: bool = False
-    on_error: str = "fail"
-    resolver: dict = field(default_factory=dict)
-    aggregation: dict = field(default_factory=dict)
-    resolved: Optional[list] = None
-    dest: Optional[str] = None
-    retain: Any = DEFAULT_RETAIN
-    # The clock of retention; tests pass their own.
-    now: Optional[datetime.datetime] = None
+    live: Live
+    desired: Desired
+    plan: Plan
 
 
-@dataclass(frozen=True)
-class Prepared:
-    ruleset: RuleSet
-    resolver: ResolverOptions
-    aggregation: AggregateOptions
-    resolved: Optional[dict[str, HostResult]]
-    retain: int = 0
-
-
-@dataclass
-class Desired:
-    objects: list[dict]
-    # service name -> why its hosts did not resolve (on_error=keep)
-    unresolved: dict[str, list[str]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-def prepare(settings: Settings) -> Prepared:
-    """Validate all input; one SpecError lists every problem."""
-    errors: list[str] = []
-    spec = dict(settings.spec)
-    if settings.state == "absent" and not spec.get("services"):
-        spec["services"] = []  # removing a set needs only its name
-    resolver = aggregation = ruleset = None
-    window = 0
-    try:
-        window = parse_duration(settings.retain)
-    except MeshguardError as e:
-        errors.append(str(e))
-    try:
-        resolver = ResolverOptions.from_dict(settings.resolver)
-    except MeshguardError as e:
-        errors.append(str(e))
-    try:
-        aggregation = AggregateOptions.from_dict(settings.aggregation)
-    except MeshguardError as e:
-        errors.append(str(e))
-    try:
-        ruleset = validate_ruleset(spec, _guard(aggregation) if aggregation else None)
-    except SpecError as e:
-        errors[:0] = e.errors
-    if settings.state not in STATES:
-        errors.append(f"state: must be one of {', '.join(STATES)}, got {settings.state!r}")
-    if settings.on_error not in ON_ERROR:
-        errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
-    if settings.state == "rendered" and settings.on_error == "keep":
-        errors.append("on_error: keep reads live objects, which state=rendered never does; use fail")
-    resolved = _check_resolved(settings.resolved, ruleset, errors)
-    if errors or ruleset is None or resolver is None or aggregation is None:
-        raise SpecError(errors)
-    return Prepared(ruleset, resolver, aggregation, resolved, window)
-
-
-def _check_resolved(
-    given: Optional[list], ruleset: Optional[RuleSet], errors: list[str]
-) -> Optional[dict[str, HostResult]]:
-    """Pre-resolved answers by host; every host name of the set must be there."""
-    if given is None:
-        return None
-    try:
-        resolved = {r.host: r for r in results_from_detail(given)}
-    except MeshguardError as e:
-        errors.append(f"resolved: {e}")
-        return None
-    for index, service in enumerate(ruleset.services if ruleset else ()):
-        if service.addresses is not None:
-            continue
-        for name in service.host_names:
-            if name not in resolved:
-                errors.append(
-                    f"services[{index}] {service.name!r}: hosts: {name} is not in `resolved`; "
-                    "resolve every host of the rule set (the lookup with detail=true)"
-                )
-    return resolved
-
-
-def _guard(aggregation: AggregateOptions) -> Callable[[str], Optional[str]]:
-    """The breadth guard for IPs and CIDRs written in the rule set, so that
-    validation reports them with the service and field, before any request."""
-
-    def check(literal: str) -> Optional[str]:
-        try:
-            aggregate([Block(literal, f"literal {literal}")], aggregation)
-        except AggregationError as e:
-            return "; ".join(e.problems)
-        return None
-
-    return check
-
-
-def host_results(prepared: Prepared) -> dict[str, HostResult]:
-    """DNS answers for every host name of the rule set, asked once each."""
-    if prepared.resolved is not None:
-        return prepared.resolved
-    names = sorted({name for s in prepared.ruleset.services if s.addresses is None for name in s.host_names})
-    if not names:
-        return {}
-    return {r.host: r for r in resolve(names, prepared.resolver, prepared.aggregation)}
-
-
-def desired_objects(
-    prepared: Prepared,
-    results: dict[str, HostResult],
-    on_error: str,
-    live: Optional[list[dict]] = None,
-    now: Optional[datetime.datetime] = None,
-) -> Desired:
-    """Render the rule set from the DNS answers.
-
-    ``live``: the set's objects on the cluster, for address retention (None
-    when rendering without a cluster: then only this run's answers count).
-    """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    live_by_service: dict[Optional[str], list[dict]] = {}
-    for obj in live or ():
-        live_by_service.setdefault(_service_of(obj), []).append(obj)
-    by_service: dict[str, ServiceAddresses] = {}
-    last_seen: dict[str, str] = {}
-    desired = Desired([])
-    for service in prepared.ruleset.services:
-        answers = _answers(service, results)
-        failed = [r.error for r in answers if r.error is not None]
-        if failed:
-            desired.unresolved[service.name] = [f"{e.type}: {e.message}" for e in failed if isinstance(e, ResolveError)]
-            continue
-        blocks = [b for r in answers for b in blocks_of(r)]
-        ips = [a for r in answers if r.kind != "network" for a in r.addresses]
-        if prepared.retain and service.addresses is None:
-            dns = sorted({a for r in answers if r.kind == "name" for a in r.addresses})
-            before = previous(live_by_service.get(service.name, ()))
-            kept = retain(service.name, dns, before, now, prepared.retain)
-            desired.warnings.extend(kept.warnings)
-            extra = [address for address, _since in kept.retained]
-            blocks += [Block(a, f"{a} (retained)", widen=True) for a in extra]
-            ips += extra
-            last_seen[service.name] = annotation_value(kept.last_seen)
-        by_service[service.name] = ServiceAddresses(
-            cidrs=tuple(aggregate(blocks, prepared.aggregation)),
-            ips=tuple(ips),
-            # Provenance names what was resolved; pre-resolved addresses have none.
-            sources=tuple(service.host_names) if service.addresses is None else (),
-        )
-    if desired.unresolved and on_error == "fail":
-        lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(desired.unresolved.items())]
-        raise MeshguardError("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
-    kept_set = replace(prepared.ruleset, services=tuple(s for s in prepared.ruleset.services if s.name in by_service))
-    desired.objects = render(kept_set, by_service)
-    for obj in desired.objects:
-        if _service_of(obj) in last_seen:
-            annotations = obj["metadata"]["annotations"]
-            annotations[LAST_SEEN_ANNOTATION] = last_seen[_service_of(obj)]
-            obj["metadata"]["annotations"] = dict(sorted(annotations.items()))
-    for name, why in sorted(desired.unresolved.items()):
-        desired.warnings.append(
-            f"service {name!r} did not resolve ({'; '.join(why)}); its live objects are kept as they are"
-        )
-    return desired
-
-
-def _answers(service: Any, results: dict[str, HostResult]) -> list[HostResult]:
-    """One result per host of a service: literals as they are, names from DNS."""
-    if service.addresses is not None:
-        given = [(a, "network" if "/" in a else "address") for a in service.addresses]
-    else:
-        given = [(h.value, h.kind) for h in service.hosts if h.kind != "name"]
-    literals = [HostResult(host=v, kind=k, addresses=(v,) if k == "address" else ()) for v, k in given]
-    if service.addresses is not None:
-        return literals
-    return literals + [results[name] for name in service.host_names]
-
-
-def _service_of(obj: dict) -> Optional[str]:
-    return (obj["metadata"].get("annotations") or {}).get(SERVICE_ANNOTATION)
-
-
-def needed_kinds(ruleset: RuleSet) -> set[tuple[str, str]]:
-    """(group, kind) of every object the rule set renders."""
-    kinds = {("config.istio.io", "EgressRule") if ruleset.legacy else ("networking.istio.io", "ServiceEntry")}
-    if ruleset.network_policy:
-        kinds.add(("networking.k8s.io", "NetworkPolicy"))
-    if ruleset.registry_only:
-        kinds.add(("networking.istio.io", "Sidecar"))
-    return kinds if ruleset.services or ruleset.registry_only else set()
-
-
-def _namespaces(ruleset: RuleSet) -> set[str]:
-    return {s.namespace for s in ruleset.services} | set(ruleset.registry_only) | {ruleset.namespace}
-
-
-def _read(client: KubeClient, prepared: Prepared, set_name: Optional[str]) -> Live:
-    needed = needed_kinds(prepared.ruleset)
-    resources = discover(client, _istio_version(prepared.ruleset.api), needed)
-    return list_owned(
-        client, resources, set_name=set_name, namespaces=_namespaces(prepared.ruleset), needed=frozenset(needed)
+def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
+    """Resolve (or take the pre-resolved answers), read the set's live objects, render, plan."""
+    ruleset = prepared.ruleset
+    results = host_results(prepared) if prepared.state != "absent" else {}
+    needed = rendered_kinds(ruleset)
+    resources = discover(client, ruleset.api, needed)
+    namespaces = {s.namespace for s in ruleset.services} | set(ruleset.registry_only) | {ruleset.namespace}
+    live = list_owned(client, resources, set_name=ruleset.name, namespaces=namespaces, needed=needed)
+    desired = Desired()
+    if prepared.state != "absent":
+        cluster = read_cluster_ranges(client, internal_given=bool(prepared.internal))
+        desired = desired_objects(prepared, results, live.owned, cluster.ranges)
+        desired = replace(desired, warnings=[*cluster.warnings, *desired.warnings])
+    live = with_same_named(client, live, desired.objects, ruleset.name)
+    owned = [o for o in live.owned if owned_by(o, ruleset.name)]
+    plan = make_plan(
+        [with_hash(o) for o in desired.objects],
+        owned,
+        list(live.same_name),
+        prune=prepared.prune,
+        force=prepared.force,
+        keep=desired.kept(live.owned),
     )
+    return ClusterPlan(live, desired, plan)
+
+
+NO_CLUSTER_RANGES = (
+    "state=rendered reads no cluster: addresses were checked against the built-in ranges and internal_ranges, "
+    "not against a cluster's Service and pod ranges"
+)
+
+
+def check_writer(client: KubeClient, writers: tuple[str, ...]) -> None:
+    """The guardrail denies changes by anyone but its writers: this run must be one of them,
+    or its own writes after the policy would be denied half-way."""
+    try:
+        user = client.whoami()
+    except KubeError as e:
+        raise MeshguardError(
+            f"{client.where}: cannot tell which user this run is ({e}); the guardrail lets only its writers change "
+            "the set, so nothing was changed"
+        ) from None
+    if user not in writers:
+        raise MeshguardError(
+            f"{client.where}: this run is user {user!r}, which is not in guardrail.writers ({', '.join(writers)}): "
+            "the guardrail would deny this run's own changes; nothing was changed"
+        )
 
 
 def run(
@@ -266,40 +100,55 @@ def run(
     module result; raises MeshguardError when nothing could be done, and
     reports per-object failures in result['failures']."""
     prepared = prepare(settings)
-    set_name = prepared.ruleset.name
-    results = host_results(prepared) if settings.state != "absent" else {}
-    if settings.state == "rendered":
-        desired = desired_objects(prepared, results, settings.on_error, None, settings.now)
-        return rendered(desired.objects, settings.dest, set_name, check_mode)
+    if prepared.state == "rendered":
+        desired = desired_objects(prepared, host_results(prepared))
+        result = write_manifests(desired.objects, prepared.dest, prepared.ruleset.name, check_mode)
+        result["warnings"] = [NO_CLUSTER_RANGES, *desired.warnings, *result["warnings"]]
+        result["refused"] = desired.refused
+        return result
     if connection is None:
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
-    live = _read(client, prepared, set_name)
-    desired = Desired([])
-    if settings.state != "absent":
-        desired = desired_objects(prepared, results, settings.on_error, live.owned, settings.now)
-    find_same_named(client, live, desired.objects, set_name)
-    plan = plan_for(
-        desired.objects,
-        live,
-        set_name=set_name,
-        prune=settings.prune or settings.state == "absent",
-        force=settings.force,
-        keep=_kept(live.owned, desired.unresolved),
+    found = plan_on_cluster(client, prepared)
+    if prepared.ruleset.guardrail is not None and found.plan.writes:
+        check_writer(client, prepared.ruleset.guardrail.writers)
+    execution = execute(
+        client,
+        found.plan,
+        found.live.resources,
+        check_mode=check_mode,
+        force=prepared.force,
+        set_name=prepared.ruleset.name,
+        want_diff=diff,
     )
-    outcome = execute(
-        client, plan, live.resources, check_mode=check_mode, force=settings.force, set_name=set_name, want_diff=diff
-    )
+    plan, counts = report(found.plan, execution)
     result: dict[str, Any] = {
-        "changed": outcome.changed,
+        "changed": execution.changed,
         "cluster": client.where,
-        "plan": plan.summary(),
-        "resources": desired.objects,
-        "warnings": desired.warnings + live.warnings + outcome.warnings,
-        "failures": outcome.failures,
+        "plan": plan,
+        "counts": counts,
+        "resources": found.desired.objects,
+        "refused": found.desired.refused,
+        "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
+        "failures": list(execution.failures),
     }
     if diff:
-        result["diff"] = outcome.diffs
+        result["diff"] = list(execution.diffs)
+    return result
+
+
+def module_result(params: dict[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """The rules module's result for its validated ``params``: what the
+    module process and the in-process action plugin both return. Per-object
+    failures set ``failed`` and ``msg``; MeshguardError means nothing was done."""
+    settings = settings_from(params)
+    connection = None if params["state"] == "rendered" else connection_options(params)
+    result = run(settings, connection, check_mode=check_mode, diff=diff)
+    if not params.get("return_resources", True):
+        # A caller that only reads the plan and counts (the role) spares every host's task the objects.
+        del result["resources"]
+    if result["failures"]:
+        result.update(failed=True, msg="\n".join(result["failures"]))
     return result
 
 
@@ -312,84 +161,20 @@ def inspect(
     """Read-only: what the collection (one set, or all sets) owns on a
     cluster and, given a rule set, what `rules` would change (the drift)."""
     prepared = prepare(settings) if settings is not None else None
-    results = host_results(prepared) if prepared is not None else {}
     client = KubeClient(connection)
-    if prepared is not None:
-        live = _read(client, prepared, set_name)
+    result: dict[str, Any] = {"cluster": client.where}
+    if prepared is None:
+        live = list_owned(client, discover(client, api), set_name=set_name, namespaces=())
+        warnings: list[str] = []
     else:
-        resources = discover(client, _istio_version(api), set())
-        live = list_owned(client, resources, set_name=set_name, namespaces=())
-    result: dict[str, Any] = {
-        "cluster": client.where,
-        "objects": sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity),
-        "warnings": list(live.warnings),
-    }
-    if prepared is not None and settings is not None:
-        desired = desired_objects(prepared, results, settings.on_error, live.owned, settings.now)
-        find_same_named(client, live, desired.objects, set_name)
-        keep = _kept(live.owned, desired.unresolved)
-        plan = plan_for(desired.objects, live, set_name=set_name, prune=settings.prune, force=False, keep=keep)
-        result["warnings"] += desired.warnings
-        result["plan"] = plan.summary()
-        result["in_sync"] = not plan.writes and not plan.of(CONFLICT)
-    return result
-
-
-def _istio_version(api: str) -> str:
-    """Version of networking.istio.io to use; the legacy API has no Sidecar
-    of its own, so with it Sidecars stay on v1."""
-    return "v1" if api == LEGACY_API else api.rpartition("/")[2]
-
-
-def _kept(owned_objects: list[dict], unresolved: dict[str, list[str]]) -> frozenset:
-    """Live objects of services whose hosts did not resolve (on_error=keep)."""
-    return frozenset(identity(o) for o in owned_objects if _service_of(o) in unresolved)
-
-
-def file_name(obj: dict) -> str:
-    _group, kind, namespace, name = identity(obj)
-    return f"{kind.lower()}-{namespace}-{name}.yaml"
-
-
-def rendered(objects: list[dict], dest: Optional[str], set_name: str, check_mode: bool) -> dict[str, Any]:
-    """state=rendered: the objects, and with dest one YAML file each.
-
-    Files of this set that are no longer rendered are removed, so the folder
-    always equals the rule set (GitOps repositories rely on that).
-    """
-    result: dict[str, Any] = {"changed": False, "resources": objects, "plan": {}, "warnings": [], "failures": []}
-    if not dest:
-        return result
-    if yaml is None:
-        raise MissingLibraryError("PyYAML", "to write manifests")
-    wanted = {file_name(o): to_yaml(o, sort_keys=False, fast=False) for o in objects}
-    written, removed = [], []
-    existing = sorted(os.listdir(dest)) if os.path.isdir(dest) else []
-    for name, text in sorted(wanted.items()):
-        path = os.path.join(dest, name)
-        current = None
-        if name in existing:
-            with open(path, encoding="utf-8") as f:
-                current = f.read()
-        if current != text:
-            written.append(path)
-            if not check_mode:
-                os.makedirs(dest, exist_ok=True)
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text)
-    for name in existing:
-        if name in wanted or not name.endswith(".yaml"):
-            continue
-        path = os.path.join(dest, name)
-        with open(path, encoding="utf-8") as f:
-            try:
-                obj = yaml.safe_load(f)
-            except yaml.YAMLError:
-                continue
-        if isinstance(obj, dict) and "metadata" in obj and owned_by(obj, set_name):
-            removed.append(path)
-            if not check_mode:
-                os.remove(path)
-    result.update(changed=bool(written or removed), files=sorted(wanted), written=written, removed=removed)
-    result["plan"] = {"write": [key(o) for o in objects if file_name(o) in {os.path.basename(p) for p in written}]}
+        found = plan_on_cluster(client, prepared)
+        live = found.live
+        warnings = found.desired.warnings
+        plan, counts = report(found.plan)
+        result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
+        result["refused"] = found.desired.refused
+    objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)
+    result["objects"] = objects
+    result["sets"] = dict(sorted(Counter(o["metadata"]["labels"].get(SET_LABEL, "") for o in objects).items()))
+    result["warnings"] = list(live.warnings) + warnings
     return result

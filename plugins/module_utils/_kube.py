@@ -229,6 +229,19 @@ class KubeClient:
                 return None
             raise
 
+    def whoami(self) -> str:
+        """The user name the API server authenticates these credentials as (a SelfSubjectReview:
+        nothing is stored; every authenticated user may ask, Kubernetes 1.28 and later)."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        review = self.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body=body,
+            verb="create",
+            what="selfsubjectreviews",
+        )
+        return str(((review.get("status") or {}).get("userInfo") or {}).get("username", ""))
+
     # -- transport -----------------------------------------------------------
 
     def request(

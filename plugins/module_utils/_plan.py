@@ -19,10 +19,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL
+from ._kinds import identity, key, owned_by
+from ._names import SET_LABEL
 
 HASH_ANNOTATION = "meshguard.egress/desired-hash"
 
@@ -32,6 +33,7 @@ DELETE = "delete"
 UNCHANGED = "unchanged"
 CONFLICT = "conflict"
 ACTIONS = (CREATE, UPDATE, DELETE, UNCHANGED, CONFLICT)
+WRITES = (CREATE, UPDATE, DELETE)
 
 # Written by the API server, never by us: left out of comparisons and diffs.
 _SERVER_METADATA = (
@@ -44,26 +46,6 @@ _SERVER_METADATA = (
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
 )
-
-
-def identity(obj: dict) -> tuple[str, str, str, str]:
-    """(group, kind, namespace, name): the same object whatever its API version."""
-    meta = obj["metadata"]
-    group = obj["apiVersion"].rpartition("/")[0]
-    return group, obj["kind"], meta.get("namespace", ""), meta["name"]
-
-
-def key(obj: dict) -> str:
-    """How the plan names an object: Kind/namespace/name."""
-    _group, kind, namespace, name = identity(obj)
-    return f"{kind}/{namespace}/{name}"
-
-
-def owned_by(obj: dict, set_name: Optional[str] = None) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    if labels.get(OWNER_LABEL) != OWNER_VALUE:
-        return False
-    return set_name is None or labels.get(SET_LABEL) == set_name
 
 
 def with_hash(obj: dict) -> dict:
@@ -109,8 +91,10 @@ def clean(obj: Optional[dict]) -> dict:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Change:
+    """One planned change. ``desired`` is None for a delete; ``live`` is None for a create."""
+
     action: str
     desired: Optional[dict] = None
     live: Optional[dict] = None
@@ -125,9 +109,11 @@ class Change:
         return key(self.obj)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    changes: list[Change] = field(default_factory=list)
+    """What a cluster needs; never changed once made (execution reports its own results)."""
+
+    changes: tuple[Change, ...] = ()
 
     def of(self, action: str) -> list[Change]:
         return [c for c in self.changes if c.action == action]
@@ -142,7 +128,7 @@ class Plan:
 
     @property
     def writes(self) -> int:
-        return sum(1 for c in self.changes if c.action in (CREATE, UPDATE, DELETE))
+        return sum(1 for c in self.changes if c.action in WRITES)
 
 
 def make_plan(
@@ -161,7 +147,7 @@ def make_plan(
     or nobody's). ``keep``: identities whose live object must stay exactly
     as it is (services whose hosts did not resolve, with on_error=keep).
     """
-    plan = Plan()
+    changes: list[Change] = []
     live_by_id = {identity(o): o for o in owned}
     others = {identity(o): o for o in same_name}
     wanted = set()
@@ -170,26 +156,25 @@ def make_plan(
         wanted.add(ident)
         live = live_by_id.get(ident)
         if ident in keep:
-            plan.changes.append(Change(UNCHANGED, desired=live or obj, live=live))
+            changes.append(Change(UNCHANGED, desired=live or obj, live=live))
         elif live is not None:
             action = UNCHANGED if up_to_date(obj, live) else UPDATE
-            plan.changes.append(Change(action, desired=obj, live=live))
+            changes.append(Change(action, desired=obj, live=live))
         elif ident in others and not force:
             other = others[ident]
             owner = (other["metadata"].get("labels") or {}).get(SET_LABEL)
             why = f"owned by rule set {owner!r}" if owned_by(other) else "not managed by meshguard.egress"
-            plan.changes.append(Change(CONFLICT, desired=obj, live=other, reason=why))
+            changes.append(Change(CONFLICT, desired=obj, live=other, reason=why))
         elif ident in others:
-            plan.changes.append(Change(UPDATE, desired=obj, live=others[ident], reason="taken over (force)"))
+            changes.append(Change(UPDATE, desired=obj, live=others[ident], reason="taken over (force)"))
         else:
-            plan.changes.append(Change(CREATE, desired=obj))
+            changes.append(Change(CREATE, desired=obj))
     for live in owned:
         ident = identity(live)
         if ident in wanted:
             continue
         if ident in keep or not prune:
-            plan.changes.append(Change(UNCHANGED, live=live))
+            changes.append(Change(UNCHANGED, live=live))
         else:
-            plan.changes.append(Change(DELETE, live=live))
-    plan.changes.sort(key=lambda c: identity(c.obj))
-    return plan
+            changes.append(Change(DELETE, live=live))
+    return Plan(tuple(sorted(changes, key=lambda c: identity(c.obj))))

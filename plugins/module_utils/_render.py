@@ -14,23 +14,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from ._address_policy import Range
 from ._errors import MeshguardError
+from ._guardrail import guardrail_objects
+from ._kinds import (
+    ADMISSION_BINDING,
+    ADMISSION_POLICY,
+    EGRESS_RULE,
+    NETWORK_POLICY,
+    SERVICE_ENTRY,
+    SIDECAR,
+    Kind,
+    api_version,
+    identity,
+    sort_key,
+)
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
-from ._spec import LEGACY_API, RuleSet, Service
-
-__all__ = [
-    "MANAGED_KINDS",
-    "OWNER_LABEL",
-    "OWNER_VALUE",
-    "SERVICE_ANNOTATION",
-    "SET_LABEL",
-    "SIDECAR_NAME",
-    "SOURCES_ANNOTATION",
-    "RenderError",
-    "ServiceAddresses",
-    "render",
-    "set_selector",
-]
+from ._retain import LAST_SEEN_ANNOTATION
+from ._spec import RuleSet, Service
+from ._terms import ip_text
 
 SERVICE_ANNOTATION = "meshguard.egress/service"
 SOURCES_ANNOTATION = "meshguard.egress/sources"
@@ -41,19 +43,9 @@ SIDECAR_NAME = "default"
 # Synthetic hosts live under a reserved top-level domain (RFC 2606): they can
 # never be resolved, nor collide with a real name or a Kubernetes Service.
 SYNTHETIC_HOST_DOMAIN = "meshguard-egress.invalid"
-NETWORK_POLICY_API = "networking.k8s.io/v1"
-SIDECAR_API_FOR_LEGACY = "networking.istio.io/v1"
 # Istio's CRD limits per ServiceEntry.
 MAX_ADDRESSES = 256
 MAX_ENDPOINTS = 4096
-
-# (API group, kind) of everything render() can produce: what a prune has to list.
-MANAGED_KINDS = (
-    ("networking.istio.io", "ServiceEntry"),
-    ("config.istio.io", "EgressRule"),
-    ("networking.k8s.io", "NetworkPolicy"),
-    ("networking.istio.io", "Sidecar"),
-)
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -69,51 +61,63 @@ class ServiceAddresses:
 
     ``cidrs``: the merged CIDR blocks that go into ``addresses``; ``ips``: the
     individual addresses (STATIC endpoints); ``sources``: the host names they
-    were resolved from (provenance only).
+    were resolved from (provenance only); ``last_seen``: address retention's
+    annotation value (``_retain``), empty when retention is off.
     """
 
     cidrs: tuple[str, ...]
     ips: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    last_seen: str = ""
 
 
-def set_selector(set_name: str) -> str:
-    """Label selector for every object of one rule set."""
-    return f"{OWNER_LABEL}={OWNER_VALUE},{SET_LABEL}={set_name}"
+def rendered_kinds(ruleset: RuleSet) -> list[Kind]:
+    """The kinds of every object ``render`` produces for the rule set (none when it renders nothing)."""
+    if not ruleset.services and not ruleset.registry_only:
+        return []
+    kinds = [EGRESS_RULE if ruleset.legacy else SERVICE_ENTRY]
+    if ruleset.network_policy:
+        kinds.append(NETWORK_POLICY)
+    if ruleset.registry_only:
+        kinds.append(SIDECAR)
+    if ruleset.guardrail:
+        kinds += [ADMISSION_POLICY, ADMISSION_BINDING]
+    return kinds
 
 
-def render(ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses]) -> list[dict[str, Any]]:
-    """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name)."""
+def render(
+    ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses], guardrail_ranges: Sequence[Range] = ()
+) -> list[dict[str, Any]]:
+    """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name).
+
+    ``guardrail_ranges``: what the guardrail's admission policy denies (``_guardrail``).
+    """
     objects: list[dict[str, Any]] = []
     for service in ruleset.services:
-        networks, ips, sources = _addresses(service, addresses_by_service)
+        given = addresses_by_service.get(service.name)
+        if given is None:
+            raise RenderError(f"service {service.name!r}: no addresses were given to render")
+        networks, ips = _addresses(service, given)
+        meta = _Meta(ruleset, service, sorted(set(given.sources)), given.last_seen)
         if ruleset.legacy:
-            objects.extend(_egress_rules(ruleset, service, networks, sources))
+            objects.extend(_egress_rules(ruleset, service, networks, meta))
         else:
-            objects.extend(_service_entries(ruleset, service, networks, ips, sources))
+            objects.extend(_service_entries(ruleset, service, networks, ips, meta))
         if ruleset.network_policy:
-            objects.append(_network_policy(ruleset, service, networks, sources))
+            objects.append(_network_policy(ruleset, service, networks, meta))
     objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
-    objects.sort(key=_identity)
+    objects.extend(guardrail_objects(ruleset, guardrail_ranges))
+    objects.sort(key=sort_key)
     for before, after in zip(objects, objects[1:]):
-        if _identity(before) == _identity(after):
+        if identity(before) == identity(after):
             # Only a hash collision of two long names can get here.
-            kind, namespace, name = _identity(after)
+            _group, kind, namespace, name = identity(after)
             raise RenderError(f"two rendered objects share the name {kind} {namespace}/{name}")
     return objects
 
 
-def _identity(obj: dict[str, Any]) -> tuple[str, str, str]:
-    return obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"]
-
-
-def _addresses(
-    service: Service, addresses_by_service: Mapping[str, ServiceAddresses]
-) -> tuple[list[Network], list[Address], list[str]]:
+def _addresses(service: Service, given: ServiceAddresses) -> tuple[list[Network], list[Address]]:
     """The service's addresses parsed, de-duplicated and sorted, whatever order they came in."""
-    given = addresses_by_service.get(service.name)
-    if given is None:
-        raise RenderError(f"service {service.name!r}: no addresses were given to render")
     try:
         networks = sorted(set(map(ipaddress.ip_network, given.cidrs)), key=_network_key)
         ips = sorted(set(map(ipaddress.ip_address, given.ips)), key=lambda ip: (ip.version, ip))
@@ -125,26 +129,41 @@ def _addresses(
     if service.resolution == "STATIC":
         if not ips:
             raise RenderError(f"service {service.name!r}: STATIC resolution needs individual IP addresses")
-        stray = [str(ip) for ip in ips if not any(ip in network for network in networks)]
+        stray = [ip_text(ip) for ip in ips if not any(ip in network for network in networks)]
         if stray:
             raise RenderError(f"service {service.name!r}: endpoint addresses outside its CIDRs: {', '.join(stray)}")
-    return networks, ips, sorted(set(given.sources))
+    return networks, ips
 
 
 def _network_key(network: Network) -> tuple[int, Any, int]:
     return network.version, network.network_address, network.prefixlen
 
 
-def _metadata(
-    name: str, namespace: str, ruleset: RuleSet, service: Optional[Service] = None, sources: Sequence[str] = ()
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Meta:
+    """What the metadata of a service's objects is made of."""
+
+    ruleset: RuleSet
+    service: Service
+    sources: Sequence[str] = ()
+    last_seen: str = ""
+
+    def of(self, name: str) -> dict[str, Any]:
+        return _metadata(name, self.service.namespace, self.ruleset, self)
+
+
+def _metadata(name: str, namespace: str, ruleset: RuleSet, meta: Optional[_Meta] = None) -> dict[str, Any]:
+    """Labels and annotations: the service's own, then the collection's (which win)."""
+    service = meta.service if meta else None
     labels = dict(service.labels) if service else {}
     labels.update({OWNER_LABEL: OWNER_VALUE, SET_LABEL: ruleset.name})
     annotations = dict(service.annotations) if service else {}
     if service:
         annotations[SERVICE_ANNOTATION] = service.name
-    if sources:
-        annotations[SOURCES_ANNOTATION] = ",".join(sources)
+    if meta and meta.sources:
+        annotations[SOURCES_ANNOTATION] = ",".join(meta.sources)
+    if meta and meta.last_seen:
+        annotations[LAST_SEEN_ANNOTATION] = meta.last_seen
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(sorted(labels.items()))}
     if annotations:
         metadata["annotations"] = dict(sorted(annotations.items()))
@@ -158,7 +177,7 @@ def _synthetic_host(name: str, namespace: str) -> str:
 def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
     """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
     if ruleset.layout == "per_address":
-        return [(object_name(ruleset.name, service.name, address_slug(str(net))), [net]) for net in networks]
+        return [(object_name(ruleset.name, service.name, address_slug(ip_text(net))), [net]) for net in networks]
     chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
     # The first object keeps the plain name, so crossing 256 addresses only adds objects.
     return [
@@ -168,7 +187,7 @@ def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list
 
 
 def _service_entries(
-    ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], sources: list[str]
+    ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], meta: _Meta
 ) -> list[dict[str, Any]]:
     entries = []
     for index, (name, group) in enumerate(_groups(ruleset, service, networks)):
@@ -177,7 +196,7 @@ def _service_entries(
         real = sorted(service.host_names) if ruleset.layout == "per_service" and index == 0 else []
         spec: dict[str, Any] = {
             "hosts": real or [_synthetic_host(name, service.namespace)],
-            "addresses": [str(network) for network in group],
+            "addresses": [ip_text(network) for network in group],
             # Built per object: objects must not share lists that a caller might edit.
             "ports": [
                 {"name": port.name, "number": port.number, "protocol": port.protocol}
@@ -187,7 +206,7 @@ def _service_entries(
             "resolution": service.resolution,
         }
         if service.resolution == "STATIC":
-            endpoints = [{"address": str(ip)} for ip in ips if any(ip in network for network in group)]
+            endpoints = [{"address": ip_text(ip)} for ip in ips if any(ip in network for network in group)]
             if len(endpoints) > MAX_ENDPOINTS:
                 raise RenderError(f"service {service.name!r}: {len(endpoints)} endpoints in {name}, Istio takes 4096")
             spec["endpoints"] = endpoints
@@ -195,27 +214,25 @@ def _service_entries(
             spec["exportTo"] = sorted(service.export_to)
         entries.append(
             {
-                "apiVersion": ruleset.api,
-                "kind": "ServiceEntry",
-                "metadata": _metadata(name, service.namespace, ruleset, service, sources),
+                "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
+                "kind": SERVICE_ENTRY.kind,
+                "metadata": meta.of(name),
                 "spec": spec,
             }
         )
     return entries
 
 
-def _egress_rules(
-    ruleset: RuleSet, service: Service, networks: list[Network], sources: list[str]
-) -> list[dict[str, Any]]:
+def _egress_rules(ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta) -> list[dict[str, Any]]:
     rules = []
     for name, (network,) in _groups(ruleset, service, networks):
         # One address is written as a plain IP, as in the original examples.
-        destination = str(network.network_address) if network.num_addresses == 1 else str(network)
+        destination = ip_text(network.network_address) if network.num_addresses == 1 else ip_text(network)
         rules.append(
             {
-                "apiVersion": LEGACY_API,
-                "kind": "EgressRule",
-                "metadata": _metadata(name, service.namespace, ruleset, service, sources),
+                "apiVersion": api_version(EGRESS_RULE, ruleset.api),
+                "kind": EGRESS_RULE.kind,
+                "metadata": meta.of(name),
                 "spec": {
                     "destination": {"service": destination},
                     # Lower case, as in Istio 0.x's "Consuming External TCP Services".
@@ -229,19 +246,19 @@ def _egress_rules(
     return rules
 
 
-def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network], sources: list[str]) -> dict[str, Any]:
+def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta) -> dict[str, Any]:
     selector: dict[str, Any] = {"matchLabels": dict(service.pod_selector)} if service.pod_selector else {}
     numbers = sorted({port.number for port in service.ports})
     return {
-        "apiVersion": NETWORK_POLICY_API,
-        "kind": "NetworkPolicy",
-        "metadata": _metadata(object_name(ruleset.name, service.name), service.namespace, ruleset, service, sources),
+        "apiVersion": api_version(NETWORK_POLICY, ruleset.api),
+        "kind": NETWORK_POLICY.kind,
+        "metadata": meta.of(object_name(ruleset.name, service.name)),
         "spec": {
             "podSelector": selector,
             "policyTypes": ["Egress"],
             "egress": [
                 {
-                    "to": [{"ipBlock": {"cidr": str(network)}} for network in networks],
+                    "to": [{"ipBlock": {"cidr": ip_text(network)}} for network in networks],
                     # protocol written out: the API server stores the default TCP,
                     # and a later comparison with the live object must match.
                     "ports": [{"protocol": "TCP", "port": number} for number in numbers],
@@ -257,8 +274,13 @@ def _sidecar(ruleset: RuleSet, namespace: str) -> dict[str, Any]:
     # what gets dropped is exactly what nobody declared.
     hosts = ["*/*"]
     return {
-        "apiVersion": SIDECAR_API_FOR_LEGACY if ruleset.legacy else ruleset.api,
-        "kind": "Sidecar",
+        "apiVersion": api_version(SIDECAR, ruleset.api),
+        "kind": SIDECAR.kind,
         "metadata": _metadata(SIDECAR_NAME, namespace, ruleset),
         "spec": {"egress": [{"hosts": hosts}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
     }
+
+
+def service_of(obj: dict[str, Any]) -> Optional[str]:
+    """The service of the rule set an object was rendered for (None for a namespace's Sidecar)."""
+    return (obj.get("metadata", {}).get("annotations") or {}).get(SERVICE_ANNOTATION)

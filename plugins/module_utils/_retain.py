@@ -35,17 +35,17 @@ _DURATION = re.compile(r"^(?:(\d+)([smhdw]))+$")
 _PART = re.compile(r"(\d+)([smhdw])")
 
 
-def parse_duration(value: Any) -> int:
-    """Seconds in a duration such as ``24h``, ``90m``, ``1h30m``, ``7d`` or ``0``."""
+def parse_duration(value: Any, option: str = "retain") -> int:
+    """Seconds in a duration such as ``24h``, ``90m``, ``1h30m``, ``7d`` or ``0``; errors name ``option``."""
     if isinstance(value, bool):
-        raise OptionError(f"retain must be a duration such as 24h, 30m or 0, got {value!r}")
+        raise OptionError(f"{option} must be a duration such as 24h, 30m or 0, got {value!r}")
     if isinstance(value, int) and value >= 0:
         return value
     text = str(value).strip().lower()
     if text == "0":
         return 0
     if not _DURATION.match(text):
-        raise OptionError(f"retain must be a duration such as 24h, 30m, 1h30m or 0, got {value!r}")
+        raise OptionError(f"{option} must be a duration such as 24h, 30m, 1h30m or 0, got {value!r}")
     return sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text))
 
 
@@ -55,6 +55,14 @@ def timestamp(now: datetime.datetime) -> str:
 
 def _parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def parse_time(value: Any, option: str) -> datetime.datetime:
+    """A time as ``timestamp`` writes it (UTC, RFC 3339, whole seconds); errors name ``option``."""
+    try:
+        return _parse_time(str(value))
+    except ValueError:
+        raise OptionError(f"{option}: expected a UTC time such as 2026-12-01T10:00:00Z, got {value!r}") from None
 
 
 @dataclass(frozen=True)

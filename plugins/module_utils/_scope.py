@@ -3,6 +3,12 @@
 """Rule sets across an inventory: which services apply to one cluster, and
 which host names a whole run has to resolve.
 
+``cluster_services`` assembles the services of one cluster from its
+variables: ``meshguard_egress_services`` and every
+``meshguard_egress_services_<suffix>`` (in the order of their names), each
+scoped to the cluster. The rollout role reads it for the resolution of the
+whole run and for each cluster's apply, so both see the very same list.
+
 In an inventory every host is a cluster. A service may carry a ``clusters``
 list of inventory host names and group names; it then applies only to the
 clusters named, or in one of the groups named. Without ``clusters`` it applies
@@ -18,6 +24,7 @@ adapters over these functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
@@ -25,6 +32,9 @@ from ._errors import MeshguardError
 from ._terms import TermError, parse_term
 
 SCOPE_KEY = "clusters"
+SERVICES_VAR = "meshguard_egress_services"
+# Further lists of services, added per group or host in the inventory.
+_MORE_SERVICES_VAR = re.compile(r"^meshguard_egress_services_.+$")
 
 
 class ScopeError(MeshguardError):
@@ -119,6 +129,37 @@ def scoped(
     return out
 
 
+def cluster_services(
+    variables: Mapping[str, Any],
+    host: str,
+    groups: Iterable[str] = (),
+    known: Optional[Iterable[str]] = None,
+    services: Any = None,
+) -> list[Any]:
+    """The services of inventory host ``host``, from its ``variables`` (its hostvars).
+
+    ``meshguard_egress_services`` comes from ``variables`` when they have it,
+    else from ``services`` (the value of a play or role variable, which hostvars
+    do not hold); then every ``meshguard_egress_services_<suffix>`` of
+    ``variables``, sorted by name. Each list is scoped to the cluster (see
+    ``scoped``); the problems of every list are reported at once.
+    """
+    base = variables.get(SERVICES_VAR, services)
+    lists = [(SERVICES_VAR, base)]
+    lists += [(name, variables[name]) for name in sorted(variables) if _MORE_SERVICES_VAR.match(name)]
+    known = None if known is None else list(known)
+    found: list[Any] = []
+    problems: list[str] = []
+    for name, value in lists:
+        try:
+            found.extend(scoped(value, host, groups, known, source=name))
+        except ScopeError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScopeError(problems)
+    return found
+
+
 def names_to_resolve(services: Any) -> list[str]:
     """The host names the services need resolved: sorted, deduplicated, in normal form.
 
@@ -147,4 +188,4 @@ def names_to_resolve(services: Any) -> list[str]:
     return sorted(found)
 
 
-__all__ = ["SCOPE_KEY", "ScopeError", "names_to_resolve", "scoped"]
+__all__ = ["SCOPE_KEY", "SERVICES_VAR", "ScopeError", "cluster_services", "names_to_resolve", "scoped"]

@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ._address_policy import parse_blocks
 from ._errors import MeshguardError
+from ._kinds import APIS, DEFAULT_API, LEGACY_API
 from ._names import (
     OWNER_LABEL,
     RESERVED_PREFIX,
@@ -29,6 +31,7 @@ from ._names import (
     label_value_problem,
     qualified_key_problem,
 )
+from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
 PROTOCOLS = ("TCP", "MONGO", "MYSQL", "REDIS", "TLS", "HTTPS", "HTTP", "HTTP2", "GRPC")
 # Istio's multi-host rule exempts these: they are routed by Host header or SNI.
@@ -36,9 +39,6 @@ HTTP_OR_TLS_PROTOCOLS = frozenset(("HTTP", "HTTP2", "GRPC", "HTTPS", "TLS"))
 # istio/api routing/v1alpha1/egress_rule.proto (Istio 0.x).
 LEGACY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "HTTP2", "TCP", "MONGO")
 
-LEGACY_API = "config.istio.io/v1alpha2"
-APIS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3", LEGACY_API)
-DEFAULT_API = "networking.istio.io/v1"
 LAYOUTS = ("per_service", "per_address")
 RESOLUTIONS = ("NONE", "STATIC")
 # Resolutions Istio knows but this collection cannot use: its addresses are CIDRs.
@@ -48,12 +48,7 @@ DEFAULT_NAMESPACE = "default"
 # Istio's CRD caps hosts, addresses and ports at 256 items per ServiceEntry.
 MAX_ITEMS = 256
 
-# Host kinds, named as in _terms.
-HOST_NAME = "name"
-HOST_ADDRESS = "address"
-HOST_NETWORK = "network"
-
-RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only")
+RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only", "guardrail")
 SERVICE_KEYS = (
     "name",
     "hosts",
@@ -65,9 +60,11 @@ SERVICE_KEYS = (
     "network_policy",
     "labels",
     "annotations",
+    "allow_ranges",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
+GUARDRAIL_KEYS = ("writers",)
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -83,14 +80,6 @@ class SpecError(MeshguardError):
 
 
 @dataclass(frozen=True)
-class Host:
-    """One entry of ``hosts``: ``kind`` is ``name``, ``address`` or ``network``; ``value`` is normalised."""
-
-    kind: str
-    value: str
-
-
-@dataclass(frozen=True)
 class Port:
     number: int
     protocol: str
@@ -101,7 +90,8 @@ class Port:
 class Service:
     name: str
     namespace: str
-    hosts: tuple[Host, ...]
+    # Parsed by _terms, as the lookup parses them: ``value`` is the normal form.
+    hosts: tuple[Term, ...]
     ports: tuple[Port, ...]
     resolution: str = "NONE"
     export_to: tuple[str, ...] = ()
@@ -110,16 +100,25 @@ class Service:
     pod_selector: Pairs = ()
     labels: Pairs = ()
     annotations: Pairs = ()
+    # CIDR blocks inside refused ranges that this service may reach (_address_policy).
+    allow_ranges: tuple[str, ...] = ()
 
     @property
     def host_names(self) -> tuple[str, ...]:
         """Host names (to resolve, and to show in the ServiceEntry)."""
-        return tuple(host.value for host in self.hosts if host.kind == HOST_NAME)
+        return tuple(host.value for host in self.hosts if host.kind == KIND_NAME)
 
     @property
     def literal_addresses(self) -> tuple[str, ...]:
         """IPs and CIDRs given directly in ``hosts``."""
-        return tuple(host.value for host in self.hosts if host.kind != HOST_NAME)
+        return tuple(host.value for host in self.hosts if host.kind != KIND_NAME)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """The admission policy that guards the cluster (``_guardrail``): who may change the set's objects."""
+
+    writers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,7 @@ class RuleSet:
     layout: str = "per_service"
     network_policy: bool = False
     registry_only: tuple[str, ...] = ()
+    guardrail: Optional[Guardrail] = None
 
     @property
     def legacy(self) -> bool:
@@ -140,49 +140,30 @@ class RuleSet:
 # --- host terms ---------------------------------------------------------------
 
 
-def _parse_term(text: str) -> Host:
-    """Minimal stand-in for ``_terms.parse_term``: the same kinds and normal forms."""
-    if not text or text != text.strip():
-        raise ValueError(f"{text!r} is not a valid host name, IP address or CIDR block")
-    if "/" in text:
-        return Host(HOST_NETWORK, _cidr(text))
-    if "%" not in text:  # an IPv6 zone index means nothing to a remote service
-        try:
-            return Host(HOST_ADDRESS, str(ipaddress.ip_address(text)))
-        except ValueError:
-            pass
-    name = text.lower()
-    name = name[:-1] if name.endswith(".") else name
-    labels = name.split(".")
-    if not 0 < len(name) <= 253 or labels[-1].isdigit() or any(dns1123_label_problem(label) for label in labels):
-        raise ValueError(f"{text!r} is not a valid host name, IP address or CIDR block")
-    return Host(HOST_NAME, name)
+def _parse_host(text: str, istio_hosts: bool) -> Term:
+    """One host term, parsed by _terms as the lookup parses it, plus what Istio
+    refuses where the name becomes a ServiceEntry host (``istio_hosts``).
 
-
-def _classify_host(text: str) -> tuple[str, str]:
-    """Classify one host term as (``name``|``address``|``network``, normalised value).
-
-    Raises ValueError or MeshguardError with a message naming the term.
+    Raises ValueError with a message naming the term.
     """
     if "*" in text:
         raise ValueError(f"{text!r}: wildcard host names cannot be resolved to addresses; list the names")
-    term = _parse_term(text)  # shared parser: term = parse_term(text), with: from ._terms import parse_term
-    if term.kind == HOST_NAME and any(dns1123_label_problem(label) for label in term.value.split(".")):
-        # Istio checks each host label as DNS-1123; _terms also takes '_' (as in _sip._tcp names).
-        raise ValueError(f"{text!r}: Istio host names take letters, digits and '-' in each label")
-    return term.kind, term.value
-
-
-def _cidr(text: str) -> str:
     try:
-        return str(ipaddress.ip_network(text))
-    except ValueError:
-        pass
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid CIDR block") from None
-    raise ValueError(f"{text!r} has host bits set (did you mean {str(network)!r}?)")
+        term = parse_term(text)
+    except TermError as exc:
+        raise ValueError(str(exc)) from None
+    if istio_hosts and term.kind == KIND_NAME:
+        # Istio checks each label of a ServiceEntry host as a DNS-1123 label
+        # (istio.io/istio pkg/config/validation/agent: ValidateWildcardDomain,
+        # labels.IsDNS1123Label): no '_', which DNS names may carry
+        # (_ldap._tcp.example.com) and _terms accepts.
+        for label in term.value.split("."):
+            if dns1123_label_problem(label) is not None:
+                raise ValueError(
+                    f"{text!r} cannot be a ServiceEntry host: Istio takes letters, digits and '-' in each label, "
+                    f"not {label!r} (layout per_address resolves it without making it a host)"
+                )
+    return term
 
 
 def _is_single_address(value: str) -> bool:
@@ -214,6 +195,8 @@ class _Context:
     namespace: str
     legacy: bool
     network_policy: bool
+    # Host names become ServiceEntry hosts (layout per_service): Istio's host rules apply.
+    istio_hosts: bool = False
     # Checks a literal IP or CIDR block (the breadth guard); None or a problem.
     guard: Optional[Callable[[str], Optional[str]]] = None
 
@@ -384,7 +367,7 @@ def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[st
     return problem is None
 
 
-def _hosts(value: Any, report: _Report, guard: Optional[Callable[[str], Optional[str]]] = None) -> tuple[Host, ...]:
+def _hosts(value: Any, context: _Context, report: _Report) -> tuple[Term, ...]:
     if value is None:
         report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
         return ()
@@ -401,23 +384,21 @@ def _hosts(value: Any, report: _Report, guard: Optional[Callable[[str], Optional
             report.error(field, f"must be a string, got {type(item).__name__}")
             continue
         try:
-            kind, value = _classify_host(item)
-        except (ValueError, MeshguardError) as exc:
+            term = _parse_host(item, context.istio_hosts)
+        except ValueError as exc:
             report.error(field, str(exc))
             continue
-        if value in first:
-            report.error(field, f"{item!r} is listed twice (also hosts[{first[value]}])")
+        if term.value in first:
+            report.error(field, f"{item!r} is listed twice (also hosts[{first[term.value]}])")
             continue
-        first[value] = index
-        if kind != HOST_NAME and not _guarded(value, field, guard, report):
+        first[term.value] = index
+        if term.kind != KIND_NAME and not _guarded(term.value, field, context.guard, report):
             continue
-        hosts.append(Host(kind=kind, value=value))
+        hosts.append(term)
     return tuple(hosts)
 
 
-def _addresses(
-    value: Any, report: _Report, guard: Optional[Callable[[str], Optional[str]]] = None
-) -> Optional[tuple[str, ...]]:
+def _addresses(value: Any, context: _Context, report: _Report) -> Optional[tuple[str, ...]]:
     if value is None:
         return None
     items = _list(value, "addresses", report)
@@ -432,14 +413,14 @@ def _addresses(
             report.error(field, f"must be a string, got {type(item).__name__}")
             continue
         try:
-            kind, address = _classify_host(item)
-        except (ValueError, MeshguardError) as exc:
+            term = _parse_host(item, istio_hosts=False)
+        except ValueError as exc:
             report.error(field, str(exc))
             continue
-        if kind == HOST_NAME:
+        if term.kind == KIND_NAME:
             report.error(field, f"{item!r} is a host name; addresses takes IP addresses and CIDR blocks")
-        elif address not in addresses and _guarded(address, field, guard, report):
-            addresses.append(address)
+        elif term.value not in addresses and _guarded(term.value, field, context.guard, report):
+            addresses.append(term.value)
     return tuple(addresses)
 
 
@@ -488,9 +469,9 @@ def _export_to(value: Any, namespace: str, legacy: bool, report: _Report) -> tup
     return tuple(result)
 
 
-def _check_static(hosts: tuple[Host, ...], addresses: Optional[tuple[str, ...]], report: _Report) -> None:
+def _check_static(hosts: tuple[Term, ...], addresses: Optional[tuple[str, ...]], report: _Report) -> None:
     """STATIC sends traffic to endpoints, and an endpoint is a single address."""
-    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == HOST_NETWORK]
+    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == KIND_NETWORK]
     given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
     for field, value in given:
         if not _is_single_address(value):
@@ -522,16 +503,19 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     _check_keys(item, SERVICE_KEYS, "", report)
     name = _name_part(item.get("name"), "name", report, "the service name")
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
-    hosts = _hosts(item.get("hosts"), report, context.guard)
+    hosts = _hosts(item.get("hosts"), context, report)
     ports = _ports(item.get("ports"), context.legacy, report)
     resolution = _resolution(item.get("resolution"), context.legacy, report)
     export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
-    addresses = _addresses(item.get("addresses"), report, context.guard)
+    addresses = _addresses(item.get("addresses"), context, report)
     if resolution == "STATIC":
         _check_static(hosts, addresses, report)
     pod_selector = _pod_selector(item.get("network_policy"), context.network_policy, report)
     labels = _string_map(item.get("labels"), "labels", report, label_values=True)
     annotations = _string_map(item.get("annotations"), "annotations", report, label_values=False)
+    allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
+    for problem in problems:
+        report.error("", problem)
     if name is None or len(report.messages) > before:
         return None
     return Service(
@@ -545,6 +529,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         pod_selector=pod_selector,
         labels=labels,
         annotations=annotations,
+        allow_ranges=allow_ranges,
     )
 
 
@@ -631,6 +616,32 @@ def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
     return tuple(namespaces)
 
 
+def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        report.error("guardrail", f"must be a dict with writers, got {type(value).__name__}")
+        return None
+    _check_keys(value, GUARDRAIL_KEYS, "guardrail", report)
+    writers = value.get("writers")
+    if not isinstance(writers, list) or not writers:
+        report.error(
+            "guardrail.writers",
+            "is required: the users (or system:serviceaccount:<namespace>:<name>) that may change the set's objects",
+        )
+        return None
+    names: list[str] = []
+    for index, writer in enumerate(writers):
+        field = f"guardrail.writers[{index}]"
+        if not isinstance(writer, str) or not writer.strip():
+            report.error(field, f"must be a user name, got {writer!r}")
+        elif writer in names:
+            report.error(field, f"{writer!r} is listed twice")
+        else:
+            names.append(writer)
+    return Guardrail(tuple(names))
+
+
 def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None) -> RuleSet:
     """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
 
@@ -651,8 +662,13 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
     elif not isinstance(network_policy, bool):
         report.error("network_policy", f"must be true or false, got {network_policy!r}")
     registry_only = _registry_only(spec.get("registry_only"), report)
+    guardrail = _guardrail(spec.get("guardrail"), report)
     context = _Context(
-        namespace=namespace, legacy=api == LEGACY_API, network_policy=network_policy is True, guard=guard
+        namespace=namespace,
+        legacy=api == LEGACY_API,
+        network_policy=network_policy is True,
+        istio_hosts=layout == "per_service" and api != LEGACY_API,
+        guard=guard,
     )
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
@@ -667,4 +683,5 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         layout=layout,
         network_policy=context.network_policy,
         registry_only=registry_only,
+        guardrail=guardrail,
     )

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ._errors import MeshguardError
 
@@ -133,6 +133,17 @@ def ipv6_text(address: ipaddress.IPv6Address) -> str:
     if address.ipv4_mapped is not None:
         return f"::ffff:{address.ipv4_mapped}"
     return str(address)
+
+
+def ip_text(
+    value: Union[ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network],
+) -> str:
+    """An address or network in the normal form of this module, whatever the Python version."""
+    if isinstance(value, ipaddress.IPv6Address):
+        return ipv6_text(value)
+    if isinstance(value, ipaddress.IPv6Network):
+        return f"{ipv6_text(value.network_address)}/{value.prefixlen}"
+    return str(value)
 
 
 def _parse_network(text: str) -> str:

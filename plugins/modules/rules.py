@@ -22,128 +22,53 @@ description:
   - Every problem of the input is reported at once, naming the service and field, before any DNS query or
     API request.
   - A host that does not resolve never shrinks or deletes a rule that is applied; see O(on_error).
+  - DNS answers never open the rules to addresses that are not external (loopback, link-local and the cloud
+    metadata endpoints, unspecified, multicast, the cluster's own Service and pod ranges, O(internal_ranges)); private
+    ones only inside a service's C(allow_ranges). A service with a refused address is treated as not resolved, with a
+    message naming the service, host, address and range. See O(internal_ranges) and O(guardrail).
 author:
   - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
+  - meshguard.egress.ruleset
+  - meshguard.egress.policy
   - meshguard.egress.cluster
   - meshguard.egress.resolver
+  - meshguard.egress.aggregation
+  - meshguard.egress.addresses
   - meshguard.egress.attributes
 options:
-  set:
-    description:
-      - Name of the rule set, a DNS-1123 label. Everything the module creates carries it as a label, and only
-        objects of this set are ever pruned.
-    type: str
-    required: true
-  services:
-    description:
-      - The external services. Required unless O(state=absent).
-      - 'Each item is a dict with these keys:'
-      - C(name) (required) - a DNS-1123 label, unique in the set.
-      - C(hosts) (required) - host names, IP addresses and CIDR blocks. Names are resolved to all their
-        addresses; IPs and CIDRs are taken as written.
-      - C(ports) (required) - a list of C(number) (1-65535, required), C(protocol) (required; V(TCP), V(MONGO),
-        V(MYSQL), V(REDIS), V(TLS), V(HTTPS), V(HTTP), V(HTTP2), V(GRPC), any case) and C(name) (default
-        C(<protocol>-<number>), lower case). Names and numbers are unique within a service.
-      - C(namespace) - where its objects go; default O(namespace).
-      - C(export_to) - Istio C(exportTo); V(.), V(*), V(~) or namespace names. V(*) and V(~) stand alone.
-      - C(resolution) - V(NONE) (default) or V(STATIC) (endpoints for each resolved address).
-      - C(addresses) - IPs and CIDR blocks already resolved; the service's hosts are then not resolved.
-      - C(network_policy) - a dict with C(pod_selector), the labels of the pods allowed to reach the service
-        when O(network_policy) is on (default all pods of the namespace).
-      - C(labels), C(annotations) - extra metadata for the service's objects.
-    type: list
-    elements: dict
-  namespace:
-    description:
-      - Namespace of services that do not name their own.
-    type: str
-    default: default
-  api:
-    description:
-      - API of the egress rules. V(config.istio.io/v1alpha2) renders the legacy Istio 0.x C(EgressRule), one
-        per IP or CIDR block.
-    type: str
-    choices:
-      - networking.istio.io/v1
-      - networking.istio.io/v1beta1
-      - networking.istio.io/v1alpha3
-      - config.istio.io/v1alpha2
-    default: networking.istio.io/v1
-  layout:
-    description:
-      - V(per_service) renders one C(ServiceEntry) per service, split into several when it has more than Istio's
-        limit of 256 addresses. V(per_address) renders one object per IP or CIDR block.
-      - Defaults to V(per_service), and to V(per_address) (the only layout it has) for the legacy API.
-    type: str
-    choices: [per_service, per_address]
-  network_policy:
-    description:
-      - Also render a Kubernetes C(NetworkPolicy) per service allowing egress to its CIDR blocks and ports.
-        The sidecar alone is not a firewall.
-    type: bool
-    default: false
-  registry_only:
-    description:
-      - Namespaces that get a C(Sidecar) named C(default) with C(outboundTrafficPolicy.mode=REGISTRY_ONLY), so
-        that what is not declared is not reachable through the sidecar.
-    type: list
-    elements: str
-    default: []
   state:
     description:
       - V(present) applies the rule set. V(absent) removes every object of the set. V(rendered) contacts no
         cluster and returns the objects; with O(dest) it also writes them, one YAML file per object.
+      - O(services) is required unless O(state=absent).
     type: str
     choices: [present, absent, rendered]
     default: present
-  prune:
-    description:
-      - Delete objects of this set that the rule set no longer renders.
-    type: bool
-    default: true
   force:
     description:
       - Take over objects of the same name that this set does not own, and fields of this set's objects that
         another field manager changed. Without it they are left untouched and reported, and the task fails.
     type: bool
     default: false
-  on_error:
-    description:
-      - What happens when a host of a service does not resolve.
-      - V(fail) fails before any cluster is contacted, listing every host, error type and nameserver.
-      - V(keep) leaves the live objects of that service exactly as they are (neither updated nor pruned), with a
-        warning, and applies the other services.
-      - A partial answer never shrinks a rule; that is why the lookup's V(warn) and V(omit) are not offered here.
-    type: str
-    choices: [fail, keep]
-    default: fail
-  retain:
-    description:
-      - How long an address that DNS stops returning stays in the rule, as a duration such as V(24h), V(90m),
-        V(1h30m) or V(7d). For pools that answer with a rotating subset of their addresses, and so that a DNS
-        change never cuts live connections off at once.
-      - When each address was last seen is kept on the objects (annotation C(meshguard.egress/last-seen)), so it
-        survives between runs and is the same whichever controller runs next. It only changes when the DNS
-        answers change.
-      - Literal IPs and CIDR blocks of the rule set are never retained. V(0) turns retention off.
-      - With C(--check --diff) the diff shows what would expire.
-    type: str
-    default: 24h
-  resolved:
-    description:
-      - The output of the M(meshguard.egress.resolve) lookup with C(detail=true) for the hosts of the rule set.
-        No DNS query is made; the role resolves once and passes the same answers to every cluster.
-      - Every host name of the rule set must be in it.
-    type: list
-    elements: dict
   dest:
     description:
       - With O(state=rendered), a folder to write one YAML file per object into. Files of this set that are no
         longer rendered are removed, so the folder always equals the rule set.
     type: path
+  return_resources:
+    description:
+      - Return the rendered objects in RV(resources). A play that only reads RV(plan) and RV(counts) (the role
+        C(meshguard.egress.rollout)) sets it to V(false); for 500 services they are about 370 KB that Ansible
+        would otherwise carry through every host's result.
+    type: bool
+    default: true
 notes:
   - Istio must be installed on the cluster (its CRDs served); the module says so when it is not.
+  - With a local connection and the controller's own Python as C(ansible_python_interpreter) (as the role
+    C(meshguard.egress.rollout) recommends), the action plugin of this module runs it in the worker process of the
+    task instead of starting a module process; the options, checks and result are the same. Any other connection
+    or interpreter, C(become), C(async) or a task C(environment) runs the module process as usual.
   - To roll a rule set out to many clusters, use the role C(meshguard.egress.rollout).
   - Credentials never appear in messages, results or logs.
 seealso:
@@ -209,8 +134,12 @@ plan:
       C(update), C(delete), C(unchanged) (already as desired, or kept because their hosts did not resolve) and
       C(conflicts) (same-named objects this set does not own, left untouched; the task fails when there is one,
       after the rest of the set was applied).
+    - C(failed) lists the creates, updates and deletes that were tried and failed (see RV(failures)), C(skipped)
+      those not tried because an earlier write failed (a C(Sidecar) waits for its C(ServiceEntry) objects, and
+      nothing is pruned after a failure). Both stay listed under their action as well.
     - C(update) is also the name of a dict method in Jinja, so read it as C(result.plan['update']).
-  returned: unless O(state=rendered)
+    - With O(state=rendered), C(write) lists the objects whose files were (or would be) written.
+  returned: always
   type: dict
   sample:
     create: [ServiceEntry/shop/shop-databases--orders-mongo]
@@ -218,9 +147,18 @@ plan:
     delete: []
     unchanged: [NetworkPolicy/shop/shop-databases--orders-mongo]
     conflicts: []
+    failed: []
+    skipped: []
+counts:
+  description:
+    - How many objects each key of RV(plan) holds, so that summaries need not count.
+    - With O(state=rendered), C(files) (rendered into O(dest)), C(written) and C(removed) instead.
+  returned: always
+  type: dict
+  sample: {create: 1, update: 0, delete: 0, unchanged: 1, conflicts: 0, failed: 0, skipped: 0}
 resources:
   description: The rendered objects, as they are sent to the API server.
-  returned: always
+  returned: unless O(return_resources=false)
   type: list
   elements: dict
 files:
@@ -238,51 +176,65 @@ diff:
   returned: in diff mode, unless O(state=rendered)
   type: list
   elements: dict
+refused:
+  description:
+    - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied
+      (with O(on_error=keep) its live objects were kept as they are; with O(on_error=fail) the task failed and
+      nothing was changed).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service.
+      type: str
+    host:
+      description: The host name that answered the address, or the literal as written.
+      type: str
+    address:
+      description: The address refused.
+      type: str
+    range:
+      description: The refused range it falls in (or that it contains).
+      type: str
+    message:
+      description: Service, host, address, the range, what it is, its source and why it is refused.
+      type: str
+  sample:
+    - service: partner-api
+      host: api.partner.example
+      address: 169.254.169.254
+      range: 169.254.169.254/32
+      message: >-
+        service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
+        169.254.169.254/32, cloud instance metadata endpoint (...): never an external destination; ...
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
-    AGGREGATION,
-    CONNECTION,
-    POLICY,
-    RESOLVER,
-    RULESET,
-    connection_options,
-    merged,
-    settings_from,
-)
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES_REQUIRED_IF, rules_spec, secrets_of
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 
 
 def argument_spec() -> dict:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
-    spec.update(
-        state={"type": "str", "choices": ["present", "absent", "rendered"], "default": "present"},
-        force={"type": "bool", "default": False},
-        dest={"type": "path"},
-    )
-    return spec
+    return rules_spec(env_fallback)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        required_if=[("state", "present", ("services",)), ("state", "rendered", ("services",))],
-    )
+    # With a local connection and the controller's Python, the action plugin of
+    # the same name runs this in-process instead (plugins/action/rules.py).
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=RULES_REQUIRED_IF)
     p = module.params
-    settings = settings_from(p)
-    connection = None if p["state"] == "rendered" else connection_options(p)
+    module.no_log_values.update(secrets_of(p["kubeconfig"]))
     try:
-        result = run(settings, connection, check_mode=module.check_mode, diff=module._diff)
+        result = module_result(p, check_mode=module.check_mode, diff=module._diff)
     except MeshguardError as e:
         module.fail_json(msg=str(e))
     for warning in result.pop("warnings"):
         module.warn(warning)
-    if result["failures"]:
-        module.fail_json(msg="\n".join(result["failures"]), **result)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -16,8 +16,12 @@ description:
 author:
   - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
+  - meshguard.egress.ruleset
+  - meshguard.egress.policy
   - meshguard.egress.cluster
   - meshguard.egress.resolver
+  - meshguard.egress.aggregation
+  - meshguard.egress.addresses
   - meshguard.egress.attributes.INFO_MODULE
 options:
   set:
@@ -25,55 +29,11 @@ options:
       - Name of the rule set. When not set, the objects of every set are listed.
       - Required with O(services).
     type: str
+    required: false
   services:
     description:
       - The rule set to compare with what is live, as in M(meshguard.egress.rules). Hosts are resolved (or taken
-        from O(resolved)).
-    type: list
-    elements: dict
-  namespace:
-    description: As in M(meshguard.egress.rules).
-    type: str
-    default: default
-  api:
-    description: As in M(meshguard.egress.rules); also the version the objects are read with.
-    type: str
-    choices:
-      - networking.istio.io/v1
-      - networking.istio.io/v1beta1
-      - networking.istio.io/v1alpha3
-      - config.istio.io/v1alpha2
-    default: networking.istio.io/v1
-  layout:
-    description: As in M(meshguard.egress.rules).
-    type: str
-    choices: [per_service, per_address]
-  network_policy:
-    description: As in M(meshguard.egress.rules).
-    type: bool
-    default: false
-  registry_only:
-    description: As in M(meshguard.egress.rules).
-    type: list
-    elements: str
-    default: []
-  prune:
-    description: Whether objects the rule set no longer renders count as drift (to be deleted).
-    type: bool
-    default: true
-  on_error:
-    description:
-      - As in M(meshguard.egress.rules). With V(keep), the objects of a service whose hosts did not resolve are
-        reported unchanged.
-    type: str
-    choices: [fail, keep]
-    default: fail
-  retain:
-    description: As in M(meshguard.egress.rules); addresses still within it are not drift.
-    type: str
-    default: 24h
-  resolved:
-    description: As in M(meshguard.egress.rules).
+        from O(resolved)). Without it, only what is owned is listed.
     type: list
     elements: dict
 seealso:
@@ -119,15 +79,28 @@ plan:
   description: With O(services), what M(meshguard.egress.rules) would do, in its C(plan) shape.
   returned: when O(services) is set
   type: dict
+counts:
+  description: With O(services), how many objects each key of RV(plan) holds.
+  returned: when O(services) is set
+  type: dict
 in_sync:
   description: With O(services), true when nothing would be created, updated or deleted and there is no conflict.
   returned: when O(services) is set
   type: bool
+refused:
+  description:
+    - Every address the address policy refused, as RV(meshguard.egress.rules#module:refused) of
+      M(meshguard.egress.rules). With O(on_error=keep) the drift is what M(meshguard.egress.rules) would do, those
+      services left as they are; with O(on_error=fail) the task fails.
+  returned: when O(services) is set
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    ADDRESSES,
     AGGREGATION,
     CONNECTION,
     POLICY,
@@ -135,30 +108,26 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RULESET,
     connection_options,
     merged,
+    secrets_of,
     settings_from,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import inspect
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._names import SET_LABEL
 
 
 def main() -> None:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, RULESET, POLICY, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, env_fallback=env_fallback)
     spec["set"]["required"] = False
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
     p = module.params
+    module.no_log_values.update(secrets_of(p["kubeconfig"]))
     connection = connection_options(p)
     settings = settings_from(p) if p["services"] is not None else None
     try:
         result = inspect(connection, p["set"], p["api"], settings)
     except MeshguardError as e:
         module.fail_json(msg=str(e))
-    warnings = result.pop("warnings")
-    result["sets"] = {}
-    for obj in result["objects"]:
-        name = obj["metadata"]["labels"].get(SET_LABEL, "")
-        result["sets"][name] = result["sets"].get(name, 0) + 1
-    for warning in warnings:
+    for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(changed=False, **result)
 

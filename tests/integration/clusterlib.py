@@ -11,10 +11,9 @@ for a faster next run.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_tool(name: str):
-    """A module of tools/, loaded by path: putting tools/ on sys.path would
-    let tools/dns.py shadow dnspython's dns package."""
-    spec = importlib.util.spec_from_file_location(f"meshguard_tools_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    """A module of tools/ (on sys.path through pytest's pythonpath setting in pyproject.toml)."""
+    return importlib.import_module(name)
 
 
 clustertool = _load_tool("clusters")
+apimetrics = _load_tool("apimetrics")
 
 STATE = ROOT / ".cache" / "test-clusters"
 KUBECONFIG = STATE / "kubeconfig"
@@ -50,9 +45,6 @@ KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 # runs part of the suite on ansible-core 2.19 and the lowest supported libraries.
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 LEGACY_CRD = Path(__file__).parent / "files" / "egressrule-crd.yaml"
-
-_METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass
@@ -84,16 +76,10 @@ class LocalClusters:
         return [out] if name else out["items"]
 
     def requests(self, context: str) -> Counter:
-        """apiserver_request_total summed by (verb, resource, dry_run)."""
+        """apiserver_request_total summed by (verb, resource, dry_run) (tools/apimetrics.py)."""
         status, body = self.by_context(context).get("/metrics")
         assert status == 200, f"/metrics on {context}: HTTP {status}"
-        counts: Counter = Counter()
-        for line in body.decode().splitlines():
-            m = _METRIC.match(line)
-            if m:
-                labels = dict(_LABEL.findall(m.group(1)))
-                counts[(labels["verb"], labels["resource"], labels.get("dry_run", ""))] += int(float(m.group(2)))
-        return counts
+        return apimetrics.request_counts(body)
 
 
 def writes(before: Counter, after: Counter, dry_run: bool = False) -> Counter:
@@ -140,6 +126,7 @@ def run_module(
     diff: bool = False,
     verbosity: int = 0,
     env: Optional[dict] = None,
+    interpreter: str = "{{ ansible_playbook_python }}",
 ) -> tuple[dict, str]:
     """Run a module of this collection the way users do (ansible-playbook,
     from the repository root), and return its registered result and
@@ -151,8 +138,9 @@ def run_module(
                 "hosts": "localhost",
                 "connection": "local",
                 "gather_facts": False,
-                # The modules run on the controller, with the Python of ansible itself.
-                "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                # The modules run on the controller, with the Python of ansible itself (the rules
+                # module then runs in-process, plugins/action/rules.py; another path runs its module process).
+                "vars": {"ansible_python_interpreter": interpreter},
                 "tasks": [
                     {
                         "name": f"run {module}",

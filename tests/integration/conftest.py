@@ -5,7 +5,11 @@
 # pylint: disable=unused-import
 # Fixtures are imported by name so that pytest finds them.
 
-# dnspython first: clusterlib puts tools/ on sys.path, where tools/dns.py would shadow the dns package.
-import dns.message  # noqa: F401
 from clusterlib import local_clusters, namespace  # noqa: F401  (session fixtures)
-from dnslib import blackhole, dns_server, dns_server_alt, dns_server_rotating  # noqa: F401  (session fixtures)
+from dnslib import (  # noqa: F401  (session fixtures)
+    blackhole,
+    dns_server,
+    dns_server_alt,
+    dns_server_hostile,
+    dns_server_rotating,
+)

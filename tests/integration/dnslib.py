@@ -9,30 +9,18 @@ they started. A missing knotd fails the suite with the install hint.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dnsserver as dnstool  # tools/dnsserver.py, on sys.path through pyproject.toml
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = ROOT / "tests" / "dns" / "zones"
 ZONES_ALT = ROOT / "tests" / "dns" / "zones-alt"
 ZONES_ROTATING = ROOT / "tests" / "dns" / "zones-rotating"
-
-
-def _load_dnstool():
-    # tools/dns.py is loaded under another name: as "dns" it would shadow dnspython.
-    spec = importlib.util.spec_from_file_location("meshguard_dnstool", ROOT / "tools" / "dns.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-dnstool = _load_dnstool()
+ZONES_HOSTILE = ROOT / "tests" / "dns" / "zones-hostile"
 
 
 def start_server(tmp_path_factory, zones: Path, name: str):
@@ -64,6 +52,15 @@ def dns_server_alt(tmp_path_factory):
 def dns_server_rotating(tmp_path_factory):
     """Knot with the geoip module in weighted mode: rotating.pool.test answers one of four addresses per query."""
     server = start_server(tmp_path_factory, ZONES_ROTATING, "rotating")
+    yield server
+    dnstool.down(server.port, server.state_dir)
+
+
+@pytest.fixture(scope="session")
+def dns_server_hostile(tmp_path_factory):
+    """Knot serving tests/dns/zones-hostile: answers egress rules must never allow (hostile.test),
+    and a pool that answers one of them in some rounds only (pool.sometimes.test)."""
+    server = start_server(tmp_path_factory, ZONES_HOSTILE, "hostile")
     yield server
     dnstool.down(server.port, server.state_dir)
 

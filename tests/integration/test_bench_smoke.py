@@ -43,6 +43,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = json.loads(out.read_text())
     assert res.returncode == 0, f"bench/run.py failed: {data.get('errors')}\n{res.stderr[-4000:]}"
     assert "### Targets" in res.stdout, "the Markdown table is printed"
+    cpu_table = "| clusters | first: CPU | first: CPU per added cluster |"
+    assert cpu_table in res.stdout, "the per-cluster CPU table is printed"
     return data
 
 
@@ -89,6 +91,10 @@ def test_rollout_case(results: dict) -> None:
         for phase in ("first", "noop"):
             _positive_summary(entry[phase]["apply_task_seconds"])
             _positive_summary(entry[phase]["playbook_seconds"])
+            # Controller CPU of the whole process tree: ansible-playbook starting alone takes well over 0.1 s.
+            _positive_summary(entry[phase]["controller_cpu_seconds"])
+            assert entry[phase]["controller_cpu_seconds"]["median"] > 0.1
+    assert len(case["clusters"]["2"]["noop"]["cpu_per_added_cluster"]["runs"]) == case["runs"]
     _targets(case)
 
 

@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The test zones answer as designed (plain dnspython queries against the real Knot server),
-and tools/dns.py starts, reloads and stops Knot as promised."""
+and tools/dnsserver.py starts, reloads and stops Knot as promised."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def answer_of(response, name, rdtype):
         ("dual.meshguard.test", "A", ["192.0.2.20"]),
         ("dual.meshguard.test", "AAAA", ["2001:db8::20"]),
         ("xn--bcher-kva.meshguard.test", "A", ["192.0.2.40"]),
+        ("_ldap._tcp.meshguard.test", "A", ["192.0.2.41"]),
         ("split.meshguard.test", "A", ["192.0.2.100"]),
         ("target.other.test", "AAAA", ["2001:db8:1::5"]),
     ],
@@ -167,7 +168,7 @@ def test_query_counters_are_readable(dns_server):
     assert after.get("response-code[SERVFAIL]", 0) == before.get("response-code[SERVFAIL]", 0) + 1
 
 
-# --------------------------------------------------------------------------- tools/dns.py
+# --------------------------------------------------------------------------- tools/dnsserver.py
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from clusterlib import ROOT, LocalClusters, clustertool, run_module, writes
 from dnslib import dnstool
 
-from ansible_collections.meshguard.egress.plugins.module_utils._apply import _delete
+from ansible_collections.meshguard.egress.plugins.module_utils._execute import delete_if_still_owned
 from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions, KubeClient
 
 pytestmark = pytest.mark.integration
@@ -280,7 +280,7 @@ def test_a_prune_that_races_a_change_reads_again_before_deleting(local_clusters,
     client = KubeClient(ConnectionOptions(kubeconfig=str(local_clusters.kubeconfig), context=CTX))
     res = client.resource("networking.istio.io/v1", "ServiceEntry")
     before = local_clusters.requests(CTX)
-    _delete(client, res, read, dry_run=False, set_name="race")
+    delete_if_still_owned(client, res, read, dry_run=False, set_name="race")
     deletes = {k: n for k, n in writes(before, local_clusters.requests(CTX)).items() if k[0] == "DELETE"}
     left = {o["metadata"]["name"] for o in local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace)}
     if still_ours:

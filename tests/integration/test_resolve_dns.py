@@ -14,16 +14,15 @@ import netaddr
 import pytest
 from dnslib import dnstool
 
-from ansible_collections.meshguard.egress.plugins.module_utils._addresses import AggregateOptions
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
-    ResolutionFailed,
-    ResolverOptions,
-    apply_on_error,
+from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
+    AggregateOptions,
+    cidrs_of,
     merged_cidrs,
-    resolve,
-    results_from_detail,
-    results_to_detail,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_detail import results_from_detail, results_to_detail
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._lookup import ResolutionFailed, apply_on_error
+from ansible_collections.meshguard.egress.plugins.module_utils._resolve import resolve
 
 pytestmark = pytest.mark.integration
 
@@ -99,17 +98,19 @@ def test_truncated_answer_is_completed_over_tcp(dns_server):
     assert set(result.addresses) == {f"198.51.100.{i}" for i in range(1, 101)}
     assert counts["request-protocol[udp4]"] == 1
     assert counts["request-protocol[tcp4]"] == 1
-    assert result.cidrs == (
-        "198.51.100.1/32",
-        "198.51.100.2/31",
-        "198.51.100.4/30",
-        "198.51.100.8/29",
-        "198.51.100.16/28",
-        "198.51.100.32/27",
-        "198.51.100.64/27",
-        "198.51.100.96/30",
-        "198.51.100.100/32",
-    )
+    assert cidrs_of([result]) == [
+        (
+            "198.51.100.1/32",
+            "198.51.100.2/31",
+            "198.51.100.4/30",
+            "198.51.100.8/29",
+            "198.51.100.16/28",
+            "198.51.100.32/27",
+            "198.51.100.64/27",
+            "198.51.100.96/30",
+            "198.51.100.100/32",
+        )
+    ]
 
 
 def test_tcp_option_uses_tcp_only(dns_server):
@@ -264,13 +265,9 @@ def test_rounds_collect_a_rotating_subset(dns_server_rotating):
     # 64 rounds miss one of four equally likely answers with probability about 4 * 0.75**64 (4e-8).
     union = one(dns_server_rotating, "rotating.pool.test", families="ipv4", rounds=64)
     assert union.addresses == ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4")
-    assert union.cidrs == ("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/32")
-    [widened] = resolve(
-        ["rotating.pool.test"],
-        options(dns_server_rotating, families="ipv4"),
-        AggregateOptions.from_dict({"ipv4_prefix": 24}),
-    )
-    assert widened.cidrs == ("192.0.2.0/24",)
+    assert cidrs_of([union]) == [("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/32")]
+    widened = resolve(["rotating.pool.test"], options(dns_server_rotating, families="ipv4"))
+    assert cidrs_of(widened, AggregateOptions.from_dict({"ipv4_prefix": 24})) == [("192.0.2.0/24",)]
 
 
 # --------------------------------------------------------------------------- many terms

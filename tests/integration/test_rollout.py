@@ -333,7 +333,8 @@ def test_first_rollout_then_a_rerun_changes_and_writes_nothing(local_clusters, r
 
     # One summary, listing every cluster.
     (summary,) = first.summary()
-    assert summary[0] == f"set {set_name}, state present"
+    # The first line says where the addresses come from: one resolution, at one time, for every cluster.
+    assert re.fullmatch(rf"set {set_name}, state present; addresses resolved from DNS at \S+Z", summary[0])
     assert summary[1:] == [
         "local-1 (context local-1): 6 created, 0 updated, 0 deleted, 0 unchanged",
         "local-2 (context local-2): 6 created, 0 updated, 0 deleted, 0 unchanged",
@@ -645,6 +646,88 @@ def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clust
     assert run.rc == 2, run.out
     assert "meshguard_egress_resolver differs between the clusters of this run" in run.out
     untouched(local_clusters, rollout, run, before)
+
+
+# --------------------------------------------------------------------------- the address policy
+
+METADATA = "service 'partner': host partner-api.rollout.test answered 169.254.169.254: 169.254.169.254 is in "
+LEGACY = {"name": "legacy", "hosts": ["legacy-db.corp.rollout.test"], "ports": [{"number": 1521, "protocol": "TCP"}]}
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_a_refused_answer_stops_the_rollout_before_any_cluster_is_touched(local_clusters, rollout, check):
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    rollout.write([MONGO, dict(PARTNER, hosts=["partner-api.rollout.test"])])
+    run = rollout.rollout(*(["--check", "--diff"] if check else []))
+    assert run.rc == 2, run.out
+    flat = " ".join(run.out.split())
+    assert f"1 answer(s) egress rules never allow, no cluster was touched: {METADATA}169.254.169.254/32, cloud" in flat
+    untouched(local_clusters, rollout, run, before)
+
+
+def test_with_keep_a_refused_service_keeps_its_live_rules_and_the_summary_says_so(local_clusters, rollout):
+    ok(rollout.rollout())
+    rollout.write(
+        [MONGO, MYSQL, dict(PARTNER, hosts=["partner-api.rollout.test"]), CACHE], meshguard_egress_on_error="keep"
+    )
+    run = ok(rollout.rollout())
+    for ctx in ("local-1", "local-2"):
+        assert addresses(
+            live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "partner"
+        ) == ["203.0.113.64/27"]
+    for ctx, result in run.results(RULES_TASK).items():
+        if ctx != "local-3":  # partner is scoped to eu
+            assert [r["address"] for r in result["refused"]] == ["169.254.169.254"], ctx
+            assert f"ServiceEntry/{rollout.namespace}/{rollout.set_name}--partner" in result["plan"]["unchanged"]
+    (summary,) = run.summary()
+    assert summary[-1].startswith(f"refused, live rules kept on every cluster: {METADATA}169.254.169.254/32")
+
+
+def test_private_answers_need_allow_ranges_and_internal_ranges_apply_per_cluster(local_clusters, rollout):
+    rollout.write([MONGO, LEGACY])
+    run = rollout.rollout()
+    assert run.rc == 2 and "host legacy-db.corp.rollout.test answered 10.20.0.5: 10.20.0.5 is in 10.0.0.0/8" in run.out
+    assert run.results(RULES_TASK) == {}
+    allowed = dict(LEGACY, allow_ranges=["10.20.0.0/16"])
+    rollout.write([MONGO, allowed])
+    ok(rollout.rollout())
+    for ctx in CLUSTERS:
+        objects = live(local_clusters, ctx, rollout.namespace, rollout.set_name)
+        assert addresses(objects, rollout.set_name, "legacy") == ["10.20.0.5/32"]
+    # local-3's network says 10.20.0.0/24 is internal: allow_ranges broader than it do not open it.
+    before = snapshot(local_clusters, rollout)
+    rollout.write(
+        [MONGO, allowed], extra={"host_vars/local-3.yml": {"meshguard_egress_internal_ranges": ["10.20.0.0/24"]}}
+    )
+    run = rollout.rollout()
+    assert run.rc == 2, run.out
+    flat = " ".join(run.out.split())
+    assert "10.20.0.5 is in 10.20.0.0/24, internal range (internal_ranges[0]): declared internal" in flat
+    untouched(local_clusters, rollout, run, before)
+
+
+def test_an_answer_in_a_clusters_service_range_fails_that_cluster_before_anything_is_written(local_clusters, rollout):
+    ok(rollout.rollout())
+    before = counters(local_clusters)
+    inside = {
+        "name": "inside",
+        "hosts": ["in-cluster.rollout.test"],
+        "allow_ranges": ["10.0.0.0/8"],
+        "ports": [{"number": 80, "protocol": "TCP"}],
+    }
+    rollout.write([MONGO, MYSQL, PARTNER, CACHE, inside])
+    run = rollout.rollout()
+    assert run.rc == 2, run.out
+    # Only the cluster knows its Service range: each cluster's rules task refuses, and writes nothing.
+    assert our_writes(before, counters(local_clusters)) == {ctx: {} for ctx in CLUSTERS}
+    (summary,) = run.summary()
+    for ctx in CLUSTERS:
+        (line,) = [line for line in summary if line.startswith(f"{ctx}: FAILED")]
+        assert (
+            "service 'inside': host in-cluster.rollout.test answered 10.0.0.1: 10.0.0.1 is in 10.0.0.0/24, the "
+            f"cluster's Service range (ServiceCIDR kubernetes on context {ctx})" in line
+        )
 
 
 # --------------------------------------------------------------------------- faults during a rollout

@@ -1,21 +1,19 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The pipeline's pure steps: input checks and desired objects, no network."""
+"""The pipeline's pure steps: input checks, desired objects and manifest files, no network."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import (
-    Settings,
-    desired_objects,
-    prepare,
-    rendered,
-)
+from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._manifests import write_manifests as rendered
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -78,8 +76,8 @@ def test_absent_needs_only_the_set_name():
 
 
 def desired(settings, live=None, now=NOW):
-    prepared = prepare(settings)
-    return desired_objects(prepared, prepared.resolved or {}, settings.on_error, live, now)
+    prepared = prepare(dataclasses.replace(settings, now=now))
+    return desired_objects(prepared, prepared.resolved or {}, live)
 
 
 def test_resolved_answers_are_rendered_with_last_seen():

@@ -20,6 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.meshguard.egress.plugins.module_utils._kinds import selector
 from ansible_collections.meshguard.egress.plugins.module_utils._names import address_slug, object_name
 from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     OWNER_LABEL,
@@ -28,7 +29,6 @@ from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     RenderError,
     ServiceAddresses,
     render,
-    set_selector,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 
@@ -152,7 +152,7 @@ def test_objects_share_no_lists_or_dicts():
 
 
 def test_set_selector_matches_the_labels():
-    assert set_selector("payments") == "app.kubernetes.io/managed-by=meshguard.egress,meshguard.egress/set=payments"
+    assert selector("payments") == "app.kubernetes.io/managed-by=meshguard.egress,meshguard.egress/set=payments"
 
 
 def test_user_labels_and_annotations_are_merged_with_provenance():

@@ -18,14 +18,13 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils import _resolve
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_engine import Engine, Pause
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import (
     Nameserver,
     ResolverOptions,
-    _Engine,
-    _Pause,
-    _run_blocking,
+    parse_nameserver,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_transport import run_blocking
 
 
 def rr(text):
@@ -34,17 +33,19 @@ def rr(text):
     return dns.rrset.from_text(name + ".", int(ttl), "IN", rdtype, value)
 
 
-class CannedEngine(_Engine):
-    """_Engine whose I/O returns canned answers: {server label: {(qname, type): [rr texts] | rcode | exception}}."""
+class CannedEngine:
+    """The Engine driven with canned answers: {server label: {(qname, type): [rr texts] | rcode | exception}}."""
 
     def __init__(self, options, canned):
-        super().__init__(options)
+        self.engine = Engine(options)
         self.canned = canned
         self.asked = []
-        self.perform = self.answer
+
+    def resolve_name(self, name, deadline=None):
+        return run_blocking(self.engine.resolution(name, deadline), self.answer)
 
     def answer(self, request):
-        if isinstance(request, _Pause):
+        if isinstance(request, Pause):
             return None
         label = f"[{request.address}]:{request.port}" if ":" in request.address else f"{request.address}:{request.port}"
         question = request.query.question[0]
@@ -62,7 +63,7 @@ class CannedEngine(_Engine):
 
 
 def engine(canned, **options):
-    servers = tuple(_resolve.parse_nameserver(label) for label in canned)
+    servers = tuple(parse_nameserver(label) for label in canned)
     return CannedEngine(ResolverOptions(nameservers=servers, **options), canned)
 
 
@@ -219,6 +220,6 @@ def test_all_nameservers_fails_when_one_server_fails():
 
 def test_used_up_lifetime_is_a_timeout():
     e = engine({NS: {("a.test", "A"): ["a.test 300 A 192.0.2.1"]}}, families="ipv4", lifetime=0.001)
-    result = _run_blocking(e._chase("a.test", "A", e.groups[0], time.monotonic() - 1), e.perform)
+    result = e.resolve_name("a.test", deadline=time.monotonic() - 1)
     assert result.error.type == "TIMEOUT"
     assert "lifetime of 0.001s used up" in result.error.message

@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._addresses import AggregateOptions, AggregationError
-from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import (
-    ERROR_TYPES,
-    HostResult,
-    Nameserver,
-    ResolutionFailed,
-    ResolveError,
-    ResolverOptions,
-    apply_on_error,
+from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
+    AggregateOptions,
+    AggregationError,
     blocks_of,
+    cidrs_of,
     merged_cidrs,
-    parse_nameserver,
-    resolve,
-    results_from_detail,
-    results_to_detail,
-    with_cidrs,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_detail import results_from_detail, results_to_detail
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import (
+    Nameserver,
+    ResolverOptions,
+    parse_nameserver,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import ERROR_TYPES, HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
+from ansible_collections.meshguard.egress.plugins.module_utils._lookup import (
+    ResolutionFailed,
+    apply_on_error,
+    lookup,
+    on_error_policy,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._resolve import resolve
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import TermError
 
 # --------------------------------------------------------------------------- nameservers
@@ -82,7 +86,9 @@ def test_defaults():
     options = ResolverOptions()
     assert (options.port, options.families, options.timeout, options.lifetime) == (53, "both", 2.0, 10.0)
     assert (options.retries, options.tcp, options.rounds, options.all_nameservers) == (2, False, 1, False)
-    assert (options.concurrency, options.on_error, options.nameservers) == (32, "fail", ())
+    assert (options.concurrency, options.nameservers) == (32, ())
+    # on_error is the lookup's policy, not a resolver option (the modules have fail/keep).
+    assert on_error_policy(None) == "fail"
 
 
 def test_all_options():
@@ -98,14 +104,14 @@ def test_all_options():
             "rounds": 3,
             "all_nameservers": True,
             "concurrency": 4,
-            "on_error": "omit",
         }
     )
     assert options.nameservers == (Nameserver("127.0.0.1"), Nameserver("::1"))
     assert options.port == 5353
     assert options.rdtypes == ("AAAA",)
     assert (options.timeout, options.lifetime, options.retries, options.tcp) == (0.5, 3.0, 0, True)
-    assert (options.rounds, options.all_nameservers, options.concurrency, options.on_error) == (3, True, 4, "omit")
+    assert (options.rounds, options.all_nameservers, options.concurrency) == (3, True, 4)
+    assert on_error_policy("omit") == "omit"
     assert ResolverOptions(families="both").rdtypes == ("A", "AAAA")
     assert ResolverOptions(families="ipv4").rdtypes == ("A",)
 
@@ -126,7 +132,7 @@ def test_all_options():
         ({"concurrency": 1000}, "concurrency must be between 1 and 256, got 1000"),
         ({"tcp": "yes"}, "tcp must be true or false, got 'yes'"),
         ({"all_nameservers": 1}, "all_nameservers must be true or false"),
-        ({"on_error": "ignore"}, "on_error must be one of fail, warn, omit, got 'ignore'"),
+        ({"on_error": "fail"}, "unknown resolver option(s): on_error"),
         ({"nameservers": {"a": 1}}, "nameservers must be a list of IP addresses"),
         ({"nameservers": ["ns1.example.com"]}, "'ns1.example.com' is not an IP address"),
         ({"nameserver": ["127.0.0.1"]}, "unknown resolver option(s): nameserver"),
@@ -136,6 +142,12 @@ def test_bad_options_are_named(data, message):
     with pytest.raises(OptionError) as caught:
         ResolverOptions.from_dict(data)
     assert message in str(caught.value)
+
+
+def test_the_lookups_on_error_is_checked():
+    with pytest.raises(OptionError) as caught:
+        on_error_policy("ignore")
+    assert "on_error must be one of fail, warn, omit, got 'ignore'" in str(caught.value)
 
 
 def test_options_are_frozen():
@@ -148,7 +160,7 @@ def test_options_are_frozen():
 
 def test_literals_pass_through_without_dns():
     results = resolve(["192.0.2.1", "2001:DB8::1", "10.0.0.0/24", "192.0.2.1"], ResolverOptions(nameservers=()))
-    assert [(r.host, r.kind, r.addresses, r.cidrs) for r in results] == [
+    assert [(r.host, r.kind, r.addresses, c) for r, c in zip(results, cidrs_of(results))] == [
         ("192.0.2.1", "address", ("192.0.2.1",), ("192.0.2.1/32",)),
         ("2001:db8::1", "address", ("2001:db8::1",), ("2001:db8::1/128",)),
         ("10.0.0.0/24", "network", (), ("10.0.0.0/24",)),
@@ -171,9 +183,9 @@ def test_invalid_terms_fail_before_any_query():
 
 
 def test_broad_literals_fail_before_any_query():
-    options = ResolverOptions(nameservers=(Nameserver("192.0.2.254"),), timeout=5, lifetime=5)
+    options = {"nameservers": ["192.0.2.254"], "timeout": 5, "lifetime": 5}
     with pytest.raises(AggregationError, match=r"10\.0\.0\.0/8 \(from literal 10\.0\.0\.0/8\)"):
-        resolve(["db.example.com", "10.0.0.0/8"], options)
+        lookup(["db.example.com", "10.0.0.0/8"], options)
 
 
 # --------------------------------------------------------------------------- results, policy, detail
@@ -189,18 +201,18 @@ def test_blocks_of_each_kind():
     assert [(b.cidr, b.widen) for b in blocks_of(HostResult("10.0.0.0/24", kind="network"))] == [("10.0.0.0/24", False)]
 
 
-def test_with_cidrs_and_merged_cidrs_leave_failed_hosts_out():
-    results = with_cidrs([OK, NX], AggregateOptions(ipv4_prefix=24))
-    assert results[0].cidrs == ("192.0.2.0/24", "2001:db8::7/128")
-    assert results[1].cidrs == ()
-    assert merged_cidrs(results, AggregateOptions(ipv4_prefix=24)) == ["192.0.2.0/24", "2001:db8::7/128"]
+def test_cidrs_of_and_merged_cidrs_leave_failed_hosts_out():
+    cidrs = cidrs_of([OK, NX], AggregateOptions(ipv4_prefix=24))
+    assert cidrs[0] == ("192.0.2.0/24", "2001:db8::7/128")
+    assert cidrs[1] == ()
+    assert merged_cidrs([OK, NX], AggregateOptions(ipv4_prefix=24)) == ["192.0.2.0/24", "2001:db8::7/128"]
 
 
-def test_with_cidrs_reports_every_guard_violation():
+def test_cidrs_of_reports_every_guard_violation():
     wide = AggregateOptions(ipv4_prefix=8, broadest_ipv4=16)
     other = HostResult(host="b.example.com", addresses=("198.51.100.1",))
     with pytest.raises(AggregationError) as caught:
-        with_cidrs([OK, other], wide)
+        cidrs_of([OK, other], wide)
     assert len(caught.value.problems) == 2
     assert "192.0.0.0/8 (from 192.0.2.7 of db.example.com, widened by ipv4_prefix)" in str(caught.value)
 
@@ -216,14 +228,12 @@ def test_on_error_policies():
 
 
 def test_detail_round_trip():
-    results = with_cidrs(
-        [
-            OK,
-            NX,
-            HostResult("10.0.0.0/24", kind="network"),
-            HostResult("192.0.2.1", kind="address", addresses=("192.0.2.1",)),
-        ]
-    )
+    results = [
+        OK,
+        NX,
+        HostResult("10.0.0.0/24", kind="network"),
+        HostResult("192.0.2.1", kind="address", addresses=("192.0.2.1",)),
+    ]
     detail = results_to_detail(results)
     assert detail[0] == {
         "host": "db.example.com",

@@ -2,10 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Local authoritative DNS server (Knot DNS) for tests, benchmarks and the demo.
 
-    tools/dns.py up --zones DIR --port PORT    # idempotent; returns once it answers
-    tools/dns.py reload --port PORT            # re-read the zone files (and new/removed ones)
-    tools/dns.py down --port PORT              # stop it; no process left
-    tools/dns.py status                        # every server started from this tree
+    tools/dnsserver.py up --zones DIR --port PORT    # idempotent; returns once it answers
+    tools/dnsserver.py reload --port PORT            # re-read the zone files (and new/removed ones)
+    tools/dnsserver.py down --port PORT              # stop it; no process left
+    tools/dnsserver.py status                        # every server started from this tree
 
 knotd listens on 127.0.0.1 and ::1 at PORT and is authoritative for every
 <zone>.zone file in DIR (BIND format). A <zone>.weighted file next to a zone
@@ -16,8 +16,8 @@ socket, databases) lives in .cache/dns/<port>/, or in the state_dir a test
 passes to up().
 
 A zone file Knot cannot load stays configured and is answered with SERVFAIL;
-the test zones use that on purpose. Only the standard library is used here:
-this file is named dns.py and must not shadow or need dnspython.
+the test zones use that on purpose. Only the standard library is used here,
+so the tests can check the resolver against it without sharing its code.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str])
         raise DnsToolError(f"zones {', '.join(weighted)} need Knot's geoip module: {GEOIP_HINT}")
     listen = ", ".join(f'"{address}@{port}"' for address in LISTEN)
     lines = [
-        "# Written by tools/dns.py; rewritten on every up/reload.",
+        "# Written by tools/dnsserver.py; rewritten on every up/reload.",
         "server:",
         f'    rundir: "{state_dir}"',
         f'    pidfile: "{state_dir / "knot.pid"}"',
@@ -435,7 +435,7 @@ def status(state_root: Optional[os.PathLike] = None) -> list[Server]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="tools/dns.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tools/dnsserver.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start (idempotent); returns once it answers")
     p_up.add_argument("--zones", required=True, help="directory of <zone>.zone files")
@@ -459,7 +459,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not servers:
                 print("no DNS server state under .cache/dns")
     except DnsToolError as exc:
-        print(f"tools/dns.py {args.command}: {exc}", file=sys.stderr)
+        print(f"tools/dnsserver.py {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,79 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of meshguard.egress.rules: the module, run in the worker
+process on the controller when that is where it would run anyway.
+
+The module talks to API servers, not to the host it runs on, so it normally
+runs on the controller (``ansible_connection: local``, the controller's
+Python). A module process per cluster then costs a Python start, the imports
+of the kubernetes client and of the library, and the JSON of the arguments
+and of the result; on a 2-core controller that was most of a cluster's cost
+(docs/performance.md). Here the same code (``_engine.module_result``, the same
+argument spec and validation) runs in the worker process Ansible forked for
+the task. The library is imported when the linear strategy loads this plugin
+in the main process, before it forks the workers, so no worker imports it.
+
+Anything else runs the module as usual: another connection, another Python,
+``become``, ``async``, or a task ``environment`` (the module reads the
+K8S_AUTH_* variables from its environment).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES_REQUIRED_IF, rules_spec, secrets_of
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+
+MODULE = "meshguard.egress.rules"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        if not self._in_process(task_vars):
+            result.update(self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars))
+            return result
+        # Plain data, as the module process gets it: Ansible's tagged strings and containers make every
+        # copy the library and the validator take many times slower (a JSON round trip is a few ms).
+        args = json.loads(json.dumps(dict(self._task.args), default=str))
+        validated = ArgumentSpecValidator(rules_spec(env_fallback), required_if=RULES_REQUIRED_IF).validate(args)
+        if validated.error_messages:
+            result.update(failed=True, msg="; ".join(validated.error_messages))
+            return result
+        params = validated.validated_parameters
+        secrets = set(validated._no_log_values) | set(secrets_of(params["kubeconfig"]))
+        try:
+            outcome = module_result(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+        except MeshguardError as e:
+            outcome = {"failed": True, "msg": str(e), "changed": False}
+        # As AnsibleModule does with its output: no credential in the result.
+        result.update(remove_values(outcome, secrets) if secrets else outcome)
+        return result
+
+    def _in_process(self, task_vars: dict) -> bool:
+        """The module would run on the controller, with the Python running this worker."""
+        if self._connection.transport != "local" or self._task.async_val or self._play_context.become:
+            return False
+        if self._task.delegate_to:
+            return False  # the delegated host's interpreter: let Ansible run the module
+        if any(self._task.environment or ()):
+            return False  # a task environment (the role and plays inherit an empty one: [{}])
+        interpreter = task_vars.get("ansible_python_interpreter")
+        if not interpreter:
+            return False  # interpreter discovery may pick another Python: run the module as Ansible would
+        interpreter = self._templar.template(interpreter)
+        return isinstance(interpreter, str) and os.path.abspath(interpreter) == os.path.abspath(sys.executable)

@@ -1,0 +1,104 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rule set: which external services the workloads may reach, and what is rendered for them."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  set:
+    description:
+      - Name of the rule set, a DNS-1123 label. Everything rendered for it carries it as a label, and only
+        objects of this set are ever pruned.
+    type: str
+    required: true
+  services:
+    description:
+      - The external services.
+      - 'Each item is a dict with these keys:'
+      - C(name) (required) - a DNS-1123 label, unique in the set.
+      - C(hosts) (required) - host names, IP addresses and CIDR blocks, read as the P(meshguard.egress.resolve#lookup)
+        lookup reads them (surrounding spaces, upper case and a trailing dot do not matter; internationalised
+        names become their ASCII form). Names are resolved to all their addresses; IPs and CIDRs are taken as
+        written. With O(layout=per_service) the names are the C(ServiceEntry)'s hosts, so Istio's host rules
+        apply to them too (letters, digits and V(-) in each label).
+      - C(ports) (required) - a list of C(number) (1-65535, required), C(protocol) (required; V(TCP), V(MONGO),
+        V(MYSQL), V(REDIS), V(TLS), V(HTTPS), V(HTTP), V(HTTP2), V(GRPC), any case) and C(name) (default
+        C(<protocol>-<number>), lower case). Names and numbers are unique within a service.
+      - C(namespace) - where its objects go; default O(namespace).
+      - C(export_to) - Istio C(exportTo); V(.), V(*), V(~) or namespace names. V(*) and V(~) stand alone.
+      - C(resolution) - V(NONE) (default) or V(STATIC) (endpoints for each resolved address).
+      - C(addresses) - IPs and CIDR blocks already resolved; the service's hosts are then not resolved.
+      - C(network_policy) - a dict with C(pod_selector), the labels of the pods allowed to reach the service
+        when O(network_policy) is on (default all pods of the namespace).
+      - C(labels), C(annotations) - extra metadata for the service's objects.
+      - C(allow_ranges) - CIDR blocks this service may reach although they are refused by default (see
+        O(internal_ranges)). DNS answers in a private range (RFC 1918, V(100.64.0.0/10), V(fc00::/7)) are allowed
+        only inside them, and a special-purpose or cluster range only with a block inside that range, so allowing
+        V(10.0.0.0/8) never opens the cluster's Service range or a metadata address. Literals of C(hosts) and
+        C(addresses) are the user's own word and may be private, but are refused in special-purpose and cluster
+        ranges unless a block here holds them.
+    type: list
+    elements: dict
+  namespace:
+    description:
+      - Namespace of services that do not name their own.
+    type: str
+    default: default
+  api:
+    description:
+      - API of the egress rules, also the version objects are read with. V(config.istio.io/v1alpha2) renders the
+        legacy Istio 0.x C(EgressRule), one per IP or CIDR block.
+    type: str
+    choices:
+      - networking.istio.io/v1
+      - networking.istio.io/v1beta1
+      - networking.istio.io/v1alpha3
+      - config.istio.io/v1alpha2
+    default: networking.istio.io/v1
+  layout:
+    description:
+      - V(per_service) renders one C(ServiceEntry) per service, split into several when it has more than Istio's
+        limit of 256 addresses. V(per_address) renders one object per IP or CIDR block.
+      - Defaults to V(per_service), and to V(per_address) (the only layout it has) for the legacy API.
+    type: str
+    choices: [per_service, per_address]
+  network_policy:
+    description:
+      - Also render a Kubernetes C(NetworkPolicy) per service allowing egress to its CIDR blocks and ports.
+        The sidecar alone is not a firewall.
+    type: bool
+    default: false
+  registry_only:
+    description:
+      - Namespaces that get a C(Sidecar) named C(default) with C(outboundTrafficPolicy.mode=REGISTRY_ONLY), so
+        that what is not declared is not reachable through the sidecar.
+    type: list
+    elements: str
+    default: []
+  guardrail:
+    description:
+      - Also apply a C(ValidatingAdmissionPolicy) and its binding (C(admissionregistration.k8s.io/v1), Kubernetes 1.30
+        or later), named C(meshguard-egress--<set>), that the API server enforces for every user, this collection
+        included. It denies C(MESH_EXTERNAL) C(ServiceEntry) addresses and endpoint addresses, and C(NetworkPolicy)
+        egress C(ipBlock) blocks, in the special-purpose ranges and the cluster's Service and pod ranges (the same
+        list that O(internal_ranges) describes), and any change to this set's objects by a user not in
+        O(guardrail.writers).
+      - It is an object of the set like the others, written first and removed last, in check mode and diffs, pruned
+        when the option goes. Creating it needs the right to create admission policies (cluster admin).
+      - The guardrail is cluster-wide; a C(NetworkPolicy) of anyone that allows V(0.0.0.0/0) is denied unless its
+        C(except) leaves the refused ranges out. With it, the services' C(allow_ranges) cannot open a special-purpose
+        or cluster range.
+    type: dict
+    suboptions:
+      writers:
+        description:
+          - The users that may change the set's objects, as the API server names them (a service account is
+            C(system:serviceaccount:<namespace>:<name>)). The user this run authenticates as must be one of them,
+            or nothing is changed.
+        type: list
+        elements: str
+        required: true
+"""

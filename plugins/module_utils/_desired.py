@@ -1,0 +1,214 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The desired objects of a rule set: DNS answers and literals per service,
+the address policy, address retention, aggregation, then ``render``.
+
+A service whose hosts did not resolve, or whose answers hold an address the
+policy refuses (``_address_policy``), is never rendered from a partial
+answer: with on_error=fail nothing is done at all, with on_error=keep it is
+left out, and its live objects stay exactly as they are (neither updated nor
+pruned). A retained address the policy refuses is dropped, never brought back.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from ._address_policy import AddressPolicy, Range
+from ._addresses import AggregateOptions, Block, aggregate, blocks_of
+from ._dns_results import HostResult
+from ._errors import MeshguardError
+from ._kinds import identity
+from ._prepare import Prepared, Settings, prepare
+from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
+from ._render import ServiceAddresses, render, service_of
+from ._resolve import resolve_names
+from ._retain import Retention, annotation_value, previous, retain
+from ._spec import Service, SpecError
+from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
+
+
+@dataclass(frozen=True)
+class Desired:
+    objects: list[dict] = field(default_factory=list)
+    # service name -> why its hosts did not resolve, or why an answer was refused (on_error=keep)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    # Every refused address, as the modules return it (RV refused).
+    refused: list[dict] = field(default_factory=list)
+
+    def kept(self, live: Iterable[dict]) -> frozenset:
+        """Identities of the live objects of services that did not resolve: they stay as they are."""
+        return frozenset(identity(o) for o in live if service_of(o) in self.unresolved)
+
+
+def host_results(prepared: Prepared) -> dict[str, HostResult]:
+    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones)."""
+    if prepared.resolved is not None:
+        return prepared.resolved
+    names = sorted({name for s in prepared.ruleset.services if s.addresses is None for name in s.host_names})
+    if not names:
+        return {}
+    return dict(zip(names, resolve_names(names, prepared.resolver)))
+
+
+def desired_objects(
+    prepared: Prepared,
+    results: Mapping[str, HostResult],
+    live: Optional[Iterable[dict]] = None,
+    cluster: tuple[Range, ...] = (),
+) -> Desired:
+    """Render the rule set from the DNS answers.
+
+    ``live``: the set's objects on the cluster, for address retention (None
+    when rendering without a cluster: then only this run's answers count).
+    ``cluster``: the ranges the cluster reports as its own (``_cluster_ranges``).
+    """
+    policy = prepared.policy(cluster)
+    _check_literals(prepared, policy)
+    now = prepared.now or datetime.datetime.now(datetime.timezone.utc)
+    live_by_service: dict[Optional[str], list[dict]] = {}
+    for obj in live or ():
+        live_by_service.setdefault(service_of(obj), []).append(obj)
+    by_service: dict[str, ServiceAddresses] = {}
+    unresolved: dict[str, list[str]] = {}
+    refused: dict[str, list[RefusedAddress]] = {}
+    warnings: list[str] = []
+    for service in prepared.ruleset.services:
+        answers = _answers(service, results)
+        failed = [str(r.error) for r in answers if r.error is not None]
+        if failed:
+            unresolved[service.name] = failed
+            continue
+        found = refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
+        if found:
+            refused[service.name] = found
+            continue
+        kept = None
+        # Literals are never retained: removing one is the user's intent.
+        if prepared.retain and service.addresses is None:
+            before = previous(live_by_service.get(service.name, ()))
+            kept = retain(service.name, _resolved(answers), before, now, prepared.retain)
+            kept = _without_refused(service, kept, policy, prepared.aggregation)
+            warnings.extend(kept.warnings)
+        by_service[service.name] = service_addresses(service, answers, prepared.aggregation, kept)
+    if (unresolved or refused) and prepared.on_error == "fail":
+        raise MeshguardError(_failure(unresolved, refused))
+    ruleset = replace(prepared.ruleset, services=tuple(s for s in prepared.ruleset.services if s.name in by_service))
+    warnings += [
+        f"service {name!r} did not resolve ({'; '.join(why)}); its live objects are kept as they are"
+        for name, why in sorted(unresolved.items())
+    ]
+    warnings += [
+        f"service {name!r} is not applied, its live objects are kept as they are: "
+        + "; ".join(r.message for r in found)
+        for name, found in sorted(refused.items())
+    ]
+    unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
+    objects = render(ruleset, by_service, policy.guardrail_ranges() if ruleset.guardrail else ())
+    return Desired(objects, unresolved, warnings, as_dicts(refused))
+
+
+def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[RefusedAddress]]) -> str:
+    parts = []
+    if unresolved:
+        lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
+        parts.append("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
+    if refused:
+        lines = [r.message for _name, found in sorted(refused.items()) for r in found]
+        parts.append(
+            "DNS answered addresses that egress rules never allow, nothing was changed:\n"
+            + "\n".join(f"- {x}" for x in lines)
+        )
+    return "\n".join(parts)
+
+
+def _check_literals(prepared: Prepared, policy: AddressPolicy) -> None:
+    """The rule set's literals against the cluster's ranges too (prepare judged the rest):
+    the user's own word, so a refusal always fails the run, whatever on_error says."""
+    problems = literal_problems(prepared.ruleset, policy)
+    if problems:
+        lines = "\n".join(f"- {p}" for p in problems)
+        raise MeshguardError(
+            f"the rule set allows addresses that egress rules never allow, nothing was changed:\n{lines}"
+        )
+
+
+def _without_refused(
+    service: Service, kept: Retention, policy: AddressPolicy, aggregation: AggregateOptions
+) -> Retention:
+    """Retention never brings a refused address back: it is dropped from the rule and from last-seen."""
+    dropped = {
+        address: refusal
+        for address, _since in kept.retained
+        if (refusal := refusal_of(address, policy, aggregation, service.allow_ranges))
+    }
+    if not dropped:
+        return kept
+    return replace(
+        kept,
+        addresses=tuple(a for a in kept.addresses if a not in dropped),
+        last_seen={a: since for a, since in kept.last_seen.items() if a not in dropped},
+        retained=tuple((a, since) for a, since in kept.retained if a not in dropped),
+        warnings=[
+            *kept.warnings,
+            *(f"service {service.name!r}: {a} is no longer retained: {why}" for a, why in sorted(dropped.items())),
+        ],
+    )
+
+
+def refused_answers(services: list, resolved: list, internal_ranges: Optional[list] = None) -> list[dict]:
+    """What the address policy refuses in a list of services, given the lookup's detail answers,
+    before any cluster is read (the rollout role's check for the whole run): the built-in ranges,
+    internal_ranges and each service's allow_ranges. Services that are not valid input are left
+    out: the rules task of each cluster names their problems."""
+    try:
+        prepared = prepare(
+            Settings(spec={"set": "run", "services": services}, resolved=resolved, internal_ranges=internal_ranges)
+        )
+    except SpecError:
+        return []
+    policy = prepared.policy()
+    found = []
+    for service in prepared.ruleset.services:
+        answers = _answers(service, prepared.resolved or {})
+        if not any(r.error is not None for r in answers):
+            found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
+    return [r.to_dict() for r in found]
+
+
+def service_addresses(
+    service: Service, answers: list[HostResult], aggregation: AggregateOptions, kept: Optional[Retention] = None
+) -> ServiceAddresses:
+    """One service's addresses: its literals and DNS answers, plus what address retention ``kept``."""
+    blocks = [block for result in answers for block in blocks_of(result)]
+    ips = [address for result in answers if result.kind != KIND_NETWORK for address in result.addresses]
+    extra = [address for address, _since in kept.retained] if kept else []
+    blocks += [Block(address, f"{address} (retained)", widen=True) for address in extra]
+    return ServiceAddresses(
+        cidrs=tuple(aggregate(blocks, aggregation)),
+        ips=tuple(ips + extra),
+        # Provenance names what was resolved; pre-resolved addresses have none.
+        sources=tuple(service.host_names) if service.addresses is None else (),
+        last_seen=annotation_value(kept.last_seen) if kept else "",
+    )
+
+
+def _resolved(answers: list[HostResult]) -> list[str]:
+    """The addresses DNS gave for the service's host names (not its literals)."""
+    return sorted({address for result in answers if result.kind == KIND_NAME for address in result.addresses})
+
+
+def _answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
+    """One result per host of a service: literals as they are, names from DNS."""
+    if service.addresses is not None:
+        given = [(a, KIND_NETWORK if "/" in a else KIND_ADDRESS) for a in service.addresses]
+    else:
+        given = [(h.value, h.kind) for h in service.hosts if h.kind != KIND_NAME]
+    literals = [HostResult(host=v, kind=k, addresses=(v,) if k == KIND_ADDRESS else ()) for v, k in given]
+    if service.addresses is not None:
+        return literals
+    return literals + [results[name] for name in service.host_names]

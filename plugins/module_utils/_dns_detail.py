@@ -1,0 +1,100 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The detail form of resolution results: plain dicts, written by the lookup
+(``detail=true``) and read back by the modules (``resolved``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from ._addresses import AggregateOptions, cidrs_of
+from ._dns_results import ERROR_TYPES, HostResult, ResolveError
+from ._errors import MeshguardError, OptionError
+from ._terms import parse_term
+
+DETAIL_KEYS = ("host", "addresses", "cidrs", "cname_chain", "ttl", "error")
+
+
+def results_to_detail(results: Sequence[HostResult], aggregation: Optional[AggregateOptions] = None) -> list[dict]:
+    """Plain dicts, one per result: the lookup's ``detail=true`` output.
+
+    ``cidrs`` are each result's addresses aggregated with ``aggregation``.
+    """
+    return [
+        {
+            "host": r.host,
+            "addresses": list(r.addresses),
+            "cidrs": list(cidrs),
+            "cname_chain": list(r.cname_chain),
+            "ttl": r.ttl,
+            "error": None if r.error is None else {"type": r.error.type, "message": r.error.message},
+        }
+        for r, cidrs in zip(results, cidrs_of(results, aggregation))
+    ]
+
+
+def results_from_detail(items: Any) -> list[HostResult]:
+    """Read the ``detail=true`` form back (e.g. a module's ``resolved`` input); errors name the entry and field.
+
+    ``cidrs`` must be CIDR blocks, as the lookup writes them, but are not
+    kept: whoever renders aggregates the addresses with its own options.
+    """
+    if not isinstance(items, (list, tuple)):
+        raise OptionError(f"resolved: expected a list of results, got {type(items).__name__}")
+    results = []
+    problems = []
+    for index, item in enumerate(items):
+        try:
+            results.append(_result_from_dict(item))
+        except (MeshguardError, ValueError) as exc:
+            problems.append(f"resolved[{index}]: {exc}")
+    if problems:
+        raise OptionError("; ".join(problems))
+    return results
+
+
+def _result_from_dict(item: Any) -> HostResult:
+    if not isinstance(item, Mapping):
+        raise ValueError(f"expected a dict with keys {', '.join(DETAIL_KEYS)}, got {type(item).__name__}")
+    unknown = sorted(set(item) - set(DETAIL_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(map(str, unknown))}")
+    if "host" not in item:
+        raise ValueError("host is missing")
+    term = parse_term(item["host"])
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = item.get(key) or []
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key} must be a list of strings")
+        return tuple(value)
+
+    addresses = strings("addresses")
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"addresses: {address!r} is not an IP address") from None
+    for cidr in strings("cidrs"):
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            raise ValueError(f"cidrs: {cidr!r} is not a CIDR block") from None
+    ttl = item.get("ttl")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
+        raise ValueError(f"ttl must be a non-negative integer or null, got {ttl!r}")
+    error = item.get("error")
+    if error is not None:
+        if not isinstance(error, Mapping) or error.get("type") not in ERROR_TYPES:
+            raise ValueError(f"error must be null or {{type, message}} with type one of {', '.join(ERROR_TYPES)}")
+        error = ResolveError(error["type"], str(error.get("message", "")))
+    return HostResult(
+        host=term.value,
+        kind=term.kind,
+        addresses=addresses,
+        cname_chain=strings("cname_chain"),
+        ttl=ttl,
+        error=error,
+    )

@@ -1,0 +1,172 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Carry a plan out on one cluster: one result per change, the plan itself untouched.
+
+Writes are server-side applies as field manager meshguard.egress; check mode
+sends the very same requests with dryRun=All, so it reports what the server
+would store and fails where the real run would fail. Kinds are written in
+their write order (``_kinds``), a kind only when every earlier one
+succeeded; prune (deletes, in reverse order) runs only after every other
+write succeeded.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ._kinds import kind_of, owned_by
+from ._kube import KubeClient, KubeError, Resource
+from ._live import Resources, resource_of
+from ._plan import ACTIONS, CONFLICT, CREATE, DELETE, UPDATE, WRITES, Change, Plan, clean
+from ._yaml import to_yaml
+
+WORKERS = 8
+
+DONE = "done"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one planned write: done (in check mode: accepted by the dry run), failed or skipped."""
+
+    change: Change
+    status: str
+    stored: Optional[dict] = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Execution:
+    results: tuple[Result, ...] = ()
+    diffs: tuple[dict, ...] = ()
+    failures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status == DONE and r.change.action in WRITES for r in self.results)
+
+    def keys(self, status: str) -> list[str]:
+        return sorted(r.change.key for r in self.results if r.status == status)
+
+
+def report(plan: Plan, execution: Optional[Execution] = None) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """The plan as the modules return it (keys per action, plus the writes that failed or were
+    skipped), and how many objects each key holds."""
+    summary: dict[str, list[str]] = plan.summary()
+    summary[FAILED] = execution.keys(FAILED) if execution else []
+    summary[SKIPPED] = execution.keys(SKIPPED) if execution else []
+    return summary, {name: len(keys) for name, keys in summary.items()}
+
+
+def execute(
+    client: KubeClient,
+    plan: Plan,
+    resources: Resources,
+    *,
+    check_mode: bool,
+    force: bool,
+    set_name: Optional[str],
+    want_diff: bool = True,
+) -> Execution:
+    """Send the plan's writes, in write order; prune only if every other write succeeded."""
+
+    def write(change: Change) -> Result:
+        res = resource_of(resources, change.obj)
+        try:
+            if change.action == DELETE:
+                stored = delete_if_still_owned(client, res, change.live, dry_run=check_mode, set_name=set_name)
+            elif change.live is not None and not owned_by(change.live, set_name):
+                stored = _take_over(client, res, change, dry_run=check_mode)
+            else:
+                stored = client.apply(res, change.desired, dry_run=check_mode, force=force)
+        except KubeError as e:
+            return Result(change, FAILED, error=_explain(e, change))
+        return Result(change, DONE, stored)
+
+    phases: dict[int, list[Change]] = {}
+    for change in plan.changes:
+        if change.action in (CREATE, UPDATE):
+            phases.setdefault(kind_of(change.obj).write_order, []).append(change)
+    deletes = sorted(plan.of(DELETE), key=lambda c: -kind_of(c.obj).write_order)
+    results: list[Result] = []
+    warnings: list[str] = []
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for order in sorted(phases):
+            if any(r.status == FAILED for r in results):
+                # A Sidecar must not go out when the ServiceEntries failed.
+                results.extend(Result(c, SKIPPED) for c in phases[order])
+            else:
+                results.extend(pool.map(write, phases[order]))
+        failed = sum(1 for r in results if r.status == FAILED)
+        if deletes and failed:
+            warnings.append(f"{client.where}: nothing pruned because {failed} write(s) failed")
+            results.extend(Result(c, SKIPPED) for c in deletes)
+        else:
+            results.extend(pool.map(write, deletes))
+    failures = [r.error for r in results if r.status == FAILED]
+    failures += [
+        f"{client.where}: {change.key} exists and is {change.reason}; it was left untouched "
+        "(set force: true to take it over)"
+        for change in plan.of(CONFLICT)
+    ]
+    diffs = [diff_entry(r.change, r.stored, client.where) for r in results if r.status == DONE] if want_diff else []
+    return Execution(tuple(results), tuple(diffs), tuple(failures), tuple(warnings))
+
+
+def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bool) -> dict:
+    """force on an object this set does not own: replace it whole (server-side
+    apply would keep the other manager's fields, e.g. its ports), then apply
+    with force so this set's field manager owns every field from now on."""
+    replaced = client.replace(res, change.desired, change.live["metadata"]["resourceVersion"], dry_run=dry_run)
+    if dry_run:
+        return replaced
+    return client.apply(res, change.desired, force=True)
+
+
+def delete_if_still_owned(
+    client: KubeClient, res: Resource, live: dict, *, dry_run: bool, set_name: Optional[str]
+) -> Optional[dict]:
+    """Delete exactly the object that was read; on a 409 (it changed since it
+    was read) read it again and delete it only if it is still this set's."""
+    try:
+        return client.delete(res, live, dry_run=dry_run)
+    except KubeError as e:
+        if e.status != 409:
+            raise
+    meta = live["metadata"]
+    fresh = client.get(res, meta.get("namespace"), meta["name"])
+    if fresh is None or not owned_by(fresh, set_name):
+        return None
+    return client.delete(res, fresh, dry_run=dry_run)
+
+
+def diff_entry(change: Change, stored: Optional[dict], where: str) -> dict[str, Any]:
+    """One Ansible diff entry: the whole object before and after, as YAML."""
+    before = clean(change.live) if change.action != CREATE else {}
+    after = clean(stored) if change.action != DELETE else {}
+    label = f"{change.key} ({where})"
+    return {
+        "before_header": f"{label}" + (" [absent]" if not before else ""),
+        "after_header": f"{label}" + (" [deleted]" if change.action == DELETE else ""),
+        "before": to_yaml(before),
+        "after": to_yaml(after),
+    }
+
+
+def _explain(err: KubeError, change: Change) -> str:
+    if err.status == 409:
+        causes = [c.get("message", "") for c in err.details.get("causes", [])]
+        managers = "; ".join(c for c in causes if c) or str(err)
+        return (
+            f"{change.key}: fields this set manages were changed by another field manager ({managers}); "
+            "not overwritten (set force: true to take them back)"
+        )
+    return f"{change.key}: {err}"
+
+
+__all__ = ["ACTIONS", "DONE", "FAILED", "SKIPPED", "Execution", "Result", "execute", "report"]

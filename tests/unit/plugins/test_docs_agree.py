@@ -1,0 +1,137 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the documentation states as choices and defaults is what the library enforces.
+
+The library states each fact once (the API versions in _kinds, the resolver
+defaults in ResolverOptions, ...). Ansible's documentation formats cannot
+read them from there: doc fragments, the lookup's options and the role's
+argument_specs.yml are static YAML. ansible-test's validate-modules checks the
+modules' argument specs against their documentation; this test checks the
+rest against the library, so a copy that drifts fails here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.meshguard.egress.plugins.doc_fragments import addresses, aggregation, policy, resolver, ruleset
+from ansible_collections.meshguard.egress.plugins.lookup import resolve as resolve_lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import BUILT_IN, KEPT
+from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
+    COLLAPSE_CHOICES,
+    DEFAULT_BROADEST,
+    AggregateOptions,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    ADDRESSES,
+    AGGREGATION,
+    POLICY,
+    RESOLVER,
+    RULESET,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import FAMILY_CHOICES, ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._kinds import APIS, DEFAULT_API
+from ansible_collections.meshguard.egress.plugins.module_utils._lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR, STATES
+from ansible_collections.meshguard.egress.plugins.module_utils._retain import DEFAULT_RETAIN
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import DEFAULT_NAMESPACE, LAYOUTS
+
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "rollout"
+
+
+def options_of(fragment) -> dict:
+    return yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
+
+
+def role_options() -> dict:
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["main"]["options"]
+
+
+def test_rule_set_options():
+    docs = options_of(ruleset)
+    assert docs["api"]["choices"] == list(APIS)
+    assert docs["api"]["default"] == DEFAULT_API
+    assert docs["layout"]["choices"] == list(LAYOUTS)
+    assert docs["namespace"]["default"] == DEFAULT_NAMESPACE
+    assert sorted(docs) == sorted(RULESET)
+
+
+def test_policy_options():
+    docs = options_of(policy)
+    assert docs["on_error"]["choices"] == list(ON_ERROR)
+    assert docs["on_error"]["default"] == ON_ERROR[0]
+    assert docs["retain"]["default"] == DEFAULT_RETAIN
+    assert sorted(docs) == sorted(POLICY)
+
+
+def test_resolver_options_and_their_defaults():
+    docs = options_of(resolver)
+    defaults = {f.name: f.default for f in fields(ResolverOptions)}
+    assert sorted(docs) == sorted(RESOLVER) == sorted(defaults)
+    assert docs["families"]["choices"] == list(FAMILY_CHOICES)
+    for name, option in docs.items():
+        expected = defaults[name] if name != "nameservers" else None
+        assert option.get("default") == expected, name
+
+
+def test_aggregation_options_and_their_defaults():
+    docs = options_of(aggregation)
+    defaults = AggregateOptions().to_dict()
+    assert sorted(docs) == sorted(AGGREGATION) == sorted(defaults)
+    assert docs["collapse"]["choices"] == list(COLLAPSE_CHOICES)
+    for name in ("collapse", "ipv4_prefix", "ipv6_prefix", "allow_any"):
+        assert docs[name]["default"] == defaults[name], name
+    assert {k: v["default"] for k, v in docs["broadest_prefix"]["suboptions"].items()} == DEFAULT_BROADEST
+
+
+def test_address_options():
+    docs = options_of(addresses)
+    assert sorted(docs) == sorted(ADDRESSES)
+    assert docs["internal_ranges"]["default"] == ADDRESSES["internal_ranges"]["default"] == []
+
+
+def test_the_address_policy_page_lists_every_range_of_the_library():
+    page = (ROLE.parents[1] / "docs" / "address-policy.md").read_text()
+    for entry in (*BUILT_IN, *KEPT):
+        assert f"`{entry.cidr}`" in page, entry
+        assert entry.source.split(";")[0] in page, entry
+
+
+def test_lookup_on_error():
+    docs = yaml.safe_load(resolve_lookup.DOCUMENTATION)["options"]
+    assert docs["on_error"]["choices"] == list(ON_ERROR_CHOICES)
+    assert docs["on_error"]["default"] == DEFAULT_ON_ERROR
+
+
+@pytest.mark.parametrize(
+    ("variable", "choices", "default"),
+    [
+        ("meshguard_egress_api", list(APIS), DEFAULT_API),
+        ("meshguard_egress_state", list(STATES), STATES[0]),
+        ("meshguard_egress_on_error", list(ON_ERROR), ON_ERROR[0]),
+        ("meshguard_egress_layout", list(LAYOUTS), None),
+        ("meshguard_egress_collapse", list(COLLAPSE_CHOICES), None),
+        ("meshguard_egress_namespace", None, DEFAULT_NAMESPACE),
+    ],
+)
+def test_role_variables(variable, choices, default):
+    option = role_options()[variable]
+    assert option.get("choices") == choices
+    assert option.get("default") == default
+    role_defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    if default is not None:
+        assert role_defaults[variable] == default
+
+
+def test_role_resolver_matches_the_resolver_options():
+    docs = role_options()["meshguard_egress_resolver"]["options"]
+    defaults = {f.name: f.default for f in fields(ResolverOptions)}
+    assert sorted(docs) == sorted(defaults)
+    assert docs["families"]["choices"] == list(FAMILY_CHOICES)
+    for name, option in docs.items():
+        assert option.get("default") == (defaults[name] if name != "nameservers" else None), name
