@@ -36,6 +36,8 @@ from ._terms import ip_text
 
 SERVICE_ANNOTATION = "meshguard.egress/service"
 SOURCES_ANNOTATION = "meshguard.egress/sources"
+# Ports rendered with another protocol than declared (``_port_protocol``): "80=HTTP,3306=MYSQL".
+PROTOCOLS_ANNOTATION = "meshguard.egress/declared-protocols"
 # Istio allows one namespace-wide Sidecar per namespace; a fixed name makes a
 # second one (another set, or a hand-made "default") a name conflict that the
 # apply engine reports instead of a silent second Sidecar.
@@ -45,7 +47,7 @@ SIDECAR_NAME = "default"
 SYNTHETIC_HOST_DOMAIN = "meshguard-egress.invalid"
 # Istio's CRD limits per ServiceEntry.
 MAX_ADDRESSES = 256
-MAX_ENDPOINTS = 4096
+TLS_PROTOCOLS = ("TLS", "HTTPS")
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -177,7 +179,7 @@ def _synthetic_host(name: str, namespace: str) -> str:
 def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
     """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
     if ruleset.layout == "per_address":
-        return [(object_name(ruleset.name, service.name, address_slug(ip_text(net))), [net]) for net in networks]
+        return [(_address_name(ruleset, service, net), [net]) for net in networks]
     chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
     # The first object keeps the plain name, so crossing 256 addresses only adds objects.
     return [
@@ -186,37 +188,119 @@ def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list
     ]
 
 
+def _address_name(ruleset: RuleSet, service: Service, network: Network) -> str:
+    return object_name(ruleset.name, service.name, address_slug(ip_text(network)))
+
+
+def _static_groups(
+    ruleset: RuleSet, service: Service, ips: list[Address]
+) -> list[tuple[str, list[Network], list[Address]]]:
+    """STATIC: one object per endpoint address, whatever the layout.
+
+    Istio builds one service per entry of ``addresses``, each with every
+    endpoint of the object, all in the one cluster of the host
+    (``convertServices`` in pilot/pkg/serviceregistry/serviceentry/conversion.go):
+    n addresses give n^2 endpoints, and a connection to one address is load
+    balanced onto any other. With one address and its own endpoint per object,
+    a connection reaches the address dialled, and a cluster holds one endpoint.
+    """
+    return [(_address_name(ruleset, service, net), [net], [ip]) for ip in ips for net in [ipaddress.ip_network(ip)]]
+
+
+def real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
+    """The one host name an object of the service may carry, or None (a synthetic host).
+
+    Istio builds one service per host and address of a ServiceEntry, each with
+    every port (``convertServices``): with two hosts, every address:port has two
+    services, and for a port matched by address istiod keeps one of them and
+    records a conflict (``pilot_conflict_outbound_listener_tcp_over_current_tcp``).
+    So an object carries one host. A real name only when every address of the
+    service is that name's (no IP or CIDR literal beside it) and the traffic goes
+    to the address dialled (NONE): then a TLS port may also check the client's
+    SNI against it (see ``_port_protocol``).
+    """
+    if ruleset.layout != "per_service" or service.resolution != "NONE":
+        return None
+    names = service.host_names
+    if len(names) != 1 or service.literal_addresses:
+        return None
+    return names[0]
+
+
+def _port_protocol(declared: str, named: bool) -> str:
+    """The protocol a port is rendered with, so that Istio matches it by destination address:port.
+
+    - TLS, HTTPS: Istio matches a TLS port of a CIDR block on the SNI too, and
+      the SNI it matches is the host (``buildSidecarOutboundTLSFilterChainOpts``
+      in pilot/pkg/networking/core/tls.go). Kept only on an object whose host
+      is the real name its clients send; elsewhere no client's SNI can match.
+    - HTTP, HTTP2, GRPC: Istio routes them by Host header on a 0.0.0.0:<port>
+      listener (``buildSidecarOutboundHTTPListenerOpts``, listener.go; domains
+      from ``generateVirtualHostDomains``, httproute.go). With resolution NONE
+      the cluster is ORIGINAL_DST: a declared Host sent to any address is
+      forwarded, and a block has no Host a client sends. Matched as TCP, only
+      the declared addresses are.
+    - MONGO, MYSQL: istiod drops a listener of these protocols that shares a
+      port with another protocol (``isConflictWithWellKnownPort``, listener.go),
+      a log line and no record. Their filters bring an egress rule nothing
+      (mysql_proxy is off by default, PILOT_ENABLE_MYSQL_FILTER; mongo_proxy
+      adds statistics), so they are rendered as TCP.
+    - TCP, REDIS: as declared (Redis is TCP proxying unless PILOT_ENABLE_REDIS_FILTER).
+    """
+    if declared in ("TCP", "REDIS") or (declared in TLS_PROTOCOLS and named):
+        return declared
+    return "TCP"
+
+
+def _ports(service: Service, named: bool) -> list[dict[str, Any]]:
+    # Built per object: objects must not share lists that a caller might edit.
+    return [
+        {"name": port.name, "number": port.number, "protocol": _port_protocol(port.protocol, named)}
+        for port in sorted(service.ports, key=lambda port: port.number)
+    ]
+
+
+def _declared_protocols(service: Service, ports: list[dict[str, Any]]) -> str:
+    """The annotation value naming the ports rendered with another protocol than declared."""
+    declared = {port.number: port.protocol for port in service.ports}
+    return ",".join(f"{p['number']}={declared[p['number']]}" for p in ports if p["protocol"] != declared[p["number"]])
+
+
 def _service_entries(
     ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], meta: _Meta
 ) -> list[dict[str, Any]]:
+    if service.resolution == "STATIC":
+        groups = _static_groups(ruleset, service, ips)
+    else:
+        groups = [(name, group, []) for name, group in _groups(ruleset, service, networks)]
+    host = real_host(ruleset, service)
     entries = []
-    for index, (name, group) in enumerate(_groups(ruleset, service, networks)):
-        # Istio keeps one service per host name and namespace, so only one object
-        # may carry the real names; the others get a synthetic host of their own.
-        real = sorted(service.host_names) if ruleset.layout == "per_service" and index == 0 else []
+    for index, (name, group, endpoints) in enumerate(groups):
+        # Istio keeps one service per host name and namespace, so only the first
+        # object may carry the real name; the others get a synthetic host of their own.
+        named = host is not None and index == 0
+        ports = _ports(service, named)
         spec: dict[str, Any] = {
-            "hosts": real or [_synthetic_host(name, service.namespace)],
+            "hosts": [host if named else _synthetic_host(name, service.namespace)],
             "addresses": [ip_text(network) for network in group],
-            # Built per object: objects must not share lists that a caller might edit.
-            "ports": [
-                {"name": port.name, "number": port.number, "protocol": port.protocol}
-                for port in sorted(service.ports, key=lambda port: port.number)
-            ],
+            "ports": ports,
             "location": "MESH_EXTERNAL",
             "resolution": service.resolution,
         }
         if service.resolution == "STATIC":
-            endpoints = [{"address": ip_text(ip)} for ip in ips if any(ip in network for network in group)]
-            if len(endpoints) > MAX_ENDPOINTS:
-                raise RenderError(f"service {service.name!r}: {len(endpoints)} endpoints in {name}, Istio takes 4096")
-            spec["endpoints"] = endpoints
+            spec["endpoints"] = [{"address": ip_text(ip)} for ip in endpoints]
         if service.export_to:
             spec["exportTo"] = sorted(service.export_to)
+        metadata = meta.of(name)
+        changed = _declared_protocols(service, ports)
+        if changed:
+            metadata.setdefault("annotations", {})[PROTOCOLS_ANNOTATION] = changed
+            metadata["annotations"] = dict(sorted(metadata["annotations"].items()))
         entries.append(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
                 "kind": SERVICE_ENTRY.kind,
-                "metadata": meta.of(name),
+                "metadata": metadata,
                 "spec": spec,
             }
         )

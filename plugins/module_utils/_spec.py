@@ -34,8 +34,6 @@ from ._names import (
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
 PROTOCOLS = ("TCP", "MONGO", "MYSQL", "REDIS", "TLS", "HTTPS", "HTTP", "HTTP2", "GRPC")
-# Istio's multi-host rule exempts these: they are routed by Host header or SNI.
-HTTP_OR_TLS_PROTOCOLS = frozenset(("HTTP", "HTTP2", "GRPC", "HTTPS", "TLS"))
 # istio/api routing/v1alpha1/egress_rule.proto (Istio 0.x).
 LEGACY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "HTTP2", "TCP", "MONGO")
 
@@ -553,21 +551,11 @@ def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int,
 
 
 def _check_per_service(services: list[tuple[int, Service]], report: _Report) -> None:
-    """Rules on the ServiceEntry that carries a service's host names (layout per_service)."""
+    """Rules on the ServiceEntry that carries a service's host name (layout per_service)."""
     owners: dict[tuple[str, str], str] = {}
     for index, service in services:
         scoped = report.scoped(f"services[{index}] {service.name!r}")
-        names = service.host_names
-        if len(names) > MAX_ITEMS:
-            scoped.error("hosts", f"at most {MAX_ITEMS} host names per ServiceEntry, got {len(names)}")
-        tcp = [port for port in service.ports if port.protocol not in HTTP_OR_TLS_PROTOCOLS]
-        if service.resolution != "NONE" and len(names) > 1 and tcp:
-            scoped.error(
-                "hosts",
-                f"multiple hosts provided with non-HTTP, non-TLS ports ({tcp[0].protocol} {tcp[0].number}); "
-                "Istio allows that only with resolution NONE",
-            )
-        for name in names:
+        for name in service.host_names:
             owner = owners.setdefault((service.namespace, name), service.name)
             if owner != service.name:
                 # Istio keeps one service per host name and namespace: the other ports would be lost.
@@ -662,6 +650,17 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
     elif not isinstance(network_policy, bool):
         report.error("network_policy", f"must be true or false, got {network_policy!r}")
     registry_only = _registry_only(spec.get("registry_only"), report)
+    if registry_only and api == LEGACY_API:
+        # The Sidecar is networking.istio.io: no Istio serves it next to 0.x EgressRules,
+        # and current Istio ignores EgressRules, so its REGISTRY_ONLY would drop
+        # exactly the traffic the set declares.
+        report.error(
+            "registry_only",
+            f"is not supported with the legacy EgressRule API ({LEGACY_API}): its REGISTRY_ONLY Sidecar "
+            "is a networking.istio.io object no Istio 0.x serves, and Istio 1.x ignores EgressRules, so "
+            f"the Sidecar would drop the declared traffic; use api {DEFAULT_API} (ServiceEntry) with "
+            "registry_only, or leave registry_only out",
+        )
     guardrail = _guardrail(spec.get("guardrail"), report)
     context = _Context(
         namespace=namespace,
@@ -685,3 +684,16 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         registry_only=registry_only,
         guardrail=guardrail,
     )
+
+
+def ruleset_warnings(ruleset: RuleSet) -> list[str]:
+    """What is valid input but most likely not what the user wants: said on every run."""
+    warnings = []
+    for service in ruleset.services:
+        if service.export_to == ("~",):
+            # Istio's exportTo: "~" exports to no namespace, its own included.
+            warnings.append(
+                f"service {service.name!r}: export_to: ['~'] exports its ServiceEntries to no namespace, "
+                "its own included: Istio applies them to no workload (use '.' for its own namespace)"
+            )
+    return warnings

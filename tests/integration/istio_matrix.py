@@ -22,7 +22,7 @@ from typing import Optional
 
 from istiolib import PROTOCOLS, Block, Declared
 
-HOST_KINDS = ("names", "ips", "cidrs", "mixed")
+HOST_KINDS = ("name", "names", "ips", "cidrs", "mixed")
 LAYOUTS = ("per_service", "split", "per_address")
 APIS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 RESOLUTIONS = ("NONE", "STATIC")
@@ -74,13 +74,10 @@ class Case:
 
 
 def valid(hosts: str, resolution: str, protocol: str) -> bool:
-    """Combinations the module accepts. STATIC needs individual addresses for
-    its endpoints (CIDR blocks are refused), and Istio allows several host
-    names with a non-HTTP, non-TLS port only with NONE (the module says so,
-    in Istio's words); tests/unit cover both errors."""
-    if resolution != "STATIC":
-        return True
-    return hosts not in ("cidrs", "mixed") and not (hosts == "names" and PROTOCOLS[protocol][1] == "tcp")
+    """Combinations the module accepts: STATIC needs individual addresses for
+    its endpoints, so CIDR blocks are refused with it (tests/unit cover the
+    error)."""
+    return resolution != "STATIC" or hosts not in ("cidrs", "mixed")
 
 
 def cases() -> list[Case]:
@@ -151,7 +148,8 @@ def _v6(n: int, base: str = "2001:db8:100::") -> str:
 
 def _small(family: int) -> dict:
     """Small sets in the documentation ranges: two names (one with two adjacent
-    addresses, merged into one block), two IPs, two CIDR blocks."""
+    addresses, merged into one block), two IPs, two CIDR blocks. The host
+    kind "name" is one name with the addresses of both."""
     if family == 4:
         return {
             "names": {"a": ["198.51.100.10", "198.51.100.11"], "b": ["198.51.100.20"]},
@@ -207,11 +205,15 @@ def spec(case: Case) -> Spec:
     for family in families:
         # A dual-stack split spreads its blocks over both families.
         count = SPLIT // len(families)
-        parts = ("names", "ips", "cidrs") if case.hosts == "mixed" else (case.hosts,)
+        parts = {"mixed": ("names", "ips", "cidrs"), "name": ("names",)}.get(case.hosts, (case.hosts,))
         for salt, part in enumerate(parts):
             pool = _large(family, count // len(parts), salt) if split else _small(family)
             if part == "names":
-                chosen = {"a": pool["names"]["a"]} if case.hosts == "mixed" else pool["names"]
+                chosen = pool["names"]
+                if case.hosts == "mixed":
+                    chosen = {"a": chosen["a"]}
+                elif case.hosts == "name":
+                    chosen = {"a": chosen["a"] + chosen["b"]}
                 for label, addrs in chosen.items():
                     name = _name(label, family, case)
                     hosts.append(name)
