@@ -74,10 +74,23 @@ PARTNER_ADDRESSES = ServiceAddresses(
     sources=("api.partner.example.com",),
 )
 
+# One host name and nothing else: its object carries the name, and its TLS port keeps TLS.
+STATUS = {
+    "name": "status",
+    "hosts": ["status.partner.example.com"],
+    "ports": [{"number": 443, "protocol": "HTTPS"}, {"number": 80, "protocol": "HTTP"}],
+}
+STATUS_ADDRESSES = ServiceAddresses(cidrs=("192.0.2.200/31",), sources=("status.partner.example.com",))
+
 CASES = {
     "per_service": (
-        {"set": "payments", "namespace": "egress", "services": [MONGO, LEDGER, PARTNER]},
-        {"mongo": MONGO_ADDRESSES, "ledger": LEDGER_ADDRESSES, "partner": PARTNER_ADDRESSES},
+        {"set": "payments", "namespace": "egress", "services": [MONGO, LEDGER, PARTNER, STATUS]},
+        {
+            "mongo": MONGO_ADDRESSES,
+            "ledger": LEDGER_ADDRESSES,
+            "partner": PARTNER_ADDRESSES,
+            "status": STATUS_ADDRESSES,
+        },
     ),
     "per_address": (
         {"set": "payments", "namespace": "egress", "layout": "per_address", "services": [MONGO, PARTNER]},
@@ -160,6 +173,7 @@ def test_user_labels_and_annotations_are_merged_with_provenance():
     assert entry["metadata"]["labels"]["team"] == "db"
     assert entry["metadata"]["annotations"] == {
         "example.com/owner": "db-team@example.com",
+        "meshguard.egress/declared-protocols": "27017=MONGO",
         "meshguard.egress/service": "mongo",
         "meshguard.egress/sources": "mongo-0.db.example.com,mongo-1.db.example.com",
     }
@@ -185,13 +199,76 @@ def test_large_service_is_split_at_256_addresses():
     ]
 
 
-def test_split_static_entry_keeps_each_endpoint_with_its_address():
-    ruleset = validate_ruleset(
-        {"set": "prod", "services": [{**MONGO, "hosts": ["db.example.com"], "resolution": "STATIC"}]}
+def test_static_renders_one_object_per_endpoint_address():
+    # Istio builds one service per entry of `addresses`, each with every endpoint
+    # of the object: one address and its own endpoint per object, whatever the layout.
+    for layout in ("per_service", "per_address"):
+        service = {**MONGO, "hosts": ["db.example.com"], "resolution": "STATIC"}
+        ruleset = validate_ruleset({"set": "prod", "layout": layout, "services": [service]})
+        entries = render(ruleset, {"mongo": many_addresses(300)})
+        assert len(entries) == 300
+        for entry in entries:
+            assert [f"{e['address']}/32" for e in entry["spec"]["endpoints"]] == entry["spec"]["addresses"]
+            assert len(entry["spec"]["addresses"]) == 1
+            (address,) = entry["spec"]["addresses"]
+            assert entry["metadata"]["name"] == object_name("prod", "mongo", address_slug(address))
+        assert sorted(a for e in entries for a in e["spec"]["addresses"]) == sorted(many_addresses(300).cidrs)
+
+
+def test_each_object_has_one_host():
+    # Istio builds one service per host and address; two hosts on one address:port conflict.
+    names = [obj["spec"]["hosts"] for obj in render_case("per_service") if obj["kind"] == "ServiceEntry"]
+    assert all(len(hosts) == 1 for hosts in names)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        (["db.example.com"], "db.example.com"),
+        (["db.example.com", "db2.example.com"], "prod--mongo.default.meshguard-egress.invalid"),
+        (["db.example.com", "192.0.2.77"], "prod--mongo.default.meshguard-egress.invalid"),
+    ],
+)
+def test_an_object_carries_a_real_name_only_when_it_is_the_only_source_of_its_addresses(hosts, expected):
+    ruleset = validate_ruleset({"set": "prod", "services": [{**MONGO, "hosts": hosts}]})
+    (entry,) = render(ruleset, {"mongo": ServiceAddresses(cidrs=("192.0.2.64/28",))})
+    assert entry["spec"]["hosts"] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "named", "rendered"),
+    [
+        ("TCP", False, "TCP"),
+        ("REDIS", False, "REDIS"),
+        ("MONGO", True, "TCP"),
+        ("MYSQL", True, "TCP"),
+        ("HTTP", True, "TCP"),
+        ("HTTP2", True, "TCP"),
+        ("GRPC", True, "TCP"),
+        ("TLS", True, "TLS"),
+        ("HTTPS", True, "HTTPS"),
+        ("TLS", False, "TCP"),
+        ("HTTPS", False, "TCP"),
+    ],
+)
+def test_ports_are_rendered_so_that_istio_matches_them_by_address(protocol, named, rendered):
+    hosts = ["api.example.com"] if named else ["api.example.com", "api2.example.com"]
+    service = {"name": "api", "hosts": hosts, "ports": [{"number": 8000, "protocol": protocol}]}
+    (entry,) = render(
+        validate_ruleset({"set": "prod", "services": [service]}), {"api": ServiceAddresses(cidrs=("192.0.2.0/28",))}
     )
-    entries = render(ruleset, {"mongo": many_addresses(300)})
-    for entry in entries:
-        assert [f"{e['address']}/32" for e in entry["spec"]["endpoints"]] == entry["spec"]["addresses"]
+    assert entry["spec"]["ports"] == [{"name": f"{protocol.lower()}-8000", "number": 8000, "protocol": rendered}]
+    annotations = entry["metadata"]["annotations"]
+    if rendered == protocol:
+        assert "meshguard.egress/declared-protocols" not in annotations
+    else:
+        assert annotations["meshguard.egress/declared-protocols"] == f"8000={protocol}"
+
+
+def test_only_the_first_object_of_a_split_keeps_tls():
+    service = {"name": "api", "hosts": ["api.example.com"], "ports": [{"number": 443, "protocol": "TLS"}]}
+    entries = render(validate_ruleset({"set": "prod", "services": [service]}), {"api": many_addresses(300)})
+    assert [e["spec"]["ports"][0]["protocol"] for e in entries] == ["TLS", "TCP"]
 
 
 def test_network_policy_shape_matches_what_the_api_server_stores():
@@ -216,16 +293,11 @@ def test_network_policy_shape_matches_what_the_api_server_stores():
     }
 
 
-def test_sidecar_follows_the_api_version_and_uses_v1_with_the_legacy_api():
-    legacy = validate_ruleset(
-        {"set": "prod", "api": "config.istio.io/v1alpha2", "registry_only": ["shop"], "services": []}
-    )
-    (sidecar,) = render(legacy, {})
-    assert (sidecar["apiVersion"], sidecar["metadata"]["name"]) == ("networking.istio.io/v1", "default")
-    beta = validate_ruleset(
-        {"set": "prod", "api": "networking.istio.io/v1beta1", "registry_only": ["shop"], "services": []}
-    )
-    assert render(beta, {})[0]["apiVersion"] == "networking.istio.io/v1beta1"
+def test_sidecar_follows_the_api_version():
+    for api in ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"):
+        ruleset = validate_ruleset({"set": "prod", "api": api, "registry_only": ["shop"], "services": []})
+        (sidecar,) = render(ruleset, {})
+        assert (sidecar["apiVersion"], sidecar["metadata"]["name"]) == (api, "default")
 
 
 def test_sidecar_only_switches_to_registry_only_and_keeps_the_mesh_visible():

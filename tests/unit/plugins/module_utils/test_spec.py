@@ -10,6 +10,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._errors import Me
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import (
     Port,
     SpecError,
+    ruleset_warnings,
     validate_ruleset,
 )
 
@@ -299,17 +300,11 @@ def test_duplicate_hosts_after_normalisation():
     )
 
 
-def test_more_than_256_host_names():
+@pytest.mark.parametrize("layout", ["per_service", "per_address"])
+def test_many_host_names_are_fine(layout):
+    # Every object carries one host (a synthetic one for a service of several names).
     hosts = [f"db{i}.example.com" for i in range(257)]
-    assert only_error(spec(service(hosts=hosts))) == (
-        "services[0] 'mongo': hosts: at most 256 host names per ServiceEntry, got 257"
-    )
-
-
-def test_many_host_names_are_fine_with_per_address():
-    # per_address objects carry a synthetic host each, not the service's names.
-    hosts = [f"db{i}.example.com" for i in range(257)]
-    assert len(validate_ruleset(spec(service(hosts=hosts), layout="per_address")).services[0].hosts) == 257
+    assert len(validate_ruleset(spec(service(hosts=hosts), layout=layout)).services[0].hosts) == 257
 
 
 def test_same_host_in_two_services_of_one_namespace():
@@ -439,17 +434,12 @@ def test_static_accepts_single_address_cidrs():
     assert result.services[0].resolution == "STATIC"
 
 
-def test_static_with_several_host_names_and_a_tcp_port():
-    data = spec(service(hosts=["db1.example.com", "db2.example.com"], resolution="STATIC"))
-    assert only_error(data) == (
-        "services[0] 'mongo': hosts: multiple hosts provided with non-HTTP, non-TLS ports (TCP 27017); "
-        "Istio allows that only with resolution NONE"
-    )
-
-
-def test_several_host_names_are_fine_with_none_or_tls_ports():
+def test_several_host_names_are_fine_with_static_and_any_port():
+    # Istio's "multiple hosts provided with non-HTTP, non-TLS ports" is about one
+    # object; STATIC renders one object per address, with one host each.
     two = ["db1.example.com", "db2.example.com"]
     validate_ruleset(spec(service(hosts=two)))
+    validate_ruleset(spec(service(hosts=two, resolution="STATIC")))
     validate_ruleset(spec(service(hosts=two, resolution="STATIC", ports=[{"number": 443, "protocol": "TLS"}])))
 
 
@@ -503,6 +493,14 @@ def test_export_to_is_kept():
     assert validate_ruleset(spec(service(export_to=["~"]))).services[0].export_to == ("~",)
 
 
+def test_export_to_nowhere_is_a_warning_naming_the_service():
+    ruleset = validate_ruleset(spec(service(export_to=["~"]), service(name="pg", hosts=["pg.example.com"])))
+    assert ruleset_warnings(ruleset) == [
+        "service 'mongo': export_to: ['~'] exports its ServiceEntries to no namespace, its own included: "
+        "Istio applies them to no workload (use '.' for its own namespace)"
+    ]
+
+
 # --- legacy EgressRule API -------------------------------------------------------
 
 
@@ -519,6 +517,16 @@ def test_legacy_api_has_no_export_to():
     data = spec(service(export_to=["."]), api="config.istio.io/v1alpha2")
     assert only_error(data) == (
         "services[0] 'mongo': export_to: is not supported by the legacy EgressRule API (config.istio.io/v1alpha2)"
+    )
+
+
+def test_legacy_api_has_no_registry_only():
+    data = spec(service(hosts=["10.0.0.5"]), api="config.istio.io/v1alpha2", registry_only=["shop"])
+    assert only_error(data) == (
+        "registry_only: is not supported with the legacy EgressRule API (config.istio.io/v1alpha2): its "
+        "REGISTRY_ONLY Sidecar is a networking.istio.io object no Istio 0.x serves, and Istio 1.x ignores "
+        "EgressRules, so the Sidecar would drop the declared traffic; use api networking.istio.io/v1 "
+        "(ServiceEntry) with registry_only, or leave registry_only out"
     )
 
 
