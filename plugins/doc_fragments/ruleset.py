@@ -26,10 +26,16 @@ options:
         apply to them too (letters, digits and V(-) in each label).
       - C(ports) (required) - a list of C(number) (1-65535, required), C(protocol) (required; V(TCP), V(MONGO),
         V(MYSQL), V(REDIS), V(TLS), V(HTTPS), V(HTTP), V(HTTP2), V(GRPC), any case) and C(name) (default
-        C(<protocol>-<number>), lower case). Names and numbers are unique within a service.
+        C(<protocol>-<number>), lower case). Names and numbers are unique within a service. Istio matches an
+        egress port by destination address and port only when it is TCP, so the C(ServiceEntry) declares
+        V(MONGO), V(MYSQL), V(HTTP), V(HTTP2) and V(GRPC) as V(TCP), and V(TLS) and V(HTTPS) as well unless the
+        object carries the service's one host name (its clients' SNI); the C(meshguard.egress/declared-protocols)
+        annotation keeps what was declared. See docs/rendering.md.
       - C(namespace) - where its objects go; default O(namespace).
-      - C(export_to) - Istio C(exportTo); V(.), V(*), V(~) or namespace names. V(*) and V(~) stand alone.
-      - C(resolution) - V(NONE) (default) or V(STATIC) (endpoints for each resolved address).
+      - C(export_to) - Istio C(exportTo); V(.), V(*) or namespace names. V(*) stands alone. V(~) (no namespace,
+        not even its own) is an error, as no workload could use the rule.
+      - C(resolution) - V(NONE) (default) or V(STATIC) (one C(ServiceEntry) per resolved address, with that
+        address as its only endpoint, whatever O(layout) says).
       - C(addresses) - IPs and CIDR blocks already resolved; the service's hosts are then not resolved.
       - C(network_policy) - a dict with C(pod_selector), the labels of the pods allowed to reach the service
         when O(network_policy) is on (default all pods of the namespace).
@@ -74,7 +80,7 @@ options:
   registry_only:
     description:
       - Namespaces that get a C(Sidecar) named C(default) with C(outboundTrafficPolicy.mode=REGISTRY_ONLY), so
-        that what is not declared is not reachable through the sidecar.
+        that what is not declared is not reachable through the sidecar. Not with the legacy API.
     type: list
     elements: str
     default: []

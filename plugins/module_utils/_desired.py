@@ -27,7 +27,7 @@ from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, r
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
 from ._retain import Retention, annotation_value, previous, retain
-from ._spec import Service, SpecError, ruleset_warnings
+from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
 
 
@@ -76,7 +76,7 @@ def desired_objects(
     by_service: dict[str, ServiceAddresses] = {}
     unresolved: dict[str, list[str]] = {}
     refused: dict[str, list[RefusedAddress]] = {}
-    warnings: list[str] = ruleset_warnings(prepared.ruleset)
+    warnings: list[str] = []
     for service in prepared.ruleset.services:
         answers = _answers(service, results)
         failed = [str(r.error) for r in answers if r.error is not None]

@@ -464,6 +464,14 @@ def _export_to(value: Any, namespace: str, legacy: bool, report: _Report) -> tup
     for special in ("*", "~"):
         if special in result and len(result) > 1:
             report.error("export_to", f"{special!r} must be the only value, got {result!r}")
+    if result == ["~"]:
+        # Istio takes "~" on a ServiceEntry only so that the service's own proxies
+        # see it (ValidateExportTo, pkg/config/validation); an egress rule has none.
+        report.error(
+            "export_to",
+            "'~' exports the ServiceEntries to no namespace, their own included: no workload could use the rule; "
+            "use '.' for the service's own namespace, or name the namespaces",
+        )
     return tuple(result)
 
 
@@ -685,15 +693,3 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         guardrail=guardrail,
     )
 
-
-def ruleset_warnings(ruleset: RuleSet) -> list[str]:
-    """What is valid input but most likely not what the user wants: said on every run."""
-    warnings = []
-    for service in ruleset.services:
-        if service.export_to == ("~",):
-            # Istio's exportTo: "~" exports to no namespace, its own included.
-            warnings.append(
-                f"service {service.name!r}: export_to: ['~'] exports its ServiceEntries to no namespace, "
-                "its own included: Istio applies them to no workload (use '.' for its own namespace)"
-            )
-    return warnings

@@ -10,7 +10,6 @@ from ansible_collections.meshguard.egress.plugins.module_utils._errors import Me
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import (
     Port,
     SpecError,
-    ruleset_warnings,
     validate_ruleset,
 )
 
@@ -489,16 +488,11 @@ def test_export_to_dot_and_own_namespace_count_as_one():
     )
 
 
-def test_export_to_is_kept():
-    assert validate_ruleset(spec(service(export_to=["~"]))).services[0].export_to == ("~",)
-
-
-def test_export_to_nowhere_is_a_warning_naming_the_service():
-    ruleset = validate_ruleset(spec(service(export_to=["~"]), service(name="pg", hosts=["pg.example.com"])))
-    assert ruleset_warnings(ruleset) == [
-        "service 'mongo': export_to: ['~'] exports its ServiceEntries to no namespace, its own included: "
-        "Istio applies them to no workload (use '.' for its own namespace)"
-    ]
+def test_export_to_nowhere_is_an_error_naming_the_service():
+    assert only_error(spec(service(export_to=["~"]))) == (
+        "services[0] 'mongo': export_to: '~' exports the ServiceEntries to no namespace, their own included: "
+        "no workload could use the rule; use '.' for the service's own namespace, or name the namespaces"
+    )
 
 
 # --- legacy EgressRule API -------------------------------------------------------
