@@ -68,22 +68,28 @@ for ctx in "${clusters[@]}"; do
   fi
 done
 
-step "1/4 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
+step "1/5 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
 run check meshguard.egress.rollout --check --diff
 check_recap "$logs/check.log" any
 
-step "2/4 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
+step "2/5 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
 run apply meshguard.egress.rollout
 check_recap "$logs/apply.log" any
 
-step "3/4 Run again: nothing to change, changed=0 on every cluster"
+step "3/5 Run again: nothing to change, changed=0 on every cluster"
 run again meshguard.egress.rollout
 check_recap "$logs/again.log" unchanged
 echo "demo: changed=0 and failed=0 on ${clusters[*]}"
 
-step "4/4 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
+step "4/5 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
 run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered
 check_recap "$logs/render.log" any
+
+step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod programs it"
+# The probe connects to each istiod as a sidecar of namespace shop; every
+# declared destination must be routed to its service (reaching the address
+# dialled), an undeclared address or port blackholed. Fails otherwise.
+"$py" tools/istioview.py --inventory examples/inventory.yml --dns-port 5353 | tee "$logs/istio-view.log"
 
 cat <<EOF
 
@@ -101,7 +107,10 @@ Done in $(($(date +%s) - start)) s. What to look at next:
   $py tools/dnsserver.py reload --port 5353
   $playbook meshguard.egress.rollout --check --diff
 
-  # the logs of the four runs
+  # what a shop workload may reach on local-1, as its istiod says
+  tools/probe --cluster local-1 --namespace shop --ip-family dual --summary
+
+  # the logs of the four runs and Istio's view
   ls $logs/
 
   # stop everything

@@ -21,26 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+# How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
+from istioview import PROTOCOLS, UNDECLARED, UNDECLARED_PORT, client_call, first_last, host_header
+
+__all__ = ["PROTOCOLS", "UNDECLARED", "UNDECLARED_PORT", "client_call", "first_last", "host_header"]
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / ".cache" / "bin" / "meshguard-probe"
 ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
-
-# The port a client uses for each protocol the module accepts, and how it
-# calls: what the simulator sends (tcp, tls, http, http2, https) and whether
-# the name it connects to travels as SNI or as the Host/:authority header.
-PROTOCOLS = {
-    "TCP": (5432, "tcp"),
-    "MONGO": (27017, "tcp"),
-    "MYSQL": (3306, "tcp"),
-    "REDIS": (6379, "tcp"),
-    "TLS": (443, "tls"),
-    "HTTPS": (443, "https"),
-    "HTTP": (80, "http"),
-    "HTTP2": (8080, "http2"),
-    "GRPC": (50051, "grpc"),
-}
-UNDECLARED_PORT = 9
-UNDECLARED = {4: "100.64.0.9", 6: "2001:db8:ffff::9"}
 
 
 @dataclass
@@ -63,34 +51,6 @@ class Declared:
     # Individual addresses (STATIC endpoints there may be at most).
     addresses: int
     names: list[str] = field(default_factory=list)
-
-
-def host_header(name: str, port: int, protocol: str) -> str:
-    """What an HTTP client puts in Host (HTTP/1.1) or :authority (HTTP/2,
-    gRPC): the name or address it was given, with the port unless it is the
-    scheme's default (gRPC always writes it)."""
-    if ":" in name:
-        name = f"[{name}]"
-    default = {"http": 80, "https": 443}.get(protocol)
-    return name if port == default else f"{name}:{port}"
-
-
-def client_call(address: str, port: int, protocol: str, name: Optional[str], tag: str) -> dict:
-    """A call as a real client makes it: a TLS client sends the host name it
-    connects to as SNI (never an IP: RFC 6066), an HTTP client sends it (or
-    the address it dialled) in Host."""
-    kind = PROTOCOLS[protocol][1]
-    call = {"name": tag, "address": address, "port": port, "protocol": kind}
-    if kind in ("tls", "https") and name:
-        call["sni"] = name
-    if kind in ("http", "http2", "grpc", "https"):
-        call["host"] = host_header(name or address, port, kind)
-    return call
-
-
-def first_last(cidr: str) -> list[str]:
-    net = ipaddress.ip_network(cidr)
-    return sorted({str(net[0]), str(net[-1])}, key=ipaddress.ip_address)
 
 
 def positive_calls(d: Declared) -> list[dict]:

@@ -502,5 +502,12 @@ func parseCall(s string) (Call, error) {
 		return Call{}, fmt.Errorf("--call %q: %q is not an IP address (a proxy sees the address the client dialled)", s, host)
 	}
 	q := u.Query()
-	return Call{Name: s, Address: host, Port: n, Protocol: u.Scheme, SNI: q.Get("sni"), Host: q.Get("host")}, nil
+	switch q.Get("expect") {
+	case "", "routed", "denied", "passthrough":
+	default:
+		return Call{}, fmt.Errorf("--call %q: expect must be routed, denied or passthrough", s)
+	}
+	return Call{
+		Name: s, Address: host, Port: n, Protocol: u.Scheme, SNI: q.Get("sni"), Host: q.Get("host"), Expect: q.Get("expect"),
+	}, nil
 }

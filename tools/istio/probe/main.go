@@ -84,6 +84,9 @@ type Call struct {
 	Protocol string `json:"protocol"`
 	SNI      string `json:"sni,omitempty"`
 	Host     string `json:"host,omitempty"`
+	// Expect: the verdict the caller wants ("routed": to a declared service,
+	// reaching only the address dialled; "denied"; "passthrough"), or empty.
+	Expect string `json:"expect,omitempty"`
 }
 
 func main() {
@@ -104,7 +107,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	labels := fs.String("labels", "", "labels of the workload, k=v,k=v")
 	family := fs.String("ip-family", "ipv4", "ipv4, ipv6 or dual")
 	proxy := fs.String("proxy", "sidecar", "sidecar or router")
-	fs.Var(&calls, "call", "a call: PROTO://ADDRESS:PORT[?sni=NAME&host=NAME] (repeatable)")
+	fs.Var(&calls, "call", "a call: PROTO://ADDRESS:PORT[?sni=NAME&host=NAME&expect=routed|denied|passthrough] (repeatable)")
 	detail := fs.Bool("detail", false, "print every listener, cluster and route")
 	summary := fs.Bool("summary", false, "print a human-readable summary instead of JSON")
 	verbose := fs.Bool("v", false, "Istio's own logs on stderr")
@@ -154,7 +157,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	failed := false
 	for _, c := range cases {
 		res := judge(c)
-		if res.Error != "" {
+		if res.Error != "" || len(unmet(res)) > 0 {
 			failed = true
 		}
 		if *summary {
@@ -167,7 +170,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		out.Flush()
 	}
 	// A batch reports each case's error in its result; one case run from
-	// the command line exits 1 on error.
+	// the command line exits 1 on error, or when a call is not as expected.
 	if failed && !batch {
 		return 1
 	}
@@ -206,4 +209,20 @@ func parseLabels(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// unmet: the calls whose verdict is not the one they expect. "routed" also
+// wants the connection to reach the address dialled and nothing else.
+func unmet(r Result) []CallResult {
+	var out []CallResult
+	for _, c := range r.Calls {
+		want := c.Call.Expect
+		if want == "" {
+			continue
+		}
+		if c.Verdict != want || (want == "routed" && !c.DialledOnly) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

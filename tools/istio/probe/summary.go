@@ -37,7 +37,14 @@ func printSummary(w io.Writer, r Result) {
 		if c.Error != "" {
 			target = strings.TrimSpace(target + " (" + c.Error + ")")
 		}
-		fmt.Fprintf(w, "    %-44s %-11s %s\n", callString(c.Call), c.Verdict, target)
+		mark := ""
+		if c.Call.Expect != "" {
+			mark = "  as expected"
+			if c.Verdict != c.Call.Expect || (c.Call.Expect == "routed" && !c.DialledOnly) {
+				mark = "  UNEXPECTED: want " + c.Call.Expect
+			}
+		}
+		fmt.Fprintf(w, "    %-44s %-11s %s%s\n", callString(c.Call), c.Verdict, target, mark)
 	}
 	if len(r.Conflicts) == 0 {
 		fmt.Fprintln(w, "  conflicts recorded by istiod: none")
