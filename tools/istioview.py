@@ -22,7 +22,6 @@ tests build their calls with the same functions (tests/integration/istiolib.py).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlencode
 
+import dns.rdatatype
 import dns.resolver
 import yaml
 
@@ -92,10 +92,20 @@ def call_url(call: dict, expect: str) -> str:
 
 
 def resolve(name: str, resolver: dns.resolver.Resolver) -> list[str]:
+    """A and AAAA of a name, following CNAMEs across zones (an authoritative
+    server answers the CNAME only when the target is in another zone)."""
     out = []
     for rdtype in ("A", "AAAA"):
-        with contextlib.suppress(dns.resolver.NoAnswer):
-            out += [r.address for r in resolver.resolve(name, rdtype)]
+        target = name
+        for _hop in range(8):
+            answer = resolver.resolve(target, rdtype, raise_on_no_answer=False)
+            if answer.rrset is not None:
+                out += [r.address for r in answer.rrset]
+                break
+            cnames = [rrset for rrset in answer.response.answer if rrset.rdtype == dns.rdatatype.CNAME]
+            if not cnames:
+                break
+            target = str(cnames[-1][0].target)
     if not out:
         raise SystemExit(f"istioview: {name} has no address")
     return out

@@ -109,3 +109,25 @@ def test_bad_requests_are_errors_that_name_the_field():
     )
     assert res.returncode == 2
     assert "is not an IP address" in res.stderr
+
+
+def test_a_call_that_is_not_as_expected_fails_the_probe_and_says_so(tmp_path):
+    # What `make demo` relies on to fail: expect=routed also wants the
+    # connection to reach the address dialled only.
+    (tmp_path / "rules.yaml").write_text(
+        "\n---\n".join(json.dumps(o) for o in (se("db", ["192.0.2.0/28"], 5432, "TCP"), REGISTRY_ONLY))
+    )
+    base = [str(istiolib.PROBE), "--manifests", str(tmp_path), "--namespace", "shop", "--summary"]
+
+    def run(*calls: str) -> subprocess.CompletedProcess:
+        cmd = base + [arg for c in calls for arg in ("--call", c)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    ok = run("tcp://192.0.2.1:5432?expect=routed", "tcp://192.0.2.16:5432?expect=denied")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("as expected") == 2, ok.stdout
+    bad = run("tcp://192.0.2.1:5432?expect=routed", "tcp://192.0.2.16:5432?expect=routed")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "tcp://192.0.2.16:5432" in bad.stdout and "UNEXPECTED: want routed" in bad.stdout, bad.stdout
+    wrong = run("tcp://192.0.2.1:5432?expect=open")
+    assert wrong.returncode == 2 and "expect must be routed, denied or passthrough" in wrong.stderr
