@@ -58,7 +58,7 @@ tools/apt-install.sh knotd:knot
 step "DNS server for the demo zones (examples/dns/*.zone) on 127.0.0.1 and ::1, port 5353"
 "$py" tools/dnsserver.py up --zones examples/dns --port 5353
 
-step "Three local clusters: kube-apiserver + etcd each, with Istio's CRDs (kubeconfig $kubeconfig)"
+step "Three local clusters: kube-apiserver + etcd each, with Istio's CRDs and an istiod (kubeconfig $kubeconfig)"
 "$py" tools/clusters.py up --count 3
 
 step "Namespace shop on every cluster (the rule set's namespace; the role does not create namespaces)"
