@@ -692,4 +692,3 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         registry_only=registry_only,
         guardrail=guardrail,
     )
-
