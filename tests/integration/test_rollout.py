@@ -329,7 +329,11 @@ def test_first_rollout_then_a_rerun_changes_and_writes_nothing(local_clusters, r
         assert set(objects) == names, ctx
         # Every cluster got the same answers: the CNAME'd member included, v4 and v6.
         assert addresses(objects, set_name, "mongo") == MONGO_CIDRS
-        assert objects[f"ServiceEntry/{set_name}--mongo"]["spec"]["hosts"] == MONGO_HOSTS
+        # Several names: one synthetic host (Istio builds a service per host and
+        # address), the names in the sources annotation.
+        mongo = objects[f"ServiceEntry/{set_name}--mongo"]
+        assert mongo["spec"]["hosts"] == [f"{set_name}--mongo.{rollout.namespace}.meshguard-egress.invalid"]
+        assert mongo["metadata"]["annotations"]["meshguard.egress/sources"] == ",".join(MONGO_HOSTS)
 
     # One summary, listing every cluster.
     (summary,) = first.summary()
