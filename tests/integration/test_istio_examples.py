@@ -139,16 +139,24 @@ def test_the_legacy_api_with_registry_only_is_an_input_error():
     assert "registry_only" in result["msg"] and "config.istio.io/v1alpha2" in result["msg"], result["msg"]
 
 
-def test_export_to_nowhere_is_reported(tmp_path):
+def test_export_to_nowhere_is_an_input_error(tmp_path):
     # exportTo ["~"]: no namespace sees the rule, not even its own (Istio's
-    # exportTo docs); the shop's calls are blackholed. Say so.
-    service = {**TCP_SERVICE, "export_to": ["~"]}
-    result = rendered({"registry_only": ["shop"], "services": [service], "dest": str(tmp_path)})
+    # ValidateExportTo allows it on a ServiceEntry for the service's own
+    # proxies only, and an egress rule has none): the shop's calls are
+    # blackholed. So the module refuses it, before anything is written.
+    base = rendered({"registry_only": ["shop"], "services": [TCP_SERVICE], "dest": str(tmp_path / "istio")})
+    assert not base["failed"], base.get("msg")
+    (path,) = [
+        f for f in (tmp_path / "istio").glob("*.yaml") if yaml.safe_load(f.read_text())["kind"] == "ServiceEntry"
+    ]
+    obj = yaml.safe_load(path.read_text())
+    obj["spec"]["exportTo"] = ["~"]
+    path.write_text(yaml.safe_dump(obj))
     judged = istiolib.probe(
         [
             {
                 "id": "nowhere",
-                "manifests": [str(tmp_path)],
+                "manifests": [str(tmp_path / "istio")],
                 "workload": {"namespace": "shop"},
                 "calls": [call("192.0.2.50", 5432, "TCP", None, "declared 192.0.2.50:5432")],
             }
@@ -156,8 +164,11 @@ def test_export_to_nowhere_is_reported(tmp_path):
         shards=1,
     )["nowhere"]
     assert judged["calls"][0]["verdict"] == "denied", "Istio lets a rule exported nowhere through"
-    said = result.get("msg", "") if result.get("failed") else " ".join(result.get("warnings", []))
-    assert "export_to" in said and "~" in said, f"the module said nothing about it: {result.get('warnings')}"
+    service = {**TCP_SERVICE, "export_to": ["~"]}
+    result = rendered({"registry_only": ["shop"], "services": [service], "dest": str(tmp_path / "module")})
+    assert result["failed"], f"rendered {[o['kind'] for o in result.get('resources', [])]}"
+    assert "services[0] 'db': export_to: '~' exports the ServiceEntries to no namespace" in result["msg"], result["msg"]
+    assert not list((tmp_path / "module").glob("*")), "files were written"
 
 
 def test_istioctl_validate_does_not_enforce_the_256_address_cap_the_schema_does(local_clusters, namespace, tmp_path):
