@@ -150,12 +150,17 @@ class _Meta:
     sources: Sequence[str] = ()
     last_seen: str = ""
 
-    def of(self, name: str) -> dict[str, Any]:
-        return _metadata(name, self.service.namespace, self.ruleset, self)
+    def of(self, name: str, extra: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        return _metadata(name, self.service.namespace, self.ruleset, self, extra)
 
 
-def _metadata(name: str, namespace: str, ruleset: RuleSet, meta: Optional[_Meta] = None) -> dict[str, Any]:
-    """Labels and annotations: the service's own, then the collection's (which win)."""
+def _metadata(
+    name: str, namespace: str, ruleset: RuleSet, meta: Optional[_Meta] = None, extra: Optional[dict[str, str]] = None
+) -> dict[str, Any]:
+    """Labels and annotations: the service's own, then the collection's (which win).
+
+    ``extra``: the collection's annotations of this one object.
+    """
     service = meta.service if meta else None
     labels = dict(service.labels) if service else {}
     labels.update({OWNER_LABEL: OWNER_VALUE, SET_LABEL: ruleset.name})
@@ -166,6 +171,7 @@ def _metadata(name: str, namespace: str, ruleset: RuleSet, meta: Optional[_Meta]
         annotations[SOURCES_ANNOTATION] = ",".join(meta.sources)
     if meta and meta.last_seen:
         annotations[LAST_SEEN_ANNOTATION] = meta.last_seen
+    annotations.update(extra or {})
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(sorted(labels.items()))}
     if annotations:
         metadata["annotations"] = dict(sorted(annotations.items()))
@@ -207,7 +213,7 @@ def _static_groups(
     return [(_address_name(ruleset, service, net), [net], [ip]) for ip in ips for net in [ipaddress.ip_network(ip)]]
 
 
-def real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
+def _real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
     """The one host name an object of the service may carry, or None (a synthetic host).
 
     Istio builds one service per host and address of a ServiceEntry, each with
@@ -235,8 +241,8 @@ def _port_protocol(declared: str, named: bool) -> str:
       in pilot/pkg/networking/core/tls.go). Kept only on an object whose host
       is the real name its clients send; elsewhere no client's SNI can match.
     - HTTP, HTTP2, GRPC: Istio routes them by Host header on a 0.0.0.0:<port>
-      listener (``buildSidecarOutboundHTTPListenerOpts``, listener.go; domains
-      from ``generateVirtualHostDomains``, httproute.go). With resolution NONE
+      listener (``buildSidecarOutboundListener``, listener.go; domains from
+      ``generateVirtualHostDomains``, httproute.go). With resolution NONE
       the cluster is ORIGINAL_DST: a declared Host sent to any address is
       forwarded, and a block has no Host a client sends. Matched as TCP, only
       the declared addresses are.
@@ -260,10 +266,11 @@ def _ports(service: Service, named: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _declared_protocols(service: Service, ports: list[dict[str, Any]]) -> str:
-    """The annotation value naming the ports rendered with another protocol than declared."""
+def _declared_protocols(service: Service, ports: list[dict[str, Any]]) -> dict[str, str]:
+    """The annotation naming the ports rendered with another protocol than declared (none if no such port)."""
     declared = {port.number: port.protocol for port in service.ports}
-    return ",".join(f"{p['number']}={declared[p['number']]}" for p in ports if p["protocol"] != declared[p["number"]])
+    changed = [f"{p['number']}={declared[p['number']]}" for p in ports if p["protocol"] != declared[p["number"]]]
+    return {PROTOCOLS_ANNOTATION: ",".join(changed)} if changed else {}
 
 
 def _service_entries(
@@ -273,7 +280,7 @@ def _service_entries(
         groups = _static_groups(ruleset, service, ips)
     else:
         groups = [(name, group, []) for name, group in _groups(ruleset, service, networks)]
-    host = real_host(ruleset, service)
+    host = _real_host(ruleset, service)
     entries = []
     for index, (name, group, endpoints) in enumerate(groups):
         # Istio keeps one service per host name and namespace, so only the first
@@ -291,16 +298,11 @@ def _service_entries(
             spec["endpoints"] = [{"address": ip_text(ip)} for ip in endpoints]
         if service.export_to:
             spec["exportTo"] = sorted(service.export_to)
-        metadata = meta.of(name)
-        changed = _declared_protocols(service, ports)
-        if changed:
-            metadata.setdefault("annotations", {})[PROTOCOLS_ANNOTATION] = changed
-            metadata["annotations"] = dict(sorted(metadata["annotations"].items()))
         entries.append(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
                 "kind": SERVICE_ENTRY.kind,
-                "metadata": metadata,
+                "metadata": meta.of(name, _declared_protocols(service, ports)),
                 "spec": spec,
             }
         )
