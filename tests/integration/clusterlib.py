@@ -104,6 +104,9 @@ def local_clusters() -> LocalClusters:
     if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1":
         for c in members:
             if c.name not in already:
+                # istiod first, as `down` does: it would outlive its API server.
+                if "istiod" in c.meta and c.istiod.pid():
+                    c.istiod.stop()
                 c.stop()
 
 
