@@ -94,7 +94,7 @@ istio-crds: setup
 
 integration: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(VENV)/bin/pytest -q tests/integration
+	@$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and

@@ -3,7 +3,8 @@
 """Session fixtures and helpers for the local kube-apiservers.
 
 The integration suite runs its own three clusters (state in
-.cache/test-clusters, kubeconfig .cache/test-clusters/kubeconfig) so it never
+.cache/test-clusters, kubeconfig .cache/test-clusters/kubeconfig; one set per
+pytest-xdist worker, .cache/test-clusters-gw0, ...) so it never
 touches the clusters of `make clusters` / `make demo`. Clusters this session
 started are stopped at its end; set MESHGUARD_KEEP_CLUSTERS=1 to keep them
 for a faster next run.
@@ -37,7 +38,9 @@ def _load_tool(name: str):
 clustertool = _load_tool("clusters")
 apimetrics = _load_tool("apimetrics")
 
-STATE = ROOT / ".cache" / "test-clusters"
+# Under pytest-xdist each worker (gw0, gw1, ...) runs its own clusters: no test sees another worker's objects.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+STATE = ROOT / ".cache" / ("test-clusters-" + _WORKER if _WORKER else "test-clusters")
 KUBECONFIG = STATE / "kubeconfig"
 COUNT = 3
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
