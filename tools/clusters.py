@@ -276,10 +276,7 @@ class Cluster:
         if self.pid():
             return
         self.init()
-        meta = self.meta
-        for p in (meta["port"], meta["etcd_port"], meta["etcd_peer_port"]):
-            if port_in_use(p):
-                raise SystemExit(f"clusters: port {p} of {self.name} is taken by another process")
+        meta = self.reassign_taken(("port", "etcd_port", "etcd_peer_port"))
         pki = self.dir / "pki"
         args = [
             str(KUBE_BIN),
@@ -336,6 +333,22 @@ class Cluster:
         while any(port_in_use(p) for p in ports) and time.monotonic() < deadline + 10:
             time.sleep(0.1)
         (self.dir / "pid").unlink(missing_ok=True)
+
+    def reassign_taken(self, keys: tuple[str, ...], section: str | None = None) -> dict:
+        """The stored ports, with any that another process took since they were
+        chosen (a stale state, a reused machine) replaced by free ones: a port
+        is only ours while our process holds it. Kubeconfigs and the webhook
+        are written from these on every start."""
+        meta = self.meta
+        ports = meta[section] if section else meta
+        taken = [k for k in keys if port_in_use(ports[k])]
+        if taken:
+            for k, new in zip(taken, free_ports(len(taken))):
+                log(f"{self.name}: port {ports[k]} ({section or 'apiserver'} {k}) is taken by another process; using {new}")
+                ports[k] = new
+            (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
+            self.istiod.write_addresses()
+        return meta
 
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.dir / "pki" / "ca.crt"))
@@ -466,10 +479,7 @@ class Istiod:
     def start(self) -> None:
         if self.pid():
             return
-        ports = self.ports
-        for p in ports.values():
-            if port_in_use(p):
-                raise SystemExit(f"clusters: port {p} of istiod on {self.cluster.name} is taken by another process")
+        ports = self.cluster.reassign_taken(ISTIOD_PORTS, "istiod")["istiod"]
         pki = self.cluster.dir / "pki"
         args = [
             str(ISTIOD_BIN),
