@@ -18,6 +18,7 @@ from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL
 
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_CONFIG = "config.istio.io"
+ISTIO_SECURITY = "security.istio.io"
 KUBERNETES_NETWORKING = "networking.k8s.io"
 KUBERNETES_ADMISSION = "admissionregistration.k8s.io"
 
@@ -60,12 +61,23 @@ EGRESS_RULE = Kind(
     "the legacy EgressRule API needs Istio 0.x (or its CRD) on the cluster",
     "egressrules",
 )
+# The egress gateway's objects (_gateway_render). Everything a VirtualService
+# routes to (the unit's ServiceEntry, the gateway's subset and server, the
+# authorization policy) is live before the route that uses it.
+GATEWAY = Kind(ISTIO_NETWORKING, "Gateway", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "gateways")
+DESTINATION_RULE = Kind(ISTIO_NETWORKING, "DestinationRule", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "destinationrules")
+AUTHORIZATION_POLICY = Kind(
+    ISTIO_SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), 0, _ISTIO_MISSING, "authorizationpolicies"
+)
+VIRTUAL_SERVICE = Kind(ISTIO_NETWORKING, "VirtualService", ISTIO_VERSIONS, 1, _ISTIO_MISSING, "virtualservices")
+# After the routes: a client NetworkPolicy that allows only the gateway must
+# not go live while the sidecars still send the traffic direct.
 NETWORK_POLICY = Kind(
-    KUBERNETES_NETWORKING, "NetworkPolicy", ("v1",), 1, "is this a Kubernetes API server?", "networkpolicies"
+    KUBERNETES_NETWORKING, "NetworkPolicy", ("v1",), 2, "is this a Kubernetes API server?", "networkpolicies"
 )
 # Last: a REGISTRY_ONLY Sidecar must never go live before the egress rules
 # that keep the allowed traffic flowing.
-SIDECAR = Kind(ISTIO_NETWORKING, "Sidecar", ISTIO_VERSIONS, 2, _ISTIO_MISSING, "sidecars")
+SIDECAR = Kind(ISTIO_NETWORKING, "Sidecar", ISTIO_VERSIONS, 3, _ISTIO_MISSING, "sidecars")
 # The guardrail (cluster-wide): live before the rules it guards, and removed after them.
 _ADMISSION_MISSING = "the guardrail needs ValidatingAdmissionPolicy, Kubernetes 1.30 or later"
 ADMISSION_POLICY = Kind(
@@ -81,7 +93,18 @@ ADMISSION_BINDING = Kind(
 )
 
 # Everything the collection may have written: what discovery looks up and a prune lists.
-KINDS = (SERVICE_ENTRY, EGRESS_RULE, NETWORK_POLICY, SIDECAR, ADMISSION_POLICY, ADMISSION_BINDING)
+KINDS = (
+    SERVICE_ENTRY,
+    EGRESS_RULE,
+    GATEWAY,
+    DESTINATION_RULE,
+    AUTHORIZATION_POLICY,
+    VIRTUAL_SERVICE,
+    NETWORK_POLICY,
+    SIDECAR,
+    ADMISSION_POLICY,
+    ADMISSION_BINDING,
+)
 BY_KEY = {kind.key: kind for kind in KINDS}
 
 # The choices of the ``api`` option: the API of the egress rules.

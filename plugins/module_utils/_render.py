@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
 from ._address_policy import Range
 from ._errors import MeshguardError
+from ._expand import TooManyAddresses, expand
+from ._gateway_render import GatewayView, gateway_base_objects, gateway_objects, needs_authorization, unchecked_view
+from ._gateway_spec import MAX_GATEWAY_ADDRESSES, PLAIN
 from ._guardrail import guardrail_objects
 from ._kinds import (
     ADMISSION_BINDING,
     ADMISSION_POLICY,
+    AUTHORIZATION_POLICY,
+    DESTINATION_RULE,
     EGRESS_RULE,
+    GATEWAY,
     NETWORK_POLICY,
     SERVICE_ENTRY,
     SIDECAR,
+    VIRTUAL_SERVICE,
     Kind,
     api_version,
     identity,
@@ -78,6 +85,10 @@ def rendered_kinds(ruleset: RuleSet) -> list[Kind]:
     if not ruleset.services and not ruleset.registry_only:
         return []
     kinds = [EGRESS_RULE if ruleset.legacy else SERVICE_ENTRY]
+    if not ruleset.legacy and any(ruleset.via_gateway(s) for s in ruleset.services):
+        kinds += [GATEWAY, DESTINATION_RULE, VIRTUAL_SERVICE]
+        if needs_authorization(ruleset):
+            kinds.append(AUTHORIZATION_POLICY)
     if ruleset.network_policy:
         kinds.append(NETWORK_POLICY)
     if ruleset.registry_only:
@@ -88,12 +99,19 @@ def rendered_kinds(ruleset: RuleSet) -> list[Kind]:
 
 
 def render(
-    ruleset: RuleSet, addresses_by_service: Mapping[str, ServiceAddresses], guardrail_ranges: Sequence[Range] = ()
+    ruleset: RuleSet,
+    addresses_by_service: Mapping[str, ServiceAddresses],
+    guardrail_ranges: Sequence[Range] = (),
+    gateway: Optional[GatewayView] = None,
 ) -> list[dict[str, Any]]:
     """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name).
 
     ``guardrail_ranges``: what the guardrail's admission policy denies (``_guardrail``).
+    ``gateway``: what the cluster says about the egress gateway (``_gateway_cluster``);
+    without it, ports are assigned from scratch and targetPorts taken as the ports.
     """
+    if gateway is None and ruleset.egress_gateway is not None and not ruleset.legacy:
+        gateway = unchecked_view(ruleset)
     objects: list[dict[str, Any]] = []
     for service in ruleset.services:
         given = addresses_by_service.get(service.name)
@@ -101,12 +119,29 @@ def render(
             raise RenderError(f"service {service.name!r}: no addresses were given to render")
         networks, ips = _addresses(service, given)
         meta = _Meta(ruleset, service, sorted(set(given.sources)), given.last_seen)
+        via = ruleset.via_gateway(service)
         if ruleset.legacy:
-            objects.extend(_egress_rules(ruleset, service, networks, meta))
+            objects.extend(_egress_rules(ruleset, service, networks, meta, via))
+        elif via and gateway is not None:
+            addresses = _gateway_addresses(service, networks, gateway)
+            objects.extend(
+                gateway_objects(
+                    ruleset,
+                    service,
+                    addresses=addresses,
+                    networks=networks,
+                    ports=_ports(service, False),
+                    metadata=meta.of,
+                    view=gateway,
+                    host_domain=SYNTHETIC_HOST_DOMAIN,
+                )
+            )
+            continue
         else:
             objects.extend(_service_entries(ruleset, service, networks, ips, meta))
         if ruleset.network_policy:
             objects.append(_network_policy(ruleset, service, networks, meta))
+    objects.extend(gateway_base_objects(ruleset, lambda name, namespace: _metadata(name, namespace, ruleset)))
     objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
     objects.extend(guardrail_objects(ruleset, guardrail_ranges))
     objects.sort(key=sort_key)
@@ -137,6 +172,27 @@ def _addresses(service: Service, given: ServiceAddresses) -> tuple[list[Network]
     return networks, ips
 
 
+def _gateway_addresses(service: Service, networks: list[Network], gateway: GatewayView) -> list[Address]:
+    """Every single address of the service: the gateway forwards to endpoints, never to "the address dialled"."""
+    if gateway.gateway.mode == PLAIN:
+        blocks = [ip_text(network) for network in networks if network.num_addresses > 1]
+        if blocks:
+            # Widened by aggregation (ipv4_prefix, ipv6_prefix) or given as blocks.
+            raise RenderError(
+                f"service {service.name!r}: hosts: {', '.join(blocks)} are CIDR blocks; in plain mode the gateway load "
+                "balances over the service's addresses, so every address of a block would get connections: list "
+                "the addresses (and leave ipv4_prefix/ipv6_prefix at their defaults)"
+            )
+    try:
+        return expand(networks, MAX_GATEWAY_ADDRESSES)
+    except TooManyAddresses as exc:
+        raise RenderError(
+            f"service {service.name!r}: hosts: {exc.count} addresses after resolution and aggregation; through the "
+            f"egress gateway each address is a ServiceEntry of its own, at most {exc.limit} per service: split the "
+            "service, or send it direct (egress_gateway: false)"
+        ) from None
+
+
 def _network_key(network: Network) -> tuple[int, Any, int]:
     return network.version, network.network_address, network.prefixlen
 
@@ -150,8 +206,20 @@ class _Meta:
     sources: Sequence[str] = ()
     last_seen: str = ""
 
-    def of(self, name: str, extra: Optional[dict[str, str]] = None) -> dict[str, Any]:
-        return _metadata(name, self.service.namespace, self.ruleset, self, extra)
+    def of(
+        self,
+        name: str,
+        namespace: Optional[str] = None,
+        extra: Optional[dict[str, str]] = None,
+        last_seen: bool = True,
+    ) -> dict[str, Any]:
+        """The metadata of one of the service's objects (in its namespace unless another is given).
+
+        ``last_seen``: whether this object carries retention's annotation (through the
+        gateway only the per-service Gateway does, so a DNS change rewrites one object).
+        """
+        meta = self if last_seen else replace(self, last_seen="")
+        return _metadata(name, namespace or self.service.namespace, self.ruleset, meta, extra)
 
 
 def _metadata(
@@ -302,14 +370,16 @@ def _service_entries(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
                 "kind": SERVICE_ENTRY.kind,
-                "metadata": meta.of(name, _declared_protocols(service, ports)),
+                "metadata": meta.of(name, extra=_declared_protocols(service, ports)),
                 "spec": spec,
             }
         )
     return entries
 
 
-def _egress_rules(ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta) -> list[dict[str, Any]]:
+def _egress_rules(
+    ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta, via_gateway: bool = False
+) -> list[dict[str, Any]]:
     rules = []
     for name, (network,) in _groups(ruleset, service, networks):
         # One address is written as a plain IP, as in the original examples.
@@ -326,6 +396,9 @@ def _egress_rules(ruleset: RuleSet, service: Service, networks: list[Network], m
                         {"port": port.number, "protocol": port.protocol.lower()}
                         for port in sorted(service.ports, key=lambda port: port.number)
                     ],
+                    # Field 3 of EgressRule (istio/api routing/v1alpha1/egress_rule.proto):
+                    # "Forward all the external traffic through a dedicated egress proxy".
+                    **({"use_egress_proxy": True} if via_gateway else {}),
                 },
             }
         )

@@ -22,6 +22,15 @@ from typing import Any, Callable, Optional
 
 from ._address_policy import parse_blocks
 from ._errors import MeshguardError
+from ._expand import address_count
+from ._gateway_spec import (
+    MAX_GATEWAY_ADDRESSES,
+    PLAIN,
+    EgressGateway,
+    allowed_source_problem,
+    istio_label_problem,
+    parse_egress_gateway,
+)
 from ._kinds import APIS, DEFAULT_API, LEGACY_API
 from ._names import (
     OWNER_LABEL,
@@ -46,7 +55,17 @@ DEFAULT_NAMESPACE = "default"
 # Istio's CRD caps hosts, addresses and ports at 256 items per ServiceEntry.
 MAX_ITEMS = 256
 
-RULESET_KEYS = ("services", "set", "namespace", "api", "layout", "network_policy", "registry_only", "guardrail")
+RULESET_KEYS = (
+    "services",
+    "set",
+    "namespace",
+    "api",
+    "layout",
+    "network_policy",
+    "registry_only",
+    "guardrail",
+    "egress_gateway",
+)
 SERVICE_KEYS = (
     "name",
     "hosts",
@@ -59,6 +78,8 @@ SERVICE_KEYS = (
     "labels",
     "annotations",
     "allow_ranges",
+    "egress_gateway",
+    "allowed_sources",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
@@ -100,6 +121,10 @@ class Service:
     annotations: Pairs = ()
     # CIDR blocks inside refused ranges that this service may reach (_address_policy).
     allow_ranges: tuple[str, ...] = ()
+    # False: direct, although the rule set has an egress gateway; None: as the rule set says.
+    egress_gateway: Optional[bool] = None
+    # Namespaces and namespace/service-account that the gateway admits (mtls only).
+    allowed_sources: tuple[str, ...] = ()
 
     @property
     def host_names(self) -> tuple[str, ...]:
@@ -129,10 +154,15 @@ class RuleSet:
     network_policy: bool = False
     registry_only: tuple[str, ...] = ()
     guardrail: Optional[Guardrail] = None
+    egress_gateway: Optional[EgressGateway] = None
 
     @property
     def legacy(self) -> bool:
         return self.api == LEGACY_API
+
+    def via_gateway(self, service: Service) -> bool:
+        """Whether the service's traffic goes through the egress gateway."""
+        return self.egress_gateway is not None and service.egress_gateway is not False
 
 
 # --- host terms ---------------------------------------------------------------
@@ -197,6 +227,7 @@ class _Context:
     istio_hosts: bool = False
     # Checks a literal IP or CIDR block (the breadth guard); None or a problem.
     guard: Optional[Callable[[str], Optional[str]]] = None
+    gateway: Optional[EgressGateway] = None
 
 
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
@@ -522,6 +553,11 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
     for problem in problems:
         report.error("", problem)
+    via, allowed_sources = _gateway_choice(item, context, report)
+    if via:
+        _check_gateway_service(
+            item, namespace=namespace, hosts=hosts, addresses=addresses, labels=labels, context=context, report=report
+        )
     if name is None or len(report.messages) > before:
         return None
     return Service(
@@ -536,7 +572,103 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         labels=labels,
         annotations=annotations,
         allow_ranges=allow_ranges,
+        egress_gateway=item.get("egress_gateway"),
+        allowed_sources=allowed_sources,
     )
+
+
+def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report) -> tuple[bool, tuple[str, ...]]:
+    """Whether the service goes through the egress gateway, and its checked allowed_sources."""
+    choice = item.get("egress_gateway")
+    if choice is not None and not isinstance(choice, bool):
+        report.error("egress_gateway", f"must be true or false, got {choice!r}")
+        choice = None
+    gateway = context.gateway
+    if choice is True and gateway is None:
+        report.error("egress_gateway", "needs the rule set's egress_gateway option (where the gateway is)")
+    via = gateway is not None and choice is not False
+    value = item.get("allowed_sources")
+    if value is None:
+        return via, ()
+    sources: list[str] = []
+    for index, source in enumerate(_list(value, "allowed_sources", report) or ()):
+        problem = allowed_source_problem(source)
+        if problem is None and source in sources:
+            problem = f"{source!r} is listed twice"
+        if problem:
+            report.error(f"allowed_sources[{index}]", problem)
+        else:
+            sources.append(source)
+    if isinstance(value, list) and not value:
+        report.error("allowed_sources", "must list at least one namespace or service account (or be left out)")
+    if context.legacy:
+        report.error("allowed_sources", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
+    elif not via:
+        report.error(
+            "allowed_sources",
+            "is enforced by the egress gateway: only for a service through it (the rule set's egress_gateway)",
+        )
+    elif gateway is not None and gateway.mode == PLAIN:
+        # Namespaces and service accounts come from the client's mTLS certificate.
+        report.error(
+            "allowed_sources",
+            "needs egress_gateway.mode mtls: in plain mode the gateway sees no client identity to check",
+        )
+    return via, tuple(sources)
+
+
+def _check_gateway_service(
+    item: Mapping[str, Any],
+    *,
+    namespace: str,
+    hosts: tuple[Term, ...],
+    addresses: Optional[tuple[str, ...]],
+    labels: Pairs,
+    context: _Context,
+    report: _Report,
+) -> None:
+    """What a service through the egress gateway must not have; literals are checked before any DNS query."""
+    gateway = context.gateway
+    if gateway is None or context.legacy:
+        return
+    for key, _value in labels:
+        problem = istio_label_problem(key)
+        if problem:
+            report.error("labels", problem)
+    if context.network_policy and namespace == gateway.namespace:
+        report.error(
+            "namespace",
+            f"{namespace!r} is the egress gateway's namespace: its NetworkPolicy would restrict the gateway pods "
+            "themselves; put the service in the namespace of the workloads that call it",
+        )
+    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == KIND_NETWORK]
+    given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
+    networks = []
+    for field, value in given:
+        network = ipaddress.ip_network(value)
+        if gateway.mode == PLAIN and network.num_addresses > 1:
+            report.error(
+                field,
+                f"{value!r} is a CIDR block: in plain mode the gateway load balances over the service's "
+                "addresses, so every address of the block would get connections; list the addresses",
+            )
+        elif network.num_addresses > MAX_GATEWAY_ADDRESSES:
+            report.error(
+                field,
+                f"{value!r} holds {network.num_addresses} addresses; through the egress gateway each address is a "
+                f"ServiceEntry of its own, at most {MAX_GATEWAY_ADDRESSES} per service: list narrower blocks, split "
+                "the service, or send it direct (egress_gateway: false)",
+            )
+        else:
+            networks.append(network)
+    count = address_count(networks)
+    if count > MAX_GATEWAY_ADDRESSES:
+        report.error(
+            "hosts",
+            f"the blocks hold {count} addresses; through the egress gateway each address is a ServiceEntry of its "
+            f"own, at most {MAX_GATEWAY_ADDRESSES} per service: split the service, or send it direct "
+            "(egress_gateway: false)",
+        )
 
 
 def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int, Service]]:
@@ -670,12 +802,22 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
             "registry_only, or leave registry_only out",
         )
     guardrail = _guardrail(spec.get("guardrail"), report)
+    gateway, problems = parse_egress_gateway(spec.get("egress_gateway"), api == LEGACY_API)
+    for field, problem in problems:
+        report.error(field, problem)
+    if gateway is not None and api == LEGACY_API and network_policy is True:
+        report.error(
+            "network_policy",
+            "with the legacy API's egress proxy (egress_gateway) the collection does not know the proxy's pods, so "
+            "it cannot render NetworkPolicies that send the traffic through them",
+        )
     context = _Context(
         namespace=namespace,
         legacy=api == LEGACY_API,
         network_policy=network_policy is True,
         istio_hosts=layout == "per_service" and api != LEGACY_API,
         guard=guard,
+        gateway=gateway,
     )
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
@@ -691,4 +833,5 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         network_policy=context.network_policy,
         registry_only=registry_only,
         guardrail=guardrail,
+        egress_gateway=gateway,
     )

@@ -1,0 +1,447 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The objects of a service whose traffic goes through the egress gateway (sidecar mode, TCP).
+
+Pure functions, called by ``_render.render``. The unit is one (address,
+port) of a service: its own ServiceEntry (STATIC, that address its only
+endpoint) and VirtualService in the service's namespace, and its own
+gateway server (mtls: its own SNI) and DestinationRule subset. Per service,
+one Gateway and one DestinationRule in the gateway's namespace. Why each
+field is what it is, with the Istio source that forces it, is in
+docs/rendering.md ("Through the egress gateway").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from ._gateway_ports import GATEWAY_PORTS_ANNOTATION, Assignment, Unit, annotation_value, assign
+from ._gateway_spec import MTLS_PORT, PLAIN, EgressGateway
+from ._kinds import (
+    AUTHORIZATION_POLICY,
+    DESTINATION_RULE,
+    GATEWAY,
+    NETWORK_POLICY,
+    SERVICE_ENTRY,
+    VIRTUAL_SERVICE,
+    Kind,
+    api_version,
+)
+from ._names import address_slug, object_name
+from ._spec import RuleSet, Service
+from ._terms import ip_text
+
+# The mesh's own "gateway": a VirtualService bound to it applies to sidecars.
+MESH = "mesh"
+# Where the pods every sidecar needs run (Istio's and Kubernetes' defaults):
+# a NetworkPolicy that selects a pod drops everything it does not allow.
+ISTIOD = {"namespace": "istio-system", "labels": {"app": "istiod"}, "ports": [("TCP", 15012)]}
+DNS = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [("UDP", 53), ("TCP", 53)]}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+TargetPort = Union[int, str]
+# name, namespace, the collection's annotations of the object, with last-seen -> metadata
+MetadataOf = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GatewayView:
+    """What the cluster says about the gateway (or, without a cluster, what is assumed).
+
+    ``assignment``: plain mode's gateway ports. ``target_ports``: the gateway
+    Service's targetPort of each of its ports (the pods' ports, which
+    NetworkPolicies name). ``checked``: read from a cluster and checked there.
+    """
+
+    gateway: EgressGateway
+    assignment: Assignment = field(default_factory=Assignment)
+    target_ports: Mapping[int, TargetPort] = field(default_factory=dict)
+    checked: bool = False
+
+    def target_port(self, port: int) -> TargetPort:
+        return self.target_ports.get(port, port)
+
+    def summary(self) -> dict[str, Any]:
+        """The modules' ``egress_gateway`` result."""
+        ports: dict[str, dict[str, int]] = {}
+        for (service, port), gateway_port in sorted(self.assignment.ports.items()):
+            ports.setdefault(service, {})[str(port)] = gateway_port
+        return {
+            "service": self.gateway.where,
+            "mode": self.gateway.mode,
+            "checked": self.checked,
+            "ports": ports,
+        }
+
+
+def plain_units(ruleset: RuleSet) -> list[Unit]:
+    """Plain mode's gateway units, (service, service port): each gets a gateway port of its own."""
+    gateway = ruleset.egress_gateway
+    if gateway is None or gateway.mode != PLAIN or ruleset.legacy:
+        return []
+    return sorted((s.name, p.number) for s in ruleset.services if ruleset.via_gateway(s) for p in s.ports)
+
+
+def unchecked_view(ruleset: RuleSet) -> GatewayView:
+    """Without a cluster (state=rendered): ports assigned from scratch, targetPorts taken as the ports."""
+    assert ruleset.egress_gateway is not None
+    ports = ruleset.egress_gateway.free_ports()
+    return GatewayView(ruleset.egress_gateway, assign(plain_units(ruleset), {}, {}, ports))
+
+
+def needs_authorization(ruleset: RuleSet) -> bool:
+    """Whether the gateway gets AuthorizationPolicies: once one ALLOW policy selects it,
+    Istio denies what no ALLOW policy admits, so every service of the set then needs one."""
+    return any(ruleset.via_gateway(s) and s.allowed_sources for s in ruleset.services)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    name: str
+    host: str
+    address: Any
+    port: dict[str, Any]  # the ServiceEntry port: name, number, protocol
+
+
+@dataclass(frozen=True)
+class _Service:
+    """One service through the gateway, with what rendering it needs."""
+
+    ruleset: RuleSet
+    service: Service
+    gateway: EgressGateway
+    view: GatewayView
+    metadata: MetadataOf
+    units: tuple[_Unit, ...]
+
+    @property
+    def name(self) -> str:
+        """The per-service objects' name (Gateway, DestinationRule, NetworkPolicy, AuthorizationPolicy)."""
+        return object_name(self.ruleset.name, self.service.name)
+
+    @property
+    def gateway_ref(self) -> str:
+        # A short name would be read in the VirtualService's own namespace.
+        return f"{self.gateway.namespace}/{self.name}"
+
+    def port_name(self, port: int) -> str:
+        """Plain mode's per-(service, port) name: subset, VirtualService, gateway server host."""
+        return object_name(self.ruleset.name, self.service.name, f"p{port}")
+
+    def obj(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str,
+        spec: dict[str, Any],
+        *,
+        extra: Optional[dict[str, str]] = None,
+        last_seen: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "apiVersion": api_version(kind, self.ruleset.api),
+            "kind": kind.kind,
+            "metadata": self.metadata(name, namespace, extra=extra, last_seen=last_seen),
+            "spec": spec,
+        }
+
+
+def synthetic_host(name: str, namespace: str, domain: str) -> str:
+    return f"{name}.{namespace}.{domain}"
+
+
+def gateway_objects(
+    ruleset: RuleSet,
+    service: Service,
+    *,
+    addresses: Sequence[Any],
+    networks: Sequence[Any],
+    ports: Sequence[dict[str, Any]],
+    metadata: MetadataOf,
+    view: GatewayView,
+    host_domain: str,
+) -> list[dict[str, Any]]:
+    """Every object of one service through the gateway.
+
+    ``addresses``: every single address (blocks expanded); ``networks``: the
+    blocks (NetworkPolicy ipBlocks); ``ports``: the ServiceEntry ports as
+    ``_render`` writes them; ``metadata(name, namespace, extra=None,
+    last_seen=False)``: the service's metadata.
+    """
+    gateway = view.gateway
+    units = []
+    for address in addresses:
+        for port in ports:
+            name = object_name(ruleset.name, service.name, address_slug(ip_text(address)), str(port["number"]))
+            units.append(_Unit(name, synthetic_host(name, service.namespace, host_domain), address, dict(port)))
+    svc = _Service(ruleset, service, gateway, view, metadata, tuple(units))
+    objects = [_service_entry(svc, unit) for unit in units]
+    if gateway.mode == PLAIN:
+        objects += _plain(svc, host_domain)
+    else:
+        objects += _mtls(svc)
+        if needs_authorization(ruleset):
+            objects.append(_authorization_policy(svc))
+    if ruleset.network_policy:
+        objects += _network_policies(svc, networks)
+    return objects
+
+
+def _service_entry(svc: _Service, unit: _Unit) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "hosts": [unit.host],
+        "addresses": [ip_text(unit.address) + ("/32" if unit.address.version == 4 else "/128")],
+        "ports": [unit.port],
+        "location": "MESH_EXTERNAL",
+        # A gateway cannot forward to "the address dialled" (convertResolution, cluster.go):
+        # the address is the unit's one endpoint.
+        "resolution": "STATIC",
+        "endpoints": [{"address": ip_text(unit.address)}],
+    }
+    export_to = set(svc.service.export_to)
+    if export_to:
+        # The gateway reads the unit from its own namespace's view (DefaultSidecarScopeForGateway,
+        # pilot/pkg/model/sidecar.go): without it the gateway's route has no cluster.
+        own = svc.gateway.namespace == svc.service.namespace and "." in export_to
+        if "*" not in export_to and not own:
+            export_to.add(svc.gateway.namespace)
+        spec["exportTo"] = sorted(export_to)
+    return svc.obj(SERVICE_ENTRY, unit.name, svc.service.namespace, spec, extra=_declared(svc.service, unit.port))
+
+
+def _declared(service: Service, port: dict[str, Any]) -> dict[str, str]:
+    declared = {p.number: p.protocol for p in service.ports}[port["number"]]
+    if declared == port["protocol"]:
+        return {}
+    return {"meshguard.egress/declared-protocols": f"{port['number']}={declared}"}
+
+
+def _mtls(svc: _Service) -> list[dict[str, Any]]:
+    gateway = svc.gateway
+    objects = []
+    for unit in svc.units:
+        objects.append(
+            svc.obj(
+                VIRTUAL_SERVICE,
+                unit.name,
+                svc.service.namespace,
+                {
+                    "hosts": [unit.host],
+                    "gateways": [MESH, svc.gateway_ref],
+                    # No destinationSubnets: Istio already binds the route to the unit's address.
+                    "tcp": [
+                        {
+                            "match": [{"gateways": [MESH], "port": unit.port["number"]}],
+                            "route": [
+                                {
+                                    "destination": {
+                                        "host": gateway.host,
+                                        "subset": unit.name,
+                                        "port": {"number": MTLS_PORT},
+                                    }
+                                }
+                            ],
+                        },
+                        {
+                            "match": [{"gateways": [svc.gateway_ref], "port": MTLS_PORT}],
+                            "route": [{"destination": {"host": unit.host, "port": {"number": unit.port["number"]}}}],
+                        },
+                    ],
+                },
+            )
+        )
+    servers = [
+        {
+            "hosts": [f"{svc.service.namespace}/{unit.host}"],
+            "port": {"name": unit.name, "number": MTLS_PORT, "protocol": "TLS"},
+            "tls": {"mode": "ISTIO_MUTUAL"},
+        }
+        for unit in svc.units
+    ]
+    subsets = [
+        {
+            "name": unit.name,
+            "trafficPolicy": {
+                "portLevelSettings": [
+                    {"port": {"number": MTLS_PORT}, "tls": {"mode": "ISTIO_MUTUAL", "sni": unit.host}}
+                ]
+            },
+        }
+        for unit in svc.units
+    ]
+    return [_gateway(svc, servers, {}), _destination_rule(svc, subsets)]
+
+
+def _plain(svc: _Service, host_domain: str) -> list[dict[str, Any]]:
+    gateway = svc.gateway
+    assigned = svc.view.assignment.of(svc.service.name)
+    objects = []
+    for unit in svc.units:
+        number = unit.port["number"]
+        objects.append(
+            svc.obj(
+                VIRTUAL_SERVICE,
+                unit.name,
+                svc.service.namespace,
+                {
+                    "hosts": [unit.host],
+                    "gateways": [MESH],
+                    "tcp": [
+                        {
+                            "match": [{"gateways": [MESH], "port": number}],
+                            "route": [
+                                {
+                                    "destination": {
+                                        "host": gateway.host,
+                                        "subset": svc.port_name(number),
+                                        "port": {"number": assigned[number]},
+                                    }
+                                }
+                            ],
+                        }
+                    ],
+                },
+            )
+        )
+    servers, subsets = [], []
+    for port in sorted(assigned):
+        gateway_port = assigned[port]
+        name = svc.port_name(port)
+        host = synthetic_host(name, svc.service.namespace, host_domain)
+        units = [unit for unit in svc.units if unit.port["number"] == port]
+        # The gateway tells plain connections apart by port only: it load balances over the service's addresses.
+        route = [{"destination": {"host": u.host, "port": {"number": port}}} for u in units]
+        if len(route) > 1:
+            for destination in route:
+                destination["weight"] = 1
+        objects.append(
+            svc.obj(
+                VIRTUAL_SERVICE,
+                name,
+                svc.service.namespace,
+                {
+                    "hosts": [host],
+                    "gateways": [svc.gateway_ref],
+                    "tcp": [{"match": [{"gateways": [svc.gateway_ref], "port": gateway_port}], "route": route}],
+                },
+            )
+        )
+        servers.append(
+            {
+                "hosts": [f"{svc.service.namespace}/{host}"],
+                "port": {"name": f"tcp-{gateway_port}", "number": gateway_port, "protocol": "TCP"},
+            }
+        )
+        subsets.append(
+            {
+                "name": name,
+                # Explicit: without it auto-mTLS would decide from labels the gateway pods do not carry.
+                "trafficPolicy": {
+                    "portLevelSettings": [{"port": {"number": gateway_port}, "tls": {"mode": "DISABLE"}}]
+                },
+            }
+        )
+    extra = {GATEWAY_PORTS_ANNOTATION: annotation_value(assigned)}
+    return [*objects, _gateway(svc, servers, extra), _destination_rule(svc, subsets)]
+
+
+def _gateway(svc: _Service, servers: list[dict[str, Any]], extra: dict[str, str]) -> dict[str, Any]:
+    # The service-level annotations (last-seen, the port assignment) live here, once per service.
+    spec = {"selector": dict(svc.gateway.selector), "servers": servers}
+    return svc.obj(GATEWAY, svc.name, svc.gateway.namespace, spec, extra=extra, last_seen=True)
+
+
+def _destination_rule(svc: _Service, subsets: list[dict[str, Any]]) -> dict[str, Any]:
+    # Settings only in subsets: Istio merges the DestinationRules of one host per namespace by subsets.
+    return svc.obj(DESTINATION_RULE, svc.name, svc.gateway.namespace, {"host": svc.gateway.host, "subsets": subsets})
+
+
+def _authorization_policy(svc: _Service) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    namespaces = sorted(s for s in svc.service.allowed_sources if "/" not in s)
+    accounts = sorted(s for s in svc.service.allowed_sources if "/" in s)
+    sources = [{"source": {"namespaces": namespaces}}] if namespaces else []
+    # Istio's CRD: serviceAccounts cannot share a source with namespaces.
+    sources += [{"source": {"serviceAccounts": accounts}}] if accounts else []
+    if sources:
+        rule["from"] = sources
+    # By SNI: at the gateway the port is the listener's (8443 on an Istio chart install), never 443.
+    rule["when"] = [{"key": "connection.sni", "values": [unit.host for unit in svc.units]}]
+    spec = {"selector": {"matchLabels": dict(svc.gateway.selector)}, "action": "ALLOW", "rules": [rule]}
+    return svc.obj(AUTHORIZATION_POLICY, svc.name, svc.gateway.namespace, spec)
+
+
+def _peer(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+        "podSelector": {"matchLabels": dict(labels)},
+    }
+
+
+def _rule(to: list[dict[str, Any]], ports: Sequence[tuple[str, TargetPort]]) -> dict[str, Any]:
+    # protocol written out, as the API server stores it: the comparison with the live object must match.
+    return {"to": to, "ports": [{"protocol": protocol, "port": port} for protocol, port in ports]}
+
+
+def _infrastructure() -> list[dict[str, Any]]:
+    """Egress every pod with a sidecar (and every gateway pod) needs once a NetworkPolicy selects it."""
+    return [_rule([_peer(p["namespace"], p["labels"])], p["ports"]) for p in (DNS, ISTIOD)]  # type: ignore[arg-type]
+
+
+def _network_policies(svc: _Service, networks: Sequence[Any]) -> list[dict[str, Any]]:
+    gateway = svc.gateway
+    if gateway.mode == PLAIN:
+        service_ports = sorted(set(svc.view.assignment.of(svc.service.name).values()))
+    else:
+        service_ports = [MTLS_PORT]
+    targets = sorted({svc.view.target_port(p) for p in service_ports}, key=lambda p: (isinstance(p, str), p))
+    selector = {"matchLabels": dict(svc.service.pod_selector)} if svc.service.pod_selector else {}
+    client = {
+        "podSelector": selector,
+        "policyTypes": ["Egress"],
+        # The pods' port after the Service's translation: NetworkPolicies see pod ports.
+        "egress": [
+            _rule([_peer(gateway.namespace, dict(gateway.selector))], [("TCP", t) for t in targets]),
+            *_infrastructure(),
+        ],
+    }
+    numbers = sorted({p.number for p in svc.service.ports})
+    exit_policy = {
+        "podSelector": {"matchLabels": dict(gateway.selector)},
+        "policyTypes": ["Egress"],
+        "egress": [_rule([{"ipBlock": {"cidr": ip_text(n)}} for n in networks], [("TCP", n) for n in numbers])],
+    }
+    exit_name = object_name(svc.ruleset.name, svc.service.name, "gateway")
+    return [
+        svc.obj(NETWORK_POLICY, svc.name, svc.service.namespace, client),
+        svc.obj(NETWORK_POLICY, exit_name, gateway.namespace, exit_policy),
+    ]
+
+
+def base_network_policy_name(set_name: str) -> str:
+    return object_name("meshguard-egress", set_name, "gateway")
+
+
+def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf) -> list[dict[str, Any]]:
+    """Once per set, with NetworkPolicies: the gateway pods' own egress to istiod and DNS,
+    which the per-service policies would otherwise cut (no xDS, no certificates)."""
+    gateway = ruleset.egress_gateway
+    if gateway is None or ruleset.legacy or not ruleset.network_policy:
+        return []
+    if not any(ruleset.via_gateway(s) for s in ruleset.services):
+        return []
+    spec = {
+        "podSelector": {"matchLabels": dict(gateway.selector)},
+        "policyTypes": ["Egress"],
+        "egress": _infrastructure(),
+    }
+    return [
+        {
+            "apiVersion": api_version(NETWORK_POLICY, ruleset.api),
+            "kind": NETWORK_POLICY.kind,
+            "metadata": metadata(base_network_policy_name(ruleset.name), gateway.namespace),
+            "spec": spec,
+        }
+    ]
