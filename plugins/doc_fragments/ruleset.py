@@ -46,6 +46,14 @@ options:
         V(10.0.0.0/8) never opens the cluster's Service range or a metadata address. Literals of C(hosts) and
         C(addresses) are the user's own word and may be private, but are refused in special-purpose and cluster
         ranges unless a block here holds them.
+      - C(egress_gateway) - V(false) sends this service direct although the rule set has O(egress_gateway); V(true)
+        (the default when the rule set has it) sends it through the gateway.
+      - C(allowed_sources) - with O(egress_gateway.mode=mtls), the only clients the egress gateway admits for this
+        service, each a namespace (V(shop)) or a service account (V(billing/api)). Rendered as an Istio
+        C(AuthorizationPolicy) on the gateway, matched by the service's SNI. Once one C(ALLOW) policy selects the
+        gateway, Istio denies every connection through it that no C(ALLOW) policy admits, other teams' traffic
+        included; the set's other services through the gateway then get a policy admitting any client. See
+        docs/rendering.md.
     type: list
     elements: dict
   namespace:
@@ -107,4 +115,51 @@ options:
         type: list
         elements: str
         required: true
+  egress_gateway:
+    description:
+      - Send the services' TCP traffic through Istio's egress gateway instead of straight out of each sidecar (a
+        service's C(egress_gateway=false) keeps it direct). Give V({}) for the defaults of an Istio install.
+      - Each address and port of a service becomes a C(ServiceEntry) (resolution V(STATIC), that address its only
+        endpoint; CIDR blocks are expanded to their addresses, at most 256 per service) and a C(VirtualService) in the
+        service's namespace; per service a C(Gateway) and a C(DestinationRule) in the gateway's namespace. With
+        O(network_policy), NetworkPolicies let the service's pods reach only the gateway pods (and DNS and istiod),
+        and the gateway pods reach the service's addresses.
+      - Before anything is written, the gateway's namespace and Service are checked on the cluster (and in plain mode
+        the ports), every problem in one error. O(state=rendered) cannot check them; the result says so.
+      - With the legacy API (V(config.istio.io/v1alpha2)), each C(EgressRule) gets C(use_egress_proxy=true), and none
+        of the suboptions may be set.
+      - See docs/rendering.md, "Through the egress gateway".
+    type: dict
+    suboptions:
+      namespace:
+        description: The gateway's namespace. Default V(istio-system).
+        type: str
+      selector:
+        description: Labels of the gateway pods. Default one label, C(istio) with value V(egressgateway).
+        type: dict
+      service:
+        description: The gateway's Kubernetes Service, in O(egress_gateway.namespace). Default V(istio-egressgateway).
+        type: str
+      mode:
+        description:
+          - V(mtls) (the default) - sidecars reach the gateway over Istio mutual TLS on the Service's port 443, one SNI
+            per address and port, so every service shares that port; the gateway forwards plain TCP to the address.
+          - V(plain) - no TLS to the gateway; each service port gets a gateway port of its own from
+            O(egress_gateway.ports), kept across runs in the annotation C(meshguard.egress/gateway-ports) of the
+            service's C(Gateway). The gateway Service must expose each of them (checked), and the gateway load
+            balances over the service's addresses (so CIDR blocks are refused). No C(allowed_sources).
+        type: str
+        choices: [mtls, plain]
+      ports:
+        description:
+          - Plain mode's range of gateway ports, both ends included. Default 40000 to 40099. Istio's own ports
+            (15000-15090) and the chart's 80 and 443 cannot be in it.
+        type: dict
+        suboptions:
+          start:
+            description: The first port of the range. Default 40000.
+            type: int
+          end:
+            description: The last port of the range. Default 40099.
+            type: int
 """

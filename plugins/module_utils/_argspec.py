@@ -27,6 +27,7 @@ from typing import Any
 
 from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
 from ._dns_options import FAMILY_CHOICES, ResolverOptions
+from ._gateway_spec import MODES as GATEWAY_MODES
 from ._kinds import APIS, DEFAULT_API
 from ._kube import ConnectionOptions
 from ._prepare import ON_ERROR, STATES, Settings
@@ -83,6 +84,18 @@ RULESET: dict[str, dict[str, Any]] = {
     "network_policy": {"type": "bool", "default": False},
     "registry_only": {"type": "list", "elements": "str", "default": []},
     "guardrail": {"type": "dict", "options": {"writers": {"type": "list", "elements": "str", "required": True}}},
+    # No defaults here: the library applies them (_gateway_spec), so that it can tell
+    # what was given (the legacy API takes none of them).
+    "egress_gateway": {
+        "type": "dict",
+        "options": {
+            "namespace": {"type": "str"},
+            "selector": {"type": "dict"},
+            "service": {"type": "str"},
+            "mode": {"type": "str", "choices": list(GATEWAY_MODES)},
+            "ports": {"type": "dict", "options": {"start": {"type": "int"}, "end": {"type": "int"}}},
+        },
+    },
 }
 
 # How the rule set meets what is live; the same in rules and rules_info.

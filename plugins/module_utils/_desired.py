@@ -21,6 +21,7 @@ from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
 from ._dns_results import HostResult
 from ._errors import MeshguardError
+from ._gateway_render import GatewayView
 from ._kinds import identity
 from ._prepare import Prepared, Settings, prepare
 from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
@@ -60,12 +61,14 @@ def desired_objects(
     results: Mapping[str, HostResult],
     live: Optional[Iterable[dict]] = None,
     cluster: tuple[Range, ...] = (),
+    gateway: Optional[GatewayView] = None,
 ) -> Desired:
     """Render the rule set from the DNS answers.
 
     ``live``: the set's objects on the cluster, for address retention (None
     when rendering without a cluster: then only this run's answers count).
     ``cluster``: the ranges the cluster reports as its own (``_cluster_ranges``).
+    ``gateway``: the egress gateway as the cluster has it (``_gateway_cluster``).
     """
     policy = prepared.policy(cluster)
     _check_literals(prepared, policy)
@@ -108,7 +111,7 @@ def desired_objects(
         for name, found in sorted(refused.items())
     ]
     unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
-    objects = render(ruleset, by_service, policy.guardrail_ranges() if ruleset.guardrail else ())
+    objects = render(ruleset, by_service, policy.guardrail_ranges() if ruleset.guardrail else (), gateway)
     return Desired(objects, unresolved, warnings, as_dicts(refused))
 
 

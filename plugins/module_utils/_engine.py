@@ -21,6 +21,8 @@ from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
 from ._execute import execute, report
+from ._gateway_cluster import needs_gateway, read_gateway
+from ._gateway_render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, identity, owned_by
 from ._kube import ConnectionOptions, KubeClient, KubeError
 from ._live import Live, discover, list_owned, with_same_named
@@ -38,6 +40,8 @@ class ClusterPlan:
     live: Live
     desired: Desired
     plan: Plan
+    # The egress gateway as the cluster has it (None: no service of the set goes through it).
+    gateway: Optional[GatewayView] = None
 
 
 def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
@@ -47,11 +51,16 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     needed = rendered_kinds(ruleset)
     resources = discover(client, ruleset.api, needed)
     namespaces = {s.namespace for s in ruleset.services} | set(ruleset.registry_only) | {ruleset.namespace}
+    if ruleset.egress_gateway is not None:
+        namespaces.add(ruleset.egress_gateway.namespace)
     live = list_owned(client, resources, set_name=ruleset.name, namespaces=namespaces, needed=needed)
     desired = Desired()
+    gateway = None
     if prepared.state != "absent":
+        # Before anything is written: a gateway that cannot carry the set fails the run here.
+        gateway = read_gateway(client, ruleset, resources, live.owned) if needs_gateway(ruleset) else None
         cluster = read_cluster_ranges(client, internal_given=bool(prepared.internal))
-        desired = desired_objects(prepared, results, live.owned, cluster.ranges)
+        desired = desired_objects(prepared, results, live.owned, cluster.ranges, gateway)
         desired = replace(desired, warnings=[*cluster.warnings, *desired.warnings])
     live = with_same_named(client, live, desired.objects, ruleset.name)
     owned = [o for o in live.owned if owned_by(o, ruleset.name)]
@@ -63,12 +72,18 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         force=prepared.force,
         keep=desired.kept(live.owned),
     )
-    return ClusterPlan(live, desired, plan)
+    return ClusterPlan(live, desired, plan, gateway)
 
 
 NO_CLUSTER_RANGES = (
     "state=rendered reads no cluster: addresses were checked against the built-in ranges and internal_ranges, "
     "not against a cluster's Service and pod ranges"
+)
+NO_CLUSTER_GATEWAY = (
+    "state=rendered reads no cluster: the egress gateway's namespace and Service were not checked, "
+    "NetworkPolicies name the gateway Service's ports as the pods' ports (the Service's targetPorts were not read), "
+    "and plain mode's gateway ports were assigned from scratch (not read back from the live Gateways, nor checked "
+    "against other Gateways and the Service's ports)"
 )
 
 
@@ -101,10 +116,15 @@ def run(
     reports per-object failures in result['failures']."""
     prepared = prepare(settings)
     if prepared.state == "rendered":
-        desired = desired_objects(prepared, host_results(prepared))
-        result = write_manifests(desired.objects, prepared.dest, prepared.ruleset.name, check_mode)
-        result["warnings"] = [NO_CLUSTER_RANGES, *desired.warnings, *result["warnings"]]
+        ruleset = prepared.ruleset
+        view = unchecked_view(ruleset) if needs_gateway(ruleset) else None
+        desired = desired_objects(prepared, host_results(prepared), gateway=view)
+        result = write_manifests(desired.objects, prepared.dest, ruleset.name, check_mode)
+        notes = [NO_CLUSTER_RANGES] + ([NO_CLUSTER_GATEWAY] if view else [])
+        result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
+        if view is not None:
+            result["egress_gateway"] = view.summary()
         return result
     if connection is None:
         raise MeshguardError("no cluster connection given")
@@ -132,6 +152,8 @@ def run(
         "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
         "failures": list(execution.failures),
     }
+    if found.gateway is not None:
+        result["egress_gateway"] = found.gateway.summary()
     if diff:
         result["diff"] = list(execution.diffs)
     return result

@@ -53,12 +53,15 @@ class GatewayView:
     ``assignment``: plain mode's gateway ports. ``target_ports``: the gateway
     Service's targetPort of each of its ports (the pods' ports, which
     NetworkPolicies name). ``checked``: read from a cluster and checked there.
+    ``authorize``: the gateway gets AuthorizationPolicies (``needs_authorization`` of the
+    whole rule set, services that did not resolve included).
     """
 
     gateway: EgressGateway
     assignment: Assignment = field(default_factory=Assignment)
     target_ports: Mapping[int, TargetPort] = field(default_factory=dict)
     checked: bool = False
+    authorize: bool = False
 
     def target_port(self, port: int) -> TargetPort:
         return self.target_ports.get(port, port)
@@ -88,7 +91,8 @@ def unchecked_view(ruleset: RuleSet) -> GatewayView:
     """Without a cluster (state=rendered): ports assigned from scratch, targetPorts taken as the ports."""
     assert ruleset.egress_gateway is not None
     ports = ruleset.egress_gateway.free_ports()
-    return GatewayView(ruleset.egress_gateway, assign(plain_units(ruleset), {}, {}, ports))
+    assignment = assign(plain_units(ruleset), {}, {}, ports)
+    return GatewayView(ruleset.egress_gateway, assignment, authorize=needs_authorization(ruleset))
 
 
 def needs_authorization(ruleset: RuleSet) -> bool:
@@ -182,7 +186,7 @@ def gateway_objects(
         objects += _plain(svc, host_domain)
     else:
         objects += _mtls(svc)
-        if needs_authorization(ruleset):
+        if view.authorize:
             objects.append(_authorization_policy(svc))
     if ruleset.network_policy:
         objects += _network_policies(svc, networks)

@@ -175,13 +175,18 @@ def _ports(value: Any, field: str, mode: str, problems: Problems) -> tuple[int, 
     else:
         for key in sorted((k for k in value if k not in PORTS_KEYS), key=str):
             problems.append((field, f"unknown key {key!r}; allowed: {', '.join(PORTS_KEYS)}"))
-        start = _port(value.get("start", DEFAULT_PORTS[0]), f"{field}.start", problems)
-        end = _port(value.get("end", DEFAULT_PORTS[1]), f"{field}.end", problems)
+        # Ansible passes a suboption left out as None.
+        start = _port(_given(value.get("start"), DEFAULT_PORTS[0]), f"{field}.start", problems)
+        end = _port(_given(value.get("end"), DEFAULT_PORTS[1]), f"{field}.end", problems)
         if start is not None and end is not None:
             _check_range(start, end, field, problems)
         if len(problems) == before and start is not None and end is not None:
             return start, end
     return DEFAULT_PORTS
+
+
+def _given(value: Any, default: int) -> Any:
+    return default if value is None else value
 
 
 def _check_range(start: int, end: int, field: str, problems: Problems) -> None:

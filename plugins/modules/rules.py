@@ -22,6 +22,9 @@ description:
   - Every problem of the input is reported at once, naming the service and field, before any DNS query or
     API request.
   - A host that does not resolve never shrinks or deletes a rule that is applied; see O(on_error).
+  - With O(egress_gateway), the services' traffic leaves through Istio's egress gateway (C(Gateway),
+    C(VirtualService), C(DestinationRule), optionally C(AuthorizationPolicy) objects besides the C(ServiceEntry)
+    objects); the gateway's namespace, Service and ports are checked on the cluster before anything is written.
   - DNS answers never open the rules to addresses that are not external (loopback, link-local and the cloud
     metadata endpoints, unspecified, multicast, the cluster's own Service and pod ranges, O(internal_ranges)); private
     ones only inside a service's C(allow_ranges). A service with a refused address is treated as not resolved, with a
@@ -111,6 +114,40 @@ EXAMPLES = r"""
     dest: manifests/prod-eu-1
     services: "{{ egress_services }}"
 
+- name: Send the databases through the egress gateway (Istio's defaults), only namespace shop may reach orders-mongo
+  meshguard.egress.rules:
+    set: shop-databases
+    namespace: shop
+    context: prod-eu-1
+    network_policy: true
+    egress_gateway: {}
+    services:
+      - name: orders-mongo
+        hosts: [mongo-0.db.example.com, mongo-1.db.example.com]
+        ports:
+          - {number: 27017, protocol: MONGO}
+        allowed_sources: [shop]
+      - name: billing-mysql
+        hosts: [192.0.2.10]
+        ports:
+          - {number: 3306, protocol: MYSQL}
+        egress_gateway: false  # direct, as without the gateway
+
+- name: Plain TCP to the gateway, one gateway port per service port from 41000 to 41049
+  meshguard.egress.rules:
+    set: partners
+    namespace: shop
+    context: prod-eu-1
+    egress_gateway:
+      mode: plain
+      ports: {start: 41000, end: 41049}
+    services: "{{ partner_services }}"
+  register: partners
+
+- name: The gateway ports the Service must expose
+  ansible.builtin.debug:
+    var: partners.egress_gateway.ports
+
 - name: Remove everything the set owns
   meshguard.egress.rules:
     set: shop-databases
@@ -176,6 +213,34 @@ diff:
   returned: in diff mode, unless O(state=rendered)
   type: list
   elements: dict
+egress_gateway:
+  description:
+    - With O(egress_gateway), the gateway as this run used it.
+  returned: when a service of the rule set goes through the egress gateway
+  type: dict
+  contains:
+    service:
+      description: The gateway Service, C(<namespace>/<name>).
+      type: str
+    mode:
+      description: V(mtls) or V(plain).
+      type: str
+    checked:
+      description:
+        - Whether the gateway's namespace, Service and ports were read from the cluster and checked. V(false) with
+          O(state=rendered), which reads no cluster; plain mode's ports were then assigned from scratch, not read back
+          from the live C(Gateway) objects.
+      type: bool
+    ports:
+      description:
+        - Plain mode's gateway port of each service port, by service, then service port (as a string). The gateway
+          Service must expose each. Empty in mtls mode, where every service goes to port 443.
+      type: dict
+  sample:
+    service: istio-system/istio-egressgateway
+    mode: plain
+    checked: true
+    ports: {orders-mongo: {"27017": 40000}}
 refused:
   description:
     - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied
