@@ -275,7 +275,7 @@ def _mtls(svc: _Service) -> list[dict[str, Any]]:
         }
         for unit in svc.units
     ]
-    return [_gateway(svc, servers, {}), _destination_rule(svc, subsets)]
+    return [*objects, _gateway(svc, servers, {}), _destination_rule(svc, subsets)]
 
 
 def _plain(svc: _Service, host_domain: str) -> list[dict[str, Any]]:
