@@ -34,6 +34,17 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RULESET,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import FAMILY_CHOICES, ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import (
+    DEFAULT_NAMESPACE as GATEWAY_NAMESPACE,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import (
+    DEFAULT_PORTS,
+    DEFAULT_SELECTOR,
+    GATEWAY_KEYS,
+    PORTS_KEYS,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import DEFAULT_SERVICE as GATEWAY_SERVICE
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import MODES as GATEWAY_MODES
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import APIS, DEFAULT_API
 from ansible_collections.meshguard.egress.plugins.module_utils._lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR, STATES
@@ -135,3 +146,28 @@ def test_role_resolver_matches_the_resolver_options():
     assert docs["families"]["choices"] == list(FAMILY_CHOICES)
     for name, option in docs.items():
         assert option.get("default") == (defaults[name] if name != "nameservers" else None), name
+
+
+def test_egress_gateway_options_and_their_defaults():
+    docs = options_of(ruleset)["egress_gateway"]["suboptions"]
+    role = role_options()["meshguard_egress_egress_gateway"]["options"]
+    spec = RULESET["egress_gateway"]["options"]
+    assert sorted(docs) == sorted(role) == sorted(spec) == sorted(GATEWAY_KEYS)
+    assert docs["mode"]["choices"] == role["mode"]["choices"] == list(GATEWAY_MODES)
+    assert sorted(docs["ports"]["suboptions"]) == sorted(role["ports"]["options"]) == sorted(PORTS_KEYS)
+    # The defaults are the library's (the argspec has none, so that the legacy API can tell what was given).
+    for text in (docs["namespace"]["description"], role["namespace"]["description"]):
+        assert f"V({GATEWAY_NAMESPACE})" in text
+    for text in (docs["service"]["description"], role["service"]["description"]):
+        assert f"V({GATEWAY_SERVICE})" in text
+    start, end = DEFAULT_PORTS
+    assert f"{start} to {end}" in docs["ports"]["description"][0]
+    assert f"{start} to {end}" in role["ports"]["description"]
+    assert f"Default {start}" in docs["ports"]["suboptions"]["start"]["description"]
+    assert f"Default {end}" in docs["ports"]["suboptions"]["end"]["description"]
+    ((label, value),) = DEFAULT_SELECTOR
+    for text in (docs["selector"]["description"], role["selector"]["description"]):
+        assert f"C({label}) with value V({value})" in text
+    services = role_options()["meshguard_egress_services"]["options"]
+    assert services["egress_gateway"]["type"] == "bool"
+    assert services["allowed_sources"]["elements"] == "str"
