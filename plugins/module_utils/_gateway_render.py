@@ -428,13 +428,17 @@ def base_network_policy_name(set_name: str) -> str:
     return object_name("meshguard-egress", set_name, "gateway")
 
 
-def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf) -> list[dict[str, Any]]:
+def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf, in_use: bool = False) -> list[dict[str, Any]]:
     """Once per set, with NetworkPolicies: the gateway pods' own egress to istiod and DNS,
-    which the per-service policies would otherwise cut (no xDS, no certificates)."""
+    which the per-service policies would otherwise cut (no xDS, no certificates).
+
+    ``in_use``: a service of the whole set goes through the gateway, also when the
+    services given here (those that resolved) do not.
+    """
     gateway = ruleset.egress_gateway
     if gateway is None or ruleset.legacy or not ruleset.network_policy:
         return []
-    if not any(ruleset.via_gateway(s) for s in ruleset.services):
+    if not in_use and not any(ruleset.via_gateway(s) for s in ruleset.services):
         return []
     spec = {
         "podSelector": {"matchLabels": dict(gateway.selector)},

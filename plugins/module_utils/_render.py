@@ -110,6 +110,9 @@ def render(
     ``gateway``: what the cluster says about the egress gateway (``_gateway_cluster``);
     without it, ports are assigned from scratch and targetPorts taken as the ports.
     """
+    # A view given means a service of the whole set goes through the gateway (those that did not
+    # resolve included): the set's gateway-wide objects stay then.
+    gateway_in_use = gateway is not None
     if gateway is None and ruleset.egress_gateway is not None and not ruleset.legacy:
         gateway = unchecked_view(ruleset)
     objects: list[dict[str, Any]] = []
@@ -141,7 +144,9 @@ def render(
             objects.extend(_service_entries(ruleset, service, networks, ips, meta))
         if ruleset.network_policy:
             objects.append(_network_policy(ruleset, service, networks, meta))
-    objects.extend(gateway_base_objects(ruleset, lambda name, namespace: _metadata(name, namespace, ruleset)))
+    objects.extend(
+        gateway_base_objects(ruleset, lambda name, namespace: _metadata(name, namespace, ruleset), gateway_in_use)
+    )
     objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
     objects.extend(guardrail_objects(ruleset, guardrail_ranges))
     objects.sort(key=sort_key)

@@ -11,6 +11,7 @@ probe's to show (tests/integration).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 
@@ -620,3 +621,15 @@ def test_every_gateway_object_validates_against_istios_crds(istio_schemas, monke
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
         assert schema_problems(body, schema, obj["metadata"]["name"]) == [], identity(obj)
         assert DNS1123_LABEL.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
+
+
+def test_a_service_left_out_because_it_did_not_resolve_keeps_the_gateway_wide_objects():
+    # on_error=keep renders the services that resolved only; the view is of the whole set.
+    whole = ruleset(dict(PG, allowed_sources=["shop"]), MONGO, network_policy=True)
+    view = GatewayView(whole.egress_gateway, checked=True, authorize=True)
+    resolved_only = dataclasses.replace(whole, services=whole.services[1:])
+    objects = render(resolved_only, {"orders-mongo": MONGO_ADDRESSES}, gateway=view)
+    # The payments-db policy stays live (kept), so orders-mongo still needs its own ...
+    assert [o["metadata"]["name"] for o in of(objects, "AuthorizationPolicy")] == ["egress--orders-mongo"]
+    # ... and the gateway pods keep istiod and DNS.
+    assert "meshguard-egress--egress--gateway" in [o["metadata"]["name"] for o in of(objects, "NetworkPolicy")]
