@@ -195,6 +195,8 @@ def inspect(
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
         result["refused"] = found.desired.refused
+        if found.gateway is not None:
+            result["egress_gateway"] = found.gateway.summary()
     objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)
     result["objects"] = objects
     result["sets"] = dict(sorted(Counter(o["metadata"]["labels"].get(SET_LABEL, "") for o in objects).items()))

@@ -87,6 +87,12 @@ in_sync:
   description: With O(services), true when nothing would be created, updated or deleted and there is no conflict.
   returned: when O(services) is set
   type: bool
+egress_gateway:
+  description:
+    - With O(services) and O(egress_gateway), the gateway as M(meshguard.egress.rules) would use it, as
+      RV(meshguard.egress.rules#module:egress_gateway) (plain mode's ports as the next run would assign them).
+  returned: when O(services) is set and a service goes through the egress gateway
+  type: dict
 refused:
   description:
     - Every address the address policy refused, as RV(meshguard.egress.rules#module:refused) of
