@@ -107,6 +107,7 @@ class _Unit:
     host: str
     address: Any
     port: dict[str, Any]  # the ServiceEntry port: name, number, protocol
+    declared: dict[str, str]  # its declared-protocols annotation, if any
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class _Service:
     gateway: EgressGateway
     view: GatewayView
     metadata: MetadataOf
+    host_of: Callable[[str, str], str]
     units: tuple[_Unit, ...]
 
     @property
@@ -152,38 +154,35 @@ class _Service:
         }
 
 
-def synthetic_host(name: str, namespace: str, domain: str) -> str:
-    return f"{name}.{namespace}.{domain}"
-
-
 def gateway_objects(
     ruleset: RuleSet,
     service: Service,
     *,
     addresses: Sequence[Any],
     networks: Sequence[Any],
-    ports: Sequence[dict[str, Any]],
+    ports: Sequence[tuple[dict[str, Any], dict[str, str]]],
     metadata: MetadataOf,
     view: GatewayView,
-    host_domain: str,
+    host_of: Callable[[str, str], str],
 ) -> list[dict[str, Any]]:
     """Every object of one service through the gateway.
 
     ``addresses``: every single address (blocks expanded); ``networks``: the
     blocks (NetworkPolicy ipBlocks); ``ports``: the ServiceEntry ports as
-    ``_render`` writes them; ``metadata(name, namespace, extra=None,
-    last_seen=False)``: the service's metadata.
+    ``_render`` writes them, each with its declared-protocols annotation;
+    ``metadata(name, namespace, extra=None, last_seen=False)``: the service's
+    metadata; ``host_of(name, namespace)``: a synthetic host.
     """
     gateway = view.gateway
     units = []
     for address in addresses:
-        for port in ports:
+        for port, declared in ports:
             name = object_name(ruleset.name, service.name, address_slug(ip_text(address)), str(port["number"]))
-            units.append(_Unit(name, synthetic_host(name, service.namespace, host_domain), address, dict(port)))
-    svc = _Service(ruleset, service, gateway, view, metadata, tuple(units))
+            units.append(_Unit(name, host_of(name, service.namespace), address, dict(port), declared))
+    svc = _Service(ruleset, service, gateway, view, metadata, host_of, tuple(units))
     objects = [_service_entry(svc, unit) for unit in units]
     if gateway.mode == PLAIN:
-        objects += _plain(svc, host_domain)
+        objects += _plain(svc)
     else:
         objects += _mtls(svc)
         if view.authorize:
@@ -212,50 +211,30 @@ def _service_entry(svc: _Service, unit: _Unit) -> dict[str, Any]:
         if "*" not in export_to and not own:
             export_to.add(svc.gateway.namespace)
         spec["exportTo"] = sorted(export_to)
-    return svc.obj(SERVICE_ENTRY, unit.name, svc.service.namespace, spec, extra=_declared(svc.service, unit.port))
+    return svc.obj(SERVICE_ENTRY, unit.name, svc.service.namespace, spec, extra=unit.declared)
 
 
-def _declared(service: Service, port: dict[str, Any]) -> dict[str, str]:
-    declared = {p.number: p.protocol for p in service.ports}[port["number"]]
-    if declared == port["protocol"]:
-        return {}
-    return {"meshguard.egress/declared-protocols": f"{port['number']}={declared}"}
+def _virtual_service(svc: _Service, name: str, host: str, gateways: list[str], tcp: list[dict]) -> dict[str, Any]:
+    # No destinationSubnets in any match: Istio already binds a unit's route to its address.
+    return svc.obj(VIRTUAL_SERVICE, name, svc.service.namespace, {"hosts": [host], "gateways": gateways, "tcp": tcp})
+
+
+def _to_gateway(svc: _Service, port: int, gateway_port: int, subset: str) -> dict[str, Any]:
+    """The mesh's tcp route of a unit: its port, to the gateway Service's subset and port."""
+    destination = {"host": svc.gateway.host, "subset": subset, "port": {"number": gateway_port}}
+    return {"match": [{"gateways": [MESH], "port": port}], "route": [{"destination": destination}]}
 
 
 def _mtls(svc: _Service) -> list[dict[str, Any]]:
-    gateway = svc.gateway
     objects = []
     for unit in svc.units:
-        objects.append(
-            svc.obj(
-                VIRTUAL_SERVICE,
-                unit.name,
-                svc.service.namespace,
-                {
-                    "hosts": [unit.host],
-                    "gateways": [MESH, svc.gateway_ref],
-                    # No destinationSubnets: Istio already binds the route to the unit's address.
-                    "tcp": [
-                        {
-                            "match": [{"gateways": [MESH], "port": unit.port["number"]}],
-                            "route": [
-                                {
-                                    "destination": {
-                                        "host": gateway.host,
-                                        "subset": unit.name,
-                                        "port": {"number": MTLS_PORT},
-                                    }
-                                }
-                            ],
-                        },
-                        {
-                            "match": [{"gateways": [svc.gateway_ref], "port": MTLS_PORT}],
-                            "route": [{"destination": {"host": unit.host, "port": {"number": unit.port["number"]}}}],
-                        },
-                    ],
-                },
-            )
-        )
+        number = unit.port["number"]
+        at_gateway = {
+            "match": [{"gateways": [svc.gateway_ref], "port": MTLS_PORT}],
+            "route": [{"destination": {"host": unit.host, "port": {"number": number}}}],
+        }
+        tcp = [_to_gateway(svc, number, MTLS_PORT, unit.name), at_gateway]
+        objects.append(_virtual_service(svc, unit.name, unit.host, [MESH, svc.gateway_ref], tcp))
     servers = [
         {
             "hosts": [f"{svc.service.namespace}/{unit.host}"],
@@ -278,60 +257,26 @@ def _mtls(svc: _Service) -> list[dict[str, Any]]:
     return [*objects, _gateway(svc, servers, {}), _destination_rule(svc, subsets)]
 
 
-def _plain(svc: _Service, host_domain: str) -> list[dict[str, Any]]:
-    gateway = svc.gateway
+def _plain(svc: _Service) -> list[dict[str, Any]]:
     assigned = svc.view.assignment.of(svc.service.name)
     objects = []
     for unit in svc.units:
         number = unit.port["number"]
-        objects.append(
-            svc.obj(
-                VIRTUAL_SERVICE,
-                unit.name,
-                svc.service.namespace,
-                {
-                    "hosts": [unit.host],
-                    "gateways": [MESH],
-                    "tcp": [
-                        {
-                            "match": [{"gateways": [MESH], "port": number}],
-                            "route": [
-                                {
-                                    "destination": {
-                                        "host": gateway.host,
-                                        "subset": svc.port_name(number),
-                                        "port": {"number": assigned[number]},
-                                    }
-                                }
-                            ],
-                        }
-                    ],
-                },
-            )
-        )
+        tcp = [_to_gateway(svc, number, assigned[number], svc.port_name(number))]
+        objects.append(_virtual_service(svc, unit.name, unit.host, [MESH], tcp))
     servers, subsets = [], []
     for port in sorted(assigned):
         gateway_port = assigned[port]
         name = svc.port_name(port)
-        host = synthetic_host(name, svc.service.namespace, host_domain)
+        host = svc.host_of(name, svc.service.namespace)
         units = [unit for unit in svc.units if unit.port["number"] == port]
         # The gateway tells plain connections apart by port only: it load balances over the service's addresses.
         route = [{"destination": {"host": u.host, "port": {"number": port}}} for u in units]
         if len(route) > 1:
             for destination in route:
                 destination["weight"] = 1
-        objects.append(
-            svc.obj(
-                VIRTUAL_SERVICE,
-                name,
-                svc.service.namespace,
-                {
-                    "hosts": [host],
-                    "gateways": [svc.gateway_ref],
-                    "tcp": [{"match": [{"gateways": [svc.gateway_ref], "port": gateway_port}], "route": route}],
-                },
-            )
-        )
+        tcp = [{"match": [{"gateways": [svc.gateway_ref], "port": gateway_port}], "route": route}]
+        objects.append(_virtual_service(svc, name, host, [svc.gateway_ref], tcp))
         servers.append(
             {
                 "hosts": [f"{svc.service.namespace}/{host}"],

@@ -133,10 +133,10 @@ def render(
                     service,
                     addresses=addresses,
                     networks=networks,
-                    ports=_ports(service, False),
+                    ports=[(port, _declared_protocols(service, [port])) for port in _ports(service, False)],
                     metadata=meta.of,
                     view=gateway,
-                    host_domain=SYNTHETIC_HOST_DOMAIN,
+                    host_of=_synthetic_host,
                 )
             )
             continue

@@ -34,6 +34,9 @@ def chart_service(*extra_ports):
     }
 
 
+OURS = {"app.kubernetes.io/managed-by": "meshguard.egress", "meshguard.egress/set": "egress"}
+
+
 def gateway(name, namespace, ports, *, selector=None, labels=None, annotations=None):
     return {
         "apiVersion": "networking.istio.io/v1",
@@ -44,6 +47,12 @@ def gateway(name, namespace, ports, *, selector=None, labels=None, annotations=N
             "servers": [{"port": {"number": p, "name": f"p{p}", "protocol": "TCP"}, "hosts": ["*/x"]} for p in ports],
         },
     }
+
+
+def our_gateway(port):
+    """The set's live Gateway of service pg, its port recorded in the annotation."""
+    annotations = {"meshguard.egress/service": "pg", "meshguard.egress/gateway-ports": f'{{"5432":{port}}}'}
+    return gateway("egress--pg", "istio-system", [port], labels=OURS, annotations=annotations)
 
 
 class Cluster:
@@ -71,7 +80,6 @@ class Cluster:
 
 PG = {"name": "pg", "hosts": ["198.51.100.7"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 MONGO = {"name": "mongo", "hosts": ["203.0.113.10"], "ports": [{"number": 27017, "protocol": "TCP"}]}
-OURS = {"app.kubernetes.io/managed-by": "meshguard.egress", "meshguard.egress/set": "egress"}
 
 
 def ruleset(*services, **gateway):
@@ -140,26 +148,14 @@ def test_plain_skips_ports_of_other_gateways_on_the_same_pods_and_keeps_its_own(
         # Another workload's gateway: its ports are free here.
         gateway("ingress", "istio-system", [40002], selector={"istio": "ingressgateway"}),
     ]
-    mine = gateway(
-        "egress--pg",
-        "istio-system",
-        [40003],
-        labels=OURS,
-        annotations={"meshguard.egress/service": "pg", "meshguard.egress/gateway-ports": '{"5432":40003}'},
-    )
+    mine = our_gateway(40003)
     cluster = Cluster(services=[chart_service(*range(40000, 40005))], gateways=[*others, mine])
     view = read_gateway(cluster, ruleset(PG, MONGO, mode="plain"), RESOURCES, [mine])
     assert view.assignment.ports == {("mongo", 27017): 40002, ("pg", 5432): 40003}
 
 
 def test_a_clash_and_a_missing_port_come_in_one_error():
-    mine = gateway(
-        "egress--pg",
-        "istio-system",
-        [40000],
-        labels=OURS,
-        annotations={"meshguard.egress/service": "pg", "meshguard.egress/gateway-ports": '{"5432":40000}'},
-    )
+    mine = our_gateway(40000)
     cluster = Cluster(services=[chart_service(40000)], gateways=[gateway("hand-made", "istio-system", [40000]), mine])
     assert problems(cluster, ruleset(PG, MONGO, mode="plain"), [mine]) == [
         "service 'pg' port 5432: gateway port 40000 is also a server port of Gateway/istio-system/hand-made on the "
