@@ -82,6 +82,27 @@ STATUS = {
 }
 STATUS_ADDRESSES = ServiceAddresses(cidrs=("192.0.2.200/31",), sources=("status.partner.example.com",))
 
+# Through the egress gateway: a block with allowed_sources, and a name with IPv4 and IPv6 answers.
+GATEWAY_DB = {
+    "name": "payments-db",
+    "hosts": ["198.51.100.0/31"],
+    "ports": [{"number": 5432, "protocol": "TCP"}],
+    "allowed_sources": ["shop", "billing/api"],
+    "network_policy": {"pod_selector": {"app": "checkout"}},
+}
+GATEWAY_DB_ADDRESSES = ServiceAddresses(cidrs=("198.51.100.0/31",))
+ORDERS = {
+    "name": "orders",
+    "hosts": ["orders-db.example.com"],
+    "ports": [{"number": 27017, "protocol": "MONGO"}, {"number": 27018, "protocol": "TCP"}],
+}
+ORDERS_ADDRESSES = ServiceAddresses(
+    cidrs=("203.0.113.10/32", "203.0.113.11/32", "2001:db8::10/128"),
+    ips=("203.0.113.10", "203.0.113.11", "2001:db8::10"),
+    sources=("orders-db.example.com",),
+    last_seen='{"2001:db8::10":"","203.0.113.10":"","203.0.113.11":""}',
+)
+
 CASES = {
     "per_service": (
         {"set": "payments", "namespace": "egress", "services": [MONGO, LEDGER, PARTNER, STATUS]},
@@ -110,6 +131,25 @@ CASES = {
             "services": [{**MONGO, "network_policy": {"pod_selector": {"app": "checkout"}}}, PARTNER],
         },
         {"mongo": MONGO_ADDRESSES, "partner": PARTNER_ADDRESSES},
+    ),
+    "gateway_mtls": (
+        {
+            "set": "payments",
+            "namespace": "shop",
+            "network_policy": True,
+            "egress_gateway": {},
+            "services": [GATEWAY_DB, ORDERS],
+        },
+        {"payments-db": GATEWAY_DB_ADDRESSES, "orders": ORDERS_ADDRESSES},
+    ),
+    "gateway_plain": (
+        {
+            "set": "payments",
+            "namespace": "shop",
+            "egress_gateway": {"mode": "plain", "ports": {"start": 41000, "end": 41099}},
+            "services": [ORDERS, {**STATUS, "egress_gateway": False}],
+        },
+        {"orders": ORDERS_ADDRESSES, "status": STATUS_ADDRESSES},
     ),
 }
 
@@ -412,7 +452,7 @@ def shuffled(random, case):
         return tuple(values)
 
     addresses = {
-        name: ServiceAddresses(cidrs=mixed(a.cidrs), ips=mixed(a.ips), sources=mixed(a.sources))
+        name: ServiceAddresses(cidrs=mixed(a.cidrs), ips=mixed(a.ips), sources=mixed(a.sources), last_seen=a.last_seen)
         for name, a in addresses.items()
     }
     return data, addresses
