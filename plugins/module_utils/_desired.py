@@ -168,6 +168,9 @@ def refused_answers(services: list, resolved: list, internal_ranges: Optional[li
     before any cluster is read (the rollout role's check for the whole run): the built-in ranges,
     internal_ranges and each service's allow_ranges. Services that are not valid input are left
     out: the rules task of each cluster names their problems."""
+    # The egress gateway's options do not change what the policy refuses, and need the rule
+    # set's egress_gateway, which this check has not got.
+    services = [_without_gateway(s) for s in services]
     try:
         prepared = prepare(
             Settings(spec={"set": "run", "services": services}, resolved=resolved, internal_ranges=internal_ranges)
@@ -181,6 +184,12 @@ def refused_answers(services: list, resolved: list, internal_ranges: Optional[li
         if not any(r.error is not None for r in answers):
             found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
     return [r.to_dict() for r in found]
+
+
+def _without_gateway(service: object) -> object:
+    if not isinstance(service, dict):
+        return service
+    return {k: v for k, v in service.items() if k not in ("egress_gateway", "allowed_sources")}
 
 
 def service_addresses(

@@ -18,6 +18,7 @@ import random
 import pytest
 from test_render import CEL_RULES, DNS1123_LABEL, istio_schemas, schema_problems  # noqa: F401 (a fixture)
 
+from ansible_collections.meshguard.egress.plugins.module_utils._desired import refused_answers
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_ports import GATEWAY_PORTS_ANNOTATION, assign
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_render import GatewayView
 from ansible_collections.meshguard.egress.plugins.module_utils._guardrail import guardrail_objects
@@ -633,3 +634,10 @@ def test_a_service_left_out_because_it_did_not_resolve_keeps_the_gateway_wide_ob
     assert [o["metadata"]["name"] for o in of(objects, "AuthorizationPolicy")] == ["egress--orders-mongo"]
     # ... and the gateway pods keep istiod and DNS.
     assert "meshguard-egress--egress--gateway" in [o["metadata"]["name"] for o in of(objects, "NetworkPolicy")]
+
+
+def test_the_rollouts_early_address_check_sees_services_with_gateway_options():
+    service = dict(MONGO, allowed_sources=["shop"], egress_gateway=True)
+    answer = {"host": "mongo.db.example.com", "addresses": ["169.254.169.254"], "cidrs": [], "cname_chain": []}
+    found = refused_answers([service], [{**answer, "ttl": 30, "error": None}])
+    assert [(r["service"], r["address"]) for r in found] == [("orders-mongo", "169.254.169.254")]
