@@ -19,10 +19,12 @@ import pytest
 from test_render import CEL_RULES, DNS1123_LABEL, istio_schemas, schema_problems  # noqa: F401 (a fixture)
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import refused_answers
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_GATEWAY, run
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_ports import GATEWAY_PORTS_ANNOTATION, assign
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_render import GatewayView
 from ansible_collections.meshguard.egress.plugins.module_utils._guardrail import guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
 from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     RenderError,
     ServiceAddresses,
@@ -641,3 +643,23 @@ def test_the_rollouts_early_address_check_sees_services_with_gateway_options():
     answer = {"host": "mongo.db.example.com", "addresses": ["169.254.169.254"], "cidrs": [], "cname_chain": []}
     found = refused_answers([service], [{**answer, "ttl": 30, "error": None}])
     assert [(r["service"], r["address"]) for r in found] == [("orders-mongo", "169.254.169.254")]
+
+
+def test_rendered_without_a_cluster_says_what_was_not_checked():
+    spec = {
+        "set": "egress",
+        "namespace": "shop",
+        "egress_gateway": {"mode": "plain"},
+        "services": [dict(PG, hosts=["198.51.100.7"])],
+    }
+    result = run(Settings(spec=spec, state="rendered"), None)
+    assert result["egress_gateway"] == {
+        "service": "istio-system/istio-egressgateway",
+        "mode": "plain",
+        "checked": False,
+        "ports": {"payments-db": {"5432": 40000}},
+    }
+    assert NO_CLUSTER_GATEWAY in result["warnings"]
+    assert "plain mode's gateway ports were assigned from scratch" in NO_CLUSTER_GATEWAY
+    direct = run(Settings(spec={**spec, "egress_gateway": None}, state="rendered"), None)
+    assert "egress_gateway" not in direct and NO_CLUSTER_GATEWAY not in direct["warnings"]
