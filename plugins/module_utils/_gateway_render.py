@@ -42,7 +42,7 @@ DNS = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 TargetPort = Union[int, str]
-# name, namespace, the collection's annotations of the object, with last-seen -> metadata
+# metadata(name, namespace, extra=None, last_seen=False): the metadata of one of the service's objects
 MetadataOf = Callable[..., dict[str, Any]]
 
 
