@@ -216,9 +216,9 @@ def test_plain_ports_are_stable_checked_against_the_service_and_freed(local_clus
     assert live["metadata"]["annotations"]["meshguard.egress/gateway-ports"] == '{"27017":40000}'
 
     # A service that sorts first comes in: the kept one is not renumbered.
-    single_pg = dict(PG, hosts=["198.51.100.40"])
-    second = run_module("rules", args(local_clusters, namespace, [single_pg, MONGO], option, set_name))[0]
-    assert second["egress_gateway"]["ports"] == {"orders-mongo": {"27017": 40000}, "payments-db": {"5432": 40001}}
+    billing = dict(PG, name="billing-db", hosts=["198.51.100.40"])
+    second = run_module("rules", args(local_clusters, namespace, [billing, MONGO], option, set_name))[0]
+    assert second["egress_gateway"]["ports"] == {"billing-db": {"5432": 40001}, "orders-mongo": {"27017": 40000}}
     # Removing it frees its port; a rerun writes nothing.
     third = run_module("rules", a)[0]
     assert third["plan"]["delete"] and third["egress_gateway"]["ports"] == {"orders-mongo": {"27017": 40000}}
