@@ -21,12 +21,12 @@ from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
 from ._execute import execute, report
-from ._gateway_cluster import needs_gateway, read_gateway
+from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, identity, owned_by
 from ._kube import ConnectionOptions, KubeClient, KubeError
 from ._live import Live, discover, list_owned, with_same_named
-from ._manifests import write_manifests
+from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
@@ -82,8 +82,8 @@ NO_CLUSTER_RANGES = (
 NO_CLUSTER_GATEWAY = (
     "state=rendered reads no cluster: the egress gateway's namespace and Service were not checked, "
     "NetworkPolicies name the gateway Service's ports as the pods' ports (the Service's targetPorts were not read), "
-    "and plain mode's gateway ports were assigned from scratch (not read back from the live Gateways, nor checked "
-    "against other Gateways and the Service's ports)"
+    "and plain mode's gateway ports were kept from the Gateways in dest (if any) or assigned afresh, not checked "
+    "against other Gateways and the Service's ports"
 )
 
 
@@ -117,7 +117,10 @@ def run(
     prepared = prepare(settings)
     if prepared.state == "rendered":
         ruleset = prepared.ruleset
-        view = unchecked_view(ruleset) if needs_gateway(ruleset) else None
+        view = None
+        if needs_gateway(ruleset):
+            # Plain mode's ports are kept from the files of the last rendering, as from live Gateways.
+            view = unchecked_view(ruleset, previous_ports(read_manifests(prepared.dest, ruleset.name)))
         desired = desired_objects(prepared, host_results(prepared), gateway=view)
         result = write_manifests(desired.objects, prepared.dest, ruleset.name, check_mode)
         notes = [NO_CLUSTER_RANGES] + ([NO_CLUSTER_GATEWAY] if view else [])

@@ -87,11 +87,12 @@ def plain_units(ruleset: RuleSet) -> list[Unit]:
     return sorted((s.name, p.number) for s in ruleset.services if ruleset.via_gateway(s) for p in s.ports)
 
 
-def unchecked_view(ruleset: RuleSet) -> GatewayView:
-    """Without a cluster (state=rendered): ports assigned from scratch, targetPorts taken as the ports."""
+def unchecked_view(ruleset: RuleSet, previous: Optional[Mapping[Unit, int]] = None) -> GatewayView:
+    """Without a cluster (state=rendered): ports kept from ``previous`` (the files rendered before)
+    or assigned afresh, nothing checked, targetPorts taken as the ports."""
     assert ruleset.egress_gateway is not None
     ports = ruleset.egress_gateway.free_ports()
-    assignment = assign(plain_units(ruleset), {}, {}, ports)
+    assignment = assign(plain_units(ruleset), previous or {}, {}, ports)
     return GatewayView(ruleset.egress_gateway, assignment, authorize=needs_authorization(ruleset))
 
 

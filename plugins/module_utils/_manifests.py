@@ -21,6 +21,22 @@ def file_name(obj: dict) -> str:
     return f"{kind.lower()}-{namespace}-{name}.yaml"
 
 
+def read_manifests(dest: Optional[str], set_name: str) -> list[dict]:
+    """The set's objects in the folder's files (none without a folder): what a run wrote before."""
+    if not dest or not os.path.isdir(dest):
+        return []
+    require_yaml("to read manifests")
+    found = []
+    for name in sorted(os.listdir(dest)):
+        if not name.endswith(".yaml"):
+            continue
+        with open(os.path.join(dest, name), encoding="utf-8") as f:
+            obj = from_yaml(f.read())
+        if isinstance(obj, dict) and "metadata" in obj and owned_by(obj, set_name):
+            found.append(obj)
+    return found
+
+
 def write_manifests(objects: list[dict], dest: Optional[str], set_name: str, check_mode: bool) -> dict[str, Any]:
     """The module result of state=rendered: the objects, and with ``dest`` the files written and removed."""
     result: dict[str, Any] = {"changed": False, "resources": objects, "plan": {}, "warnings": [], "failures": []}

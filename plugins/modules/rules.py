@@ -228,8 +228,8 @@ egress_gateway:
     checked:
       description:
         - Whether the gateway's namespace, Service and ports were read from the cluster and checked. V(false) with
-          O(state=rendered), which reads no cluster; plain mode's ports were then assigned from scratch, not read back
-          from the live C(Gateway) objects.
+          O(state=rendered), which reads no cluster; plain mode's ports were then kept from the C(Gateway) files in
+          O(dest) (or assigned afresh), not from the live C(Gateway) objects.
       type: bool
     ports:
       description:

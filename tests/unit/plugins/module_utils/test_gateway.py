@@ -660,6 +660,20 @@ def test_rendered_without_a_cluster_says_what_was_not_checked():
         "ports": {"payments-db": {"5432": 40000}},
     }
     assert NO_CLUSTER_GATEWAY in result["warnings"]
-    assert "plain mode's gateway ports were assigned from scratch" in NO_CLUSTER_GATEWAY
+    assert "not checked against other Gateways and the Service's ports" in NO_CLUSTER_GATEWAY
     direct = run(Settings(spec={**spec, "egress_gateway": None}, state="rendered"), None)
     assert "egress_gateway" not in direct and NO_CLUSTER_GATEWAY not in direct["warnings"]
+
+
+def test_rendered_files_keep_plain_modes_ports_like_live_gateways(tmp_path):
+    mongo = dict(MONGO, hosts=["203.0.113.10"])
+    spec = {"set": "egress", "namespace": "shop", "egress_gateway": {"mode": "plain"}, "services": [mongo]}
+    first = run(Settings(spec=spec, state="rendered", dest=str(tmp_path)), None)
+    assert first["egress_gateway"]["ports"] == {"orders-mongo": {"27017": 40000, "27018": 40001}}
+    # "billing" sorts first; from scratch it would take 40000.
+    billing = dict(PG, name="billing", hosts=["198.51.100.7"])
+    second = run(Settings(spec={**spec, "services": [billing, mongo]}, state="rendered", dest=str(tmp_path)), None)
+    assert second["egress_gateway"]["ports"] == {
+        "billing": {"5432": 40002},
+        "orders-mongo": {"27017": 40000, "27018": 40001},
+    }
