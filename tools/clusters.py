@@ -344,7 +344,8 @@ class Cluster:
         taken = [k for k in keys if port_in_use(ports[k])]
         if taken:
             for k, new in zip(taken, free_ports(len(taken))):
-                log(f"{self.name}: port {ports[k]} ({section or 'apiserver'} {k}) is taken by another process; using {new}")
+                what = f"{section or 'apiserver'} {k}"
+                log(f"{self.name}: port {ports[k]} ({what}) is taken by another process; using {new}")
                 ports[k] = new
             (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
             self.istiod.write_addresses()
