@@ -125,7 +125,8 @@ options:
         O(network_policy), NetworkPolicies let the service's pods reach only the gateway pods (and DNS and istiod),
         and the gateway pods reach the service's addresses.
       - Before anything is written, the gateway's namespace and Service are checked on the cluster (and in plain mode
-        the ports), every problem in one error. O(state=rendered) cannot check them; the result says so.
+        the ports), every problem in one error. C(state=rendered) of M(meshguard.egress.rules) cannot check them;
+        the result says so.
       - With the legacy API (V(config.istio.io/v1alpha2)), each C(EgressRule) gets C(use_egress_proxy=true), and none
         of the suboptions may be set.
       - See docs/rendering.md, "Through the egress gateway".

@@ -58,7 +58,8 @@ def read_gateway(
 ) -> GatewayView:
     """The gateway's view for rendering; raises GatewayCheckError listing every problem."""
     gateway = ruleset.egress_gateway
-    assert gateway is not None
+    if gateway is None:
+        raise ValueError("read_gateway: the rule set has no egress_gateway")
     problems: list[str] = []
     service = _service(client, gateway, problems)
     ports = _ports_of(service)

@@ -90,10 +90,11 @@ def plain_units(ruleset: RuleSet) -> list[Unit]:
 def unchecked_view(ruleset: RuleSet, previous: Optional[Mapping[Unit, int]] = None) -> GatewayView:
     """Without a cluster (state=rendered): ports kept from ``previous`` (the files rendered before)
     or assigned afresh, nothing checked, targetPorts taken as the ports."""
-    assert ruleset.egress_gateway is not None
-    ports = ruleset.egress_gateway.free_ports()
-    assignment = assign(plain_units(ruleset), previous or {}, {}, ports)
-    return GatewayView(ruleset.egress_gateway, assignment, authorize=needs_authorization(ruleset))
+    gateway = ruleset.egress_gateway
+    if gateway is None:
+        raise ValueError("unchecked_view: the rule set has no egress_gateway")
+    assignment = assign(plain_units(ruleset), previous or {}, {}, gateway.free_ports())
+    return GatewayView(gateway, assignment, authorize=needs_authorization(ruleset))
 
 
 def needs_authorization(ruleset: RuleSet) -> bool:

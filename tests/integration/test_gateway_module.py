@@ -30,7 +30,7 @@ KINDS = (
     "authorizationpolicies.security.istio.io",
     "networkpolicies.networking.k8s.io",
 )
-OUR_RESOURCES = {kind.split(".")[0] for kind in KINDS}
+OUR_RESOURCES = {kind.split(".", maxsplit=1)[0] for kind in KINDS}
 
 PG = {"name": "payments-db", "hosts": ["198.51.100.40/31"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 MONGO = {"name": "orders-mongo", "hosts": ["203.0.113.40"], "ports": [{"number": 27017, "protocol": "MONGO"}]}

@@ -16,7 +16,7 @@ import ipaddress
 import random
 
 import pytest
-from test_render import CEL_RULES, DNS1123_LABEL, istio_schemas, schema_problems  # noqa: F401 (a fixture)
+from test_render import CEL_RULES, DNS1123_LABEL, load_istio_schemas, schema_problems
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import refused_answers
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_GATEWAY, run
@@ -240,7 +240,7 @@ def test_input_order_does_not_change_the_objects():
     addresses = {"payments-db": PG_ADDRESSES, "orders-mongo": MONGO_ADDRESSES, "ledger": V6_ADDRESSES}
     expected = render(ruleset(*services), addresses)
     shuffled = random.Random(7)
-    for _ in range(5):
+    for _round in range(5):
         order = services[:]
         shuffled.shuffle(order)
         given = {
@@ -581,6 +581,11 @@ def test_the_guardrail_covers_the_gateway_kinds():
     }
 
 
+@pytest.fixture(scope="module")
+def istio_schemas():
+    return load_istio_schemas()
+
+
 GATEWAY_CEL_RULES = {
     "only one of targetRefs or selector can be set": lambda n: not ("targetRefs" in n and "selector" in n),
     "Cannot set serviceAccounts with namespaces or principals": lambda n: (
@@ -605,7 +610,7 @@ GATEWAY_CEL_RULES = {
     "api", ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"]
 )
 @pytest.mark.parametrize("mode", ["mtls", "plain"])
-def test_every_gateway_object_validates_against_istios_crds(istio_schemas, monkeypatch, api, mode):  # noqa: F811
+def test_every_gateway_object_validates_against_istios_crds(istio_schemas, monkeypatch, api, mode):
     for message, rule in GATEWAY_CEL_RULES.items():
         monkeypatch.setitem(CEL_RULES, message, rule)
     single = dict(PG, hosts=["198.51.100.7"]) if mode == "plain" else dict(PG, allowed_sources=["shop", "billing/api"])

@@ -553,6 +553,11 @@ def schema_problems(value, schema, path=""):
 
 @pytest.fixture(scope="module")
 def istio_schemas():
+    return load_istio_schemas()
+
+
+def load_istio_schemas():
+    """(apiVersion, kind) -> the openAPIV3Schema of Istio's CRDs."""
     found = [path for path in CRD_BUNDLES if path.exists()]
     if not found:
         pytest.fail("Istio's CRDs are missing: run `make units`, which fetches them (tools/clusters.py crds)")
