@@ -37,8 +37,8 @@ ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
 # Istio's egress gateway as the local clusters hold it (tools/clusters.py
 # applies this folder to istio-system of every cluster): its Service, Pod,
 # ServiceAccount and EndpointSlice. Load it next to a rendered folder for the
-# probe (probe_manifests) and for istioctl analyze (analyze_folder), which
-# otherwise see no gateway.
+# probe (with_gateway), which otherwise sees no gateway. (istioctl analyze
+# reads no Services or Pods from files: the gateway is analyzed live only.)
 EGRESS_GATEWAY_FIXTURE = EGRESS_GATEWAY
 
 
@@ -278,8 +278,9 @@ def analyze(*args: str) -> list[dict]:
 
 
 def analyze_folder(*paths) -> list[dict]:
-    """Folders (or files) of manifests alone, read recursively; pass
-    EGRESS_GATEWAY_FIXTURE too for objects that use the egress gateway. -A:
+    """Folders (or files) of manifests alone, read recursively. Analyzers
+    that need Services or Pods are skipped (files never provide them), so
+    the egress gateway is only analyzed on a cluster (analyze_cluster). -A:
     without it istioctl analyses the objects of namespace "default" only,
     and says there is nothing to report about the others."""
     return analyze("--use-kube=false", "-A", *(str(p) for p in paths))
