@@ -43,7 +43,7 @@ EGRESS_GATEWAY_FIXTURE = EGRESS_GATEWAY
 
 
 def _fixture(kind: str) -> dict:
-    docs = [d for f in sorted(EGRESS_GATEWAY.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    docs = [yaml.safe_load(f.read_text()) for f in sorted(EGRESS_GATEWAY.glob("*.yaml"))]
     (obj,) = [d for d in docs if d["kind"] == kind]
     return obj
 

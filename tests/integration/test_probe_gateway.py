@@ -473,7 +473,8 @@ def test_live_gateway_cases_from_the_cluster_and_from_istiod(local_clusters, nam
         # Deleted one by one: a deleted namespace stays Terminating with its
         # objects here (no controller manager), and istiod keeps seeing them.
         for o in [*created, registry_only(ns)]:
-            kind = o["kind"].lower() + "." + o["apiVersion"].split("/")[0]
+            group = o["apiVersion"].split("/", maxsplit=1)[0]
+            kind = f"{o['kind'].lower()}.{group}"
             meta = o["metadata"]
             local_clusters.kubectl(ctx, "delete", kind, meta["name"], "-n", meta["namespace"], check=False)
 
