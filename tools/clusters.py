@@ -66,6 +66,11 @@ START_TIMEOUT = 180.0
 ISTIO_NAMESPACE = "istio-system"
 # The name Istio's base chart gives the webhook of the default revision.
 WEBHOOK_NAME = "istiod-default-validator"
+# Istio's egress gateway as an install creates it in istio-system (its
+# Service, ServiceAccount, a Pod that is never scheduled, an EndpointSlice):
+# applied to every cluster, and loaded by the tests next to rendered folders.
+EGRESS_GATEWAY = ROOT / "tools" / "istio" / "egress-gateway"
+EGRESS_GATEWAY_SERVICE = "istio-egressgateway"
 # Istio's Go validation refuses this ServiceEntry; its CRD schema and CEL
 # rules accept it (pkg/config/validation: ValidateServiceEntry). The probe of
 # a live webhook in `up` and in the tests.
@@ -397,6 +402,11 @@ class Cluster:
     def ensure_namespace(self, name: str) -> None:
         if self.kubectl_result("get", "namespace", name).returncode != 0:
             self.kubectl("create", "namespace", name)
+
+    def apply_egress_gateway(self) -> None:
+        """The egress gateway's objects (tools/istio/egress-gateway), by
+        server-side apply: unchanged objects are not written again."""
+        self.kubectl("apply", "--server-side", "--field-manager=meshguard-local", "-f", str(EGRESS_GATEWAY))
 
     def write_admin_kubeconfig(self) -> None:
         cfg = kubeconfig_for([self], readonly=False)
@@ -750,13 +760,15 @@ class ClusterSet:
         return clusters
 
     def istiods_up(self, clusters: list[Cluster]) -> None:
-        """An istiod per cluster, its namespace created first, then its
-        webhook registered and checked live. Idempotent: a running istiod is
-        kept, and applying an unchanged webhook writes nothing."""
+        """An istiod per cluster, its namespace created first with the egress
+        gateway's objects in it, then its webhook registered and checked
+        live. Idempotent: a running istiod is kept, and applying unchanged
+        objects or an unchanged webhook writes nothing."""
         started = []
         t0 = time.monotonic()
         for c in clusters:
             c.ensure_namespace(ISTIO_NAMESPACE)
+            c.apply_egress_gateway()
             if not c.istiod.pid():
                 c.istiod.start()
                 started.append(c.name)

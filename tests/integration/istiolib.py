@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
+import yaml
+from clusters import EGRESS_GATEWAY
 from istioview import PROTOCOLS, UNDECLARED, UNDECLARED_PORT, client_call, first_last, host_header
 
 __all__ = ["PROTOCOLS", "UNDECLARED", "UNDECLARED_PORT", "client_call", "first_last", "host_header"]
@@ -29,6 +31,92 @@ __all__ = ["PROTOCOLS", "UNDECLARED", "UNDECLARED_PORT", "client_call", "first_l
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / ".cache" / "bin" / "meshguard-probe"
 ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
+
+# --------------------------------------------------------------------------- the egress gateway
+
+# Istio's egress gateway as the local clusters hold it (tools/clusters.py
+# applies this folder to istio-system of every cluster): its Service, Pod,
+# ServiceAccount and EndpointSlice. Load it next to a rendered folder for the
+# probe (with_gateway), which otherwise sees no gateway. (istioctl analyze
+# reads no Services or Pods from files: the gateway is analyzed live only.)
+EGRESS_GATEWAY_FIXTURE = EGRESS_GATEWAY
+
+
+def _fixture(kind: str) -> dict:
+    docs = [yaml.safe_load(f.read_text()) for f in sorted(EGRESS_GATEWAY.glob("*.yaml"))]
+    (obj,) = [d for d in docs if d["kind"] == kind]
+    return obj
+
+
+_SERVICE = _fixture("Service")
+GATEWAY_NAMESPACE = _SERVICE["metadata"]["namespace"]
+GATEWAY_LABELS = dict(_SERVICE["spec"]["selector"])
+GATEWAY_HOST = f"{_SERVICE['metadata']['name']}.{GATEWAY_NAMESPACE}.svc.cluster.local"
+# The gateway pod's address (the fixture's EndpointSlice) and the port its
+# mTLS listener binds: the Service's targetPort of 443 (resolvePorts).
+GATEWAY_POD_IP = _fixture("EndpointSlice")["endpoints"][0]["addresses"][0]
+GATEWAY_MTLS_PORT = next(p["targetPort"] for p in _SERVICE["spec"]["ports"] if p["port"] == 443)
+# The plain-mode ports the Service exposes (targetPort equal).
+GATEWAY_PLAIN_PORTS = [p["port"] for p in _SERVICE["spec"]["ports"] if p["port"] not in (80, 443)]
+
+
+def with_gateway(*manifests) -> list[str]:
+    """A case's "manifests": these folders or files and the gateway's fixture."""
+    return [*(str(m) for m in manifests), str(EGRESS_GATEWAY_FIXTURE)]
+
+
+def router_workload(**extra) -> dict:
+    """The probe's workload for the egress gateway's proxy (a router in
+    istio-system with the gateway's labels): with the gateway Service loaded,
+    Istio derives its ServiceTargets from these labels (no Pod needed)."""
+    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router", **extra}
+
+
+def mtls_call(
+    sni: str, name: str = "", *, port: int = GATEWAY_MTLS_PORT, address: str = GATEWAY_POD_IP, **extra
+) -> dict:
+    """A sidecar's connection to the gateway: Istio mutual TLS (ALPN istio)
+    with the SNI its DestinationRule subset sets."""
+    return {"name": name or f"mtls {sni}", "address": address, "port": port, "protocol": "mtls", "sni": sni, **extra}
+
+
+def gateway_cluster(port: int, subset: str) -> str:
+    """The sidecar's cluster of a gateway subset: outbound|443|<subset>|istio-egressgateway..."""
+    return f"outbound|{port}|{subset}|{GATEWAY_HOST}"
+
+
+def service_cluster(port: int, host: str) -> str:
+    """Istio's cluster of a service port: outbound|<port>||<host>."""
+    return f"outbound|{port}||{host}"
+
+
+def via_gateway(call: dict) -> tuple:
+    """What a sidecar's call became: (cluster, upstream TLS mode, SNI,
+    endpoint addresses). A call through the gateway in mtls mode gives
+    (gateway_cluster(443, unit), "ISTIO_MUTUAL", <unit host>, [GATEWAY_POD_IP])."""
+    tls = call.get("upstream_tls") or {}
+    return (call.get("cluster"), tls.get("mode"), tls.get("sni"), call.get("addresses") or [])
+
+
+def forwarded(call: dict) -> list[tuple]:
+    """Where a router sends a call: [(cluster, [endpoint addresses])], one
+    entry per weighted cluster (plain mode) or the one matched cluster."""
+    if call.get("weighted_clusters"):
+        return [(w["name"], w.get("addresses") or []) for w in call["weighted_clusters"]]
+    if call.get("verdict") == "routed":
+        return [(call.get("cluster"), call.get("addresses") or [])]
+    return []
+
+
+def rbac_policies(call: dict) -> list[dict]:
+    """The network RBAC policies on the chain a call matched, each with its
+    filter's action: [{"action", "name", "principals", "namespaces",
+    "service_accounts", "server_names", "permissions"}]."""
+    out = []
+    for f in call.get("rbac") or []:
+        for p in f["policies"]:
+            out.append({"action": f["action"], "shadow": f.get("shadow", False), **p})
+    return out
 
 
 @dataclass
@@ -189,11 +277,13 @@ def analyze(*args: str) -> list[dict]:
     return messages
 
 
-def analyze_folder(path) -> list[dict]:
-    """A folder of manifests alone, read recursively. -A: without it istioctl
-    analyses the objects of namespace "default" only, and says there is
-    nothing to report about the others."""
-    return analyze("--use-kube=false", "-A", str(path))
+def analyze_folder(*paths) -> list[dict]:
+    """Folders (or files) of manifests alone, read recursively. Analyzers
+    that need Services or Pods are skipped (files never provide them), so
+    the egress gateway is only analyzed on a cluster (analyze_cluster). -A:
+    without it istioctl analyses the objects of namespace "default" only,
+    and says there is nothing to report about the others."""
+    return analyze("--use-kube=false", "-A", *(str(p) for p in paths))
 
 
 def analyze_cluster(kubeconfig, context: str) -> list[dict]:

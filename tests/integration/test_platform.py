@@ -134,6 +134,43 @@ def test_istiod_serves_the_clusters_objects(local_clusters, namespace):
         time.sleep(0.3)
 
 
+GATEWAY_OBJECTS = [
+    ("service", clustertool.EGRESS_GATEWAY_SERVICE),
+    ("serviceaccount", "istio-egressgateway-service-account"),
+    ("pod", "istio-egressgateway-local"),
+    ("endpointslice", "istio-egressgateway-local"),
+]
+
+
+def test_every_cluster_has_the_egress_gateway_as_an_istio_install_creates_it(local_clusters):
+    # manifests/charts/gateways/istio-egress: the Service's ports and selector,
+    # its ServiceAccount; a Pod with those labels (never scheduled), and an
+    # endpoint in the pod range. Applying again writes nothing.
+    for ctx in local_clusters.contexts:
+
+        def get(kind: str, name: str, ctx: str = ctx) -> dict:
+            return local_clusters.get(ctx, kind, clustertool.ISTIO_NAMESPACE, name)[0]
+
+        svc = get("service", clustertool.EGRESS_GATEWAY_SERVICE)
+        selector = {"app": "istio-egressgateway", "istio": "egressgateway"}
+        assert svc["spec"]["selector"] == selector
+        ports = {(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
+        assert {("http2", 80, 8080), ("https", 443, 8443)} <= ports
+        assert {(f"tcp-{n}", n, n) for n in range(40000, 40010)} <= ports
+        pod = get("pod", "istio-egressgateway-local")
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        assert pod["spec"]["serviceAccountName"] == "istio-egressgateway-service-account"
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert not pod["spec"].get("nodeName"), "nothing schedules pods here"
+        assert get("serviceaccount", "istio-egressgateway-service-account")
+        eps = get("endpointslice", "istio-egressgateway-local")
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == clustertool.EGRESS_GATEWAY_SERVICE
+        assert [e["addresses"] for e in eps["endpoints"]] == [["10.244.0.20"]]
+        before = {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in GATEWAY_OBJECTS}
+        local_clusters.by_context(ctx).apply_egress_gateway()
+        assert {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in GATEWAY_OBJECTS} == before
+
+
 def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
     # The command behind `make clusters` / `make clusters-down`, on a state
     # directory of its own so the suite's clusters are not touched.
@@ -157,6 +194,7 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
         installed = metadata("crd", "serviceentries.networking.istio.io")
         webhook = metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)
         namespace = metadata("namespace", clustertool.ISTIO_NAMESPACE)
+        gateway = {o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS}
         again = subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
         assert "started" not in again.stdout + again.stderr
         assert (state / "life-1" / "pid").read_text() == pid
@@ -169,6 +207,9 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
             == (webhook["resourceVersion"])
         )
         assert metadata("namespace", clustertool.ISTIO_NAMESPACE)["resourceVersion"] == namespace["resourceVersion"]
+        assert {
+            o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS
+        } == gateway
     finally:
         subprocess.run([*tool, "down"], check=True, capture_output=True)
     assert _processes_mentioning(str(state)) == []

@@ -15,6 +15,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/proto"
 
 	"istio.io/istio/pilot/pkg/model"
@@ -104,6 +105,62 @@ type Cluster struct {
 	// Addresses of the endpoints, at most maxAddresses of them.
 	Addresses []string `json:"addresses,omitempty"`
 	Truncated bool     `json:"addresses_truncated,omitempty"`
+	// TLS the proxy originates toward the endpoints, if any.
+	TLS *UpstreamTLS `json:"tls,omitempty"`
+}
+
+// UpstreamTLS: the TLS a cluster originates (its transport socket).
+type UpstreamTLS struct {
+	// Mode: ISTIO_MUTUAL (Istio's workload certificate and root, SDS
+	// "default" and "ROOTCA"), MUTUAL (another client certificate) or SIMPLE.
+	Mode string `json:"mode"`
+	SNI  string `json:"sni,omitempty"`
+	// SDS secrets of the client certificate and of the validation context.
+	CertificateSDS []string `json:"certificate_sds,omitempty"`
+	ValidationSDS  string   `json:"validation_sds,omitempty"`
+	ALPN           []string `json:"alpn,omitempty"`
+	// Auto: Istio's auto mTLS (a transport socket match): the TLS is used only
+	// toward endpoints labelled tlsMode=istio, plain TCP otherwise.
+	Auto bool `json:"auto,omitempty"`
+}
+
+// WeightedCluster: one destination of a TCP proxy's weighted_clusters.
+type WeightedCluster struct {
+	Name   string `json:"name"`
+	Weight uint32 `json:"weight"`
+	// Service: the host of the cluster ("outbound|port|subset|host").
+	Service   string   `json:"service,omitempty"`
+	Endpoints int      `json:"endpoints"`
+	Addresses []string `json:"addresses,omitempty"`
+}
+
+// RBACFilter: an Envoy network RBAC filter (envoy.filters.network.rbac), as
+// Istio builds it from the AuthorizationPolicies of the workload
+// (buildCompleteNetworkFilters, authzBuilder.BuildTCP). The simulator does
+// not evaluate it; the probe reports what it says.
+type RBACFilter struct {
+	StatPrefix string `json:"stat_prefix,omitempty"`
+	// Action: ALLOW, DENY or LOG; Shadow: from shadow_rules (dry run).
+	Action   string       `json:"action"`
+	Shadow   bool         `json:"shadow,omitempty"`
+	Policies []RBACPolicy `json:"policies"`
+}
+
+// RBACPolicy: one policy of the filter (Istio: one rule of one
+// AuthorizationPolicy), flattened: every identity and permission matcher
+// it holds, as "exact:V", "prefix:V", "suffix:V", "contains:V" or
+// "regex:V" ("not " in front under a not_id/not_rule, "any" for any).
+type RBACPolicy struct {
+	Name        string   `json:"name"`
+	Principals  []string `json:"principals"`
+	Permissions []string `json:"permissions"`
+	// Read back from Istio's own patterns (srcNamespaceGenerator:
+	// ".*/ns/<ns>/.*"; srcServiceAccountGenerator:
+	// "spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?"), as ns and ns/sa.
+	Namespaces      []string `json:"namespaces,omitempty"`
+	ServiceAccounts []string `json:"service_accounts,omitempty"`
+	// ServerNames: the requested_server_name conditions (connection.sni).
+	ServerNames []string `json:"server_names,omitempty"`
 }
 
 type Route struct {
@@ -141,6 +198,17 @@ type CallResult struct {
 	// whether the dialled address is the only one the connection can reach.
 	Endpoints   int  `json:"endpoints,omitempty"`
 	DialledOnly bool `json:"dialled_only"`
+	// Addresses: the endpoint addresses of the matched cluster (EDS or
+	// inline, at most maxAddresses), when Upstream is "endpoints".
+	Addresses []string `json:"addresses,omitempty"`
+	// UpstreamTLS: the TLS the matched cluster originates (a sidecar's
+	// gateway subset: ISTIO_MUTUAL with the unit's SNI).
+	UpstreamTLS *UpstreamTLS `json:"upstream_tls,omitempty"`
+	// WeightedClusters: a TCP proxy with weighted_clusters (a gateway's plain
+	// port): every destination. The simulator only reads a single cluster.
+	WeightedClusters []WeightedCluster `json:"weighted_clusters,omitempty"`
+	// RBAC: the network RBAC filters of the matched filter chain.
+	RBAC []RBACFilter `json:"rbac,omitempty"`
 }
 
 const maxAddresses = 64
@@ -324,6 +392,10 @@ func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster
 		in.Protocol, in.TLS = simulation.HTTP2, simulation.Plaintext
 	case "https":
 		in.Protocol, in.TLS = simulation.HTTP, simulation.TLS
+	case "mtls":
+		// Istio mutual TLS as a sidecar originates it (ALPN "istio", set by
+		// the simulator's FillDefaults), with the client's SNI.
+		in.Protocol, in.TLS = simulation.TCP, simulation.MTLS
 	default:
 		return CallResult{Call: call, Verdict: "error", Error: fmt.Sprintf("unknown protocol %q", call.Protocol)}
 	}
@@ -343,15 +415,45 @@ func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster
 		Call: call, Listener: r.ListenerMatched, FilterChain: r.FilterChainMatched, RouteConfig: r.RouteConfigMatched,
 		VirtualHost: r.VirtualHostMatched, Route: r.RouteMatched, Cluster: r.ClusterMatched,
 	}
+	var fc *listener.FilterChain
+	if r.Error == nil {
+		fc = matchedChain(sim.Listeners, r.ListenerMatched, r.FilterChainMatched, call)
+	}
+	out.RBAC = rbacFilters(fc)
+	var weighted []*tcpproxy.TcpProxy_WeightedCluster_ClusterWeight
+	if r.ClusterMatched == "" && fc != nil {
+		if tcp := xdstest.ExtractTCPProxy(nil, fc); tcp != nil {
+			weighted = tcp.GetWeightedClusters().GetClusters()
+		}
+	}
 	switch {
 	case r.Error != nil:
 		out.Error = r.Error.Error()
-		// No route or virtual host: Envoy answers 404/502 itself; nothing leaves.
-		if r.Error == simulation.ErrNoRoute || r.Error == simulation.ErrNoVirtualHost || r.Error == simulation.ErrNoFilterChain ||
-			r.Error == simulation.ErrNoListener {
+		// No route or virtual host: Envoy answers 404/502 itself; nothing
+		// leaves. No listener or filter chain (a router has no catch-all):
+		// the connection is closed. A TLS handshake the chain refuses (plain
+		// TLS on an ISTIO_MUTUAL chain, mTLS on a plain one, plaintext on TLS):
+		// the connection fails.
+		switch r.Error {
+		case simulation.ErrNoRoute, simulation.ErrNoVirtualHost, simulation.ErrNoFilterChain, simulation.ErrNoListener,
+			simulation.ErrMTLSError, simulation.ErrTLSError:
 			out.Verdict = "denied"
-		} else {
+		default:
 			out.Verdict = "error"
+		}
+	case len(weighted) > 0:
+		// A TCP proxy over weighted clusters: routed, load balanced over
+		// the endpoints of all of them.
+		out.Verdict, out.Upstream = "routed", "endpoints"
+		for _, w := range weighted {
+			cl, known := clusters[w.GetName()]
+			if !known {
+				out.Verdict, out.Error = "error", "a weighted cluster is not in CDS: "+w.GetName()
+			}
+			wc := WeightedCluster{Name: w.GetName(), Weight: w.GetWeight(), Endpoints: cl.Endpoints, Addresses: cl.Addresses}
+			wc.Service = clusterHost(w.GetName())
+			out.Endpoints += cl.Endpoints
+			out.WeightedClusters = append(out.WeightedClusters, wc)
 		}
 	case r.ClusterMatched == util.PassthroughCluster:
 		out.Verdict = "passthrough"
@@ -361,9 +463,7 @@ func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster
 		out.Verdict = "denied"
 	default:
 		out.Verdict = "routed"
-		if parts := strings.Split(r.ClusterMatched, "|"); len(parts) == 4 {
-			out.Service = parts[3]
-		}
+		out.Service = clusterHost(r.ClusterMatched)
 		cl, known := clusters[r.ClusterMatched]
 		switch {
 		case !known:
@@ -371,12 +471,70 @@ func simulate(sim *simulation.Simulation, call Call, clusters map[string]Cluster
 		case cl.Type == "ORIGINAL_DST":
 			out.Upstream, out.DialledOnly = "original_dst", true
 		default:
-			out.Upstream, out.Endpoints = "endpoints", cl.Endpoints
+			out.Upstream, out.Endpoints, out.Addresses = "endpoints", cl.Endpoints, cl.Addresses
 			out.DialledOnly = cl.Endpoints == 1 && !cl.Truncated && len(cl.Addresses) == 1 &&
 				sameAddress(cl.Addresses[0], call.Address)
 		}
+		out.UpstreamTLS = cl.TLS
 	}
 	return out
+}
+
+// clusterHost: the host of an Istio cluster name "outbound|port|subset|host".
+func clusterHost(name string) string {
+	if parts := strings.Split(name, "|"); len(parts) == 4 {
+		return parts[3]
+	}
+	return ""
+}
+
+// matchedChain: the filter chain the simulator matched, found again by the
+// listener's and the chain's names. Several chains may share a name (a
+// gateway's TLS servers have none): then the one whose server names hold
+// the call's SNI.
+func matchedChain(listeners []*listener.Listener, listenerName, chainName string, call Call) *listener.FilterChain {
+	if listenerName == "" {
+		return nil
+	}
+	for _, l := range listeners {
+		if l.Name != listenerName {
+			continue
+		}
+		chains := append([]*listener.FilterChain{}, l.FilterChains...)
+		if l.DefaultFilterChain != nil {
+			chains = append(chains, l.DefaultFilterChain)
+		}
+		var named []*listener.FilterChain
+		for _, fc := range chains {
+			if fc.Name == chainName {
+				named = append(named, fc)
+			}
+		}
+		if len(named) == 1 {
+			return named[0]
+		}
+		var bySNI, open []*listener.FilterChain
+		for _, fc := range named {
+			names := fc.GetFilterChainMatch().GetServerNames()
+			if len(names) == 0 {
+				open = append(open, fc)
+			}
+			for _, n := range names {
+				if n == call.SNI || (strings.HasPrefix(n, "*.") && strings.HasSuffix(call.SNI, n[1:])) {
+					bySNI = append(bySNI, fc)
+					break
+				}
+			}
+		}
+		if len(bySNI) == 1 {
+			return bySNI[0]
+		}
+		if len(bySNI) == 0 && len(open) == 1 {
+			return open[0]
+		}
+		return nil
+	}
+	return nil
 }
 
 func sameAddress(a, b string) bool {
@@ -465,6 +623,7 @@ func describeCluster(cl *cluster.Cluster, cla *endpoint.ClusterLoadAssignment) C
 		}
 	}
 	sort.Strings(out.Addresses)
+	out.TLS = upstreamTLS(cl)
 	return out
 }
 

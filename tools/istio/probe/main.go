@@ -15,6 +15,10 @@
 //     workload's proxy (ADS, istio.io/istio/pkg/adsc) and judges what that
 //     istiod actually pushes; conflicts come from its /debug/push_status.
 //
+// Kubernetes Services, EndpointSlices, Pods and Namespaces are read too (from
+// the manifests or the cluster), so that a sidecar sees the egress gateway's
+// Service and a router (--proxy router) gets its ServiceTargets.
+//
 // One process evaluates many cases (batch mode, a JSON request on stdin and
 // one JSON result per line on stdout), so that a test matrix pays the start
 // of the Go runtime and Istio's packages once.
@@ -68,7 +72,10 @@ type Workload struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// IPFamily: ipv4 (default), ipv6 or dual.
 	IPFamily string `json:"ip_family,omitempty"`
-	// Proxy: sidecar (default) or router (a gateway, e.g. labels istio=egressgateway).
+	// Proxy: sidecar (default) or router (a gateway, e.g. namespace
+	// istio-system, labels istio=egressgateway,app=istio-egressgateway: with
+	// the gateway's Service loaded, its ServiceTargets come from these
+	// labels, no Pod needed, and the listener binds the targetPort).
 	Proxy string `json:"proxy,omitempty"`
 	// Name of the workload (pod name); default "probe".
 	Name string `json:"name,omitempty"`
@@ -79,8 +86,9 @@ type Call struct {
 	Name    string `json:"name,omitempty"`
 	Address string `json:"address"`
 	Port    int    `json:"port"`
-	// Protocol: tcp (raw bytes), tls (TLS, no HTTP inside), http, http2
-	// (h2c), grpc (HTTP/2), https (HTTP/1.1 over TLS).
+	// Protocol: tcp (raw bytes), tls (TLS, no HTTP inside), mtls (Istio
+	// mutual TLS around TCP, ALPN "istio", as a sidecar sends it to a
+	// gateway), http, http2 (h2c), grpc (HTTP/2), https (HTTP/1.1 over TLS).
 	Protocol string `json:"protocol"`
 	SNI      string `json:"sni,omitempty"`
 	Host     string `json:"host,omitempty"`

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
@@ -42,6 +43,7 @@ import (
 	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/schema/collections"
 	"istio.io/istio/pkg/config/schema/resource"
+	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/test"
 )
 
@@ -107,11 +109,11 @@ func fromManifests(c Case, res *Result) (*xdsConfig, error) {
 	if c.Objects != "" {
 		docs = append(docs, c.Objects)
 	}
-	configs, err := parse(strings.Join(docs, "\n---\n"), res)
+	objects, err := parse(strings.Join(docs, "\n---\n"), res)
 	if err != nil {
 		return nil, err
 	}
-	return fromConfigs(c, configs)
+	return fromConfigs(c, objects)
 }
 
 // manifestFiles: a file, or every *.yaml, *.yml and *.json under a folder.
@@ -138,28 +140,71 @@ func manifestFiles(path string) ([]string, error) {
 	return files, err
 }
 
+// kubeKinds: the Kubernetes kinds Istio's service registry reads, as the
+// gateway cases need them. A Service gives the sidecar its gateway host (the
+// cluster outbound|443|subset|istio-egressgateway...), and a router its
+// ServiceTargets (the listener port moved from 443 to the targetPort 8443,
+// resolvePorts); an EndpointSlice gives that cluster its endpoints; a Pod
+// and a Namespace are read as istiod reads them. Other kinds (a
+// ServiceAccount, a NetworkPolicy) Istio's discovery never reads: ignored.
+var kubeKinds = map[string]schema.GroupVersionResource{
+	"v1/Service":                        {Version: "v1", Resource: "services"},
+	"v1/Pod":                            {Version: "v1", Resource: "pods"},
+	"v1/Namespace":                      {Version: "v1", Resource: "namespaces"},
+	"discovery.k8s.io/v1/EndpointSlice": {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
+}
+
+// loaded: what a source holds, as Istio reads it.
+type loaded struct {
+	configs []config.Config
+	kube    []runtime.Object
+}
+
 // parse reads a YAML or JSON stream the way istioctl and the webhook do:
 // every object of a kind Istio knows is converted and validated with
 // Istio's own validation; the valid ones are what a cluster with Istio's
-// webhook would hold. Objects of other kinds are listed as ignored.
-func parse(text string, res *Result) ([]config.Config, error) {
-	var out []config.Config
+// webhook would hold. Kubernetes objects of kubeKinds are decoded with
+// Istio's own codec (kubelib.IstioCodec, as pilot/test/xds does) for its
+// service registry. Objects of other kinds are listed as ignored.
+func parse(text string, res *Result) (loaded, error) {
+	var out loaded
 	schemas := collections.PilotGatewayAPI()
 	decoder := kubeyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(text)), 512*1024)
+	decodeKube := kubelib.IstioCodec.UniversalDeserializer().Decode
 	created := time.Now()
 	for {
-		obj := crd.IstioKind{}
-		err := decoder.Decode(&obj)
+		var raw json.RawMessage
+		err := decoder.Decode(&raw)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cannot parse the manifests: %v", err)
+			return out, fmt.Errorf("cannot parse the manifests: %v", err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+			continue
+		}
+		obj := crd.IstioKind{}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return out, fmt.Errorf("cannot parse the manifests: %v", err)
 		}
 		if obj.Kind == "" {
 			continue
 		}
 		ref := ObjectRef{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name}
+		if _, isKube := kubeKinds[obj.APIVersion+"/"+obj.Kind]; isKube {
+			o, _, err := decodeKube(raw, nil, nil)
+			if err != nil {
+				return out, fmt.Errorf("%s %s/%s: %v", obj.Kind, obj.Namespace, obj.Name, err)
+			}
+			if m, ok := o.(metav1.Object); ok && m.GetNamespace() == "" && obj.Kind != "Namespace" {
+				m.SetNamespace("default")
+				ref.Namespace = "default"
+			}
+			res.Objects = append(res.Objects, ref)
+			out.kube = append(out.kube, o)
+			continue
+		}
 		gvk := obj.GroupVersionKind()
 		s, known := schemas.FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&gvk))
 		if !known {
@@ -169,7 +214,7 @@ func parse(text string, res *Result) ([]config.Config, error) {
 		}
 		cfg, err := crd.ConvertObject(s, &obj, "")
 		if err != nil {
-			return nil, fmt.Errorf("%s %s/%s: %v", obj.Kind, obj.Namespace, obj.Name, err)
+			return out, fmt.Errorf("%s %s/%s: %v", obj.Kind, obj.Namespace, obj.Name, err)
 		}
 		if cfg.Namespace == "" && !s.IsClusterScoped() {
 			cfg.Namespace = "default"
@@ -200,7 +245,7 @@ func parse(text string, res *Result) ([]config.Config, error) {
 			continue
 		}
 		res.Objects = append(res.Objects, ref)
-		out = append(out, *cfg)
+		out.configs = append(out.configs, *cfg)
 	}
 	return out, nil
 }
@@ -215,7 +260,12 @@ func parse(text string, res *Result) ([]config.Config, error) {
 // (tens of thousands of endpoints, on a loaded machine) is judged by the
 // configuration generator the server embeds (core.ConfigGenTest: the same
 // listener, cluster, route and endpoint builders, without the push loop).
-func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
+//
+// Kubernetes objects go into the server's Kubernetes registry (a fake client
+// holding them, as in Istio's tests); the fallback generator has no such
+// registry, so a case with Kubernetes objects fails rather than being judged
+// without them.
+func fromConfigs(c Case, objects loaded) (*xdsConfig, error) {
 	ips, err := c.Workload.ips()
 	if err != nil {
 		return nil, err
@@ -239,12 +289,12 @@ func fromConfigs(c Case, configs []config.Config) (*xdsConfig, error) {
 	}
 	var out *xdsConfig
 	err = test.Wrap(func(t test.Failer) {
-		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
+		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: objects.configs, KubernetesObjects: objects.kube})
 		out = generate(t, s.ConfigGenTest, s.SetupProxy(proxy()), s.Discovery.Env.EndpointIndex)
 	})
-	if err != nil && strings.Contains(err.Error(), "retry.UntilOrFail: timeout") {
+	if err != nil && strings.Contains(err.Error(), "retry.UntilOrFail: timeout") && len(objects.kube) == 0 {
 		err = test.Wrap(func(t test.Failer) {
-			cg := core.NewConfigGenTest(t, core.TestOptions{Configs: configs})
+			cg := core.NewConfigGenTest(t, core.TestOptions{Configs: objects.configs})
 			out = generate(t, cg, cg.SetupProxy(proxy()), cg.Env().EndpointIndex)
 		})
 	}
@@ -274,8 +324,8 @@ func generate(t test.Failer, cg *core.ConfigGenTest, p *model.Proxy, index *mode
 // from a cluster only to report it as ignored.
 var legacyEgressRules = schema.GroupVersionResource{Group: "config.istio.io", Version: "v1alpha2", Resource: "egressrules"}
 
-// fromCluster lists every Istio object of a cluster (kubeconfig, context)
-// and judges them as manifests.
+// fromCluster lists every Istio object of a cluster (kubeconfig, context),
+// and the Kubernetes objects of kubeKinds, and judges them as manifests.
 func fromCluster(c Case, res *Result) (*xdsConfig, error) {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
@@ -291,6 +341,9 @@ func fromCluster(c Case, res *Result) (*xdsConfig, error) {
 	defer cancel()
 	var docs []string
 	gvrs := []schema.GroupVersionResource{legacyEgressRules}
+	for _, k := range sortedKeys(kubeKinds) {
+		gvrs = append(gvrs, kubeKinds[k])
+	}
 	for _, s := range collections.Pilot.All() {
 		if strings.HasSuffix(s.Group(), "istio.io") {
 			gvrs = append(gvrs, schema.GroupVersionResource{Group: s.Group(), Version: s.Version(), Resource: s.Plural()})
@@ -312,11 +365,11 @@ func fromCluster(c Case, res *Result) (*xdsConfig, error) {
 			docs = append(docs, string(b))
 		}
 	}
-	configs, err := parse(strings.Join(docs, "\n"), res)
+	objects, err := parse(strings.Join(docs, "\n"), res)
 	if err != nil {
 		return nil, err
 	}
-	return fromConfigs(c, configs)
+	return fromConfigs(c, objects)
 }
 
 // --- a running istiod: ADS as the workload's proxy ------------------------------

@@ -34,6 +34,16 @@ func printSummary(w io.Writer, r Result) {
 		if target == "" {
 			target = c.Cluster
 		}
+		if len(c.WeightedClusters) > 0 {
+			var names []string
+			for _, w := range c.WeightedClusters {
+				names = append(names, fmt.Sprintf("%s (weight %d)", w.Name, w.Weight))
+			}
+			target = strings.Join(names, ", ")
+		}
+		if c.UpstreamTLS != nil && c.UpstreamTLS.SNI != "" {
+			target += fmt.Sprintf(" [%s sni %s]", c.UpstreamTLS.Mode, c.UpstreamTLS.SNI)
+		}
 		if c.Error != "" {
 			target = strings.TrimSpace(target + " (" + c.Error + ")")
 		}
@@ -45,6 +55,12 @@ func printSummary(w io.Writer, r Result) {
 			}
 		}
 		fmt.Fprintf(w, "    %-44s %-11s %s%s\n", callString(c.Call), c.Verdict, target, mark)
+		for _, f := range c.RBAC {
+			for _, p := range f.Policies {
+				fmt.Fprintf(w, "      rbac %s %s: principals %s; sni %s\n", f.Action, p.Name,
+					strings.Join(p.Principals, ", "), strings.Join(p.ServerNames, ", "))
+			}
+		}
 	}
 	if len(r.Conflicts) == 0 {
 		fmt.Fprintln(w, "  conflicts recorded by istiod: none")
