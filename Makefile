@@ -20,7 +20,7 @@ ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
-.PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-2.19 bench istio-crds \
+.PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-deps integration-2.19 bench istio-crds \
         istio clusters clusters-down dns dns-down clean constraints
 
 help:
@@ -92,16 +92,18 @@ units-2.19: setup istio-crds
 istio-crds: setup
 	@$(PY) tools/clusters.py crds >/dev/null
 
-integration: setup $(KUBE_BIN) $(ISTIO_BINS)
+# What every integration suite needs: the venvs, the Go builds, Knot.
+integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/integration
+
+integration: integration-deps
+	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=15 tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and
 # the module through ansible-playbook.
-integration-2.19: setup $(KUBE_BIN) $(ISTIO_BINS)
-	@tools/apt-install.sh $(DNS_PACKAGES)
-	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider tests/integration/test_lookup_playbook.py \
+integration-2.19: integration-deps
+	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider --durations=5 tests/integration/test_lookup_playbook.py \
 	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
 
 # lint docs sanity units units-2.19 integration integration-2.19, the Go builds

@@ -119,7 +119,11 @@ def test_invalid_rule_sets_name_service_and_field_and_send_nothing(local_cluster
 
     check()
     after = local_clusters.requests(CTX)
-    assert {k: n for k, n in (after - before).items() if k[1] in OURS} == {}, "a request reached the API server"
+    # Any read or write of ours counts. WATCHes do not: the collection never
+    # watches, and the cluster's istiod renews its informers' watches every
+    # 5 to 10 minutes (client-go's reflector), whenever that falls.
+    sent = {k: n for k, n in (after - before).items() if k[1] in OURS and k[0] != "WATCH"}
+    assert sent == {}, "a request reached the API server"
 
 
 def test_valid_rule_sets_are_accepted_by_the_api_server(local_clusters, namespace):
