@@ -126,7 +126,7 @@ def render(
         if ruleset.legacy:
             objects.extend(_egress_rules(ruleset, service, networks, meta, via))
         elif via and gateway is not None:
-            addresses = _gateway_addresses(service, networks, gateway)
+            addresses = _gateway_addresses(service, networks, ips, gateway)
             objects.extend(
                 gateway_objects(
                     ruleset,
@@ -177,10 +177,20 @@ def _addresses(service: Service, given: ServiceAddresses) -> tuple[list[Network]
     return networks, ips
 
 
-def _gateway_addresses(service: Service, networks: list[Network], gateway: GatewayView) -> list[Address]:
+def _gateway_addresses(
+    service: Service, networks: list[Network], ips: list[Address], gateway: GatewayView
+) -> list[Address]:
     """Every single address of the service: the gateway forwards to endpoints, never to "the address dialled"."""
     if gateway.gateway.mode == PLAIN:
-        blocks = [ip_text(network) for network in networks if network.num_addresses > 1]
+        # A block is fine when every address in it was given or resolved one
+        # by one (aggregation merges neighbours such as .40 and .41 into a /31).
+        known = set(ips)
+        blocks = [
+            ip_text(network)
+            for network in networks
+            if network.num_addresses > 1
+            and (network.num_addresses > len(known) or any(a not in known for a in network))
+        ]
         if blocks:
             # Widened by aggregation (ipv4_prefix, ipv6_prefix) or given as blocks.
             raise RenderError(

@@ -340,6 +340,13 @@ def test_plain_refuses_cidr_blocks_given_or_widened():
     assert "203.0.113.0/30 are CIDR blocks; in plain mode" in str(caught.value)
 
 
+def test_plain_takes_neighbouring_addresses_that_aggregation_merged():
+    # 203.0.113.0 and .1, listed one by one, aggregate to a /31: both are known, nothing is widened.
+    objects = plain((MONGO, ServiceAddresses(cidrs=("203.0.113.0/31",), ips=("203.0.113.0", "203.0.113.1"))))
+    endpoints = {e["address"] for o in objects if o["kind"] == "ServiceEntry" for e in o["spec"]["endpoints"]}
+    assert endpoints == {"203.0.113.0", "203.0.113.1"}
+
+
 # --- NetworkPolicies and AuthorizationPolicies ----------------------------------------------------------------
 
 
