@@ -339,6 +339,16 @@ class Cluster:
             time.sleep(0.1)
         (self.dir / "pid").unlink(missing_ok=True)
 
+    def shutdown(self) -> None:
+        """This cluster stopped with its istiod, istiod first: it would only
+        retry against a stopped API server."""
+        if "istiod" in self.meta and self.istiod.pid():
+            self.istiod.stop()
+            log(f"stopped istiod of {self.name}")
+        if self.pid():
+            self.stop()
+            log(f"stopped {self.name}")
+
     def reassign_taken(self, keys: tuple[str, ...], section: str | None = None) -> dict:
         """The stored ports, with any that another process took since they were
         chosen (a stale state, a reused machine) replaced by free ones: a port
@@ -792,13 +802,7 @@ class ClusterSet:
 
     def down(self) -> None:
         for c in self.known():
-            # istiod first: it would only retry against a stopped API server.
-            if "istiod" in c.meta and c.istiod.pid():
-                c.istiod.stop()
-                log(f"stopped istiod of {c.name}")
-            if c.pid():
-                c.stop()
-                log(f"stopped {c.name}")
+            c.shutdown()
 
     def status(self) -> list[dict]:
         out = []

@@ -95,14 +95,6 @@ def writes(before: Counter, after: Counter, dry_run: bool = False) -> Counter:
     return out
 
 
-def stop_member(c) -> None:
-    """A cluster of a test's own, stopped: istiod first, as `down` does (it
-    would outlive its API server, retrying)."""
-    if "istiod" in c.meta and c.istiod.pid():
-        c.istiod.stop()
-    c.stop()
-
-
 @pytest.fixture(scope="session")
 def local_clusters() -> LocalClusters:
     cs = clustertool.ClusterSet(STATE, KUBECONFIG)
@@ -115,7 +107,7 @@ def local_clusters() -> LocalClusters:
     if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1":
         for c in members:
             if c.name not in already:
-                stop_member(c)
+                c.shutdown()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from clusterlib import ROOT, LocalClusters, clustertool, run_module, stop_member, writes
+from clusterlib import ROOT, LocalClusters, clustertool, run_module, writes
 from dnslib import dnstool
 
 from ansible_collections.meshguard.egress.plugins.module_utils._execute import delete_if_still_owned
@@ -246,7 +246,7 @@ def bare_cluster():
     (member,) = cs.up(1, istio=False)
     yield cs
     if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1" and member.name not in already:
-        stop_member(member)
+        member.shutdown()
 
 
 def test_missing_istio_crds_are_named_and_nothing_is_written(bare_cluster):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterlib import KUBECTL, LocalClusters, clustertool, run_module, stop_member, writes
+from clusterlib import KUBECTL, LocalClusters, clustertool, run_module, writes
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -63,7 +63,7 @@ def guard_cluster():
     view.kubectl(CTX, "apply", "--server-side", "--field-manager=meshguard-tests", "-f", "-", stdin=DEVELOPER_RBAC)
     yield view
     if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1" and member.name not in already:
-        stop_member(member)
+        member.shutdown()
 
 
 @pytest.fixture(scope="module")
