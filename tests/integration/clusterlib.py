@@ -110,6 +110,30 @@ def local_clusters() -> LocalClusters:
                 c.shutdown()
 
 
+# Every kind a rule set with an egress gateway writes.
+GATEWAY_KINDS = (
+    "serviceentries.networking.istio.io",
+    "virtualservices.networking.istio.io",
+    "gateways.networking.istio.io",
+    "destinationrules.networking.istio.io",
+    "authorizationpolicies.security.istio.io",
+    "sidecars.networking.istio.io",
+    "networkpolicies.networking.k8s.io",
+)
+
+
+def owned(local_clusters: LocalClusters, context: str, set_name: str) -> dict[str, list[str]]:
+    """Every object of the set on a cluster, by kind: `namespace/name`."""
+    out = local_clusters.kubectl(
+        context, "get", ",".join(GATEWAY_KINDS), "-A", "-l", f"meshguard.egress/set={set_name}", "-o", "json"
+    ).stdout
+    found: dict[str, list[str]] = {}
+    for item in json.loads(out)["items"]:
+        meta = item["metadata"]
+        found.setdefault(item["kind"], []).append(f"{meta['namespace']}/{meta['name']}")
+    return {kind: sorted(names) for kind, names in sorted(found.items())}
+
+
 @pytest.fixture
 def namespace(local_clusters: LocalClusters):
     """A fresh namespace on every cluster, deleted afterwards."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
 import yaml
@@ -196,6 +197,22 @@ def probe(cases: list[dict], timeout: float = 1800, shards: int = 2) -> dict[str
     missing = [c["id"] for c in cases if c["id"] not in out]
     assert not missing, f"the probe gave no result for {missing}"
     return out
+
+
+def judge_until(cases: list[dict], check: Callable[[dict[str, dict]], None], timeout: float = 30.0) -> dict:
+    """Probe until `check` (of the results by case id) passes: istiod catches up
+    with the writes within seconds. After `timeout` seconds, fails with the
+    last check's error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results = probe(cases, shards=1)
+        try:
+            check(results)
+            return results
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def describe(call: dict) -> str:

@@ -15,9 +15,11 @@ Pod and EndpointSlice of tools/istio/egress-gateway):
 
 from __future__ import annotations
 
+import uuid
+
 import istiolib
 import pytest
-from clusterlib import run_module
+from clusterlib import owned, run_module
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +62,93 @@ def tcp(address: str, port: int, name: str) -> dict:
     return {"name": name, "address": address, "port": port, "protocol": "tcp"}
 
 
+def by_name(result: dict) -> dict[str, dict]:
+    assert not result.get("error"), result.get("error")
+    return {c["call"]["name"]: c for c in result["calls"]}
+
+
+def own_conflicts(result: dict, hosts: set[str]) -> list[str]:
+    """istiod's conflict records about these units (a live cluster holds other tests' objects too)."""
+    return [c for c in istiolib.conflicts(result) if any(h in c for h in hosts)]
+
+
+def check_mtls_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> None:
+    """Each declared address:port goes to the gateway on 443 over Istio mTLS with its unit's SNI; others are denied."""
+    calls = by_name(result)
+    for address, host, port in declared:
+        call = calls[f"declared {address}:{port}"]
+        cluster, mode, sni, addresses = istiolib.via_gateway(call)
+        assert cluster is not None and cluster.startswith("outbound|443|"), istiolib.describe(call)
+        assert cluster.endswith(istiolib.GATEWAY_HOST), istiolib.describe(call)
+        assert (mode, sni, addresses) == ("ISTIO_MUTUAL", host, [istiolib.GATEWAY_POD_IP]), istiolib.describe(call)
+    for name in ("undeclared address", "undeclared port"):
+        assert calls[name]["verdict"] == "denied", istiolib.describe(calls[name])
+    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+
+
+def check_mtls_router(result: dict, declared: list[tuple[str, str, int]]) -> None:
+    """The gateway forwards each unit's SNI to that one address and port, and denies an unknown SNI."""
+    calls = by_name(result)
+    for address, host, port in declared:
+        got = istiolib.forwarded(calls[f"sni {host}"])
+        assert got == [(istiolib.service_cluster(port, host), [address])], istiolib.describe(calls[f"sni {host}"])
+    assert calls["unknown sni"]["verdict"] == "denied", istiolib.describe(calls["unknown sni"])
+    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+
+
+def check_plain_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> dict[int, set]:
+    """Each declared address:port goes to a gateway port without TLS; others are denied. Returns the
+    units behind each gateway port."""
+    calls = by_name(result)
+    to_port: dict[int, set] = {}
+    for address, host, port in declared:
+        call = calls[f"declared {address}:{port}"]
+        cluster, mode, _sni, addresses = istiolib.via_gateway(call)
+        assert cluster is not None and cluster.endswith(istiolib.GATEWAY_HOST), istiolib.describe(call)
+        assert mode in (None, ""), istiolib.describe(call)
+        assert addresses == [istiolib.GATEWAY_POD_IP], istiolib.describe(call)
+        to_port.setdefault(int(cluster.split("|")[1]), set()).add((address, host, port))
+    assert calls["undeclared address"]["verdict"] == "denied", istiolib.describe(calls["undeclared address"])
+    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+    return to_port
+
+
+def check_plain_router(result: dict, to_port: dict[int, set]) -> None:
+    """Each gateway port forwards to its own service's addresses only."""
+    calls = by_name(result)
+    for gport, behind in to_port.items():
+        got = sorted(istiolib.forwarded(calls[f"port {gport}"]))
+        want = sorted((istiolib.service_cluster(port, host), [address]) for address, host, port in behind)
+        assert got == want, istiolib.describe(calls[f"port {gport}"])
+
+
+def sidecar_calls(declared: list[tuple[str, str, int]], undeclared: str) -> list[dict]:
+    calls = [tcp(a, p, f"declared {a}:{p}") for a, _h, p in declared]
+    address, _host, port = declared[0]
+    calls += [tcp(undeclared, port, "undeclared address"), tcp(address, 9, "undeclared port")]
+    return calls
+
+
+def mtls_router_calls(declared: list[tuple[str, str, int]]) -> list[dict]:
+    return [
+        *(istiolib.mtls_call(h, f"sni {h}") for _a, h, _p in declared),
+        istiolib.mtls_call(UNKNOWN_SNI, "unknown sni"),
+    ]
+
+
+def plain_router_calls(ports) -> list[dict]:
+    return [tcp(istiolib.GATEWAY_POD_IP, g, f"port {g}") for g in ports]
+
+
+def cases(source: dict, namespace: str, sidecar: list[dict], router: list[dict]) -> list[dict]:
+    """The application's sidecar (REGISTRY_ONLY in `namespace`) and the gateway's proxy, on one source of config
+    (rendered files with the gateway's fixture, or a cluster's istiod)."""
+    return [
+        {"id": "sidecar", **source, "workload": {"namespace": namespace, "ip_family": "dual"}, "calls": sidecar},
+        {"id": "router", **source, "workload": istiolib.router_workload(), "calls": router},
+    ]
+
+
 def test_mtls_every_declared_address_goes_through_the_gateway_with_its_own_sni(tmp_path):
     folder, resources = render(tmp_path, "mtls", [PG, MONGO, REDIS])
     declared = units(resources)
@@ -70,44 +159,31 @@ def test_mtls_every_declared_address_goes_through_the_gateway_with_its_own_sni(t
         ("2001:db8::40", 6379),
         ("203.0.113.40", 27017),
     ]
-    subsets = {
-        o["metadata"]["name"]: o for o in resources if o["kind"] == "DestinationRule" for _s in o["spec"]["subsets"]
-    }
-    assert subsets, "a DestinationRule per service in the gateway namespace"
-    sidecar_calls = [tcp(a, p, f"declared {a}:{p}") for a, _h, p in declared]
-    sidecar_calls += [tcp("198.51.100.42", 5432, "undeclared address"), tcp("203.0.113.40", 9, "undeclared port")]
-    router_calls = [istiolib.mtls_call(h, f"sni {h}") for _a, h, _p in declared]
-    router_calls.append(istiolib.mtls_call(UNKNOWN_SNI, "unknown sni"))
+    source = {"manifests": istiolib.with_gateway(folder)}
     judged = istiolib.probe(
-        [
-            {
-                "id": "sidecar",
-                "manifests": istiolib.with_gateway(folder),
-                "workload": {"namespace": NS, "ip_family": "dual"},
-                "calls": sidecar_calls,
-            },
-            {
-                "id": "router",
-                "manifests": istiolib.with_gateway(folder),
-                "workload": istiolib.router_workload(),
-                "calls": router_calls,
-            },
-        ],
-        shards=1,
+        cases(source, NS, sidecar_calls(declared, "198.51.100.42"), mtls_router_calls(declared)), shards=1
     )
-    sidecar = {c["call"]["name"]: c for c in judged["sidecar"]["calls"]}
-    for address, host, port in declared:
-        cluster, mode, sni, addresses = istiolib.via_gateway(sidecar[f"declared {address}:{port}"])
-        assert cluster is not None and cluster.startswith("outbound|443|") and cluster.endswith(istiolib.GATEWAY_HOST)
-        assert (mode, sni, addresses) == ("ISTIO_MUTUAL", host, [istiolib.GATEWAY_POD_IP]), (address, port)
-    assert sidecar["undeclared address"]["verdict"] == "denied", sidecar["undeclared address"]
-    assert sidecar["undeclared port"]["verdict"] == "denied", sidecar["undeclared port"]
-    assert istiolib.conflicts(judged["sidecar"]) == []
-    router = {c["call"]["name"]: c for c in judged["router"]["calls"]}
-    for address, host, port in declared:
-        assert istiolib.forwarded(router[f"sni {host}"]) == [(istiolib.service_cluster(port, host), [address])]
-    assert router["unknown sni"]["verdict"] == "denied", router["unknown sni"]
-    assert istiolib.conflicts(judged["router"]) == []
+    check_mtls_sidecar(judged["sidecar"], declared)
+    check_mtls_router(judged["router"], declared)
+
+
+def test_mtls_a_set_of_more_than_256_addresses(tmp_path):
+    # Two /24 blocks and a /120: 768 addresses, each a unit (at most 256 per service).
+    services = [
+        {**PG, "name": "pg-a", "hosts": ["198.51.100.0/24"]},
+        {**PG, "name": "pg-b", "hosts": ["203.0.113.0/24"]},
+        {**REDIS, "hosts": ["2001:db8::100/120"]},
+    ]
+    folder, resources = render(tmp_path, "mtls", services)
+    declared = units(resources)
+    assert len(declared) == 768
+    assert len({h for _a, h, _p in declared}) == 768, "one SNI per unit"
+    source = {"manifests": istiolib.with_gateway(folder)}
+    judged = istiolib.probe(
+        cases(source, NS, sidecar_calls(declared, "192.0.2.1"), mtls_router_calls(declared)), shards=1
+    )
+    check_mtls_sidecar(judged["sidecar"], declared)
+    check_mtls_router(judged["router"], declared)
 
 
 def test_plain_each_gateway_port_forwards_only_to_its_own_service(tmp_path):
@@ -115,45 +191,114 @@ def test_plain_each_gateway_port_forwards_only_to_its_own_service(tmp_path):
     pg = {**PG, "hosts": ["198.51.100.40", "198.51.100.41"]}
     folder, resources = render(tmp_path, "plain", [pg, MONGO, REDIS])
     declared = units(resources)
-    gateways = [o for o in resources if o["kind"] == "Gateway"]
-    ports = sorted(s["port"]["number"] for g in gateways for s in g["spec"]["servers"])
+    ports = gateway_ports(resources)
     # One gateway port per (service, port), the lowest of the range first.
     assert ports == istiolib.GATEWAY_PLAIN_PORTS[:3], ports
-    sidecar_calls = [tcp(a, p, f"declared {a}:{p}") for a, _h, p in declared]
-    sidecar_calls.append(tcp("198.51.100.42", 5432, "undeclared address"))
-    router_calls = [tcp(istiolib.GATEWAY_POD_IP, g, f"port {g}") for g in ports]
     unused = istiolib.GATEWAY_PLAIN_PORTS[3]
-    router_calls.append(tcp(istiolib.GATEWAY_POD_IP, unused, "unused port"))
-    judged = istiolib.probe(
-        [
-            {
-                "id": "sidecar",
-                "manifests": istiolib.with_gateway(folder),
-                "workload": {"namespace": NS, "ip_family": "dual"},
-                "calls": sidecar_calls,
-            },
-            {
-                "id": "router",
-                "manifests": istiolib.with_gateway(folder),
-                "workload": istiolib.router_workload(),
-                "calls": router_calls,
-            },
-        ],
-        shards=1,
-    )
-    sidecar = {c["call"]["name"]: c for c in judged["sidecar"]["calls"]}
-    to_port = {}
-    for address, host, port in declared:
-        cluster, mode, _sni, addresses = istiolib.via_gateway(sidecar[f"declared {address}:{port}"])
-        assert cluster is not None and cluster.endswith(istiolib.GATEWAY_HOST), (address, cluster)
-        assert mode in (None, ""), (address, mode)
-        assert addresses == [istiolib.GATEWAY_POD_IP]
-        to_port.setdefault(int(cluster.split("|")[1]), set()).add((address, host, port))
+    router_calls = [*plain_router_calls(ports), tcp(istiolib.GATEWAY_POD_IP, unused, "unused port")]
+    source = {"manifests": istiolib.with_gateway(folder)}
+    judged = istiolib.probe(cases(source, NS, sidecar_calls(declared, "198.51.100.42"), router_calls), shards=1)
+    to_port = check_plain_sidecar(judged["sidecar"], declared)
     assert sorted(to_port) == ports
-    assert sidecar["undeclared address"]["verdict"] == "denied", sidecar["undeclared address"]
-    router = {c["call"]["name"]: c for c in judged["router"]["calls"]}
-    for gport, behind in to_port.items():
-        got = sorted(istiolib.forwarded(router[f"port {gport}"]))
-        want = sorted((istiolib.service_cluster(port, host), [address]) for address, host, port in behind)
-        assert got == want, gport
+    check_plain_router(judged["router"], to_port)
+    router = by_name(judged["router"])
     assert router["unused port"]["verdict"] == "denied", router["unused port"]
+
+
+def gateway_ports(resources: list[dict]) -> list[int]:
+    return sorted(s["port"]["number"] for o in resources if o["kind"] == "Gateway" for s in o["spec"]["servers"])
+
+
+# --------------------------------------------------------------------------- live
+
+# Addresses and ports no other test on the shared clusters declares; plain ports the probe's live test leaves alone.
+LIVE = [
+    {
+        "name": "payments-db",
+        "hosts": ["198.51.100.50", "198.51.100.51"],
+        "ports": [{"number": 5432, "protocol": "TCP"}],
+    },
+    {"name": "orders-mongo", "hosts": ["203.0.113.50"], "ports": [{"number": 27019, "protocol": "MONGO"}]},
+    {"name": "cache", "hosts": ["2001:db8::50"], "ports": [{"number": 6379, "protocol": "REDIS"}]},
+]
+LIVE_PLAIN_PORTS = {"start": istiolib.GATEWAY_PLAIN_PORTS[5], "end": istiolib.GATEWAY_PLAIN_PORTS[-1]}
+
+
+def live_expectation(mode: str, resources: list[dict], source: dict, namespace: str):
+    """The probe's cases for a mode and the check of their results."""
+    if mode == "direct":
+        declared = [(a, s["ports"][0]["number"]) for s in LIVE for a in s["hosts"]]
+        calls = [tcp(a, p, f"declared {a}:{p}") for a, p in declared]
+        calls.append(tcp("198.51.100.52", 5432, "undeclared address"))
+        hosts = istiolib.service_hosts(resources)
+
+        def check(results):
+            result = results["sidecar"]
+            assert istiolib.unreachable(result, hosts) == [], "declared calls not routed to the service"
+            assert istiolib.leaks(result, registry_only=True) == [], "undeclared calls not denied"
+
+        return cases(source, namespace, calls, [])[:1], check
+    declared = units(resources)
+    sidecar = sidecar_calls(declared, "198.51.100.52")
+    if mode == "mtls":
+
+        def check(results):
+            check_mtls_sidecar(results["sidecar"], declared)
+            check_mtls_router(results["router"], declared)
+
+        return cases(source, namespace, sidecar, mtls_router_calls(declared)), check
+    ports = gateway_ports(resources)
+    assert len(ports) == 3, ports
+    assert all(LIVE_PLAIN_PORTS["start"] <= p <= LIVE_PLAIN_PORTS["end"] for p in ports), ports
+
+    def check(results):
+        to_port = check_plain_sidecar(results["sidecar"], declared)
+        assert sorted(to_port) == ports
+        check_plain_router(results["router"], to_port)
+
+    return cases(source, namespace, sidecar, plain_router_calls(ports)), check
+
+
+def ours(message: dict, set_name: str, namespace: str) -> bool:
+    """An analyzer message about the set's objects (their names start with the set's name), or about
+    other objects in its namespace (but for the namespace itself: "not enabled for injection", IST0102)."""
+    origin = message.get("origin", "")
+    return set_name in origin or (namespace in origin and not origin.startswith("Namespace "))
+
+
+def test_a_live_set_through_the_gateway_judged_by_istiod_analyzed_and_switched_between_modes(local_clusters, namespace):
+    """The module applies the set to a cluster (its istiod; the gateway's Service, Pod and EndpointSlice);
+    istiod, asked over xDS as the application's sidecar and as the gateway, programs each mode as declared;
+    istioctl analyze has nothing to say about the set; each switch converges in one run; absent leaves nothing."""
+    ctx = local_clusters.contexts[0]
+    set_name = f"lg{uuid.uuid4().hex[:8]}"
+    base = {
+        "kubeconfig": str(local_clusters.kubeconfig),
+        "context": ctx,
+        "set": set_name,
+        "namespace": namespace,
+        "registry_only": [namespace],
+        "network_policy": True,
+        "services": LIVE,
+    }
+    modes = {
+        "mtls": {**base, "egress_gateway": {"mode": "mtls"}},
+        "plain": {**base, "egress_gateway": {"mode": "plain", "ports": LIVE_PLAIN_PORTS}},
+        "direct": base,
+    }
+    istiod = {"istiod": str(local_clusters.by_context(ctx).dir / "istiod.json")}
+    try:
+        for mode in ("mtls", "plain", "direct", "mtls"):
+            result = run_module("rules", modes[mode])[0]
+            assert not result.get("failed"), (mode, result.get("msg"))
+            rerun = run_module("rules", modes[mode])[0]
+            assert rerun["changed"] is False, (mode, rerun["plan"])
+            probe_cases, check = live_expectation(mode, result["resources"], istiod, namespace)
+            istiolib.judge_until(probe_cases, check, timeout=60)
+            messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx)
+            messages = [m for m in messages if ours(m, set_name, namespace)]
+            assert messages == [], (mode, [istiolib.analyze_message(m) for m in messages])
+        assert run_module("rules", {**base, "state": "absent"})[0]["changed"] is True
+        assert owned(local_clusters, ctx, set_name) == {}
+    finally:
+        run_module("rules", {**base, "state": "absent"})

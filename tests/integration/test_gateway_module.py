@@ -17,20 +17,12 @@ import json
 import uuid
 
 import pytest
-from clusterlib import run_module, writes
+from clusterlib import GATEWAY_KINDS, owned, run_module, writes
 
 pytestmark = pytest.mark.integration
 
 CTX = "local-2"
-KINDS = (
-    "serviceentries.networking.istio.io",
-    "virtualservices.networking.istio.io",
-    "gateways.networking.istio.io",
-    "destinationrules.networking.istio.io",
-    "authorizationpolicies.security.istio.io",
-    "networkpolicies.networking.k8s.io",
-)
-OUR_RESOURCES = {kind.split(".", maxsplit=1)[0] for kind in KINDS}
+OUR_RESOURCES = {kind.split(".", maxsplit=1)[0] for kind in GATEWAY_KINDS}
 
 PG = {"name": "payments-db", "hosts": ["198.51.100.40/31"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 MONGO = {"name": "orders-mongo", "hosts": ["203.0.113.40"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
@@ -109,18 +101,6 @@ def set_name(local_clusters, namespace):
     )
 
 
-def owned(local_clusters, set_name) -> dict[str, list[str]]:
-    """Every object of the set on the cluster, by kind: `namespace/name`."""
-    out = local_clusters.kubectl(
-        CTX, "get", ",".join(KINDS), "-A", "-l", f"meshguard.egress/set={set_name}", "-o", "json"
-    ).stdout
-    found: dict[str, list[str]] = {}
-    for item in json.loads(out)["items"]:
-        meta = item["metadata"]
-        found.setdefault(item["kind"], []).append(f"{meta['namespace']}/{meta['name']}")
-    return {kind: sorted(names) for kind, names in sorted(found.items())}
-
-
 def our_writes(local_clusters, before, *, dry_run=False):
     after = local_clusters.requests(CTX)
     return {k: n for k, n in writes(before, after, dry_run=dry_run).items() if k[1] in OUR_RESOURCES}
@@ -132,7 +112,7 @@ def test_mtls_create_check_mode_rerun_and_absent(local_clusters, namespace, gate
     preview = run_module("rules", a, check=True, diff=True)[0]
     assert not preview.get("failed"), preview.get("msg")
     assert our_writes(local_clusters, before) == {}, "check mode wrote to the API server"
-    assert owned(local_clusters, set_name) == {}
+    assert owned(local_clusters, CTX, set_name) == {}
     real = run_module("rules", a, diff=True)[0]
     assert not real.get("failed"), real.get("msg")
     assert preview["plan"] == real["plan"] and preview["diff"] == real["diff"]
@@ -143,7 +123,7 @@ def test_mtls_create_check_mode_rerun_and_absent(local_clusters, namespace, gate
         "ports": {},
     }
     g, s = gateway.namespace, set_name
-    assert owned(local_clusters, set_name) == {
+    assert owned(local_clusters, CTX, set_name) == {
         "DestinationRule": [f"{g}/{s}--cache", f"{g}/{s}--orders-mongo", f"{g}/{s}--payments-db"],
         "Gateway": [f"{g}/{s}--cache", f"{g}/{s}--orders-mongo", f"{g}/{s}--payments-db"],
         "NetworkPolicy": sorted(
@@ -177,7 +157,7 @@ def test_mtls_create_check_mode_rerun_and_absent(local_clusters, namespace, gate
 
     gone = run_module("rules", {**a, "state": "absent"})[0]
     assert gone["changed"] is True and not gone.get("failed")
-    assert owned(local_clusters, set_name) == {}
+    assert owned(local_clusters, CTX, set_name) == {}
 
 
 def test_allowed_sources_are_accepted_by_istiod(local_clusters, namespace, gateway, set_name):
@@ -206,7 +186,7 @@ def test_plain_ports_are_stable_checked_against_the_service_and_freed(local_clus
         "(exposes 80, 443)"
     ) in refused["msg"]
     assert our_writes(local_clusters, before) == {}
-    assert owned(local_clusters, set_name) == {}
+    assert owned(local_clusters, CTX, set_name) == {}
 
     gateway.expose(40000, 40001, 40002)
     first = run_module("rules", a)[0]
@@ -285,7 +265,7 @@ def test_switching_direct_mtls_plain_and_back_converges_in_one_run_each(local_cl
         assert not result.get("failed"), (mode, result.get("msg"))
         rerun = run_module("rules", modes[mode])[0]
         assert rerun["changed"] is False, (mode, rerun["plan"])
-        state = owned(local_clusters, set_name)
+        state = owned(local_clusters, CTX, set_name)
         assert seen.setdefault(mode, state) == state, mode  # the same objects, whatever came before
     assert sorted(seen["direct"]) == ["NetworkPolicy", "ServiceEntry"]
     assert seen["direct"]["ServiceEntry"] == [

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import istiolib
 import pytest
@@ -391,22 +390,6 @@ def _apply(local_clusters, ctx: str, objects: list[dict]) -> None:
     )
 
 
-def _judge_until(cases: list[dict], checks: dict, timeout: float = 30.0) -> dict:
-    """Probe until every check passes (istiod catches up with the writes
-    within seconds), then once more for the record; fails with the last error."""
-    deadline = time.monotonic() + timeout
-    while True:
-        results = istiolib.probe(cases, shards=1)
-        try:
-            for case_id, check in checks.items():
-                check(results[case_id])
-            return results
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def test_live_gateway_cases_from_the_cluster_and_from_istiod(local_clusters, namespace):
     ctx = local_clusters.contexts[0]
     member = local_clusters.by_context(ctx)
@@ -459,7 +442,7 @@ def test_live_gateway_cases_from_the_cluster_and_from_istiod(local_clusters, nam
                 check_rbac(_only(r, [{"name": "unit"}]), first_sni, ns, f"{ns}/api"),
             )
             checks[f"{source_id}-plain-sidecar"] = lambda r: check_plain_sidecar(r, plain_units, ns, f"{ns}-mongo")
-        _judge_until(cases, checks)
+        istiolib.judge_until(cases, lambda results: [check(results[i]) for i, check in checks.items()])
         # istioctl analyze on the live state: the Gateways find the gateway's Pod and their ports on its Service.
         # (Every object of this test has the namespace in its name or namespace.)
         messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx)
