@@ -97,7 +97,11 @@ Done in $(($(date +%s) - start)) s. What to look at next:
 
   # what the collection manages on a cluster (local-3 also has the reporting cache)
   $kubectl --kubeconfig $kubeconfig --context local-3 -n shop get serviceentries,networkpolicies,sidecars -l app.kubernetes.io/managed-by=meshguard.egress
-  $kubectl --kubeconfig $kubeconfig --context local-1 -n shop get serviceentry shop-egress--orders-mongo -o yaml
+  $kubectl --kubeconfig $kubeconfig --context local-1 -n shop get serviceentry shop-egress--payments-partner -o yaml
+
+  # the databases leave through the egress gateway: per address and port a ServiceEntry and a VirtualService
+  # in shop, per service a Gateway and a DestinationRule in istio-system
+  $kubectl --kubeconfig $kubeconfig --context local-1 get serviceentries,virtualservices,gateways,destinationrules -A -l app.kubernetes.io/managed-by=meshguard.egress
 
   # the manifests per cluster, as a GitOps repository would hold them
   ls examples/rendered/*/

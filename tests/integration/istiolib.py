@@ -23,11 +23,38 @@ from pathlib import Path
 from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
-import yaml
 from clusters import EGRESS_GATEWAY
-from istioview import PROTOCOLS, UNDECLARED, UNDECLARED_PORT, client_call, first_last, host_header
+from istioview import (
+    GATEWAY_HOST,
+    GATEWAY_LABELS,
+    GATEWAY_MTLS_PORT,
+    GATEWAY_NAMESPACE,
+    GATEWAY_PLAIN_PORTS,
+    GATEWAY_POD_IP,
+    PROTOCOLS,
+    UNDECLARED,
+    UNDECLARED_PORT,
+    UNKNOWN_SNI,
+    client_call,
+    first_last,
+    host_header,
+)
 
-__all__ = ["PROTOCOLS", "UNDECLARED", "UNDECLARED_PORT", "client_call", "first_last", "host_header"]
+__all__ = [
+    "GATEWAY_HOST",
+    "GATEWAY_LABELS",
+    "GATEWAY_MTLS_PORT",
+    "GATEWAY_NAMESPACE",
+    "GATEWAY_PLAIN_PORTS",
+    "GATEWAY_POD_IP",
+    "PROTOCOLS",
+    "UNDECLARED",
+    "UNDECLARED_PORT",
+    "UNKNOWN_SNI",
+    "client_call",
+    "first_last",
+    "host_header",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / ".cache" / "bin" / "meshguard-probe"
@@ -41,24 +68,6 @@ ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
 # probe (with_gateway), which otherwise sees no gateway. (istioctl analyze
 # reads no Services or Pods from files: the gateway is analyzed live only.)
 EGRESS_GATEWAY_FIXTURE = EGRESS_GATEWAY
-
-
-def _fixture(kind: str) -> dict:
-    docs = [yaml.safe_load(f.read_text()) for f in sorted(EGRESS_GATEWAY.glob("*.yaml"))]
-    (obj,) = [d for d in docs if d["kind"] == kind]
-    return obj
-
-
-_SERVICE = _fixture("Service")
-GATEWAY_NAMESPACE = _SERVICE["metadata"]["namespace"]
-GATEWAY_LABELS = dict(_SERVICE["spec"]["selector"])
-GATEWAY_HOST = f"{_SERVICE['metadata']['name']}.{GATEWAY_NAMESPACE}.svc.cluster.local"
-# The gateway pod's address (the fixture's EndpointSlice) and the port its
-# mTLS listener binds: the Service's targetPort of 443 (resolvePorts).
-GATEWAY_POD_IP = _fixture("EndpointSlice")["endpoints"][0]["addresses"][0]
-GATEWAY_MTLS_PORT = next(p["targetPort"] for p in _SERVICE["spec"]["ports"] if p["port"] == 443)
-# The plain-mode ports the Service exposes (targetPort equal).
-GATEWAY_PLAIN_PORTS = [p["port"] for p in _SERVICE["spec"]["ports"] if p["port"] not in (80, 443)]
 
 
 def with_gateway(*manifests) -> list[str]:
@@ -168,6 +177,74 @@ def negative_calls(d: Declared, families: set[int]) -> list[dict]:
     tag = f"undeclared port {first}:{UNDECLARED_PORT}"
     calls.append({"name": tag, "address": str(first), "port": UNDECLARED_PORT, "protocol": "tcp"})
     return calls
+
+
+# --------------------------------------------------------------------------- through the egress gateway (mtls)
+
+
+def units(resources: list[dict]) -> list[tuple[str, str, int]]:
+    """(address, unit host, port) of every ServiceEntry of a rendering through the egress gateway:
+    one per declared address and port, its host the SNI of its unit."""
+    out = []
+    for o in resources:
+        if o["kind"] == "ServiceEntry":
+            spec = o["spec"]
+            (endpoint,) = spec["endpoints"]
+            (port,) = spec["ports"]
+            out.append((endpoint["address"], spec["hosts"][0], port["number"]))
+    return sorted(out)
+
+
+def tcp(address: str, port: int, name: str) -> dict:
+    return {"name": name, "address": address, "port": port, "protocol": "tcp"}
+
+
+def by_name(result: dict) -> dict[str, dict]:
+    assert not result.get("error"), result.get("error")
+    return {c["call"]["name"]: c for c in result["calls"]}
+
+
+def own_conflicts(result: dict, hosts: set[str]) -> list[str]:
+    """istiod's conflict records about these units (a live cluster holds other tests' objects too)."""
+    return [c for c in conflicts(result) if any(h in c for h in hosts)]
+
+
+def check_mtls_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> None:
+    """Each declared address:port goes to the gateway on 443 over Istio mTLS with its unit's SNI; others are denied."""
+    calls = by_name(result)
+    for address, host, port in declared:
+        call = calls[f"declared {address}:{port}"]
+        cluster, mode, sni, addresses = via_gateway(call)
+        assert cluster is not None and cluster.startswith("outbound|443|"), describe(call)
+        assert cluster.endswith(GATEWAY_HOST), describe(call)
+        assert (mode, sni, addresses) == ("ISTIO_MUTUAL", host, [GATEWAY_POD_IP]), describe(call)
+    for name in ("undeclared address", "undeclared port"):
+        assert calls[name]["verdict"] == "denied", describe(calls[name])
+    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+
+
+def check_mtls_router(result: dict, declared: list[tuple[str, str, int]]) -> None:
+    """The gateway forwards each unit's SNI to that one address and port, and denies an unknown SNI."""
+    calls = by_name(result)
+    for address, host, port in declared:
+        got = forwarded(calls[f"sni {host}"])
+        assert got == [(service_cluster(port, host), [address])], describe(calls[f"sni {host}"])
+    assert calls["unknown sni"]["verdict"] == "denied", describe(calls["unknown sni"])
+    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+
+
+def sidecar_calls(declared: list[tuple[str, str, int]], undeclared: str) -> list[dict]:
+    calls = [tcp(a, p, f"declared {a}:{p}") for a, _h, p in declared]
+    address, _host, port = declared[0]
+    calls += [tcp(undeclared, port, "undeclared address"), tcp(address, UNDECLARED_PORT, "undeclared port")]
+    return calls
+
+
+def mtls_router_calls(declared: list[tuple[str, str, int]]) -> list[dict]:
+    return [
+        *(mtls_call(h, f"sni {h}") for _a, h, _p in declared),
+        mtls_call(UNKNOWN_SNI, "unknown sni"),
+    ]
 
 
 # --------------------------------------------------------------------------- running the probe

@@ -27,7 +27,6 @@ NS = "shop"
 PG = {"name": "payments-db", "hosts": ["198.51.100.40/31"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 MONGO = {"name": "orders-mongo", "hosts": ["203.0.113.40"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
 REDIS = {"name": "cache", "hosts": ["2001:db8::40"], "ports": [{"number": 6379, "protocol": "REDIS"}]}
-UNKNOWN_SNI = "nobody.shop.meshguard-egress.invalid"
 
 
 def render(tmp_path, mode: str, services: list[dict]) -> tuple[str, list[dict]]:
@@ -46,60 +45,10 @@ def render(tmp_path, mode: str, services: list[dict]) -> tuple[str, list[dict]]:
     return str(folder), result["resources"]
 
 
-def units(resources: list[dict]) -> list[tuple[str, str, int]]:
-    """(address, unit host, port) of every ServiceEntry: one per declared address and port."""
-    out = []
-    for o in resources:
-        if o["kind"] == "ServiceEntry":
-            spec = o["spec"]
-            (endpoint,) = spec["endpoints"]
-            (port,) = spec["ports"]
-            out.append((endpoint["address"], spec["hosts"][0], port["number"]))
-    return sorted(out)
-
-
-def tcp(address: str, port: int, name: str) -> dict:
-    return {"name": name, "address": address, "port": port, "protocol": "tcp"}
-
-
-def by_name(result: dict) -> dict[str, dict]:
-    assert not result.get("error"), result.get("error")
-    return {c["call"]["name"]: c for c in result["calls"]}
-
-
-def own_conflicts(result: dict, hosts: set[str]) -> list[str]:
-    """istiod's conflict records about these units (a live cluster holds other tests' objects too)."""
-    return [c for c in istiolib.conflicts(result) if any(h in c for h in hosts)]
-
-
-def check_mtls_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> None:
-    """Each declared address:port goes to the gateway on 443 over Istio mTLS with its unit's SNI; others are denied."""
-    calls = by_name(result)
-    for address, host, port in declared:
-        call = calls[f"declared {address}:{port}"]
-        cluster, mode, sni, addresses = istiolib.via_gateway(call)
-        assert cluster is not None and cluster.startswith("outbound|443|"), istiolib.describe(call)
-        assert cluster.endswith(istiolib.GATEWAY_HOST), istiolib.describe(call)
-        assert (mode, sni, addresses) == ("ISTIO_MUTUAL", host, [istiolib.GATEWAY_POD_IP]), istiolib.describe(call)
-    for name in ("undeclared address", "undeclared port"):
-        assert calls[name]["verdict"] == "denied", istiolib.describe(calls[name])
-    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
-
-
-def check_mtls_router(result: dict, declared: list[tuple[str, str, int]]) -> None:
-    """The gateway forwards each unit's SNI to that one address and port, and denies an unknown SNI."""
-    calls = by_name(result)
-    for address, host, port in declared:
-        got = istiolib.forwarded(calls[f"sni {host}"])
-        assert got == [(istiolib.service_cluster(port, host), [address])], istiolib.describe(calls[f"sni {host}"])
-    assert calls["unknown sni"]["verdict"] == "denied", istiolib.describe(calls["unknown sni"])
-    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
-
-
 def check_plain_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> dict[int, set]:
     """Each declared address:port goes to a gateway port without TLS; others are denied. Returns the
     units behind each gateway port."""
-    calls = by_name(result)
+    calls = istiolib.by_name(result)
     to_port: dict[int, set] = {}
     for address, host, port in declared:
         call = calls[f"declared {address}:{port}"]
@@ -109,35 +58,21 @@ def check_plain_sidecar(result: dict, declared: list[tuple[str, str, int]]) -> d
         assert addresses == [istiolib.GATEWAY_POD_IP], istiolib.describe(call)
         to_port.setdefault(int(cluster.split("|")[1]), set()).add((address, host, port))
     assert calls["undeclared address"]["verdict"] == "denied", istiolib.describe(calls["undeclared address"])
-    assert own_conflicts(result, {h for _a, h, _p in declared}) == []
+    assert istiolib.own_conflicts(result, {h for _a, h, _p in declared}) == []
     return to_port
 
 
 def check_plain_router(result: dict, to_port: dict[int, set]) -> None:
     """Each gateway port forwards to its own service's addresses only."""
-    calls = by_name(result)
+    calls = istiolib.by_name(result)
     for gport, behind in to_port.items():
         got = sorted(istiolib.forwarded(calls[f"port {gport}"]))
         want = sorted((istiolib.service_cluster(port, host), [address]) for address, host, port in behind)
         assert got == want, istiolib.describe(calls[f"port {gport}"])
 
 
-def sidecar_calls(declared: list[tuple[str, str, int]], undeclared: str) -> list[dict]:
-    calls = [tcp(a, p, f"declared {a}:{p}") for a, _h, p in declared]
-    address, _host, port = declared[0]
-    calls += [tcp(undeclared, port, "undeclared address"), tcp(address, 9, "undeclared port")]
-    return calls
-
-
-def mtls_router_calls(declared: list[tuple[str, str, int]]) -> list[dict]:
-    return [
-        *(istiolib.mtls_call(h, f"sni {h}") for _a, h, _p in declared),
-        istiolib.mtls_call(UNKNOWN_SNI, "unknown sni"),
-    ]
-
-
 def plain_router_calls(ports) -> list[dict]:
-    return [tcp(istiolib.GATEWAY_POD_IP, g, f"port {g}") for g in ports]
+    return [istiolib.tcp(istiolib.GATEWAY_POD_IP, g, f"port {g}") for g in ports]
 
 
 def cases(source: dict, namespace: str, sidecar: list[dict], router: list[dict]) -> list[dict]:
@@ -151,7 +86,7 @@ def cases(source: dict, namespace: str, sidecar: list[dict], router: list[dict])
 
 def test_mtls_every_declared_address_goes_through_the_gateway_with_its_own_sni(tmp_path):
     folder, resources = render(tmp_path, "mtls", [PG, MONGO, REDIS])
-    declared = units(resources)
+    declared = istiolib.units(resources)
     # 198.51.100.40/31 is two addresses; one each for the other services.
     assert [(a, p) for a, _h, p in declared] == [
         ("198.51.100.40", 5432),
@@ -161,10 +96,11 @@ def test_mtls_every_declared_address_goes_through_the_gateway_with_its_own_sni(t
     ]
     source = {"manifests": istiolib.with_gateway(folder)}
     judged = istiolib.probe(
-        cases(source, NS, sidecar_calls(declared, "198.51.100.42"), mtls_router_calls(declared)), shards=1
+        cases(source, NS, istiolib.sidecar_calls(declared, "198.51.100.42"), istiolib.mtls_router_calls(declared)),
+        shards=1,
     )
-    check_mtls_sidecar(judged["sidecar"], declared)
-    check_mtls_router(judged["router"], declared)
+    istiolib.check_mtls_sidecar(judged["sidecar"], declared)
+    istiolib.check_mtls_router(judged["router"], declared)
 
 
 def test_mtls_a_set_of_more_than_256_addresses(tmp_path):
@@ -175,33 +111,35 @@ def test_mtls_a_set_of_more_than_256_addresses(tmp_path):
         {**REDIS, "hosts": ["2001:db8::100/120"]},
     ]
     folder, resources = render(tmp_path, "mtls", services)
-    declared = units(resources)
+    declared = istiolib.units(resources)
     assert len(declared) == 768
     assert len({h for _a, h, _p in declared}) == 768, "one SNI per unit"
     source = {"manifests": istiolib.with_gateway(folder)}
     judged = istiolib.probe(
-        cases(source, NS, sidecar_calls(declared, "192.0.2.1"), mtls_router_calls(declared)), shards=1
+        cases(source, NS, istiolib.sidecar_calls(declared, "192.0.2.1"), istiolib.mtls_router_calls(declared)), shards=1
     )
-    check_mtls_sidecar(judged["sidecar"], declared)
-    check_mtls_router(judged["router"], declared)
+    istiolib.check_mtls_sidecar(judged["sidecar"], declared)
+    istiolib.check_mtls_router(judged["router"], declared)
 
 
 def test_plain_each_gateway_port_forwards_only_to_its_own_service(tmp_path):
     # Plain mode balances over a service's addresses, so it takes addresses, not blocks.
     pg = {**PG, "hosts": ["198.51.100.40", "198.51.100.41"]}
     folder, resources = render(tmp_path, "plain", [pg, MONGO, REDIS])
-    declared = units(resources)
+    declared = istiolib.units(resources)
     ports = gateway_ports(resources)
     # One gateway port per (service, port), the lowest of the range first.
     assert ports == istiolib.GATEWAY_PLAIN_PORTS[:3], ports
     unused = istiolib.GATEWAY_PLAIN_PORTS[3]
-    router_calls = [*plain_router_calls(ports), tcp(istiolib.GATEWAY_POD_IP, unused, "unused port")]
+    router_calls = [*plain_router_calls(ports), istiolib.tcp(istiolib.GATEWAY_POD_IP, unused, "unused port")]
     source = {"manifests": istiolib.with_gateway(folder)}
-    judged = istiolib.probe(cases(source, NS, sidecar_calls(declared, "198.51.100.42"), router_calls), shards=1)
+    judged = istiolib.probe(
+        cases(source, NS, istiolib.sidecar_calls(declared, "198.51.100.42"), router_calls), shards=1
+    )
     to_port = check_plain_sidecar(judged["sidecar"], declared)
     assert sorted(to_port) == ports
     check_plain_router(judged["router"], to_port)
-    router = by_name(judged["router"])
+    router = istiolib.by_name(judged["router"])
     assert router["unused port"]["verdict"] == "denied", router["unused port"]
 
 
@@ -228,8 +166,8 @@ def live_expectation(mode: str, resources: list[dict], source: dict, namespace: 
     """The probe's cases for a mode and the check of their results."""
     if mode == "direct":
         declared = [(a, s["ports"][0]["number"]) for s in LIVE for a in s["hosts"]]
-        calls = [tcp(a, p, f"declared {a}:{p}") for a, p in declared]
-        calls.append(tcp("198.51.100.52", 5432, "undeclared address"))
+        calls = [istiolib.tcp(a, p, f"declared {a}:{p}") for a, p in declared]
+        calls.append(istiolib.tcp("198.51.100.52", 5432, "undeclared address"))
         hosts = istiolib.service_hosts(resources)
 
         def check(results):
@@ -238,15 +176,15 @@ def live_expectation(mode: str, resources: list[dict], source: dict, namespace: 
             assert istiolib.leaks(result, registry_only=True) == [], "undeclared calls not denied"
 
         return cases(source, namespace, calls, [])[:1], check
-    declared = units(resources)
-    sidecar = sidecar_calls(declared, "198.51.100.52")
+    declared = istiolib.units(resources)
+    sidecar = istiolib.sidecar_calls(declared, "198.51.100.52")
     if mode == "mtls":
 
         def check(results):
-            check_mtls_sidecar(results["sidecar"], declared)
-            check_mtls_router(results["router"], declared)
+            istiolib.check_mtls_sidecar(results["sidecar"], declared)
+            istiolib.check_mtls_router(results["router"], declared)
 
-        return cases(source, namespace, sidecar, mtls_router_calls(declared)), check
+        return cases(source, namespace, sidecar, istiolib.mtls_router_calls(declared)), check
     ports = gateway_ports(resources)
     assert len(ports) == 3, ports
     assert all(LIVE_PLAIN_PORTS["start"] <= p <= LIVE_PLAIN_PORTS["end"] for p in ports), ports

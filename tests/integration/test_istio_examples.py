@@ -20,6 +20,8 @@ import yaml
 from clusterlib import ANSIBLE_PLAYBOOK, ROOT, clustertool, run_module
 from dnslib import dnstool, start_server
 
+from ansible_collections.meshguard.egress.plugins.module_utils._render import SERVICE_ANNOTATION
+
 pytestmark = pytest.mark.integration
 
 EXAMPLES = ROOT / "examples"
@@ -27,13 +29,17 @@ CLUSTERS = ["local-1", "local-2", "local-3"]
 SHOP = {"namespace": "shop", "labels": {"app": "orders"}, "ip_family": "dual"}
 # What the example rule set (examples/group_vars/egress_clusters.yml) declares,
 # with the answers of its zone (examples/dns): address, port, protocol, and
-# the name a client connects to.
-DEMO_DECLARED = [
+# the name a client connects to. The databases leave through the egress
+# gateway; the partner's block and the cache are sent direct.
+DEMO_THROUGH_GATEWAY = [
     ("192.0.2.10", 27017, "MONGO", "mongo-0.orders-db.acme.test"),
     ("192.0.2.11", 27017, "MONGO", "mongo-1.orders-db.acme.test"),
     ("198.51.100.23", 27017, "MONGO", "mongo-2.orders-db.acme.test"),
     ("2001:db8:23::17", 27017, "MONGO", "mongo-2.orders-db.acme.test"),
     ("192.0.2.50", 3306, "MYSQL", None),
+]
+DEMO_GATEWAY_SERVICES = {"orders-mongo", "billing-mysql"}
+DEMO_DECLARED = [
     # The partner publishes a block; its clients connect by whatever name the
     # partner gives them (the rule set does not know it), or by address.
     ("203.0.113.64", 443, "TLS", None),
@@ -62,6 +68,21 @@ def demo_calls(cluster: str) -> list[dict]:
     return calls
 
 
+def rendered_objects(folder) -> list[dict]:
+    objects = []
+    for f in sorted(Path(folder).glob("*.yaml")):
+        objects += [o for o in yaml.safe_load_all(f.read_text()) if o]
+    return objects
+
+
+def gateway_units(folder) -> list[tuple[str, str, int]]:
+    """The units of the services through the gateway: (address, SNI, port)."""
+    objects = rendered_objects(folder)
+    return istiolib.units(
+        [o for o in objects if o["metadata"].get("annotations", {}).get(SERVICE_ANNOTATION) in DEMO_GATEWAY_SERVICES]
+    )
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, dict]:
     """The example rule set rendered per cluster by the render playbook, and
@@ -77,10 +98,17 @@ def demo(tmp_path_factory) -> dict[str, dict]:
     finally:
         dnstool.down(server.port, server.state_dir)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    cases = [
-        {"id": c, "manifests": [str(out / c)], "workload": SHOP, "calls": demo_calls(c), "detail": True}
-        for c in CLUSTERS
-    ]
+    cases = []
+    for c in CLUSTERS:
+        manifests = istiolib.with_gateway(out / c)
+        cases.append({"id": c, "manifests": manifests, "workload": SHOP, "calls": demo_calls(c), "detail": True})
+        units = gateway_units(out / c)
+        calls = istiolib.sidecar_calls(units, "192.0.2.12")
+        cases.append({"id": f"{c}-gateway-sidecar", "manifests": manifests, "workload": SHOP, "calls": calls})
+        calls = istiolib.mtls_router_calls(units)
+        cases.append(
+            {"id": f"{c}-gateway", "manifests": manifests, "workload": istiolib.router_workload(), "calls": calls}
+        )
     results = istiolib.probe(cases, shards=1)
     for c in CLUSTERS:
         results[c]["folder"] = str(out / c)
@@ -91,11 +119,16 @@ def demo(tmp_path_factory) -> dict[str, dict]:
 def test_every_destination_of_the_demo_is_reachable_as_declared(demo, cluster):
     r = demo[cluster]
     assert r.get("error") is None, r.get("error")
-    objects = []
-    for f in sorted(Path(r["folder"]).glob("*.yaml")):
-        objects += [o for o in yaml.safe_load_all(f.read_text()) if o]
-    bad = istiolib.unreachable(r, istiolib.service_hosts(objects))
+    bad = istiolib.unreachable(r, istiolib.service_hosts(rendered_objects(r["folder"])))
     assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_the_demo_databases_leave_through_the_egress_gateway(demo, cluster):
+    units = gateway_units(demo[cluster]["folder"])
+    assert sorted((a, p) for a, _sni, p in units) == sorted((a, p) for a, p, _proto, _name in DEMO_THROUGH_GATEWAY)
+    istiolib.check_mtls_sidecar(demo[f"{cluster}-gateway-sidecar"], units)
+    istiolib.check_mtls_router(demo[f"{cluster}-gateway"], units)
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)

@@ -30,7 +30,6 @@ pytestmark = pytest.mark.integration
 NET = "networking.istio.io/v1"
 GATEWAY_SELECTOR = {"istio": "egressgateway"}
 PLAIN_PORT = GATEWAY_PLAIN_PORTS[0]
-UNKNOWN_SNI = "nobody.shop.meshguard-egress.invalid"
 
 
 def _meta(name: str, namespace: str) -> dict:
@@ -202,7 +201,7 @@ def router_mtls_calls(units: dict[str, str], ns: str) -> list[dict]:
     calls = [istiolib.mtls_call(unit_host(unit, ns), f"unit {ip}") for ip, unit in units.items()]
     first = unit_host(next(iter(units.values())), ns)
     calls += [
-        istiolib.mtls_call(UNKNOWN_SNI, "unknown sni"),
+        istiolib.mtls_call(istiolib.UNKNOWN_SNI, "unknown sni"),
         # A TLS client without the mesh's certificate: refused by the handshake.
         {"name": "plain tls", "address": GATEWAY_POD_IP, "port": GATEWAY_MTLS_PORT, "protocol": "tls", "sni": first},
         # The Service's port, not the pod's: the listener binds the targetPort.
