@@ -64,10 +64,12 @@ def text(version: Version) -> str:
 def ambient_problem(version: Version) -> Optional[str]:
     """Why the ambient rendering cannot target ``version``, or None."""
     if version < AMBIENT_MINIMUM:
+        # An unquoted YAML 1.30 is the float 1.3.
+        hint = f" (an unquoted 1.{version[1]}0 in YAML reads as {text(version)}: quote it)" if version[1] < 10 else ""
         return (
             f"{text(version)} is older than {text(AMBIENT_MINIMUM)}, the oldest Istio the ambient rendering targets: "
             "before it ztunnel refuses the PASSTHROUGH load balancing that istiod sends for resolution NONE, "
-            "which the waypoint needs to forward to the address dialled"
+            f"which the waypoint needs to forward to the address dialled{hint}"
         )
     return None
 

@@ -684,7 +684,8 @@ def _check_gateway_service(
     if gateway is None or context.legacy:
         return
     for key, _value in labels:
-        problem = istio_label_problem(key)
+        # The waypoint labels are refused for every service (owned_label_problem).
+        problem = None if owned_label_problem(key) else istio_label_problem(key)
         if problem:
             report.error("labels", problem)
     if context.network_policy and namespace == gateway.namespace:

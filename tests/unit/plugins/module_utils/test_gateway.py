@@ -504,7 +504,7 @@ def test_plain_ports_default_where_ansible_passes_none():
         (dict(PG, allowed_sources=[]), {}, "allowed_sources: must list at least one"),
         (dict(PG, egress_gateway="no"), {}, "egress_gateway: must be true or false, got 'no'"),
         (dict(PG, labels={"istio.io/rev": "canary"}), {}, "labels: 'istio.io/rev' is read by Istio itself"),
-        (dict(PG, labels={"istio.io/use-waypoint": "wp"}), {}, "labels: 'istio.io/use-waypoint' is read by Istio"),
+        (dict(PG, labels={"istio.io/use-waypoint": "wp"}), {}, "labels: 'istio.io/use-waypoint' is set by"),
     ],
 )
 def test_bad_service_options_through_the_gateway_name_service_and_field(service, gateway, message):
