@@ -55,7 +55,7 @@ options:
         included; the set's other services through the gateway then get a policy admitting any client. See
         docs/rendering.md.
       - In a namespace in ambient mode (O(dataplane)), C(allowed_sources) are the only clients the waypoint admits for
-        this service (default the service's own namespace, never anyone): one C(AuthorizationPolicy) per
+        this service (default the service's own namespace, never anyone), as one C(AuthorizationPolicy) per
         C(ServiceEntry) object, attached to it by C(targetRefs), on the service's ports. Other services on the same
         waypoint are not affected.
       - The labels C(istio.io/use-waypoint), C(istio.io/use-waypoint-namespace), C(istio.io/waypoint-for),
@@ -96,7 +96,7 @@ options:
     description:
       - Namespaces that get a C(Sidecar) named C(default) with C(outboundTrafficPolicy.mode=REGISTRY_ONLY), so
         that what is not declared is not reachable through the sidecar. Not with the legacy API.
-      - Not for a namespace in ambient mode (an error): ztunnel ignores C(Sidecar) and C(REGISTRY_ONLY)
+      - Not for a namespace in ambient mode (an input error), where ztunnel ignores C(Sidecar) and C(REGISTRY_ONLY)
         (istio/istio#54281). There, bind the services to a waypoint with C(allowed_sources), and use O(network_policy)
         to block direct egress.
     type: list
@@ -218,8 +218,8 @@ options:
         default: false
       allowed_namespaces:
         description:
-          - With O(waypoint.manage), namespaces of other sets that use the waypoint too: the managing set cannot see
-            them otherwise.
+          - With O(waypoint.manage), namespaces of other sets that use the waypoint too (the managing set cannot see
+            them otherwise).
         type: list
         elements: str
   istio_version:
