@@ -194,7 +194,10 @@ def _ambient(
     if expands_cidrs(ruleset.istio_version):
         listed = [ipaddress.ip_network(address) for address in _expanded(ruleset, service, networks)]
     entries = _service_entries(ruleset, service, listed, ips, meta, labels=waypoint_labels(service, waypoint))
-    objects = [*entries, *(authorization_policy(ruleset, service, e, meta.of(e["metadata"]["name"])) for e in entries)]
+    objects = [
+        *entries,
+        *(authorization_policy(ruleset, service, e, meta.of(e["metadata"]["name"], last_seen=False)) for e in entries),
+    ]
     if ruleset.network_policy:
         objects += service_network_policies(ruleset, service, networks, meta.of)
     return objects

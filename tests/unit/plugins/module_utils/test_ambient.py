@@ -539,3 +539,12 @@ def test_a_service_left_out_because_it_did_not_resolve_keeps_the_waypoint():
         ("Gateway", "egress-waypoint"),
         ("NetworkPolicy", "meshguard-egress--egress--waypoint"),
     ]
+
+
+def test_address_retention_rewrites_the_service_entry_only():
+    retained = ServiceAddresses(cidrs=("203.0.113.10/31",), sources=("mongo.db.example.com",), last_seen='{"x":""}')
+    objects = render(ruleset(MONGO), {"orders-mongo": retained})
+    (entry,) = of(objects, "ServiceEntry")
+    (policy,) = of(objects, "AuthorizationPolicy")
+    assert entry["metadata"]["annotations"]["meshguard.egress/last-seen"] == '{"x":""}'
+    assert "meshguard.egress/last-seen" not in policy["metadata"]["annotations"]
