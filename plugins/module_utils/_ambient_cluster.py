@@ -26,6 +26,7 @@ from ._ambient_spec import (
     Waypoint,
 )
 from ._errors import MeshguardError
+from ._gateway_render import NAMESPACE_NAME_LABEL
 from ._kinds import WAYPOINT
 from ._kube import KubeClient, KubeError, Resource
 from ._spec import RuleSet, with_dataplanes
@@ -63,11 +64,21 @@ def read_dataplanes(client: KubeClient, ruleset: RuleSet) -> Dataplanes:
     namespaces = client.resource("v1", "Namespace")
     if namespaces is None:
         raise AmbientCheckError(client.where, ["the API server serves no core v1 Namespaces"])
+    warnings: list[str] = []
+    unread: set[str] = set()
     for name in names:
         try:
             found = client.get(namespaces, None, name)
         except KubeError as e:
-            problems.append(f"cannot read namespace {name!r} ({e}): its labels decide ambient mode")
+            if ruleset.dataplane == AUTO:
+                problems.append(
+                    f"cannot read namespace {name!r} ({e}): with dataplane auto its labels decide ambient mode"
+                )
+            else:
+                # The API server sets this label on every namespace: enough for a waypoint's usual selector.
+                warnings.append(f"{client.where}: cannot read namespace {name!r} ({e}); its labels were not checked")
+                labels[name] = {NAMESPACE_NAME_LABEL: name}
+                unread.add(name)
             continue
         labels[name] = None if found is None else dict((found.get("metadata") or {}).get("labels") or {})
     if ruleset.dataplane == AUTO:
@@ -78,7 +89,6 @@ def read_dataplanes(client: KubeClient, ruleset: RuleSet) -> Dataplanes:
         ]
     if problems:
         raise AmbientCheckError(client.where, problems)
-    warnings: list[str] = []
     if ruleset.dataplane == AUTO:
         ambient = {name for name, found in labels.items() if (found or {}).get(DATAPLANE_LABEL) == DATAPLANE_AMBIENT}
         found_set = with_dataplanes(ruleset, ambient)
@@ -88,7 +98,7 @@ def read_dataplanes(client: KubeClient, ruleset: RuleSet) -> Dataplanes:
             f"{client.where}: namespace {name!r} is not labelled {DATAPLANE_LABEL}={DATAPLANE_AMBIENT}: its pods are "
             "not in ambient mode, so ztunnel does not send their traffic to the waypoint"
             for name, found in sorted(labels.items())
-            if found is not None and found.get(DATAPLANE_LABEL) != DATAPLANE_AMBIENT
+            if found is not None and name not in unread and found.get(DATAPLANE_LABEL) != DATAPLANE_AMBIENT
         ]
     return Dataplanes(found_set, labels, tuple(warnings))
 
