@@ -517,8 +517,9 @@ def test_gateway_options_of_a_service_need_the_rule_sets_gateway():
         validate_ruleset({"set": "egress", "services": [dict(PG, egress_gateway=True, allowed_sources=["shop"])]})
     assert caught.value.errors == [
         "services[0] 'payments-db': egress_gateway: needs the rule set's egress_gateway option (where the gateway is)",
-        "services[0] 'payments-db': allowed_sources: is enforced by the egress gateway: only for a service through it "
-        "(the rule set's egress_gateway)",
+        "services[0] 'payments-db': allowed_sources: is enforced by the egress gateway, or in ambient mode by the "
+        "waypoint: only for a service through the gateway (the rule set's egress_gateway) or in an ambient namespace "
+        "(dataplane)",
     ]
     # Direct, Istio's labels are the user's business as before.
     validate_ruleset({"set": "egress", "services": [dict(PG, labels={"istio.io/rev": "canary"})]})

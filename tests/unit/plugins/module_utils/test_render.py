@@ -125,7 +125,7 @@ AMBIENT_MONGO_ADDRESSES = ServiceAddresses(
 CASES = {
     "ambient": (
         {
-            "set": "egress",
+            "set": "payments",
             "namespace": "shop",
             "dataplane": "ambient",
             "network_policy": True,
@@ -136,7 +136,7 @@ CASES = {
     ),
     "ambient_expanded": (
         {
-            "set": "egress",
+            "set": "payments",
             "namespace": "shop",
             "dataplane": "ambient",
             "istio_version": "1.29",
