@@ -43,14 +43,14 @@ def bare_context(local_clusters):
 
 
 @pytest.fixture
-def set_name(local_clusters):
+def set_name(local_clusters, bare_context):
     name = f"amb{uuid.uuid4().hex[:8]}"
     yield name
-    for context in local_clusters.contexts:
-        run_module(
-            "rules",
-            {"kubeconfig": str(local_clusters.kubeconfig), "context": context, "set": name, "state": "absent"},
-        )
+    # Every test here writes to bare_context only.
+    run_module(
+        "rules",
+        {"kubeconfig": str(local_clusters.kubeconfig), "context": bare_context, "set": name, "state": "absent"},
+    )
 
 
 def args(local_clusters, context, namespace, set_name, **extra) -> dict:
