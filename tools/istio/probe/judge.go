@@ -53,6 +53,11 @@ type Result struct {
 	// next push starts), so it may lag one configuration change behind.
 	IstiodStatus map[string][]Record `json:"istiod_push_status,omitempty"`
 	Calls        []CallResult        `json:"calls"`
+	// WDS: what istiod sends a ztunnel (proxy "ztunnel", from a live istiod).
+	WDS *WDS `json:"wds,omitempty"`
+	// WaypointRanges: a waypoint's main_internal IP ranges and the chain of
+	// each port ("198.51.100.0/28 -> 5432=inbound-vip|5432|tcp|host").
+	WaypointRanges []string `json:"waypoint_ranges,omitempty"`
 	// Seconds the case took (loading, generating, simulating).
 	Elapsed float64 `json:"elapsed_s"`
 }
@@ -237,6 +242,18 @@ func judge(c Case) (res Result) {
 	}()
 	var cfg *xdsConfig
 	var err error
+	if c.Workload.Proxy == "ztunnel" {
+		// ztunnel gets no Envoy configuration: only its discovery resources.
+		res.Source = "istiod"
+		if c.XDS == "" && c.Istiod == "" {
+			res.Error = "workload.proxy ztunnel: only a live istiod (xds or istiod) is a source of WDS"
+			return res
+		}
+		if res.WDS, err = fromIstiodZtunnel(c); err != nil {
+			res.Error = err.Error()
+		}
+		return res
+	}
 	switch {
 	case c.XDS != "" || c.Istiod != "":
 		res.Source = "istiod"
@@ -307,6 +324,14 @@ func report(c Case, cfg *xdsConfig, res *Result) {
 	sims := map[bool]*simulation.Simulation{}
 	for _, v6 := range []bool{false, true} {
 		sims[v6] = &simulation.Simulation{Listeners: familyView(cfg.listeners, v6), Clusters: cfg.clusters, Routes: cfg.routes}
+	}
+	if c.Workload.Proxy == "waypoint" {
+		// The simulator cannot walk a waypoint's filter_chain_matcher (ambient.go).
+		res.WaypointRanges = waypointRanges(cfg)
+		for _, call := range c.Calls {
+			res.Calls = append(res.Calls, waypointCall(cfg, call, clusterByName))
+		}
+		return
 	}
 	for _, call := range c.Calls {
 		a, err := netip.ParseAddr(call.Address)

@@ -78,8 +78,12 @@ func (w Workload) nodeType() (model.NodeType, error) {
 		return model.SidecarProxy, nil
 	case "router":
 		return model.Router, nil
+	case "waypoint":
+		return model.Waypoint, nil
+	case "ztunnel":
+		return model.Ztunnel, nil
 	}
-	return "", fmt.Errorf("workload.proxy %q: want sidecar or router", w.Proxy)
+	return "", fmt.Errorf("workload.proxy %q: want sidecar, router, waypoint or ztunnel", w.Proxy)
 }
 
 func (w Workload) name() string {
@@ -383,15 +387,9 @@ type istiodAddrs struct {
 // proxy and collects what it is sent: clusters, then their endpoints,
 // listeners, then their routes (the order Envoy asks in).
 func fromIstiod(c Case) (*xdsConfig, error) {
-	addrs := istiodAddrs{XDS: c.XDS, Debug: c.Debug}
-	if c.Istiod != "" {
-		b, err := os.ReadFile(c.Istiod)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(b, &addrs); err != nil {
-			return nil, fmt.Errorf("%s: %v", c.Istiod, err)
-		}
+	addrs, err := readIstiodAddrs(c)
+	if err != nil {
+		return nil, err
 	}
 	ips, err := c.Workload.ips()
 	if err != nil {
@@ -489,6 +487,21 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 		}
 	}
 	return out, nil
+}
+
+// readIstiodAddrs: the case's xds/debug addresses, or those of its istiod.json.
+func readIstiodAddrs(c Case) (istiodAddrs, error) {
+	addrs := istiodAddrs{XDS: c.XDS, Debug: c.Debug}
+	if c.Istiod != "" {
+		b, err := os.ReadFile(c.Istiod)
+		if err != nil {
+			return addrs, err
+		}
+		if err := json.Unmarshal(b, &addrs); err != nil {
+			return addrs, fmt.Errorf("%s: %v", c.Istiod, err)
+		}
+	}
+	return addrs, nil
 }
 
 func decodeAll[T proto.Message](resp *discovery.DiscoveryResponse, fresh func() T) ([]T, error) {
