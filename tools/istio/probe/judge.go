@@ -30,6 +30,8 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 	// Source: "manifests", "cluster" (live objects) or "istiod" (live xDS).
 	Source string `json:"source"`
+	// Proxy: the workload's proxy type (sidecar, router, waypoint, ztunnel).
+	Proxy string `json:"proxy,omitempty"`
 	// Objects Istio read, and those it does not know (kinds of other APIs,
 	// e.g. NetworkPolicy or the legacy config.istio.io EgressRule).
 	Objects []ObjectRef `json:"objects,omitempty"`
@@ -230,7 +232,7 @@ type xdsConfig struct {
 }
 
 func judge(c Case) (res Result) {
-	res = Result{ID: c.ID, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
+	res = Result{ID: c.ID, Proxy: c.Workload.Proxy, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
 	start := time.Now()
 	defer func() {
 		res.Elapsed = time.Since(start).Seconds()
@@ -254,11 +256,19 @@ func judge(c Case) (res Result) {
 		}
 		return res
 	}
+	live := c.XDS != "" || c.Istiod != ""
+	if c.Workload.Proxy == "waypoint" && !live {
+		// In process, istiod's ambient index would need PILOT_ENABLE_AMBIENT
+		// at the probe's start, and the Gateway's status.addresses, which only
+		// a live istiod writes (once the waypoint's Service has endpoints).
+		res.Error = "workload.proxy waypoint: only a live istiod (xds or istiod) is a source of a waypoint's configuration"
+		return res
+	}
 	switch {
-	case c.XDS != "" || c.Istiod != "":
+	case live:
 		res.Source = "istiod"
 		cfg, err = fromIstiod(c)
-		if err == nil && c.Kubeconfig != "" {
+		if err == nil && c.Kubeconfig != "" && c.Workload.Proxy != "waypoint" {
 			// The same objects in process, for the records of this proxy's build.
 			var objects *xdsConfig
 			if objects, err = fromCluster(c, &res); err == nil {
