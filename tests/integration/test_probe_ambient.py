@@ -273,7 +273,6 @@ def check_waypoint(result: dict, ns: str) -> None:
         "payments first": ("egress--payments-db", PAYMENTS_PORT),
         "payments last": ("egress--payments-db", PAYMENTS_PORT),
         "mongo": ("egress--orders-mongo", MONGO_PORT),
-        "pair first": ("egress--pair", PAIR_PORT),
     }
     for call_name, (se, port) in routed.items():
         call = calls[call_name]
@@ -289,17 +288,21 @@ def check_waypoint(result: dict, ns: str) -> None:
     assert policy["permissions"] == [f"destination_port:{PAYMENTS_PORT}"]
     (policy,) = istiolib.rbac_policies(calls["mongo"])
     assert (policy["action"], policy["namespaces"], policy.get("service_accounts")) == ("ALLOW", [ns], None)
-    # No policy on the pair: the waypoint allows every source there.
-    assert istiolib.rbac_policies(calls["pair first"]) == []
     for call_name in ("payments outside", "payments other port", "mongo neighbour", "direct"):
         call = calls[call_name]
         assert (call["verdict"], call.get("filter_chain")) == ("denied", None), istiolib.describe(call)
     # Istio's waypoint serves one address of a ServiceEntry with several
-    # (findWaypointResources keeps one model.Service per host and
-    # namespace; the ServiceEntry gives one per address): ztunnel sends the
-    # second address to the waypoint (above), which has no chain for it.
-    # So an ambient rendering writes one address or block per ServiceEntry.
-    assert calls["pair second"]["verdict"] == "denied", istiolib.describe(calls["pair second"])
+    # (the ServiceEntry gives istiod one model.Service per address, and
+    # findWaypointResources keeps the oldest per host and namespace): ztunnel
+    # sends both addresses to the waypoint (above), which has a chain for one
+    # of them only. So an ambient rendering writes one address or block per
+    # ServiceEntry.
+    pair = [calls["pair first"], calls["pair second"]]
+    assert sorted(c["verdict"] for c in pair) == ["denied", "routed"], [istiolib.describe(c) for c in pair]
+    (served,) = [c for c in pair if c["verdict"] == "routed"]
+    assert served["cluster"] == istiolib.inbound_vip_cluster(PAIR_PORT, host("egress--pair", ns))
+    # No policy on the pair: the waypoint allows every source there.
+    assert istiolib.rbac_policies(served) == []
 
 
 def check_sidecar(result: dict, ns: str) -> None:
