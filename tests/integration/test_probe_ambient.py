@@ -39,6 +39,8 @@ SECURITY = "security.istio.io/v1"
 
 PAYMENTS_BLOCK = "198.51.100.0/28"
 PAYMENTS_PORT = 5432
+V6_BLOCK = "2001:db8::/120"
+V6_PORT = 5434
 MONGO_ADDRESS = "203.0.113.10"
 MONGO_PORT = 27017
 # Two single addresses in one ServiceEntry: ztunnel gets both, the waypoint one.
@@ -185,11 +187,12 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
         "egress--orders-mongo", ns, [f"{MONGO_ADDRESS}/32"], MONGO_PORT, "MONGO", waypoint=WAYPOINT_NAME
     )
     pair = service_entry("egress--pair", ns, PAIR, PAIR_PORT, "TCP", waypoint=WAYPOINT_NAME)
+    v6 = service_entry("egress--v6", ns, [V6_BLOCK], V6_PORT, "TCP", waypoint=WAYPOINT_NAME)
     direct = service_entry("direct", ns, [DIRECT_BLOCK], DIRECT_PORT, "TCP", waypoint=None)
     gateway = waypoint_gateway(WAYPOINT_NAME, [ns])
     payments_policy = target_policy("egress--payments-db", ns, [ns], ["billing/api"], PAYMENTS_PORT)
     mongo_policy = target_policy("egress--orders-mongo", ns, [ns], [], MONGO_PORT)
-    objects = [client_pod(ns), gateway, payments_policy, mongo_policy, payments, mongo, pair, direct]
+    objects = [client_pod(ns), gateway, payments_policy, mongo_policy, payments, mongo, pair, v6, direct]
     local_clusters.kubectl(ctx, "label", "namespace", ns, "istio.io/dataplane-mode=ambient")
     try:
         apply(local_clusters, ctx, objects)
@@ -197,7 +200,7 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
         wait_condition(local_clusters, ctx, gateway, "Programmed", want=("True", "Programmed"))
         (live,) = local_clusters.get(ctx, "gateways.gateway.networking.k8s.io", WAYPOINT_NAMESPACE, WAYPOINT_NAME)
         assert {"type": "Hostname", "value": WAYPOINT_HOST} in live["status"]["addresses"], live["status"]
-        for se in (payments, mongo, pair):
+        for se in (payments, mongo, pair, v6):
             bound = wait_condition(local_clusters, ctx, se, "istio.io/WaypointBound", want=("True", "WaypointAccepted"))
             assert bound["message"] == f"Successfully attached to waypoint {WAYPOINT_NAMESPACE}/{WAYPOINT_NAME}"
         assert "istio.io/WaypointBound" not in conditions(local_clusters, ctx, direct)
@@ -216,6 +219,9 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
             tcp("pair first", PAIR[0], PAIR_PORT),
             tcp("pair second", PAIR[1], PAIR_PORT),
             tcp("direct", "192.0.2.1", DIRECT_PORT),
+            tcp("v6 first", "2001:db8::", V6_PORT),
+            tcp("v6 last", "2001:db8::ff", V6_PORT),
+            tcp("v6 outside", "2001:db8::100", V6_PORT),
         ]
         cases = [
             {"id": "ztunnel", **istiod, "workload": istiolib.ztunnel_workload()},
@@ -247,6 +253,7 @@ def check_ztunnel(result: dict, ns: str) -> None:
         "egress--payments-db": (["/198.51.100.0/28"], PAYMENTS_PORT, "TCP"),
         "egress--orders-mongo": ([f"/{MONGO_ADDRESS}"], MONGO_PORT, None),
         "egress--pair": ([f"/{PAIR[0]}", f"/{PAIR[1]}"], PAIR_PORT, "TCP"),
+        "egress--v6": ([f"/{V6_BLOCK}"], V6_PORT, "TCP"),
     }
     for name, (addresses, port, app_protocol) in want.items():
         svc = services[f"{ns}/{host(name, ns)}"]
@@ -273,6 +280,10 @@ def check_waypoint(result: dict, ns: str) -> None:
         "payments first": ("egress--payments-db", PAYMENTS_PORT),
         "payments last": ("egress--payments-db", PAYMENTS_PORT),
         "mongo": ("egress--orders-mongo", MONGO_PORT),
+        # An IPv6 block, on a waypoint with an IPv4 address: a ServiceEntry's address is its
+        # DefaultAddress, kept whatever the proxy's family (getAllAddressesForProxy).
+        "v6 first": ("egress--v6", V6_PORT),
+        "v6 last": ("egress--v6", V6_PORT),
     }
     for call_name, (se, port) in routed.items():
         call = calls[call_name]
@@ -288,7 +299,7 @@ def check_waypoint(result: dict, ns: str) -> None:
     assert policy["permissions"] == [f"destination_port:{PAYMENTS_PORT}"]
     (policy,) = istiolib.rbac_policies(calls["mongo"])
     assert (policy["action"], policy["namespaces"], policy.get("service_accounts")) == ("ALLOW", [ns], None)
-    for call_name in ("payments outside", "payments other port", "mongo neighbour", "direct"):
+    for call_name in ("payments outside", "payments other port", "mongo neighbour", "direct", "v6 outside"):
         call = calls[call_name]
         assert (call["verdict"], call.get("filter_chain")) == ("denied", None), istiolib.describe(call)
     # Istio's waypoint serves one address of a ServiceEntry with several
