@@ -30,14 +30,10 @@ import (
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	network "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"istio.io/istio/pilot/pkg/model"
@@ -45,7 +41,6 @@ import (
 	"istio.io/istio/pilot/pkg/networking/util"
 	v3 "istio.io/istio/pilot/pkg/xds/v3"
 	"istio.io/istio/pilot/test/xdstest"
-	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/workloadapi"
 	"istio.io/istio/pkg/workloadapi/security"
 )
@@ -116,24 +111,15 @@ func fromIstiodZtunnel(c Case) (*WDS, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := c.Workload.name()
-	ns := c.Workload.Namespace
-	meta, err := structpb.NewStruct(map[string]any{
-		"NAMESPACE": ns, "ISTIO_VERSION": proxyVersion, "NAME": name,
-		"INSTANCE_IPS": ztunnelIP, "CLUSTER_ID": constants.DefaultClusterName,
-	})
+	node, err := proxyNode(model.Ztunnel, []string{ztunnelIP}, c.Workload.name(), c.Workload.Namespace, nil)
 	if err != nil {
 		return nil, err
 	}
-	node := &corev3.Node{
-		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", model.Ztunnel, ztunnelIP, name, ns, ns, constants.DefaultClusterLocalDomain),
-		Metadata: meta,
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(addrs.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialIstiod(addrs.XDS)
 	if err != nil {
-		return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+		return nil, err
 	}
 	defer conn.Close()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)

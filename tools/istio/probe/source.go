@@ -399,28 +399,15 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, name := c.Workload.Namespace, c.Workload.name()
-	labels := map[string]any{}
-	for k, v := range c.Workload.Labels {
-		labels[k] = v
-	}
-	meta, err := structpb.NewStruct(map[string]any{
-		"NAMESPACE": ns, "LABELS": labels, "ISTIO_VERSION": proxyVersion, "NAME": name,
-		"INSTANCE_IPS": strings.Join(ips, ","), "CLUSTER_ID": constants.DefaultClusterName,
-	})
+	node, err := proxyNode(nodeType, ips, c.Workload.name(), c.Workload.Namespace, c.Workload.Labels)
 	if err != nil {
 		return nil, err
 	}
-	node := &corev3.Node{
-		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", nodeType, ips[0], name, ns, ns, constants.DefaultClusterLocalDomain),
-		Metadata: meta,
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(addrs.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialIstiod(addrs.XDS)
 	if err != nil {
-		return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+		return nil, err
 	}
 	defer conn.Close()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
@@ -487,6 +474,36 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 		}
 	}
 	return out, nil
+}
+
+// proxyNode: the node a proxy of this type presents to istiod: its id
+// (type~ip~pod.namespace~namespace.svc.cluster.local) and the metadata the
+// istio-agent sends.
+func proxyNode(nodeType model.NodeType, ips []string, name, ns string, labels map[string]string) (*corev3.Node, error) {
+	anyLabels := map[string]any{}
+	for k, v := range labels {
+		anyLabels[k] = v
+	}
+	meta, err := structpb.NewStruct(map[string]any{
+		"NAMESPACE": ns, "LABELS": anyLabels, "ISTIO_VERSION": proxyVersion, "NAME": name,
+		"INSTANCE_IPS": strings.Join(ips, ","), "CLUSTER_ID": constants.DefaultClusterName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.Node{
+		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", nodeType, ips[0], name, ns, ns, constants.DefaultClusterLocalDomain),
+		Metadata: meta,
+	}, nil
+}
+
+// dialIstiod: a connection to istiod's plaintext xDS port.
+func dialIstiod(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("istiod %s: %v", addr, err)
+	}
+	return conn, nil
 }
 
 // readIstiodAddrs: the case's xds/debug addresses, or those of its istiod.json.
