@@ -192,7 +192,12 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
     gateway = waypoint_gateway(WAYPOINT_NAME, [ns])
     payments_policy = target_policy("egress--payments-db", ns, [ns], ["billing/api"], PAYMENTS_PORT)
     mongo_policy = target_policy("egress--orders-mongo", ns, [ns], [], MONGO_PORT)
-    objects = [client_pod(ns), gateway, payments_policy, mongo_policy, payments, mongo, pair, v6, direct]
+    # A policy for the pair in the waypoint's namespace: a targetRef names an
+    # object of the policy's own namespace (ShouldAttachPolicy), so it
+    # attaches to nothing, and the pair stays open to every source.
+    misplaced = target_policy("egress--pair", WAYPOINT_NAMESPACE, [ns], [], PAIR_PORT)
+    misplaced["metadata"]["name"] = f"{ns}-misplaced"
+    objects = [client_pod(ns), gateway, payments_policy, mongo_policy, misplaced, payments, mongo, pair, v6, direct]
     local_clusters.kubectl(ctx, "label", "namespace", ns, "istio.io/dataplane-mode=ambient")
     try:
         apply(local_clusters, ctx, objects)
@@ -207,6 +212,8 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
         for policy in (payments_policy, mongo_policy):
             accepted = wait_condition(local_clusters, ctx, policy, "WaypointAccepted", want=("True", "Accepted"))
             assert accepted["message"] == f"bound to {WAYPOINT_NAMESPACE}/{WAYPOINT_NAME}"
+        refused = wait_condition(local_clusters, ctx, misplaced, "WaypointAccepted", want=("False", "TargetNotFound"))
+        assert refused["message"] == f"ServiceEntry {WAYPOINT_NAMESPACE}/egress--pair was not found"
 
         istiod = {"istiod": str(member.dir / "istiod.json")}
         calls = [
@@ -237,10 +244,15 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(local_clusters
 
         istiolib.judge_until(cases, check)
 
-        # istioctl analyze on the live state: nothing about these objects.
+        # istioctl analyze on the live state: nothing about these objects but the misplaced policy.
         messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx)
         ours = [m for m in messages if ns in m.get("origin", "") or WAYPOINT_NAME in m.get("origin", "")]
-        assert ours == [], [istiolib.analyze_message(m) for m in ours]
+        found = sorted((m["code"], m["origin"]) for m in ours)
+        # (IST0127 too: no pod in the waypoint's namespace, the policy's.)
+        misplaced_origin = f"AuthorizationPolicy {WAYPOINT_NAMESPACE}/{ns}-misplaced"
+        assert found == [("IST0127", misplaced_origin), ("IST0171", misplaced_origin)], [
+            istiolib.analyze_message(m) for m in ours
+        ]
     finally:
         delete(local_clusters, ctx, objects)
 
