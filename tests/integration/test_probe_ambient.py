@@ -18,8 +18,9 @@ targetRef. Everything is decided by the cluster's own istiod:
   main_internal filter_chain_matcher walked by the probe) routes each
   declared address:port to an ORIGINAL_DST cluster under the policy's
   network RBAC, and has no chain for an undeclared address or port;
+- a policy in another namespace than its ServiceEntry's attaches to nothing;
 - `istioctl analyze` reports nothing about these objects once the waypoint
-  is ready, and reports the waypoint that cannot be.
+  is ready (but the misplaced policy), and reports the waypoint that cannot be.
 """
 
 from __future__ import annotations
