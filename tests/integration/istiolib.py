@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
+import clusters
 from clusters import EGRESS_GATEWAY
 from istioview import (
     GATEWAY_HOST,
@@ -389,3 +390,44 @@ def analyze_message(m: dict) -> str:
     """IST0134 Warning ServiceEntry shop/x: the message."""
     where = m.get("origin", "")
     return f"{m.get('code')} {m.get('level')} {where}: {m.get('message', '')}".strip()
+
+
+# --------------------------------------------------------------------------- ambient: ztunnel and the waypoint
+
+# The waypoint the local clusters can make ready (tools/istio/waypoint: its
+# Service and one instance; the Gateway is the rule set's).
+WAYPOINT_NAME = clusters.WAYPOINT_NAME
+WAYPOINT_NAMESPACE = clusters.WAYPOINT_NAMESPACE
+WAYPOINT_FIXTURE = clusters.WAYPOINT
+WAYPOINT_HOST = f"{WAYPOINT_NAME}.{WAYPOINT_NAMESPACE}.svc.cluster.local"
+# The HBONE port istiod names for every waypoint (getGatewayAddress).
+HBONE_PORT = 15008
+
+
+def ztunnel_workload() -> dict:
+    """The probe as a ztunnel (in istio-system, as Istio installs it): its
+    answer is the WDS resources istiod sends, in the result's "wds"."""
+    return {"namespace": "istio-system", "proxy": "ztunnel", "name": "ztunnel-probe"}
+
+
+def waypoint_workload() -> dict:
+    """The probe as the waypoint's proxy: a waypoint node in the waypoint's
+    namespace with the labels its Deployment's pods carry (without
+    gateway-name no targetRef policy attaches, ShouldAttachPolicy); its
+    services come from the waypoint Service these labels select."""
+    labels = {
+        "gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME,
+        "gateway.istio.io/managed": "istio.io-mesh-controller",
+    }
+    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": f"{WAYPOINT_NAME}-probe", "labels": labels}
+
+
+def wds_services(result: dict) -> dict[str, dict]:
+    """The Services istiod sent the probe's ztunnel, by resource name "<namespace>/<hostname>"."""
+    assert not result.get("error"), result.get("error")
+    return {s["resource"]: s for s in result["wds"]["services"]}
+
+
+def inbound_vip_cluster(port: int, host: str) -> str:
+    """A waypoint's chain and cluster of a service port (buildWaypointInternal)."""
+    return f"inbound-vip|{port}|tcp|{host}"
