@@ -28,7 +28,7 @@ help:
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
 	@echo "make test             ruff, galaxy-importer, docs, ansible-test sanity, unit and integration tests"
 	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
-	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
+	@echo "make bench [SIZE=small|smoke]  benchmarks against dig, kubernetes.core and kubectl"
 	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
 	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
 	@echo "make clusters-down    stop them"
