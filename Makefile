@@ -96,8 +96,9 @@ istio-crds: setup
 integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
 
+# Whole files to two workers, the longest first (LONGEST_FIRST in tests/integration/conftest.py).
 integration: integration-deps
-	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=15 tests/integration
+	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and
