@@ -31,6 +31,9 @@ LONGEST_FIRST = (
     "test_istio_matrix.py",
     "test_action_plugin.py",
     "test_istio_live.py",
+    "test_gateway_module.py",
+    "test_gateway_istio.py",
+    "test_probe_gateway.py",
     "test_faults.py",
     "test_istio_examples.py",
 )
