@@ -28,7 +28,7 @@ help:
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
 	@echo "make test             ruff, galaxy-importer, docs, ansible-test sanity, unit and integration tests"
 	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
-	@echo "make bench [SIZE=small]  benchmarks against dig, kubernetes.core and kubectl"
+	@echo "make bench [SIZE=small|smoke]  benchmarks against dig, kubernetes.core and kubectl"
 	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
 	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
 	@echo "make clusters-down    stop them"
@@ -96,8 +96,9 @@ istio-crds: setup
 integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS)
 	@tools/apt-install.sh $(DNS_PACKAGES)
 
+# Whole files to two workers, the longest first (LONGEST_FIRST in tests/integration/conftest.py).
 integration: integration-deps
-	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=15 tests/integration
+	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and

@@ -4,7 +4,8 @@
 """Benchmarks of meshguard.egress against the tools people use today.
 
     make bench                # SIZE=full: 2,000 names, 500 services, 1/3/6 clusters, 5,000 objects
-    make bench SIZE=small     # the same cases, small: a smoke check of the harness (CI)
+    make bench SIZE=small     # the same cases, small
+    make bench SIZE=smoke     # the same cases, the fewest inputs: a smoke check of the harness (CI)
     .venv/bin/python bench/run.py --size full --cases resolve,apply --runs 5
 
 Everything runs on this machine: a Knot DNS server on a free port with a
@@ -56,6 +57,10 @@ class Size:
 
 
 SIZES = {
+    # The fewest that still exercise every case, contender and record shape:
+    # five services reach h00000..h00004 (two A records, a CNAME), two cluster
+    # counts give a per-added-cluster figure. CI's smoke test of the harness.
+    "smoke": Size(names=20, services=5, rollout_sizes=(1, 2), memory_objects=20, runs=1, k8s_runs=1),
     "small": Size(names=100, services=10, rollout_sizes=(1, 2), memory_objects=100, runs=2, k8s_runs=1),
     "full": Size(names=2000, services=500, rollout_sizes=(1, 3, 6), memory_objects=5000, runs=3, k8s_runs=1),
 }

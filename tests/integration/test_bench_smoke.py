@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Smoke check of the benchmark harness: `bench/run.py --size small --runs 1` works.
+"""Smoke check of the benchmark harness: `bench/run.py --size smoke` works.
 
 It runs every case against its own DNS server and clusters (.cache/bench-clusters)
 and the peers' venv (.cache/bench/venv-peers, built on first use), and checks
@@ -37,8 +37,8 @@ def _targets(case: dict) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    # One run per figure: this checks the harness, not the figures.
-    cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--size", "small", "--runs", "1", "--output", str(out)]
+    # The fewest inputs, one run per figure: this checks the harness, not the figures.
+    cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--size", "smoke", "--output", str(out)]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, check=False)
     assert out.exists(), f"bench/run.py wrote no results (exit {res.returncode}):\n{res.stdout[-4000:]}{res.stderr}"
     data = json.loads(out.read_text())
@@ -50,7 +50,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_every_case_is_there(results: dict) -> None:
-    assert results["size"] == "small"
+    assert results["size"] == "smoke"
+    assert results["parameters"]["runs"] == 1
     assert results["errors"] == {}
     assert sorted(results["cases"]) == sorted(CASES)
     env = results["environment"]

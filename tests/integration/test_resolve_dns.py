@@ -321,8 +321,8 @@ def test_two_thousand_names_resolve_concurrently(bulk_server, capsys):
     assert sum(1 for c in merged if ":" not in c) == 2000  # 10.x.y.1: never adjacent
     assert netaddr.IPSet(c for c in merged if ":" in c) == netaddr.IPSet(f"2001:db8:b::{i:x}" for i in range(2000))
     with capsys.disabled():
+        # For the record only: speed is measured in bench/, not asserted here.
         print(f"\n2,000 names (4,000 queries) against local Knot, concurrency 32: {elapsed:.2f}s")
-    assert elapsed < 30
 
 
 # --------------------------------------------------------------------------- the pipeline (many names, one thread)
