@@ -304,14 +304,19 @@ def _mark(ok: bool) -> str:
     return "as expected" if ok else "NOT as expected"
 
 
-def router_workload() -> dict:
-    """The probe's workload for the egress gateway's proxy: a router in its namespace with its labels."""
-    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router"}
+def router_workload(**extra) -> dict:
+    """The probe's workload for the egress gateway's proxy (a router in
+    istio-system with the gateway's labels): with the gateway Service loaded,
+    Istio derives its ServiceTargets from these labels (no Pod needed)."""
+    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router", **extra}
 
 
-def mtls_call(sni: str, name: str) -> dict:
-    """A sidecar's connection to the gateway's pod: Istio mutual TLS with the SNI of its DestinationRule subset."""
-    return {"name": name, "address": GATEWAY_POD_IP, "port": GATEWAY_MTLS_PORT, "protocol": "mtls", "sni": sni}
+def mtls_call(
+    sni: str, name: str = "", *, port: int = GATEWAY_MTLS_PORT, address: str = GATEWAY_POD_IP, **extra
+) -> dict:
+    """A sidecar's connection to the gateway: Istio mutual TLS (ALPN istio)
+    with the SNI its DestinationRule subset sets."""
+    return {"name": name or f"mtls {sni}", "address": address, "port": port, "protocol": "mtls", "sni": sni, **extra}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -39,6 +39,8 @@ from istioview import (
     client_call,
     first_last,
     host_header,
+    mtls_call,
+    router_workload,
 )
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "client_call",
     "first_last",
     "host_header",
+    "mtls_call",
+    "router_workload",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,21 +78,6 @@ EGRESS_GATEWAY_FIXTURE = EGRESS_GATEWAY
 def with_gateway(*manifests) -> list[str]:
     """A case's "manifests": these folders or files and the gateway's fixture."""
     return [*(str(m) for m in manifests), str(EGRESS_GATEWAY_FIXTURE)]
-
-
-def router_workload(**extra) -> dict:
-    """The probe's workload for the egress gateway's proxy (a router in
-    istio-system with the gateway's labels): with the gateway Service loaded,
-    Istio derives its ServiceTargets from these labels (no Pod needed)."""
-    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router", **extra}
-
-
-def mtls_call(
-    sni: str, name: str = "", *, port: int = GATEWAY_MTLS_PORT, address: str = GATEWAY_POD_IP, **extra
-) -> dict:
-    """A sidecar's connection to the gateway: Istio mutual TLS (ALPN istio)
-    with the SNI its DestinationRule subset sets."""
-    return {"name": name or f"mtls {sni}", "address": address, "port": port, "protocol": "mtls", "sni": sni, **extra}
 
 
 def gateway_cluster(port: int, subset: str) -> str:
