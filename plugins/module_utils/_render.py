@@ -193,7 +193,11 @@ def _ambient(
     listed = networks
     if expands_cidrs(ruleset.istio_version):
         listed = [ipaddress.ip_network(address) for address in _expanded(ruleset, service, networks)]
-    entries = _service_entries(ruleset, service, listed, ips, meta, labels=waypoint_labels(service, waypoint))
+    # One address or block per object, whatever the layout: the waypoint keeps a
+    # filter chain for one address of a ServiceEntry only (docs/rendering.md, "Ambient mode").
+    entries = _service_entries(
+        ruleset, service, listed, ips, meta, labels=waypoint_labels(service, waypoint), layout="per_address"
+    )
     objects = [
         *entries,
         *(authorization_policy(ruleset, service, e, meta.of(e["metadata"]["name"], last_seen=False)) for e in entries),
@@ -334,9 +338,11 @@ def _synthetic_host(name: str, namespace: str) -> str:
     return f"{name}.{namespace}.{SYNTHETIC_HOST_DOMAIN}"
 
 
-def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
+def _groups(
+    ruleset: RuleSet, service: Service, networks: list[Network], layout: str
+) -> list[tuple[str, list[Network]]]:
     """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
-    if ruleset.layout == "per_address":
+    if layout == "per_address":
         return [(_address_name(ruleset, service, net), [net]) for net in networks]
     chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
     # The first object keeps the plain name, so crossing 256 addresses only adds objects.
@@ -365,7 +371,7 @@ def _static_groups(
     return [(_address_name(ruleset, service, net), [net], [ip]) for ip in ips for net in [ipaddress.ip_network(ip)]]
 
 
-def _real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
+def _real_host(service: Service, layout: str) -> Optional[str]:
     """The one host name an object of the service may carry, or None (a synthetic host).
 
     Istio builds one service per host and address of a ServiceEntry, each with
@@ -377,7 +383,7 @@ def _real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
     to the address dialled (NONE): then a TLS port may also check the client's
     SNI against it (see ``_port_protocol``).
     """
-    if ruleset.layout != "per_service" or service.resolution != "NONE":
+    if layout != "per_service" or service.resolution != "NONE":
         return None
     names = service.host_names
     if len(names) != 1 or service.literal_addresses:
@@ -433,12 +439,15 @@ def _service_entries(
     meta: _Meta,
     *,
     labels: Optional[dict[str, str]] = None,
+    layout: Optional[str] = None,
 ) -> list[dict[str, Any]]:
+    """``layout``: the set's unless given (ambient services are always per_address)."""
+    layout = layout or ruleset.layout
     if service.resolution == "STATIC":
         groups = _static_groups(ruleset, service, ips)
     else:
-        groups = [(name, group, []) for name, group in _groups(ruleset, service, networks)]
-    host = _real_host(ruleset, service)
+        groups = [(name, group, []) for name, group in _groups(ruleset, service, networks, layout)]
+    host = _real_host(service, layout)
     entries = []
     for index, (name, group, endpoints) in enumerate(groups):
         # Istio keeps one service per host name and namespace, so only the first
@@ -471,7 +480,7 @@ def _egress_rules(
     ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta, via_gateway: bool = False
 ) -> list[dict[str, Any]]:
     rules = []
-    for name, (network,) in _groups(ruleset, service, networks):
+    for name, (network,) in _groups(ruleset, service, networks, ruleset.layout):
         # One address is written as a plain IP, as in the original examples.
         destination = ip_text(network.network_address) if network.num_addresses == 1 else ip_text(network)
         rules.append(
