@@ -45,6 +45,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -96,7 +97,7 @@ kind: ClusterRole
 metadata:
   name: meshguard-readonly
 rules:
-- apiGroups: ["networking.istio.io", "networking.k8s.io"]
+- apiGroups: ["networking.istio.io", "networking.k8s.io", "security.istio.io", "gateway.networking.k8s.io"]
   resources: ["*"]
   verbs: ["get", "list", "watch"]
 ---
@@ -442,16 +443,20 @@ class Cluster:
         cfg = kubeconfig_for([self], readonly=False)
         _write_private(self.dir / "admin.kubeconfig", json.dumps(cfg).encode())
 
-    def install(self, crds: Path, gateway_api: GatewayAPI) -> None:
-        """Istio's CRDs, the Gateway API's standard CRDs and the read-only
-        role; a no-op when already there. Every Gateway API CRD is waited
-        for (Established): istiod starts after this, and decides at start
-        which of them it watches."""
+    def install(self, crds: Path, gateway_api: Optional[GatewayAPI]) -> None:
+        """Istio's CRDs, the Gateway API's standard CRDs (unless None) and the
+        read-only role; a no-op when already there. Every Gateway API CRD is
+        waited for (Established): istiod starts after this, and decides at
+        start which of them it watches."""
         self.write_admin_kubeconfig()
         stamp = self.dir / "installed"
-        want = f"{crds.stat().st_size}:{crds.name}:{gateway_api.bundle.stat().st_size}:{gateway_api.version}"
-        if not (stamp.exists() and stamp.read_text() == want and self._served()):
-            for bundle in (crds, gateway_api.bundle):
+        bundles = [crds] + ([gateway_api.bundle] if gateway_api else [])
+        want = f"{crds.stat().st_size}:{crds.name}"
+        if gateway_api:
+            want += f":{gateway_api.bundle.stat().st_size}:{gateway_api.version}"
+        with_gateway_api = gateway_api is not None
+        if not (stamp.exists() and stamp.read_text() == want and self._served(with_gateway_api)):
+            for bundle in bundles:
                 self.kubectl(
                     "apply", "--server-side", "--force-conflicts", "--field-manager=meshguard-local", "-f", str(bundle)
                 )
@@ -461,11 +466,11 @@ class Cluster:
                 "--for=condition=Established",
                 "--timeout=120s",
                 "crd/serviceentries.networking.istio.io",
-                *(f"crd/{name}" for name in gateway_api.crds),
+                *(f"crd/{name}" for name in (gateway_api.crds if gateway_api else [])),
             )
             stamp.write_text(want)
         deadline = time.monotonic() + 60
-        while not self._served():
+        while not self._served(with_gateway_api):
             if time.monotonic() > deadline:
                 raise SystemExit(
                     f"clusters: serviceentries.networking.istio.io or gateways.{GATEWAY_API_GROUP}"
@@ -473,10 +478,12 @@ class Cluster:
                 )
             time.sleep(0.3)
 
-    def _served(self) -> bool:
+    def _served(self, gateway_api: bool = True) -> bool:
         status, body = self.get("/apis/networking.istio.io/v1")
         if not (status == 200 and b'"serviceentries"' in body):
             return False
+        if not gateway_api:
+            return True
         status, body = self.get(f"/apis/{GATEWAY_API_GROUP}/v1")
         return status == 200 and b'"gateways"' in body
 
@@ -800,12 +807,16 @@ class ClusterSet:
         names = [p.name for p in self.state.iterdir() if (p / "cluster.json").exists()]
         return [self.cluster(n) for n in sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))]
 
-    def up(self, count: int, istio: bool = True) -> list[Cluster]:
+    def up(self, count: int, istio: bool = True, gateway_api: bool = True) -> list[Cluster]:
         """Start (or find running) count clusters. istio=False leaves Istio's
-        CRDs and istiod out: an API server where Istio is missing, for tests."""
+        CRDs and istiod out: an API server where Istio is missing, for tests.
+        gateway_api=False installs Istio's CRDs only, without the Gateway API
+        CRDs and without istiod (its waypoints need them): an API server
+        where the Gateway API is missing, for tests."""
         check_binaries(istio)
         crds = istio_crds() if istio else None
-        gateway_api = gateway_api_crds() if istio else None
+        gateway_crds = gateway_api_crds() if istio and gateway_api else None
+        istio = istio and gateway_api
         clusters = [self.cluster(f"{self.prefix}-{i}") for i in range(1, count + 1)]
         started = []
         for c in clusters:
@@ -815,8 +826,8 @@ class ClusterSet:
         t0 = time.monotonic()
         for c in clusters:
             c.wait_ready()
-            if crds is not None and gateway_api is not None:
-                c.install(crds, gateway_api)
+            if crds is not None:
+                c.install(crds, gateway_crds)
             else:
                 c.write_admin_kubeconfig()
         self.write_kubeconfig()

@@ -39,8 +39,8 @@ clustertool = _load_tool("clusters")
 apimetrics = _load_tool("apimetrics")
 
 # Under pytest-xdist each worker (gw0, gw1, ...) runs its own clusters: no test sees another worker's objects.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-STATE = ROOT / ".cache" / ("test-clusters-" + _WORKER if _WORKER else "test-clusters")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+STATE = ROOT / ".cache" / ("test-clusters-" + WORKER if WORKER else "test-clusters")
 KUBECONFIG = STATE / "kubeconfig"
 COUNT = 3
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"

@@ -420,3 +420,48 @@ def wds_services(result: dict) -> dict[str, dict]:
 def inbound_vip_cluster(port: int, host: str) -> str:
     """A waypoint's chain and cluster of a service port (buildWaypointInternal)."""
     return f"inbound-vip|{port}|tcp|{host}"
+
+
+def client_pod(ns: str) -> dict:
+    """An ambient workload of the namespace, never scheduled (no kubelet), as
+    Istio's CNI agent leaves a pod it has redirected into ztunnel (annotation
+    ambient.istio.io/redirection: enabled). A real namespace with policies
+    has such pods; without one, istioctl analyze reports each policy
+    (IST0127 "No matching workloads": its AuthorizationPolicy analyzer reads
+    no targetRefs, and counts a pod as ambient by that annotation only,
+    PodInAmbientMode)."""
+    meta = {
+        "name": "api",
+        "namespace": ns,
+        "labels": {"app": "api"},
+        "annotations": {"ambient.istio.io/redirection": "enabled"},
+    }
+    spec = {
+        "serviceAccountName": "api",
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "app", "image": "client-never-pulled"}],
+    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def conditions(local_clusters, ctx: str, o: dict) -> dict[str, dict]:
+    """The object's status conditions by type, as the API server holds them."""
+    group = o["apiVersion"].split("/", maxsplit=1)[0]
+    kind = f"{o['kind'].lower()}.{group}"
+    meta = o["metadata"]
+    (live,) = local_clusters.get(ctx, kind, meta["namespace"], meta["name"])
+    return {c["type"]: c for c in (live.get("status") or {}).get("conditions") or []}
+
+
+def wait_condition(local_clusters, ctx: str, o: dict, kind: str, *, want: tuple[str, str], timeout: float = 60) -> dict:
+    """Until istiod has written condition `kind` with this (status, reason);
+    fails with what the object says."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = conditions(local_clusters, ctx, o).get(kind)
+        if found and (found["status"], found["reason"]) == want:
+            return found
+        if time.monotonic() > deadline:
+            meta = o["metadata"]
+            raise AssertionError(f"{o['kind']} {meta['namespace']}/{meta['name']}: {kind} is {found}, want {want}")
+        time.sleep(0.5)

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """meshguard.egress.rules with dataplane ambient/auto against a real kube-apiserver with Istio's CRDs.
 
-What works on a cluster without the Gateway API CRDs (issue 14, part A): the
+What works on a cluster without the Gateway API CRDs (issue 14, part A; an
+API server of its own, the suite's clusters all serve the Gateway API): the
 namespaces' istio.io/dataplane-mode labels read by dataplane auto before any
 write, the input errors that depend on them, and a clear failure, with nothing
 written, when the waypoint's Gateway kind is not served. What istiod makes of
@@ -13,10 +14,11 @@ ready waypoint) and the probe's ambient cases.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
-from clusterlib import GATEWAY_KINDS, owned, run_module, writes
+from clusterlib import GATEWAY_KINDS, ROOT, WORKER, LocalClusters, clustertool, owned, run_module, writes
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +32,43 @@ def serves_gateway_api(local_clusters, context: str) -> bool:
     return bool(out.strip())
 
 
+@pytest.fixture(scope="module")
+def bare_clusters():
+    """An API server of its own with Istio's CRDs and no Gateway API CRDs
+    (every cluster of the suite serves the Gateway API): the missing-CRD case."""
+    state = ROOT / ".cache" / ("test-nogwapi-" + WORKER if WORKER else "test-nogwapi")
+    cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="nogwapi")
+    already = {c.name for c in cs.known() if c.pid()}
+    members = cs.up(1, gateway_api=False)
+    view = LocalClusters(cs, members, cs.kubeconfig)
+    (context,) = view.contexts
+    assert not serves_gateway_api(view, context), f"{context} serves {GATEWAY_API}"
+    yield view
+    if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1":
+        for c in members:
+            if c.name not in already:
+                c.shutdown()
+
+
 @pytest.fixture
-def bare_context(local_clusters):
-    """A local cluster that does not serve the Gateway API (no CRDs): the missing-CRD case."""
-    for context in local_clusters.contexts:
-        if not serves_gateway_api(local_clusters, context):
-            return context
-    pytest.fail(
-        f"every local cluster serves {GATEWAY_API}: the missing-CRD test needs one without the Gateway API CRDs "
-        "(the local platform must leave one cluster without them)"
-    )
+def bare_context(bare_clusters):
+    return bare_clusters.contexts[0]
+
+
+@pytest.fixture
+def namespace(bare_clusters):
+    """A fresh namespace on the bare cluster (the suite's fixture makes them on its clusters)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    (context,) = bare_clusters.contexts
+    bare_clusters.kubectl(context, "create", "namespace", name)
+    yield name
+    bare_clusters.kubectl(context, "delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def local_clusters(bare_clusters):
+    """Every test here talks to the bare cluster only."""
+    return bare_clusters
 
 
 @pytest.fixture

@@ -26,11 +26,18 @@ targetRef. Everything is decided by the cluster's own istiod:
 from __future__ import annotations
 
 import json
-import time
 
 import istiolib
 import pytest
-from istiolib import HBONE_PORT, WAYPOINT_HOST, WAYPOINT_NAME, WAYPOINT_NAMESPACE
+from istiolib import (
+    HBONE_PORT,
+    WAYPOINT_HOST,
+    WAYPOINT_NAME,
+    WAYPOINT_NAMESPACE,
+    client_pod,
+    conditions,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -107,28 +114,6 @@ def target_policy(se: str, ns: str, namespaces: list[str], service_accounts: lis
     }
 
 
-def client_pod(ns: str) -> dict:
-    """An ambient workload of the namespace, never scheduled (no kubelet), as
-    Istio's CNI agent leaves a pod it has redirected into ztunnel (annotation
-    ambient.istio.io/redirection: enabled). A real namespace with policies
-    has such pods; without one, istioctl analyze reports each policy
-    (IST0127 "No matching workloads": its AuthorizationPolicy analyzer reads
-    no targetRefs, and counts a pod as ambient by that annotation only,
-    PodInAmbientMode)."""
-    meta = {
-        "name": "api",
-        "namespace": ns,
-        "labels": {"app": "api"},
-        "annotations": {"ambient.istio.io/redirection": "enabled"},
-    }
-    spec = {
-        "serviceAccountName": "api",
-        "automountServiceAccountToken": False,
-        "containers": [{"name": "app", "image": "client-never-pulled"}],
-    }
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
-
-
 def text(objects: list[dict]) -> str:
     return "\n---\n".join(json.dumps(o) for o in objects)
 
@@ -147,29 +132,6 @@ def delete(local_clusters, ctx: str, objects: list[dict]) -> None:
         kind = f"{o['kind'].lower()}.{group}" if group else o["kind"].lower()
         meta = o["metadata"]
         local_clusters.kubectl(ctx, "delete", kind, meta["name"], "-n", meta["namespace"], "--wait=false", check=False)
-
-
-def conditions(local_clusters, ctx: str, o: dict) -> dict[str, dict]:
-    """The object's status conditions by type, as the API server holds them."""
-    group = o["apiVersion"].split("/", maxsplit=1)[0]
-    kind = f"{o['kind'].lower()}.{group}"
-    meta = o["metadata"]
-    (live,) = local_clusters.get(ctx, kind, meta["namespace"], meta["name"])
-    return {c["type"]: c for c in (live.get("status") or {}).get("conditions") or []}
-
-
-def wait_condition(local_clusters, ctx: str, o: dict, kind: str, *, want: tuple[str, str], timeout: float = 60) -> dict:
-    """Until istiod has written condition `kind` with this (status, reason);
-    fails with what the object says."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = conditions(local_clusters, ctx, o).get(kind)
-        if found and (found["status"], found["reason"]) == want:
-            return found
-        if time.monotonic() > deadline:
-            meta = o["metadata"]
-            raise AssertionError(f"{o['kind']} {meta['namespace']}/{meta['name']}: {kind} is {found}, want {want}")
-        time.sleep(0.5)
 
 
 def tcp(name: str, address: str, port: int) -> dict:
