@@ -53,6 +53,8 @@ MONGO = {
     "hosts": ["203.0.113.30"],
     "ports": [{"number": 27017, "protocol": "MONGO"}, {"number": 27018, "protocol": "TCP"}],
 }
+# A second set using the first one's waypoint (manage false).
+MYSQL = {"name": "mysql", "hosts": ["192.0.2.50"], "ports": [{"number": 3306, "protocol": "TCP"}]}
 V6 = {"name": "v6-db", "hosts": ["2001:db8:1::/120"], "ports": [{"number": 5434, "protocol": "TCP"}]}
 
 
@@ -135,6 +137,13 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             assert labels["istio.io/use-waypoint"] == WAYPOINT_NAME
             assert labels["istio.io/use-waypoint-namespace"] == WAYPOINT_NAMESPACE
 
+        # A second set on the same waypoint, which it does not manage.
+        user = {**args, "set": f"{set_name}-b", "services": [MYSQL], "network_policy": False}
+        user["waypoint"] = {**args["waypoint"], "manage": False}
+        assert run(user)["changed"] is True
+        (mysql,) = [o for o in local_clusters.get(ctx, SE_KIND, ns) if o["metadata"]["name"] not in live]
+        assert "Gateway" not in owned(local_clusters, ctx, f"{set_name}-b", kinds=AMBIENT_KINDS)
+
         # 1. istiod's own verdicts.
         gateway = {
             "apiVersion": "gateway.networking.k8s.io/v1",
@@ -142,7 +151,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             "metadata": {"name": WAYPOINT_NAME, "namespace": WAYPOINT_NAMESPACE},
         }
         wait_condition(local_clusters, ctx, gateway, "Programmed", want=("True", "Programmed"))
-        for o in live.values():
+        for o in [*live.values(), mysql]:
             bound = wait_condition(local_clusters, ctx, o, "istio.io/WaypointBound", want=("True", "WaypointAccepted"))
             assert bound["message"] == f"Successfully attached to waypoint {WAYPOINT_NAMESPACE}/{WAYPOINT_NAME}"
             policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": o["metadata"]}
@@ -162,6 +171,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             calls.append(tcp(f"{svc['name']} outside", after(block), svc["ports"][0]["number"]))
             denied.append(f"{svc['name']} outside")
         calls.append(tcp("payments other port", "198.51.100.65", 5433))
+        calls.append(tcp("mysql", "192.0.2.50", 3306))
         denied.append("payments other port")
         istiod = {"istiod": str(member.dir / "istiod.json")}
         cases = [
@@ -201,6 +211,12 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             for call_name in denied:
                 call = by_call[call_name]
                 assert (call["verdict"], call.get("filter_chain")) == ("denied", None), istiolib.describe(call)
+            want = istiolib.inbound_vip_cluster(3306, mysql["spec"]["hosts"][0])
+            call = by_call["mysql"]
+            assert (call["verdict"], call["cluster"]) == ("routed", want), istiolib.describe(call)
+            assert [(p["namespaces"], p["permissions"]) for p in istiolib.rbac_policies(call)] == [
+                ([ns], ["destination_port:3306"])
+            ]
 
         istiolib.judge_until(cases, check)
 
@@ -208,6 +224,8 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
         messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx)
         ours = [m for m in messages if ns in m.get("origin", "") or WAYPOINT_NAME in m.get("origin", "")]
         assert ours == [], [istiolib.analyze_message(m) for m in ours]
+        assert not run({**user, "state": "absent"}).get("failed")
+        assert owned(local_clusters, ctx, f"{set_name}-b", kinds=AMBIENT_KINDS) == {}
 
         # 5. A rerun changes and writes nothing.
         before = local_clusters.requests(ctx)
@@ -276,6 +294,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
     finally:
         # state absent: nothing of the set left, of any kind.
         gone = run_module("rules", {**args, "state": "absent"})[0]
+        run_module("rules", {**args, "set": f"{set_name}-b", "state": "absent"})
         local_clusters.kubectl(ctx, "delete", "pod", pod["metadata"]["name"], "-n", ns, "--wait=false", check=False)
     assert not gone.get("failed"), gone.get("msg")
     assert owned(local_clusters, ctx, set_name, kinds=AMBIENT_KINDS) == {}
