@@ -32,15 +32,20 @@ from istioview import (
     GATEWAY_NAMESPACE,
     GATEWAY_PLAIN_PORTS,
     GATEWAY_POD_IP,
+    HBONE_PORT,
     PROTOCOLS,
     UNDECLARED,
     UNDECLARED_PORT,
     UNKNOWN_SNI,
+    WAYPOINT_HOST,
     client_call,
     first_last,
     host_header,
+    inbound_vip_cluster,
     mtls_call,
     router_workload,
+    waypoint_workload,
+    ztunnel_workload,
 )
 
 __all__ = [
@@ -50,15 +55,20 @@ __all__ = [
     "GATEWAY_NAMESPACE",
     "GATEWAY_PLAIN_PORTS",
     "GATEWAY_POD_IP",
+    "HBONE_PORT",
     "PROTOCOLS",
     "UNDECLARED",
     "UNDECLARED_PORT",
     "UNKNOWN_SNI",
+    "WAYPOINT_HOST",
     "client_call",
     "first_last",
     "host_header",
+    "inbound_vip_cluster",
     "mtls_call",
     "router_workload",
+    "waypoint_workload",
+    "ztunnel_workload",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,38 +398,12 @@ def analyze_message(m: dict) -> str:
 WAYPOINT_NAME = clusters.WAYPOINT_NAME
 WAYPOINT_NAMESPACE = clusters.WAYPOINT_NAMESPACE
 WAYPOINT_FIXTURE = clusters.WAYPOINT
-WAYPOINT_HOST = f"{WAYPOINT_NAME}.{WAYPOINT_NAMESPACE}.svc.cluster.local"
-# The HBONE port istiod names for every waypoint (getGatewayAddress).
-HBONE_PORT = 15008
-
-
-def ztunnel_workload() -> dict:
-    """The probe as a ztunnel (in istio-system, as Istio installs it): its
-    answer is the WDS resources istiod sends, in the result's "wds"."""
-    return {"namespace": "istio-system", "proxy": "ztunnel", "name": "ztunnel-probe"}
-
-
-def waypoint_workload() -> dict:
-    """The probe as the waypoint's proxy: a waypoint node in the waypoint's
-    namespace with the labels its Deployment's pods carry (without
-    gateway-name no targetRef policy attaches, ShouldAttachPolicy); its
-    services come from the waypoint Service these labels select."""
-    labels = {
-        "gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME,
-        "gateway.istio.io/managed": "istio.io-mesh-controller",
-    }
-    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": f"{WAYPOINT_NAME}-probe", "labels": labels}
 
 
 def wds_services(result: dict) -> dict[str, dict]:
     """The Services istiod sent the probe's ztunnel, by resource name "<namespace>/<hostname>"."""
     assert not result.get("error"), result.get("error")
     return {s["resource"]: s for s in result["wds"]["services"]}
-
-
-def inbound_vip_cluster(port: int, host: str) -> str:
-    """A waypoint's chain and cluster of a service port (buildWaypointInternal)."""
-    return f"inbound-vip|{port}|tcp|{host}"
 
 
 def client_pod(ns: str) -> dict:
