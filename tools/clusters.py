@@ -45,6 +45,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -61,6 +62,13 @@ KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 ISTIO_API_MODULE = "istio.io/api@v1.32.0"
 ISTIO_CRD_PATH = "kubernetes/customresourcedefinitions.gen.yaml"
 SHARED_CRDS = ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml"
+# The Gateway API's standard channel (a waypoint is a Gateway of class
+# istio-waypoint), from the sigs.k8s.io/gateway-api module that the pinned
+# istio.io/istio requires (tools/istio/go.mod): its own kustomization lists
+# the files (the CRDs and the safe-upgrades ValidatingAdmissionPolicy).
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
+GATEWAY_API_KUSTOMIZATION = "config/crd/kustomization.yaml"
+ISTIO_GO_MODULE_DIR = ROOT / "tools" / "istio"
 READONLY_USER = "local-readonly"
 START_TIMEOUT = 180.0
 ISTIO_NAMESPACE = "istio-system"
@@ -71,6 +79,13 @@ WEBHOOK_NAME = "istiod-default-validator"
 # applied to every cluster, and loaded by the tests next to rendered folders.
 EGRESS_GATEWAY = ROOT / "tools" / "istio" / "egress-gateway"
 EGRESS_GATEWAY_SERVICE = "istio-egressgateway"
+# What stands in for Istio's deployment controller for the waypoint Gateway
+# egress-waypoint of istio-egress (its Service, an EndpointSlice to its one
+# instance): with it istiod itself marks that Gateway ready once a rule set
+# writes it. Applied to every cluster, loaded by the tests for the probe.
+WAYPOINT = ROOT / "tools" / "istio" / "waypoint"
+WAYPOINT_NAMESPACE = "istio-egress"
+WAYPOINT_NAME = "egress-waypoint"
 # Istio's Go validation refuses this ServiceEntry; its CRD schema and CEL
 # rules accept it (pkg/config/validation: ValidateServiceEntry). The probe of
 # a live webhook in `up` and in the tests.
@@ -82,7 +97,7 @@ kind: ClusterRole
 metadata:
   name: meshguard-readonly
 rules:
-- apiGroups: ["networking.istio.io", "networking.k8s.io"]
+- apiGroups: ["networking.istio.io", "networking.k8s.io", "security.istio.io", "gateway.networking.k8s.io"]
   resources: ["*"]
   verbs: ["get", "list", "watch"]
 ---
@@ -418,33 +433,59 @@ class Cluster:
         server-side apply: unchanged objects are not written again."""
         self.kubectl("apply", "--server-side", "--field-manager=meshguard-local", "-f", str(EGRESS_GATEWAY))
 
+    def apply_waypoint(self) -> None:
+        """The waypoint's namespace and objects (tools/istio/waypoint), by
+        server-side apply."""
+        self.ensure_namespace(WAYPOINT_NAMESPACE)
+        self.kubectl("apply", "--server-side", "--field-manager=meshguard-local", "-f", str(WAYPOINT))
+
     def write_admin_kubeconfig(self) -> None:
         cfg = kubeconfig_for([self], readonly=False)
         _write_private(self.dir / "admin.kubeconfig", json.dumps(cfg).encode())
 
-    def install(self, crds: Path) -> None:
-        """Istio's CRDs and the read-only role; a no-op when already there."""
+    def install(self, crds: Path, gateway_api: Optional[GatewayAPI]) -> None:
+        """Istio's CRDs, the Gateway API's standard CRDs (unless None) and the
+        read-only role; a no-op when already there. Every Gateway API CRD is
+        waited for (Established): istiod starts after this, and decides at
+        start which of them it watches."""
         self.write_admin_kubeconfig()
         stamp = self.dir / "installed"
+        bundles = [crds] + ([gateway_api.bundle] if gateway_api else [])
         want = f"{crds.stat().st_size}:{crds.name}"
-        if not (stamp.exists() and stamp.read_text() == want and self._served()):
-            self.kubectl(
-                "apply", "--server-side", "--force-conflicts", "--field-manager=meshguard-local", "-f", str(crds)
-            )
+        if gateway_api:
+            want += f":{gateway_api.bundle.stat().st_size}:{gateway_api.version}"
+        with_gateway_api = gateway_api is not None
+        if not (stamp.exists() and stamp.read_text() == want and self._served(with_gateway_api)):
+            for bundle in bundles:
+                self.kubectl(
+                    "apply", "--server-side", "--force-conflicts", "--field-manager=meshguard-local", "-f", str(bundle)
+                )
             self.kubectl("apply", "--server-side", "--field-manager=meshguard-local", "-f", "-", stdin=READONLY_RBAC)
             self.kubectl(
-                "wait", "--for=condition=Established", "--timeout=120s", "crd/serviceentries.networking.istio.io"
+                "wait",
+                "--for=condition=Established",
+                "--timeout=120s",
+                "crd/serviceentries.networking.istio.io",
+                *(f"crd/{name}" for name in (gateway_api.crds if gateway_api else [])),
             )
             stamp.write_text(want)
         deadline = time.monotonic() + 60
-        while not self._served():
+        while not self._served(with_gateway_api):
             if time.monotonic() > deadline:
-                raise SystemExit(f"clusters: serviceentries.networking.istio.io not served on {self.name}")
+                raise SystemExit(
+                    f"clusters: serviceentries.networking.istio.io or gateways.{GATEWAY_API_GROUP}"
+                    f" not served on {self.name}"
+                )
             time.sleep(0.3)
 
-    def _served(self) -> bool:
+    def _served(self, gateway_api: bool = True) -> bool:
         status, body = self.get("/apis/networking.istio.io/v1")
-        return status == 200 and b'"serviceentries"' in body
+        if not (status == 200 and b'"serviceentries"' in body):
+            return False
+        if not gateway_api:
+            return True
+        status, body = self.get(f"/apis/{GATEWAY_API_GROUP}/v1")
+        return status == 200 and b'"gateways"' in body
 
 
 # --- istiod next to a cluster ------------------------------------------------
@@ -452,6 +493,19 @@ class Cluster:
 # Every port istiod listens on, moved off its defaults so that several run
 # side by side (defaults: 8080, 15010, 15012, 15017, 15014, 9876).
 ISTIOD_PORTS = ("http", "grpc", "secure_grpc", "https", "monitoring", "ctrlz")
+
+# Ambient mode, read by istiod at package init (pilot/pkg/features/ambient.go:
+# it turns on the istio-waypoint GatewayClass, PILOT_ENABLE_AMBIENT_WAYPOINTS,
+# and the WaypointBound status, AMBIENT_ENABLE_STATUS; ztunnel connections
+# are refused without it, pilot/pkg/xds/ads.go). The Gateway API deployment
+# controller is off: it would render a waypoint's Deployment and Service
+# from injection templates that do not exist here (injection is off); the
+# waypoint's Service and instance are applied by tools/clusters.py itself
+# (tools/istio/waypoint).
+AMBIENT_ENV = {
+    "PILOT_ENABLE_AMBIENT": "true",
+    "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false",
+}
 
 
 @dataclass
@@ -497,6 +551,30 @@ class Istiod:
         # Ours: pilot-discovery with this cluster's kubeconfig (or just forked).
         return pid if (b"pilot-discovery" in cmd and str(self.cluster.dir).encode() in cmd) or not cmd else None
 
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.cluster.dir),
+            # What the pod's downward API gives istiod in a cluster.
+            "POD_NAMESPACE": ISTIO_NAMESPACE,
+            "POD_NAME": f"istiod-{self.cluster.name}",
+            # No sidecar injection: there are no pods, and its templates
+            # live in a ConfigMap that nothing installs here.
+            "INJECT_ENABLED": "false",
+            **AMBIENT_ENV,
+        }
+
+    def env_current(self) -> bool:
+        """Whether the running istiod has the environment start gives it
+        (one started before ambient was on does not: restart it)."""
+        pid = self.pid()
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return True  # not readable: keep it
+        running = dict(kv.split("=", 1) for kv in raw.decode(errors="replace").split("\0") if "=" in kv)
+        return all(running.get(k) == v for k, v in AMBIENT_ENV.items())
+
     def start(self) -> None:
         if self.pid():
             return
@@ -522,16 +600,7 @@ class Istiod:
             f"--caCertFile={pki / 'istiod-ca.crt'}",
             "--log_output_level=default:info",
         ]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.cluster.dir),
-            # What the pod's downward API gives istiod in a cluster.
-            "POD_NAMESPACE": ISTIO_NAMESPACE,
-            "POD_NAME": f"istiod-{self.cluster.name}",
-            # No sidecar injection: there are no pods, and its templates
-            # live in a ConfigMap that nothing installs here.
-            "INJECT_ENABLED": "false",
-        }
+        env = self.env()
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         (self.cluster.dir / "istiod.log_start").write_text(str(offset))
         logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -738,11 +807,16 @@ class ClusterSet:
         names = [p.name for p in self.state.iterdir() if (p / "cluster.json").exists()]
         return [self.cluster(n) for n in sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))]
 
-    def up(self, count: int, istio: bool = True) -> list[Cluster]:
+    def up(self, count: int, istio: bool = True, gateway_api: bool = True) -> list[Cluster]:
         """Start (or find running) count clusters. istio=False leaves Istio's
-        CRDs and istiod out: an API server where Istio is missing, for tests."""
+        CRDs and istiod out: an API server where Istio is missing, for tests.
+        gateway_api=False installs Istio's CRDs only, without the Gateway API
+        CRDs and without istiod (its waypoints need them): an API server
+        where the Gateway API is missing, for tests."""
         check_binaries(istio)
         crds = istio_crds() if istio else None
+        gateway_crds = gateway_api_crds() if istio and gateway_api else None
+        istio = istio and gateway_api
         clusters = [self.cluster(f"{self.prefix}-{i}") for i in range(1, count + 1)]
         started = []
         for c in clusters:
@@ -753,7 +827,7 @@ class ClusterSet:
         for c in clusters:
             c.wait_ready()
             if crds is not None:
-                c.install(crds)
+                c.install(crds, gateway_crds)
             else:
                 c.write_admin_kubeconfig()
         self.write_kubeconfig()
@@ -771,7 +845,7 @@ class ClusterSet:
 
     def istiods_up(self, clusters: list[Cluster]) -> None:
         """An istiod per cluster, its namespace created first with the egress
-        gateway's objects in it, then its webhook registered and checked
+        gateway's objects in it (and the waypoint's in theirs), then its webhook registered and checked
         live. Idempotent: a running istiod is kept, and applying unchanged
         objects or an unchanged webhook writes nothing."""
         started = []
@@ -779,6 +853,10 @@ class ClusterSet:
         for c in clusters:
             c.ensure_namespace(ISTIO_NAMESPACE)
             c.apply_egress_gateway()
+            c.apply_waypoint()
+            if c.istiod.pid() and not c.istiod.env_current():
+                log(f"{c.name}: istiod runs without ambient mode; restarting it")
+                c.istiod.stop()
             if not c.istiod.pid():
                 c.istiod.start()
                 started.append(c.name)
@@ -844,6 +922,58 @@ def istio_crds() -> Path:
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(source.read_bytes())
     return cached
+
+
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+
+@dataclass
+class GatewayAPI:
+    """The Gateway API's standard channel: one bundle of its files, and the
+    names of its CRDs."""
+
+    version: str
+    bundle: Path
+    crds: list[str]
+
+
+def gateway_api_crds() -> GatewayAPI:
+    """The Gateway API standard channel of the version tools/istio/go.mod
+    pins (the one istio.io/istio requires), from the Go module cache:
+    `go mod download` there fetches it (checked against go.sum) only if the
+    cache lacks it. The files are the ones the module's kustomization lists,
+    in its order, bundled into one file under .cache/istio."""
+    res = subprocess.run(
+        ["go", "mod", "download", "-json", GATEWAY_API_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ISTIO_GO_MODULE_DIR,
+        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+    )
+    if res.returncode != 0:
+        raise SystemExit(
+            f"clusters: cannot get the Gateway API CRDs: go mod download {GATEWAY_API_MODULE}"
+            f" in {ISTIO_GO_MODULE_DIR}: {res.stderr.strip() or res.stdout.strip()}"
+        )
+    info = json.loads(res.stdout)
+    version, source = info["Version"], Path(info["Dir"])
+    files = []
+    for line in (source / GATEWAY_API_KUSTOMIZATION).read_text().splitlines():
+        entry = line.strip()
+        if entry.startswith("- ") and entry.endswith(".yaml"):
+            files.append(source / "config" / "crd" / entry[2:].strip())
+    if not files:
+        raise SystemExit(f"clusters: {source / GATEWAY_API_KUSTOMIZATION} lists no files")
+    # gateway.networking.k8s.io_<plural>.yaml holds the CRD <plural>.gateway.networking.k8s.io.
+    prefix = GATEWAY_API_GROUP + "_"
+    crds = [f"{f.stem[len(prefix) :]}.{GATEWAY_API_GROUP}" for f in files if "_vap_" not in f.name]
+    bundle = ROOT / ".cache" / "istio" / f"gateway-api-{version}" / "standard.yaml"
+    text = "\n---\n".join(f.read_text() for f in files)
+    if not bundle.exists() or bundle.read_text() != text:
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        bundle.write_text(text)
+    return GatewayAPI(version, bundle, crds)
 
 
 def main(argv: list[str] | None = None) -> int:

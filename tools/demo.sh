@@ -68,6 +68,14 @@ for ctx in "${clusters[@]}"; do
   fi
 done
 
+step "Namespace ledger on every cluster, in Istio's ambient mode (istio.io/dataplane-mode=ambient; dataplane auto reads it)"
+for ctx in "${clusters[@]}"; do
+  if ! "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" get namespace ledger >/dev/null 2>&1; then
+    "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" create namespace ledger
+  fi
+  "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" label --overwrite namespace ledger istio.io/dataplane-mode=ambient
+done
+
 step "1/5 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
 run check meshguard.egress.rollout --check --diff
 check_recap "$logs/check.log" any
@@ -82,13 +90,26 @@ check_recap "$logs/again.log" unchanged
 echo "demo: changed=0 and failed=0 on ${clusters[*]}"
 
 step "4/5 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
-run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered
+# state=rendered reads no cluster, so it cannot read the namespaces' labels
+# that dataplane auto goes by (the module refuses auto there): the render
+# names the data plane, sidecar, and leaves out the services of the ambient
+# namespace ledger (applied above, shown by step 5).
+"$py" - >"$logs/render-vars.json" <<'PY'
+import json, yaml
+ruleset = yaml.safe_load(open("examples/group_vars/egress_clusters.yml"))
+services = [s for s in ruleset["meshguard_egress_services"] if s.get("namespace", ruleset["meshguard_egress_namespace"]) != "ledger"]
+print(json.dumps({"meshguard_egress_dataplane": "sidecar", "meshguard_egress_waypoint": None, "meshguard_egress_services": services}))
+PY
+run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered -e "@$logs/render-vars.json"
 check_recap "$logs/render.log" any
 
-step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod programs it"
+step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
 # The probe connects to each istiod as a sidecar of namespace shop; every
 # declared destination must be routed to its service (reaching the address
-# dialled), an undeclared address or port blackholed. Fails otherwise.
+# dialled), an undeclared address or port blackholed. For ledger it connects
+# as ztunnel (each address sent to the waypoint) and as the waypoint (each
+# declared address:port routed under its AuthorizationPolicy, an undeclared
+# address refused). Fails otherwise.
 "$py" tools/istioview.py --inventory examples/inventory.yml --dns-port 5353 | tee "$logs/istio-view.log"
 
 cat <<EOF
@@ -102,6 +123,11 @@ Done in $(($(date +%s) - start)) s. What to look at next:
   # the databases leave through the egress gateway: per address and port a ServiceEntry and a VirtualService
   # in shop, per service a Gateway and a DestinationRule in istio-system
   $kubectl --kubeconfig $kubeconfig --context local-1 get serviceentries,virtualservices,gateways,destinationrules -A -l app.kubernetes.io/managed-by=meshguard.egress
+
+  # ambient namespace ledger: its ServiceEntry bound to the waypoint (status istio.io/WaypointBound),
+  # the AuthorizationPolicy on it, and the waypoint (a Gateway API Gateway in istio-egress)
+  $kubectl --kubeconfig $kubeconfig --context local-1 -n ledger get serviceentries,authorizationpolicies -o yaml
+  $kubectl --kubeconfig $kubeconfig --context local-1 -n istio-egress get gateways.gateway.networking.k8s.io egress-waypoint -o yaml
 
   # the manifests per cluster, as a GitOps repository would hold them
   ls examples/rendered/*/

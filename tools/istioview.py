@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import dns.rdatatype
 import dns.resolver
 import yaml
-from clusters import EGRESS_GATEWAY, KUBECTL
+from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT_NAME, WAYPOINT_NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
@@ -211,16 +211,26 @@ def _library(name: str):
     return importlib.import_module(f"ansible_collections.meshguard.egress.plugins.module_utils.{name}")
 
 
+def kubectl_json(kubeconfig: Path, *args: str) -> dict:
+    res = subprocess.run(
+        [str(KUBECTL), f"--kubeconfig={kubeconfig}", *args, "-o", "json"], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"istioview: kubectl {' '.join(args)} failed: {res.stderr.strip()}")
+    return json.loads(res.stdout)
+
+
+def set_service_entries(kubeconfig: Path, namespace: str, set_name: str) -> list[dict]:
+    """The set's ServiceEntries in a namespace, as the cluster holds them."""
+    selector = f"{_library('_names').SET_LABEL}={set_name}"
+    return kubectl_json(kubeconfig, "-n", namespace, "get", "serviceentries", "-l", selector)["items"]
+
+
 def gateway_units(kubeconfig: Path, namespace: str, set_name: str, services: set[str]) -> dict[tuple[str, int], dict]:
     """The units of the services through the gateway, as the cluster holds them: one ServiceEntry each, with
     one endpoint and one port; its host is the SNI the sidecar sends to the gateway."""
-    cmd = [str(KUBECTL), f"--kubeconfig={kubeconfig}", "-n", namespace, "get", "serviceentries"]
-    cmd += ["-l", f"{_library('_names').SET_LABEL}={set_name}", "-o", "json"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        raise SystemExit(f"istioview: kubectl get serviceentries failed: {res.stderr.strip()}")
     units = {}
-    for item in json.loads(res.stdout)["items"]:
+    for item in set_service_entries(kubeconfig, namespace, set_name):
         service = (item["metadata"].get("annotations") or {}).get(_library("_render").SERVICE_ANNOTATION)
         if service in services:
             spec = item["spec"]
@@ -319,6 +329,193 @@ def mtls_call(
     return {"name": name or f"mtls {sni}", "address": address, "port": port, "protocol": "mtls", "sni": sni, **extra}
 
 
+# --------------------------------------------------------------------------- ambient: ztunnel and the waypoint
+
+# The waypoint the local clusters can make ready (tools/istio/waypoint: its
+# Service and one instance; the Gateway is the rule set's).
+WAYPOINT_HOST = f"{WAYPOINT_NAME}.{WAYPOINT_NAMESPACE}.svc.cluster.local"
+# The HBONE port istiod names for every waypoint (getGatewayAddress).
+HBONE_PORT = 15008
+BOUND = "istio.io/WaypointBound"
+
+
+def ztunnel_workload() -> dict:
+    """The probe as a ztunnel (in istio-system, as Istio installs it): its
+    answer is the WDS resources istiod sends, in the result's "wds"."""
+    return {"namespace": "istio-system", "proxy": "ztunnel", "name": "ztunnel-probe"}
+
+
+def waypoint_workload() -> dict:
+    """The probe as the waypoint's proxy: a waypoint node in the waypoint's
+    namespace with the labels its Deployment's pods carry (without
+    gateway-name no targetRef policy attaches, ShouldAttachPolicy); its
+    services come from the waypoint Service these labels select."""
+    labels = {
+        "gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME,
+        "gateway.istio.io/managed": "istio.io-mesh-controller",
+    }
+    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": f"{WAYPOINT_NAME}-probe", "labels": labels}
+
+
+def inbound_vip_cluster(port: int, host: str) -> str:
+    """A waypoint's chain and cluster of a service port (buildWaypointInternal)."""
+    return f"inbound-vip|{port}|tcp|{host}"
+
+
+def ambient_namespaces(kubeconfig: Path, dataplane: str, namespaces: set[str]) -> set[str]:
+    """The namespaces the module treats as ambient: all with dataplane
+    ambient, those labelled istio.io/dataplane-mode=ambient with auto."""
+    if dataplane == "ambient":
+        return set(namespaces)
+    if dataplane != "auto":
+        return set()
+    out = set()
+    for ns in namespaces:
+        labels = kubectl_json(kubeconfig, "get", "namespace", ns)["metadata"].get("labels") or {}
+        if labels.get("istio.io/dataplane-mode") == "ambient":
+            out.add(ns)
+    return out
+
+
+def ambient_entries(kubeconfig: Path, services: list[dict], set_name: str, default_ns: str) -> list[dict]:
+    """Per ServiceEntry object of the ambient services (one per address or
+    block): its service, namespace, host, addresses, ports and WaypointBound."""
+    by_name = {s["name"]: s for s in services}
+    out = []
+    for ns in sorted({s.get("namespace", default_ns) for s in services}):
+        for item in set_service_entries(kubeconfig, ns, set_name):
+            service = (item["metadata"].get("annotations") or {}).get(_library("_render").SERVICE_ANNOTATION)
+            if service not in by_name:
+                continue
+            spec = item["spec"]
+            conditions = {c["type"]: c for c in (item.get("status") or {}).get("conditions") or []}
+            out.append(
+                {
+                    "service": by_name[service],
+                    "name": item["metadata"]["name"],
+                    "namespace": ns,
+                    "host": spec["hosts"][0],
+                    "addresses": spec.get("addresses") or [],
+                    "ports": spec["ports"],
+                    "labels": item["metadata"].get("labels") or {},
+                    "bound": conditions.get(BOUND),
+                }
+            )
+    return out
+
+
+def allowed_sources(service: dict, ns: str) -> tuple[list[str], list[str]]:
+    """(namespaces, service accounts) the waypoint must admit: the service's
+    allowed_sources, by default its own namespace."""
+    sources = service.get("allowed_sources") or [ns]
+    return sorted(s for s in sources if "/" not in s), sorted(s for s in sources if "/" in s)
+
+
+def _waypoint_line(
+    service: str, host: str, call: dict, got: dict, *, namespaces: list[str], accounts: list[str]
+) -> str:
+    """One declared address:port at the waypoint: routed to the address
+    dialled, under one ALLOW policy admitting exactly the allowed sources."""
+    want = inbound_vip_cluster(call["port"], host)
+    policies = [p for f in got.get("rbac") or [] for p in f["policies"] if f["action"] == "ALLOW"]
+    admits = [(sorted(p.get("namespaces") or []), sorted(p.get("service_accounts") or [])) for p in policies]
+    routed = got["verdict"] == "routed" and got.get("cluster") == want and got.get("dialled_only") is True
+    guarded = admits == [(namespaces, accounts)]
+    who = " ".join(namespaces + accounts) if guarded else f"{admits or 'anyone'}"
+    out = f"{call['address']}:{call['port']}" if routed else got.get("cluster") or got["verdict"]
+    return (
+        f"  {service} waypoint {call['address']}:{call['port']} -> {out}, only from {who}  {_mark(routed and guarded)}"
+    )
+
+
+def ambient_view(probe: list[str], istiod: Path, entries: list[dict], declared: set[tuple[str, int]]) -> list[str]:
+    """Each ServiceEntry of the ambient services as istiod programs it: what
+    ztunnel gets (each address sent to the waypoint), what the waypoint does
+    (each declared address:port routed under the policy admitting only the
+    allowed sources; an undeclared address refused), and WaypointBound.
+    Returns the lines to print, each ending in its verdict."""
+    calls = []
+    for e in entries:
+        for block in e["addresses"]:
+            for port in e["ports"]:
+                for address in first_last(block):
+                    call = client_call(address, port["number"], port["protocol"], None, f"{address}:{port['number']}")
+                    calls.append({**call, "name": f"{e['name']} {call['name']}"})
+    undeclared = []
+    for e in entries:
+        family = ipaddress.ip_network(e["addresses"][0], strict=False).version
+        port = e["ports"][0]
+        call = client_call(UNDECLARED[family], port["number"], port["protocol"], None, f"undeclared {e['name']}")
+        if (UNDECLARED[family], port["number"]) not in declared:
+            undeclared.append(call)
+    cases = [
+        {"id": "ztunnel", "istiod": str(istiod), "workload": ztunnel_workload()},
+        {"id": "waypoint", "istiod": str(istiod), "workload": waypoint_workload(), "calls": calls + undeclared},
+    ]
+    res = subprocess.run(
+        [*probe, "batch"], input=json.dumps({"cases": cases}), capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"istioview: the probe failed: {res.stderr[-2000:]}")
+    results = {r["id"]: r for r in map(json.loads, res.stdout.splitlines())}
+    for r in results.values():
+        if r.get("error"):
+            return [f"  the probe as {r['id']}: {r['error']}  {_mark(False)}"]
+    wds = {s["resource"]: s for s in results["ztunnel"]["wds"]["services"]}
+    judged = {c["call"]["name"]: c for c in results["waypoint"]["calls"]}
+    lines = []
+    for e in entries:
+        svc = wds.get(f"{e['namespace']}/{e['host']}") or {}
+        waypoint = svc.get("waypoint") or {}
+        sent = sorted(a.split("/", 1)[1] for a in svc.get("addresses") or [])
+        to_waypoint = waypoint.get("hostname") == WAYPOINT_HOST and sent == sorted(e["addresses"])
+        via = f"waypoint {waypoint.get('namespace')}/{WAYPOINT_NAME}" if to_waypoint else (waypoint or "direct")
+        service = e["service"]["name"]
+        lines.append(f"  {service} {', '.join(e['addresses'])} -> ztunnel -> {via}  {_mark(to_waypoint)}")
+        namespaces, accounts = allowed_sources(e["service"], e["namespace"])
+        ours = [c for c in calls if c["name"].startswith(f"{e['name']} ")]
+        lines += [
+            _waypoint_line(service, e["host"], c, judged[c["name"]], namespaces=namespaces, accounts=accounts)
+            for c in ours
+        ]
+        bound = e["bound"] or {}
+        is_bound = bound.get("status") == "True"
+        lines.append(
+            f"  {service} {e['name']}: {BOUND} {bound.get('status')} ({bound.get('message')})  {_mark(is_bound)}"
+        )
+    for call in undeclared:
+        got = judged[call["name"]]
+        lines.append(
+            f"  waypoint, an undeclared address {call['address']}:{call['port']}: {got['verdict']}  "
+            f"{_mark(got['verdict'] == 'denied')}"
+        )
+    return lines
+
+
+def show_ambient(args, host: str, ruleset: dict, here: list[dict], *, ambient_ns: list[str], resolver) -> bool:
+    """Prints the ambient view of one cluster (ambient_view), asked again
+    for a few seconds: istiod binds, pushes and writes the status a moment
+    after the API server stored the objects. True when all as expected."""
+    print(
+        f"{host}: ambient ({', '.join(ambient_ns)}: {', '.join(s['name'] for s in here)}), as istiod programs "
+        "ztunnel and the waypoint:"
+    )
+    kubeconfig = args.state / host / "admin.kubeconfig"
+    probe = [str(ROOT / "tools" / "probe"), "--state", str(args.state)]
+    declared = set().union(*(expanded(s, resolver) for s in ruleset["meshguard_egress_services"]))
+    namespace = ruleset.get("meshguard_egress_namespace", "default")
+    deadline = time.monotonic() + args.settle
+    while True:
+        entries = ambient_entries(kubeconfig, here, ruleset["meshguard_egress_set"], namespace)
+        lines = ambient_view(probe, args.state / host / "istiod.json", entries, declared) if entries else []
+        good = bool(entries) and all(line.endswith(_mark(True)) for line in lines)
+        if good or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print("\n".join(lines) if entries else f"  no ServiceEntry of {', '.join(s['name'] for s in here)}")
+    return good
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inventory", type=Path, required=True, help="inventory with group_vars/ beside it")
@@ -339,9 +536,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     gateway = ruleset.get("meshguard_egress_egress_gateway")
     if gateway is not None and (gateway or {}).get("mode", "mtls") != "mtls":
         raise SystemExit("istioview: only the egress gateway's mtls mode is shown (the tests judge plain mode)")
+    dataplane = ruleset.get("meshguard_egress_dataplane", "sidecar")
     for host, groups in sorted(inventory_clusters(inventory).items()):
-        through = [s for s in services if via_gateway(ruleset, s) and applies(s, groups, host)]
-        calls = calls_for(services, groups, host, resolver, {s["name"] for s in through})
+        kubeconfig = args.state / host / "admin.kubeconfig"
+        ambient_ns = ambient_namespaces(kubeconfig, dataplane, {s.get("namespace", namespace) for s in services})
+        # The ambient namespaces' services have no sidecar: shown as ztunnel and the waypoint see them.
+        ambient = [s for s in services if s.get("namespace", namespace) in ambient_ns]
+        sidecar = [s for s in services if s not in ambient]
+        through = [s for s in sidecar if via_gateway(ruleset, s) and applies(s, groups, host)]
+        calls = calls_for(sidecar, groups, host, resolver, {s["name"] for s in through})
         cmd = [str(ROOT / "tools" / "probe"), "--state", str(args.state), "--cluster", host]
         cmd += ["--namespace", namespace, "--ip-family", "dual", "--summary"]
         cmd += [arg for call in calls for arg in ("--call", call)]
@@ -370,6 +573,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             probe = [str(ROOT / "tools" / "probe"), "--state", str(args.state)]
             declared = gateway_declared(through, resolver)
             ok = gateway_view(probe, args.state / host / "istiod.json", namespace, declared, units) and ok
+        here = [s for s in ambient if applies(s, groups, host)]
+        if here:
+            ok = show_ambient(args, host, ruleset, here, ambient_ns=sorted(ambient_ns), resolver=resolver) and ok
         print(f"{host}: {'every call as expected' if ok else 'NOT as expected'}\n", flush=True)
         status = status or (0 if ok else 1)
     return 1 if status else 0

@@ -54,6 +54,13 @@ options:
         gateway, Istio denies every connection through it that no C(ALLOW) policy admits, other teams' traffic
         included; the set's other services through the gateway then get a policy admitting any client. See
         docs/rendering.md.
+      - In a namespace in ambient mode (O(dataplane)), C(allowed_sources) are the only clients the waypoint admits for
+        this service (default the service's own namespace, never anyone), as one C(AuthorizationPolicy) per
+        C(ServiceEntry) object, attached to it by C(targetRefs), on the service's ports. Other services on the same
+        waypoint are not affected.
+      - The labels C(istio.io/use-waypoint), C(istio.io/use-waypoint-namespace), C(istio.io/waypoint-for),
+        C(istio.io/ingress-use-waypoint) and C(istio.io/dataplane-mode) are set by the collection and refused in
+        C(labels).
     type: list
     elements: dict
   namespace:
@@ -89,6 +96,9 @@ options:
     description:
       - Namespaces that get a C(Sidecar) named C(default) with C(outboundTrafficPolicy.mode=REGISTRY_ONLY), so
         that what is not declared is not reachable through the sidecar. Not with the legacy API.
+      - Not for a namespace in ambient mode (an input error), where ztunnel ignores C(Sidecar) and C(REGISTRY_ONLY)
+        (istio/istio#54281). There, bind the services to a waypoint with C(allowed_sources), and use O(network_policy)
+        to block direct egress.
     type: list
     elements: str
     default: []
@@ -163,4 +173,65 @@ options:
           end:
             description: The last port of the range. Default 40099.
             type: int
+  dataplane:
+    description:
+      - The data plane of the services' namespaces. V(sidecar) renders for Istio's sidecars. V(ambient) treats every
+        namespace of the set as in ambient mode (ztunnel and a waypoint). V(auto) reads each namespace's label
+        C(istio.io/dataplane-mode) (value V(ambient)) before anything is written, so a set may span namespaces of both
+        kinds; C(state=rendered) cannot read it and refuses V(auto).
+      - In an ambient namespace a service's C(ServiceEntry) objects are rendered as in sidecar mode and labelled
+        C(istio.io/use-waypoint) (and C(istio.io/use-waypoint-namespace) when the waypoint is in another namespace),
+        so that istiod sends their traffic through O(waypoint); each gets an C(AuthorizationPolicy) (see
+        C(allowed_sources)), written before it. With O(network_policy), the service's pods may reach only the
+        waypoint pods on port 15008 (and DNS and istiod), and the waypoint pods the service's addresses and ports.
+      - Enrolment is not enforcement. While the waypoint is missing or not ready, ztunnel sends the traffic direct.
+        Only O(network_policy) blocks that bypass. C(export_to) does not limit who can use the service there
+        (ztunnel ignores C(exportTo)); C(allowed_sources) does. No C(egress_gateway) for an ambient service.
+      - See docs/rendering.md, "Ambient mode".
+    type: str
+    choices: [sidecar, ambient, auto]
+    default: sidecar
+  waypoint:
+    description:
+      - The waypoint the ServiceEntries of ambient namespaces are bound to; required when a namespace of the set is in
+        ambient mode.
+      - Not managed (the default), it must exist before anything is written, with class C(istio-waypoint),
+        C(istio.io/waypoint-for) V(service) or V(all), the HBONE listener on port 15008, and an C(allowedRoutes) that
+        admits the set's ambient namespaces; every problem is reported in one error. A waypoint that istiod has not
+        marked ready (no C(status.addresses)) gives a warning.
+    type: dict
+    suboptions:
+      name:
+        description: The waypoint's C(Gateway) name.
+        type: str
+        required: true
+      namespace:
+        description: Its namespace. Default O(namespace).
+        type: str
+      manage:
+        description:
+          - Render the waypoint's C(gateway.networking.k8s.io/v1) C(Gateway) too (class C(istio-waypoint), label
+            C(istio.io/waypoint-for=service), listener C(mesh) on 15008, protocol C(HBONE)). Its C(allowedRoutes)
+            admit the set's ambient namespaces and O(waypoint.allowed_namespaces). Needs the Gateway API CRDs.
+          - One set manages a shared waypoint; the others use it with V(false).
+        type: bool
+        default: false
+      allowed_namespaces:
+        description:
+          - With O(waypoint.manage), namespaces of other sets that use the waypoint too (the managing set cannot see
+            them otherwise).
+        type: list
+        elements: str
+  istio_version:
+    description:
+      - The oldest Istio minor version of istiod and of ztunnel in the mesh (ztunnel may lag istiod by one minor during
+        an upgrade), as V(major.minor), quoted in YAML (an unquoted V(1.30) reads as V(1.3)). Only ambient mode's
+        rendering depends on it.
+      - Below 1.30 istiod drops from ztunnel's view a C(ServiceEntry) with an address wider than one IP, so an
+        ambient service's CIDR blocks are listed address by address, at most 1024 per service, and refused beyond
+        that with an error naming the service. Ambient mode needs 1.28 or later.
+      - The default is the newest version this collection was checked against. See docs/rendering.md, "Istio
+        versions".
+    type: str
+    default: "1.31"
 """

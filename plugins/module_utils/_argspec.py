@@ -26,8 +26,11 @@ from dataclasses import fields
 from typing import Any
 
 from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
+from ._ambient_spec import DATAPLANES, SIDECAR
 from ._dns_options import FAMILY_CHOICES, ResolverOptions
 from ._gateway_spec import MODES as GATEWAY_MODES
+from ._istio_versions import NEWEST
+from ._istio_versions import text as version_text
 from ._kinds import APIS, DEFAULT_API
 from ._kube import ConnectionOptions
 from ._prepare import ON_ERROR, STATES, Settings
@@ -96,6 +99,17 @@ RULESET: dict[str, dict[str, Any]] = {
             "ports": {"type": "dict", "options": {"start": {"type": "int"}, "end": {"type": "int"}}},
         },
     },
+    "dataplane": {"type": "str", "choices": list(DATAPLANES), "default": SIDECAR},
+    "waypoint": {
+        "type": "dict",
+        "options": {
+            "name": {"type": "str", "required": True},
+            "namespace": {"type": "str"},
+            "manage": {"type": "bool", "default": False},
+            "allowed_namespaces": {"type": "list", "elements": "str"},
+        },
+    },
+    "istio_version": {"type": "str", "default": version_text(NEWEST)},
 }
 
 # How the rule set meets what is live; the same in rules and rules_info.

@@ -19,6 +19,7 @@ from typing import Optional
 
 from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
+from ._ambient_render import ambient_warnings
 from ._dns_results import HostResult
 from ._errors import MeshguardError
 from ._gateway_render import GatewayView
@@ -111,7 +112,14 @@ def desired_objects(
         for name, found in sorted(refused.items())
     ]
     unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
-    objects = render(ruleset, by_service, policy.guardrail_ranges() if ruleset.guardrail else (), gateway)
+    warnings += ambient_warnings(ruleset)
+    objects = render(
+        ruleset,
+        by_service,
+        policy.guardrail_ranges() if ruleset.guardrail else (),
+        gateway,
+        ambient_in_use=prepared.ruleset.has_ambient,
+    )
     return Desired(objects, unresolved, warnings, as_dicts(refused))
 
 

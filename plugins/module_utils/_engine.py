@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from ._ambient_cluster import check_waypoint, read_dataplanes
+from ._ambient_spec import AUTO, SIDECAR
 from ._argspec import connection_options, settings_from
 from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
@@ -23,7 +25,7 @@ from ._errors import MeshguardError
 from ._execute import execute, report
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
-from ._kinds import DEFAULT_API, identity, owned_by
+from ._kinds import DEFAULT_API, WAYPOINT, identity, owned_by
 from ._kube import ConnectionOptions, KubeClient, KubeError
 from ._live import Live, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
@@ -31,6 +33,7 @@ from ._names import SET_LABEL
 from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
 from ._render import rendered_kinds
+from ._spec import SpecError
 
 
 @dataclass(frozen=True)
@@ -47,21 +50,38 @@ class ClusterPlan:
 def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     """Resolve (or take the pre-resolved answers), read the set's live objects, render, plan."""
     ruleset = prepared.ruleset
+    namespace_labels: dict = {}
+    ambient_warnings: list[str] = []
+    if prepared.state == "absent":
+        # Removing a set renders nothing: the data plane does not matter.
+        ruleset = replace(ruleset, ambient=frozenset())
+    elif ruleset.dataplane != SIDECAR:
+        # Before anything is resolved or written: auto's namespaces decide what is rendered.
+        dataplanes = read_dataplanes(client, ruleset)
+        ruleset, namespace_labels = dataplanes.ruleset, dict(dataplanes.labels)
+        ambient_warnings += dataplanes.warnings
+    prepared = replace(prepared, ruleset=ruleset)
     results = host_results(prepared) if prepared.state != "absent" else {}
     needed = rendered_kinds(ruleset)
+    if ruleset.has_ambient and WAYPOINT not in needed:
+        # The waypoint the ServiceEntries are bound to is read and checked, managed or not.
+        needed.append(WAYPOINT)
     resources = discover(client, ruleset.api, needed)
     namespaces = {s.namespace for s in ruleset.services} | set(ruleset.registry_only) | {ruleset.namespace}
     if ruleset.egress_gateway is not None:
         namespaces.add(ruleset.egress_gateway.namespace)
+    if ruleset.waypoint is not None:
+        namespaces.add(ruleset.waypoint.namespace)
     live = list_owned(client, resources, set_name=ruleset.name, namespaces=namespaces, needed=needed)
     desired = Desired()
     gateway = None
     if prepared.state != "absent":
         # Before anything is written: a gateway that cannot carry the set fails the run here.
         gateway = read_gateway(client, ruleset, resources, live.owned) if needs_gateway(ruleset) else None
+        ambient_warnings += check_waypoint(client, ruleset, resources, namespace_labels)
         cluster = read_cluster_ranges(client, internal_given=bool(prepared.internal))
         desired = desired_objects(prepared, results, live.owned, cluster.ranges, gateway)
-        desired = replace(desired, warnings=[*cluster.warnings, *desired.warnings])
+        desired = replace(desired, warnings=[*cluster.warnings, *ambient_warnings, *desired.warnings])
     live = with_same_named(client, live, desired.objects, ruleset.name)
     owned = [o for o in live.owned if owned_by(o, ruleset.name)]
     plan = make_plan(
@@ -75,6 +95,14 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     return ClusterPlan(live, desired, plan, gateway)
 
 
+NO_CLUSTER_DATAPLANE = (
+    "dataplane auto reads each namespace's istio.io/dataplane-mode label from the cluster, and state=rendered reads "
+    "no cluster: give dataplane sidecar or ambient"
+)
+NO_CLUSTER_WAYPOINT = (
+    "state=rendered reads no cluster: the waypoint (waypoint.manage false) was not checked, nor were the namespaces' "
+    "istio.io/dataplane-mode labels"
+)
 NO_CLUSTER_RANGES = (
     "state=rendered reads no cluster: addresses were checked against the built-in ranges and internal_ranges, "
     "not against a cluster's Service and pod ranges"
@@ -117,6 +145,8 @@ def run(
     prepared = prepare(settings)
     if prepared.state == "rendered":
         ruleset = prepared.ruleset
+        if ruleset.dataplane == AUTO:
+            raise SpecError([f"dataplane: {NO_CLUSTER_DATAPLANE}"])
         view = None
         if needs_gateway(ruleset):
             # Plain mode's ports are kept from the files of the last rendering, as from live Gateways.
@@ -124,6 +154,7 @@ def run(
         desired = desired_objects(prepared, host_results(prepared), gateway=view)
         result = write_manifests(desired.objects, prepared.dest, ruleset.name, check_mode)
         notes = [NO_CLUSTER_RANGES] + ([NO_CLUSTER_GATEWAY] if view else [])
+        notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
         result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
         if view is not None:

@@ -128,21 +128,31 @@ def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bo
     return client.apply(res, change.desired, force=True)
 
 
+# Rounds of read-again-and-delete on a 409 (delete_if_still_owned).
+DELETE_ATTEMPTS = 5
+
+
 def delete_if_still_owned(
     client: KubeClient, res: Resource, live: dict, *, dry_run: bool, set_name: Optional[str]
 ) -> Optional[dict]:
     """Delete exactly the object that was read; on a 409 (it changed since it
-    was read) read it again and delete it only if it is still this set's."""
-    try:
-        return client.delete(res, live, dry_run=dry_run)
-    except KubeError as e:
-        if e.status != 409:
-            raise
+    was read) read it again and delete it only if it is still this set's.
+    A controller's status writes (istiod's WaypointAccepted on an
+    AuthorizationPolicy whose ServiceEntry the same run relabelled) can
+    change it more than once in a row, hence a few rounds; the last 409 is
+    raised."""
     meta = live["metadata"]
-    fresh = client.get(res, meta.get("namespace"), meta["name"])
-    if fresh is None or not owned_by(fresh, set_name):
-        return None
-    return client.delete(res, fresh, dry_run=dry_run)
+    current = live
+    for _ in range(DELETE_ATTEMPTS - 1):
+        try:
+            return client.delete(res, current, dry_run=dry_run)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+        current = client.get(res, meta.get("namespace"), meta["name"])
+        if current is None or not owned_by(current, set_name):
+            return None
+    return client.delete(res, current, dry_run=dry_run)
 
 
 def diff_entry(change: Change, stored: Optional[dict], where: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def previous_ports(owned: Iterable[Mapping[str, Any]]) -> dict[Unit, int]:
     """The port assignment recorded on the set's live Gateways (one annotation per service)."""
     found: dict[Unit, int] = {}
     for obj in owned:
-        if obj.get("kind") != GATEWAY.kind:
+        if identity(dict(obj))[:2] != GATEWAY.key:
             continue
         service = service_of(dict(obj))
         text = ((obj.get("metadata") or {}).get("annotations") or {}).get(GATEWAY_PORTS_ANNOTATION)

@@ -309,13 +309,19 @@ def _destination_rule(svc: _Service, subsets: list[dict[str, Any]]) -> dict[str,
     return svc.obj(DESTINATION_RULE, svc.name, svc.gateway.namespace, {"host": svc.gateway.host, "subsets": subsets})
 
 
-def _authorization_policy(svc: _Service) -> dict[str, Any]:
-    rule: dict[str, Any] = {}
-    namespaces = sorted(s for s in svc.service.allowed_sources if "/" not in s)
-    accounts = sorted(s for s in svc.service.allowed_sources if "/" in s)
+def source_rules(allowed_sources: Sequence[str]) -> list[dict[str, Any]]:
+    """An AuthorizationPolicy rule's ``from``: the namespaces, then the service accounts (``ns/name``)."""
+    namespaces = sorted(s for s in allowed_sources if "/" not in s)
+    accounts = sorted(s for s in allowed_sources if "/" in s)
     sources = [{"source": {"namespaces": namespaces}}] if namespaces else []
     # Istio's CRD: serviceAccounts cannot share a source with namespaces.
     sources += [{"source": {"serviceAccounts": accounts}}] if accounts else []
+    return sources
+
+
+def _authorization_policy(svc: _Service) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    sources = source_rules(svc.service.allowed_sources)
     if sources:
         rule["from"] = sources
     # By SNI: at the gateway the port is the listener's (8443 on an Istio chart install), never 443.
@@ -341,29 +347,52 @@ def _infrastructure() -> list[dict[str, Any]]:
     return [_rule([_peer(p["namespace"], p["labels"])], p["ports"]) for p in (DNS, ISTIOD)]  # type: ignore[arg-type]
 
 
+def proxy_network_policies(
+    service: Service,
+    *,
+    proxy_namespace: str,
+    proxy_labels: Mapping[str, str],
+    proxy_ports: Sequence[TargetPort],
+    networks: Sequence[Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The NetworkPolicy pair (specs) of a service whose traffic leaves through a proxy's pods
+    (the egress gateway, or ambient mode's waypoint): the service's pods may reach only the
+    proxy pods on ``proxy_ports`` (and DNS and istiod), the proxy pods the service's blocks and ports."""
+    targets = sorted(set(proxy_ports), key=lambda p: (isinstance(p, str), p))
+    selector = {"matchLabels": dict(service.pod_selector)} if service.pod_selector else {}
+    client = {
+        "podSelector": selector,
+        "policyTypes": ["Egress"],
+        "egress": [_rule([_peer(proxy_namespace, proxy_labels)], [("TCP", t) for t in targets]), *_infrastructure()],
+    }
+    numbers = sorted({p.number for p in service.ports})
+    exit_policy = {
+        "podSelector": {"matchLabels": dict(proxy_labels)},
+        "policyTypes": ["Egress"],
+        "egress": [_rule([{"ipBlock": {"cidr": ip_text(n)}} for n in networks], [("TCP", n) for n in numbers])],
+    }
+    return client, exit_policy
+
+
+def proxy_base_policy(proxy_labels: Mapping[str, str]) -> dict[str, Any]:
+    """The spec of a proxy's own egress to istiod and DNS, which the per-service exit policies would otherwise cut."""
+    return {"podSelector": {"matchLabels": dict(proxy_labels)}, "policyTypes": ["Egress"], "egress": _infrastructure()}
+
+
 def _network_policies(svc: _Service, networks: Sequence[Any]) -> list[dict[str, Any]]:
     gateway = svc.gateway
     if gateway.mode == PLAIN:
         service_ports = sorted(set(svc.view.assignment.of(svc.service.name).values()))
     else:
         service_ports = [MTLS_PORT]
-    targets = sorted({svc.view.target_port(p) for p in service_ports}, key=lambda p: (isinstance(p, str), p))
-    selector = {"matchLabels": dict(svc.service.pod_selector)} if svc.service.pod_selector else {}
-    client = {
-        "podSelector": selector,
-        "policyTypes": ["Egress"],
+    client, exit_policy = proxy_network_policies(
+        svc.service,
+        proxy_namespace=gateway.namespace,
+        proxy_labels=dict(gateway.selector),
         # The pods' port after the Service's translation: NetworkPolicies see pod ports.
-        "egress": [
-            _rule([_peer(gateway.namespace, dict(gateway.selector))], [("TCP", t) for t in targets]),
-            *_infrastructure(),
-        ],
-    }
-    numbers = sorted({p.number for p in svc.service.ports})
-    exit_policy = {
-        "podSelector": {"matchLabels": dict(gateway.selector)},
-        "policyTypes": ["Egress"],
-        "egress": [_rule([{"ipBlock": {"cidr": ip_text(n)}} for n in networks], [("TCP", n) for n in numbers])],
-    }
+        proxy_ports=[svc.view.target_port(p) for p in service_ports],
+        networks=networks,
+    )
     exit_name = object_name(svc.ruleset.name, svc.service.name, "gateway")
     return [
         svc.obj(NETWORK_POLICY, svc.name, svc.service.namespace, client),
@@ -387,11 +416,7 @@ def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf, in_use: bool = 
         return []
     if not in_use and not any(ruleset.via_gateway(s) for s in ruleset.services):
         return []
-    spec = {
-        "podSelector": {"matchLabels": dict(gateway.selector)},
-        "policyTypes": ["Egress"],
-        "egress": _infrastructure(),
-    }
+    spec = proxy_base_policy(dict(gateway.selector))
     return [
         {
             "apiVersion": api_version(NETWORK_POLICY, ruleset.api),

@@ -21,6 +21,7 @@ ISTIO_CONFIG = "config.istio.io"
 ISTIO_SECURITY = "security.istio.io"
 KUBERNETES_NETWORKING = "networking.k8s.io"
 KUBERNETES_ADMISSION = "admissionregistration.k8s.io"
+GATEWAY_API = "gateway.networking.k8s.io"
 
 # networking.istio.io serves one schema under all three versions; v1 since Istio 1.22.
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
@@ -66,8 +67,22 @@ EGRESS_RULE = Kind(
 # authorization policy) is live before the route that uses it.
 GATEWAY = Kind(ISTIO_NETWORKING, "Gateway", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "gateways")
 DESTINATION_RULE = Kind(ISTIO_NETWORKING, "DestinationRule", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "destinationrules")
+# Before the ServiceEntries: in ambient mode a ServiceEntry bound to the waypoint
+# before its policy exists is open to every source; a policy whose target does
+# not exist yet is harmless. Deleted after them, for the same reason.
 AUTHORIZATION_POLICY = Kind(
-    ISTIO_SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), 0, _ISTIO_MISSING, "authorizationpolicies"
+    ISTIO_SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), -1, _ISTIO_MISSING, "authorizationpolicies"
+)
+# The ambient waypoint (_ambient_render): a Gateway API Gateway, live before the
+# ServiceEntries that name it (istio.io/use-waypoint).
+WAYPOINT = Kind(
+    GATEWAY_API,
+    "Gateway",
+    ("v1",),
+    -2,
+    "the Gateway API CRDs are not installed (ambient mode's waypoint is a gateway.networking.k8s.io Gateway; "
+    "install the standard channel of sigs.k8s.io/gateway-api)",
+    "gateways",
 )
 VIRTUAL_SERVICE = Kind(ISTIO_NETWORKING, "VirtualService", ISTIO_VERSIONS, 1, _ISTIO_MISSING, "virtualservices")
 # After the routes: a client NetworkPolicy that allows only the gateway must
@@ -81,13 +96,13 @@ SIDECAR = Kind(ISTIO_NETWORKING, "Sidecar", ISTIO_VERSIONS, 3, _ISTIO_MISSING, "
 # The guardrail (cluster-wide): live before the rules it guards, and removed after them.
 _ADMISSION_MISSING = "the guardrail needs ValidatingAdmissionPolicy, Kubernetes 1.30 or later"
 ADMISSION_POLICY = Kind(
-    KUBERNETES_ADMISSION, "ValidatingAdmissionPolicy", ("v1",), -2, _ADMISSION_MISSING, "validatingadmissionpolicies"
+    KUBERNETES_ADMISSION, "ValidatingAdmissionPolicy", ("v1",), -4, _ADMISSION_MISSING, "validatingadmissionpolicies"
 )
 ADMISSION_BINDING = Kind(
     KUBERNETES_ADMISSION,
     "ValidatingAdmissionPolicyBinding",
     ("v1",),
-    -1,
+    -3,
     _ADMISSION_MISSING,
     "validatingadmissionpolicybindings",
 )
@@ -102,6 +117,7 @@ KINDS = (
     VIRTUAL_SERVICE,
     NETWORK_POLICY,
     SIDECAR,
+    WAYPOINT,
     ADMISSION_POLICY,
     ADMISSION_BINDING,
 )

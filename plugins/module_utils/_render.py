@@ -15,11 +15,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
 from ._address_policy import Range
+from ._ambient_render import (
+    authorization_policy,
+    service_network_policies,
+    waypoint_labels,
+    waypoint_objects,
+)
 from ._errors import MeshguardError
 from ._expand import TooManyAddresses, expand
 from ._gateway_render import GatewayView, gateway_base_objects, gateway_objects, needs_authorization, unchecked_view
 from ._gateway_spec import MAX_GATEWAY_ADDRESSES, PLAIN
 from ._guardrail import guardrail_objects
+from ._istio_versions import AMBIENT_CIDRS, MAX_EXPANDED_ADDRESSES, expands_cidrs
+from ._istio_versions import text as version_text
 from ._kinds import (
     ADMISSION_BINDING,
     ADMISSION_POLICY,
@@ -31,6 +39,7 @@ from ._kinds import (
     SERVICE_ENTRY,
     SIDECAR,
     VIRTUAL_SERVICE,
+    WAYPOINT,
     Kind,
     api_version,
     identity,
@@ -89,6 +98,11 @@ def rendered_kinds(ruleset: RuleSet) -> list[Kind]:
         kinds += [GATEWAY, DESTINATION_RULE, VIRTUAL_SERVICE]
         if needs_authorization(ruleset):
             kinds.append(AUTHORIZATION_POLICY)
+    if not ruleset.legacy and ruleset.has_ambient:
+        if AUTHORIZATION_POLICY not in kinds:
+            kinds.append(AUTHORIZATION_POLICY)
+        if ruleset.waypoint is not None and ruleset.waypoint.manage:
+            kinds.append(WAYPOINT)
     if ruleset.network_policy:
         kinds.append(NETWORK_POLICY)
     if ruleset.registry_only:
@@ -103,12 +117,15 @@ def render(
     addresses_by_service: Mapping[str, ServiceAddresses],
     guardrail_ranges: Sequence[Range] = (),
     gateway: Optional[GatewayView] = None,
+    ambient_in_use: bool = False,
 ) -> list[dict[str, Any]]:
     """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name).
 
     ``guardrail_ranges``: what the guardrail's admission policy denies (``_guardrail``).
     ``gateway``: what the cluster says about the egress gateway (``_gateway_cluster``);
     without it, ports are assigned from scratch and targetPorts taken as the ports.
+    ``ambient_in_use``: a service of the whole set is in an ambient namespace (those that
+    did not resolve included): the set's waypoint objects stay then.
     """
     # A view given means a service of the whole set goes through the gateway (those that did not
     # resolve included): the set's gateway-wide objects stay then.
@@ -140,12 +157,20 @@ def render(
                 )
             )
             continue
+        elif ruleset.is_ambient(service) and ruleset.waypoint is not None:
+            objects.extend(_ambient(ruleset, service, networks, ips, meta))
+            continue
         else:
             objects.extend(_service_entries(ruleset, service, networks, ips, meta))
         if ruleset.network_policy:
             objects.append(_network_policy(ruleset, service, networks, meta))
     objects.extend(
         gateway_base_objects(ruleset, lambda name, namespace: _metadata(name, namespace, ruleset), gateway_in_use)
+    )
+    objects.extend(
+        waypoint_objects(
+            ruleset, lambda name, namespace, labels: _metadata(name, namespace, ruleset, labels=labels), ambient_in_use
+        )
     )
     objects.extend(_sidecar(ruleset, namespace) for namespace in ruleset.registry_only)
     objects.extend(guardrail_objects(ruleset, guardrail_ranges))
@@ -156,6 +181,44 @@ def render(
             _group, kind, namespace, name = identity(after)
             raise RenderError(f"two rendered objects share the name {kind} {namespace}/{name}")
     return objects
+
+
+def _ambient(
+    ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], meta: _Meta
+) -> list[dict[str, Any]]:
+    """A service in an ambient namespace: its ServiceEntries bound to the waypoint, a policy on each."""
+    waypoint = ruleset.waypoint
+    if waypoint is None:
+        raise RenderError(f"service {service.name!r}: in an ambient namespace without a waypoint")
+    listed = networks
+    if expands_cidrs(ruleset.istio_version):
+        listed = [ipaddress.ip_network(address) for address in _expanded(ruleset, service, networks)]
+    # One address or block per object, whatever the layout: the waypoint keeps a
+    # filter chain for one address of a ServiceEntry only (docs/rendering.md, "Ambient mode").
+    entries = _service_entries(
+        ruleset, service, listed, ips, meta, labels=waypoint_labels(service, waypoint), layout="per_address"
+    )
+    objects = [
+        *entries,
+        *(authorization_policy(ruleset, service, e, meta.of(e["metadata"]["name"], last_seen=False)) for e in entries),
+    ]
+    if ruleset.network_policy:
+        objects += service_network_policies(ruleset, service, networks, meta.of)
+    return objects
+
+
+def _expanded(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[Address]:
+    """Below Istio 1.30 ztunnel drops a ServiceEntry with a CIDR block: every address listed on its own."""
+    try:
+        return expand(networks, MAX_EXPANDED_ADDRESSES)
+    except TooManyAddresses as exc:
+        raise RenderError(
+            f"service {service.name!r}: hosts: {exc.count} addresses after resolution and aggregation; below Istio "
+            f"{version_text(AMBIENT_CIDRS)} ztunnel takes no CIDR blocks, so in ambient mode each address is listed "
+            f"on its own, at most {exc.limit} per service (istio_version {version_text(ruleset.istio_version)}): "
+            "split the service, narrow the aggregation (ipv4_prefix, ipv6_prefix), or target Istio "
+            f"{version_text(AMBIENT_CIDRS)} or later"
+        ) from None
 
 
 def _addresses(service: Service, given: ServiceAddresses) -> tuple[list[Network], list[Address]]:
@@ -227,6 +290,7 @@ class _Meta:
         namespace: Optional[str] = None,
         extra: Optional[dict[str, str]] = None,
         last_seen: bool = True,
+        labels: Optional[dict[str, str]] = None,
     ) -> dict[str, Any]:
         """The metadata of one of the service's objects (in its namespace unless another is given).
 
@@ -234,18 +298,27 @@ class _Meta:
         gateway only the per-service Gateway does, so a DNS change rewrites one object).
         """
         meta = self if last_seen else replace(self, last_seen="")
-        return _metadata(name, namespace or self.service.namespace, self.ruleset, meta, extra)
+        return _metadata(name, namespace or self.service.namespace, self.ruleset, meta, extra, labels=labels)
 
 
 def _metadata(
-    name: str, namespace: str, ruleset: RuleSet, meta: Optional[_Meta] = None, extra: Optional[dict[str, str]] = None
+    name: str,
+    namespace: str,
+    ruleset: RuleSet,
+    meta: Optional[_Meta] = None,
+    extra: Optional[dict[str, str]] = None,
+    *,
+    labels: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
     """Labels and annotations: the service's own, then the collection's (which win).
 
-    ``extra``: the collection's annotations of this one object.
+    ``extra``: the collection's annotations of this one object; ``labels``: its labels
+    that Istio reads (the waypoint's binding).
     """
     service = meta.service if meta else None
+    given = labels or {}
     labels = dict(service.labels) if service else {}
+    labels.update(given)
     labels.update({OWNER_LABEL: OWNER_VALUE, SET_LABEL: ruleset.name})
     annotations = dict(service.annotations) if service else {}
     if service:
@@ -265,9 +338,11 @@ def _synthetic_host(name: str, namespace: str) -> str:
     return f"{name}.{namespace}.{SYNTHETIC_HOST_DOMAIN}"
 
 
-def _groups(ruleset: RuleSet, service: Service, networks: list[Network]) -> list[tuple[str, list[Network]]]:
+def _groups(
+    ruleset: RuleSet, service: Service, networks: list[Network], layout: str
+) -> list[tuple[str, list[Network]]]:
     """(object name, CIDRs) for each object of a service: one per CIDR, or chunks of at most 256."""
-    if ruleset.layout == "per_address":
+    if layout == "per_address":
         return [(_address_name(ruleset, service, net), [net]) for net in networks]
     chunks = [networks[start : start + MAX_ADDRESSES] for start in range(0, len(networks), MAX_ADDRESSES)]
     # The first object keeps the plain name, so crossing 256 addresses only adds objects.
@@ -296,7 +371,7 @@ def _static_groups(
     return [(_address_name(ruleset, service, net), [net], [ip]) for ip in ips for net in [ipaddress.ip_network(ip)]]
 
 
-def _real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
+def _real_host(service: Service, layout: str) -> Optional[str]:
     """The one host name an object of the service may carry, or None (a synthetic host).
 
     Istio builds one service per host and address of a ServiceEntry, each with
@@ -308,7 +383,7 @@ def _real_host(ruleset: RuleSet, service: Service) -> Optional[str]:
     to the address dialled (NONE): then a TLS port may also check the client's
     SNI against it (see ``_port_protocol``).
     """
-    if ruleset.layout != "per_service" or service.resolution != "NONE":
+    if layout != "per_service" or service.resolution != "NONE":
         return None
     names = service.host_names
     if len(names) != 1 or service.literal_addresses:
@@ -357,13 +432,22 @@ def _declared_protocols(service: Service, ports: list[dict[str, Any]]) -> dict[s
 
 
 def _service_entries(
-    ruleset: RuleSet, service: Service, networks: list[Network], ips: list[Address], meta: _Meta
+    ruleset: RuleSet,
+    service: Service,
+    networks: list[Network],
+    ips: list[Address],
+    meta: _Meta,
+    *,
+    labels: Optional[dict[str, str]] = None,
+    layout: Optional[str] = None,
 ) -> list[dict[str, Any]]:
+    """``layout``: the set's unless given (ambient services are always per_address)."""
+    layout = layout or ruleset.layout
     if service.resolution == "STATIC":
         groups = _static_groups(ruleset, service, ips)
     else:
-        groups = [(name, group, []) for name, group in _groups(ruleset, service, networks)]
-    host = _real_host(ruleset, service)
+        groups = [(name, group, []) for name, group in _groups(ruleset, service, networks, layout)]
+    host = _real_host(service, layout)
     entries = []
     for index, (name, group, endpoints) in enumerate(groups):
         # Istio keeps one service per host name and namespace, so only the first
@@ -385,7 +469,7 @@ def _service_entries(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
                 "kind": SERVICE_ENTRY.kind,
-                "metadata": meta.of(name, extra=_declared_protocols(service, ports)),
+                "metadata": meta.of(name, extra=_declared_protocols(service, ports), labels=labels),
                 "spec": spec,
             }
         )
@@ -396,7 +480,7 @@ def _egress_rules(
     ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta, via_gateway: bool = False
 ) -> list[dict[str, Any]]:
     rules = []
-    for name, (network,) in _groups(ruleset, service, networks):
+    for name, (network,) in _groups(ruleset, service, networks, ruleset.layout):
         # One address is written as a plain IP, as in the original examples.
         destination = ip_text(network.network_address) if network.num_addresses == 1 else ip_text(network)
         rules.append(

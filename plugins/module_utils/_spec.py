@@ -17,10 +17,20 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from ._address_policy import parse_blocks
+from ._ambient_spec import (
+    AMBIENT,
+    AUTO,
+    DATAPLANES,
+    REVISION_LABEL,
+    SIDECAR,
+    Waypoint,
+    owned_label_problem,
+    parse_waypoint,
+)
 from ._errors import MeshguardError
 from ._expand import address_count
 from ._gateway_spec import (
@@ -31,6 +41,16 @@ from ._gateway_spec import (
     istio_label_problem,
     parse_egress_gateway,
 )
+from ._istio_versions import (
+    AMBIENT_CIDRS,
+    MAX_EXPANDED_ADDRESSES,
+    NEWEST,
+    Version,
+    ambient_problem,
+    expands_cidrs,
+    parse_version,
+)
+from ._istio_versions import text as version_text
 from ._kinds import APIS, DEFAULT_API, LEGACY_API
 from ._names import (
     OWNER_LABEL,
@@ -65,6 +85,9 @@ RULESET_KEYS = (
     "registry_only",
     "guardrail",
     "egress_gateway",
+    "dataplane",
+    "waypoint",
+    "istio_version",
 )
 SERVICE_KEYS = (
     "name",
@@ -155,10 +178,31 @@ class RuleSet:
     registry_only: tuple[str, ...] = ()
     guardrail: Optional[Guardrail] = None
     egress_gateway: Optional[EgressGateway] = None
+    dataplane: str = SIDECAR
+    waypoint: Optional[Waypoint] = None
+    istio_version: Version = NEWEST
+    # The namespaces in ambient mode; None until dataplane auto has read the
+    # namespaces' labels (``with_dataplanes``).
+    ambient: Optional[frozenset[str]] = frozenset()
 
     @property
     def legacy(self) -> bool:
         return self.api == LEGACY_API
+
+    def is_ambient(self, service: Service) -> bool:
+        """Whether the service's namespace is in ambient mode (its ServiceEntries are bound to the waypoint)."""
+        if self.ambient is None:
+            raise ValueError("is_ambient: dataplane auto has not read the namespaces' labels yet (with_dataplanes)")
+        return service.namespace in self.ambient
+
+    @property
+    def has_ambient(self) -> bool:
+        return any(self.is_ambient(s) for s in self.services)
+
+    @property
+    def dataplane_namespaces(self) -> list[str]:
+        """The namespaces whose data plane matters: the services' and registry_only's."""
+        return sorted({s.namespace for s in self.services} | set(self.registry_only))
 
     def via_gateway(self, service: Service) -> bool:
         """Whether the service's traffic goes through the egress gateway."""
@@ -228,6 +272,7 @@ class _Context:
     # Checks a literal IP or CIDR block (the breadth guard); None or a problem.
     guard: Optional[Callable[[str], Optional[str]]] = None
     gateway: Optional[EgressGateway] = None
+    dataplane: str = SIDECAR
 
 
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
@@ -549,6 +594,10 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         _check_static(hosts, addresses, report)
     pod_selector = _pod_selector(item.get("network_policy"), context.network_policy, report)
     labels = _string_map(item.get("labels"), "labels", report, label_values=True)
+    for key, _value in labels:
+        problem = owned_label_problem(key)
+        if problem:
+            report.error("labels", problem)
     annotations = _string_map(item.get("annotations"), "annotations", report, label_values=False)
     allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
     for problem in problems:
@@ -603,11 +652,8 @@ def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report)
         report.error("allowed_sources", "must list at least one namespace or service account (or be left out)")
     if context.legacy:
         report.error("allowed_sources", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
-    elif not via:
-        report.error(
-            "allowed_sources",
-            "is enforced by the egress gateway: only for a service through it (the rule set's egress_gateway)",
-        )
+    elif not via and context.dataplane == SIDECAR:
+        report.error("allowed_sources", ALLOWED_SOURCES_ENFORCED)
     elif gateway is not None and gateway.mode == PLAIN:
         # Namespaces and service accounts come from the client's mTLS certificate.
         report.error(
@@ -615,6 +661,12 @@ def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report)
             "needs egress_gateway.mode mtls: in plain mode the gateway sees no client identity to check",
         )
     return via, tuple(sources)
+
+
+ALLOWED_SOURCES_ENFORCED = (
+    "is enforced by the egress gateway, or in ambient mode by the waypoint: only for a service through the gateway "
+    "(the rule set's egress_gateway) or in an ambient namespace (dataplane)"
+)
 
 
 def _check_gateway_service(
@@ -632,7 +684,8 @@ def _check_gateway_service(
     if gateway is None or context.legacy:
         return
     for key, _value in labels:
-        problem = istio_label_problem(key)
+        # The waypoint labels are refused for every service (owned_label_problem).
+        problem = None if owned_label_problem(key) else istio_label_problem(key)
         if problem:
             report.error("labels", problem)
     if context.network_policy and namespace == gateway.namespace:
@@ -811,6 +864,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
             "with the legacy API's egress proxy (egress_gateway) the collection does not know the proxy's pods, so "
             "it cannot render NetworkPolicies that send the traffic through them",
         )
+    dataplane, waypoint, version = _ambient_options(spec, namespace, api, report)
     context = _Context(
         namespace=namespace,
         legacy=api == LEGACY_API,
@@ -818,13 +872,14 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         istio_hosts=layout == "per_service" and api != LEGACY_API,
         guard=guard,
         gateway=gateway,
+        dataplane=dataplane,
     )
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
         _check_per_service(services, report)
     if report.messages or set_name is None:
         raise SpecError(report.messages)
-    return RuleSet(
+    ruleset = RuleSet(
         name=set_name,
         services=tuple(service for _index, service in services),
         namespace=namespace,
@@ -834,4 +889,115 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         registry_only=registry_only,
         guardrail=guardrail,
         egress_gateway=gateway,
+        dataplane=dataplane,
+        waypoint=waypoint,
+        istio_version=version,
+        ambient=None if dataplane == AUTO else frozenset(),
     )
+    if dataplane == AMBIENT:
+        return with_dataplanes(ruleset, ruleset.dataplane_namespaces)
+    return ruleset
+
+
+def _ambient_options(
+    spec: Mapping[str, Any], namespace: str, api: str, report: _Report
+) -> tuple[str, Optional[Waypoint], Version]:
+    """The dataplane, waypoint and istio_version options, checked on their own."""
+    dataplane = spec.get("dataplane")
+    if dataplane is None:
+        dataplane = SIDECAR
+    elif dataplane not in DATAPLANES:
+        report.error("dataplane", f"must be one of {', '.join(DATAPLANES)}, got {dataplane!r}")
+        dataplane = SIDECAR
+    waypoint, problems = parse_waypoint(spec.get("waypoint"), namespace)
+    for field, problem in problems:
+        report.error(field, problem)
+    version, problem = parse_version(spec.get("istio_version"))
+    if problem:
+        report.error("istio_version", problem)
+    if api == LEGACY_API and (dataplane != SIDECAR or spec.get("waypoint") is not None):
+        report.error(
+            "dataplane",
+            f"the legacy EgressRule API ({LEGACY_API}) is Istio 0.x, which has no ambient mode: use dataplane sidecar",
+        )
+    elif dataplane == SIDECAR and spec.get("waypoint") is not None:
+        report.error("waypoint", "is ambient mode's: only with dataplane ambient or auto")
+    return dataplane, waypoint, version or NEWEST
+
+
+def with_dataplanes(ruleset: RuleSet, ambient: Any) -> RuleSet:
+    """The rule set with the namespaces in ambient mode known, checked as a whole.
+
+    ``ambient``: the namespaces in ambient mode (every namespace of the set with
+    dataplane ambient; those labelled so with auto). Raises SpecError naming
+    each service and field, before anything is written.
+    """
+    found = replace(ruleset, ambient=frozenset(ambient))
+    report = _Report([])
+    for index, namespace in enumerate(found.registry_only):
+        if namespace in found.ambient:  # type: ignore[operator]
+            report.error(
+                f"registry_only[{index}] {namespace!r}",
+                "the namespace is in ambient mode; ztunnel ignores Sidecar and REGISTRY_ONLY (istio/istio#54281). "
+                "Bind the services to a waypoint (waypoint: ...) with allowed_sources, and use network_policy to "
+                "block direct egress",
+            )
+    ambient_services = [(i, s) for i, s in enumerate(found.services) if found.is_ambient(s)]
+    for index, service in enumerate(found.services):
+        scoped = report.scoped(f"services[{index}] {service.name!r}")
+        if found.is_ambient(service):
+            _check_ambient_service(found, service, scoped)
+        elif service.allowed_sources and not found.via_gateway(service):
+            scoped.error(
+                "allowed_sources",
+                f"namespace {service.namespace!r} is not in ambient mode; " + ALLOWED_SOURCES_ENFORCED,
+            )
+    if ambient_services:
+        where = ", ".join(sorted({s.namespace for _i, s in ambient_services}))
+        if found.waypoint is None:
+            report.error(
+                "waypoint",
+                f"is required for the ambient namespaces ({where}): their ServiceEntries are bound to a waypoint, "
+                "which enforces allowed_sources (give name, and namespace, manage)",
+            )
+        problem = ambient_problem(found.istio_version)
+        if problem:
+            report.error("istio_version", problem)
+        revisions = {dict(s.labels).get(REVISION_LABEL) for _i, s in ambient_services}
+        if len(revisions) > 1:
+            report.error(
+                "labels",
+                f"the services in ambient namespaces give different {REVISION_LABEL!r} labels "
+                f"({', '.join(sorted(repr(r) if r else 'none' for r in revisions))}): the waypoint and every "
+                "ServiceEntry and policy bound to it must be seen by the same istiod revision",
+            )
+    if report.messages:
+        raise SpecError(report.messages)
+    return found
+
+
+def _check_ambient_service(ruleset: RuleSet, service: Service, report: _Report) -> None:
+    """What a service in an ambient namespace must not have; literals are checked before any DNS query."""
+    if ruleset.via_gateway(service):
+        report.error(
+            "egress_gateway",
+            f"namespace {service.namespace!r} is in ambient mode, where the waypoint (waypoint) takes the egress "
+            "gateway's place: set egress_gateway: false for this service, or leave the rule set's egress_gateway out",
+        )
+    if not expands_cidrs(ruleset.istio_version):
+        return
+    given = [(f"hosts[{i}]", h.value) for i, h in enumerate(service.hosts) if h.kind == KIND_NETWORK]
+    given += [(f"addresses[{i}]", a) for i, a in enumerate(service.addresses or ())]
+    networks = [ipaddress.ip_network(value) for _field, value in given]
+    count = address_count(networks)
+    if count > MAX_EXPANDED_ADDRESSES:
+        fields = ", ".join(
+            f"{field} {value}" for field, value in given if ipaddress.ip_network(value).num_addresses > 1
+        )
+        report.error(
+            "hosts",
+            f"{fields} hold {count} addresses; below Istio {version_text(AMBIENT_CIDRS)} ztunnel takes no CIDR "
+            f"blocks, so in ambient mode each address is listed on its own, at most {MAX_EXPANDED_ADDRESSES} "
+            f"per service (istio_version {version_text(ruleset.istio_version)}): list narrower blocks, split the "
+            f"service, or target Istio {version_text(AMBIENT_CIDRS)} or later",
+        )

@@ -25,6 +25,10 @@ description:
   - With O(egress_gateway), the services' traffic leaves through Istio's egress gateway (C(Gateway),
     C(VirtualService), C(DestinationRule), optionally C(AuthorizationPolicy) objects besides the C(ServiceEntry)
     objects); the gateway's namespace, Service and ports are checked on the cluster before anything is written.
+  - With O(dataplane=ambient) (or V(auto) and a namespace labelled C(istio.io/dataplane-mode=ambient)), the
+    C(ServiceEntry) objects are bound to O(waypoint) and each gets an C(AuthorizationPolicy) admitting only its
+    C(allowed_sources); the namespaces, and the waypoint when the set does not manage it, are checked on the cluster
+    before anything is written. O(registry_only) has no effect in ambient mode and is refused there.
   - DNS answers never open the rules to addresses that are not external (loopback, link-local and the cloud
     metadata endpoints, unspecified, multicast, the cluster's own Service and pod ranges, O(internal_ranges)); private
     ones only inside a service's C(allow_ranges). A service with a refused address is treated as not resolved, with a
@@ -132,6 +136,25 @@ EXAMPLES = r"""
         ports:
           - {number: 3306, protocol: MYSQL}
         egress_gateway: false  # direct, as without the gateway
+
+- name: Ambient mode where the namespace says so, through a waypoint this set manages; billing/api may use the DB
+  meshguard.egress.rules:
+    set: shop-databases
+    namespace: shop
+    context: prod-eu-1
+    dataplane: auto
+    istio_version: "1.29"  # the oldest istiod/ztunnel: CIDR blocks are listed address by address
+    network_policy: true
+    waypoint:
+      name: egress-waypoint
+      namespace: istio-egress
+      manage: true
+    services:
+      - name: payments-db
+        hosts: [198.51.100.0/28]
+        ports:
+          - {number: 5432, protocol: TCP}
+        allowed_sources: [shop, billing/api]
 
 - name: Plain TCP to the gateway, one gateway port per service port from 41000 to 41049
   meshguard.egress.rules:

@@ -39,8 +39,8 @@ clustertool = _load_tool("clusters")
 apimetrics = _load_tool("apimetrics")
 
 # Under pytest-xdist each worker (gw0, gw1, ...) runs its own clusters: no test sees another worker's objects.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-STATE = ROOT / ".cache" / ("test-clusters-" + _WORKER if _WORKER else "test-clusters")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+STATE = ROOT / ".cache" / ("test-clusters-" + WORKER if WORKER else "test-clusters")
 KUBECONFIG = STATE / "kubeconfig"
 COUNT = 3
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
@@ -122,10 +122,12 @@ GATEWAY_KINDS = (
 )
 
 
-def owned(local_clusters: LocalClusters, context: str, set_name: str) -> dict[str, list[str]]:
+def owned(
+    local_clusters: LocalClusters, context: str, set_name: str, kinds: tuple[str, ...] = GATEWAY_KINDS
+) -> dict[str, list[str]]:
     """Every object of the set on a cluster, by kind: `namespace/name`."""
     out = local_clusters.kubectl(
-        context, "get", ",".join(GATEWAY_KINDS), "-A", "-l", f"meshguard.egress/set={set_name}", "-o", "json"
+        context, "get", ",".join(kinds), "-A", "-l", f"meshguard.egress/set={set_name}", "-o", "json"
     ).stdout
     found: dict[str, list[str]] = {}
     for item in json.loads(out)["items"]:

@@ -33,6 +33,7 @@ LONGEST_FIRST = (
     "test_istio_live.py",
     "test_gateway_module.py",
     "test_gateway_istio.py",
+    "test_ambient_istio.py",
     "test_probe_gateway.py",
     "test_faults.py",
     "test_istio_examples.py",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
+import clusters
 from clusters import EGRESS_GATEWAY
 from istioview import (
     GATEWAY_HOST,
@@ -31,15 +32,20 @@ from istioview import (
     GATEWAY_NAMESPACE,
     GATEWAY_PLAIN_PORTS,
     GATEWAY_POD_IP,
+    HBONE_PORT,
     PROTOCOLS,
     UNDECLARED,
     UNDECLARED_PORT,
     UNKNOWN_SNI,
+    WAYPOINT_HOST,
     client_call,
     first_last,
     host_header,
+    inbound_vip_cluster,
     mtls_call,
     router_workload,
+    waypoint_workload,
+    ztunnel_workload,
 )
 
 __all__ = [
@@ -49,15 +55,20 @@ __all__ = [
     "GATEWAY_NAMESPACE",
     "GATEWAY_PLAIN_PORTS",
     "GATEWAY_POD_IP",
+    "HBONE_PORT",
     "PROTOCOLS",
     "UNDECLARED",
     "UNDECLARED_PORT",
     "UNKNOWN_SNI",
+    "WAYPOINT_HOST",
     "client_call",
     "first_last",
     "host_header",
+    "inbound_vip_cluster",
     "mtls_call",
     "router_workload",
+    "waypoint_workload",
+    "ztunnel_workload",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,3 +389,63 @@ def analyze_message(m: dict) -> str:
     """IST0134 Warning ServiceEntry shop/x: the message."""
     where = m.get("origin", "")
     return f"{m.get('code')} {m.get('level')} {where}: {m.get('message', '')}".strip()
+
+
+# --------------------------------------------------------------------------- ambient: ztunnel and the waypoint
+
+# The waypoint the local clusters can make ready (tools/istio/waypoint: its
+# Service and one instance; the Gateway is the rule set's).
+WAYPOINT_NAME = clusters.WAYPOINT_NAME
+WAYPOINT_NAMESPACE = clusters.WAYPOINT_NAMESPACE
+WAYPOINT_FIXTURE = clusters.WAYPOINT
+
+
+def wds_services(result: dict) -> dict[str, dict]:
+    """The Services istiod sent the probe's ztunnel, by resource name "<namespace>/<hostname>"."""
+    assert not result.get("error"), result.get("error")
+    return {s["resource"]: s for s in result["wds"]["services"]}
+
+
+def client_pod(ns: str) -> dict:
+    """An ambient workload of the namespace, never scheduled (no kubelet), as
+    Istio's CNI agent leaves a pod it has redirected into ztunnel (annotation
+    ambient.istio.io/redirection: enabled). A real namespace with policies
+    has such pods; without one, istioctl analyze reports each policy
+    (IST0127 "No matching workloads": its AuthorizationPolicy analyzer reads
+    no targetRefs, and counts a pod as ambient by that annotation only,
+    PodInAmbientMode)."""
+    meta = {
+        "name": "api",
+        "namespace": ns,
+        "labels": {"app": "api"},
+        "annotations": {"ambient.istio.io/redirection": "enabled"},
+    }
+    spec = {
+        "serviceAccountName": "api",
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "app", "image": "client-never-pulled"}],
+    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def conditions(local_clusters, ctx: str, o: dict) -> dict[str, dict]:
+    """The object's status conditions by type, as the API server holds them."""
+    group = o["apiVersion"].split("/", maxsplit=1)[0]
+    kind = f"{o['kind'].lower()}.{group}"
+    meta = o["metadata"]
+    (live,) = local_clusters.get(ctx, kind, meta["namespace"], meta["name"])
+    return {c["type"]: c for c in (live.get("status") or {}).get("conditions") or []}
+
+
+def wait_condition(local_clusters, ctx: str, o: dict, kind: str, *, want: tuple[str, str], timeout: float = 60) -> dict:
+    """Until istiod has written condition `kind` with this (status, reason);
+    fails with what the object says."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = conditions(local_clusters, ctx, o).get(kind)
+        if found and (found["status"], found["reason"]) == want:
+            return found
+        if time.monotonic() > deadline:
+            meta = o["metadata"]
+            raise AssertionError(f"{o['kind']} {meta['namespace']}/{meta['name']}: {kind} is {found}, want {want}")
+        time.sleep(0.5)

@@ -171,6 +171,56 @@ def test_every_cluster_has_the_egress_gateway_as_an_istio_install_creates_it(loc
         assert {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in GATEWAY_OBJECTS} == before
 
 
+WAYPOINT_OBJECTS = [("service", clustertool.WAYPOINT_NAME), ("endpointslice", f"{clustertool.WAYPOINT_NAME}-local")]
+
+
+def test_every_cluster_serves_the_gateway_api_and_runs_istiod_in_ambient_mode(local_clusters):
+    # The standard channel of the pinned sigs.k8s.io/gateway-api, every CRD
+    # Established; istiod started with PILOT_ENABLE_AMBIENT, so its class
+    # controller created the istio-waypoint GatewayClass and accepted it.
+    gateway_api = clustertool.gateway_api_crds()
+    assert gateway_api.version == "v1.6.0"
+    assert "gateways.gateway.networking.k8s.io" in gateway_api.crds and len(gateway_api.crds) == 10
+    for ctx in local_clusters.contexts:
+        for name in gateway_api.crds:
+            crd = json.loads(local_clusters.kubectl(ctx, "get", "crd", name, "-o", "json").stdout)
+            annotations = crd["metadata"]["annotations"]
+            assert annotations["gateway.networking.k8s.io/bundle-version"] == gateway_api.version
+            assert annotations["gateway.networking.k8s.io/channel"] == "standard"
+            established = [c for c in crd["status"]["conditions"] if c["type"] == "Established"]
+            assert [c["status"] for c in established] == ["True"], name
+        out = local_clusters.kubectl(ctx, "get", "gatewayclass", "istio-waypoint", "-o", "json").stdout
+        waypoint_class = json.loads(out)
+        assert waypoint_class["spec"]["controllerName"] == "istio.io/mesh-controller"
+        accepted = [c for c in waypoint_class["status"]["conditions"] if c["type"] == "Accepted"]
+        assert [c["status"] for c in accepted] == ["True"]
+        istiod = local_clusters.by_context(ctx).istiod
+        environ = Path(f"/proc/{istiod.pid()}/environ").read_bytes().split(b"\0")
+        assert b"PILOT_ENABLE_AMBIENT=true" in environ
+        assert istiod.env_current()
+
+
+def test_every_cluster_has_the_waypoints_service_and_instance(local_clusters):
+    # What Istio's deployment controller would create for the Gateway
+    # egress-waypoint (its Service, selecting the Gateway's pods, port 15008
+    # hbone), and one endpoint in the pod range. Applying again writes nothing.
+    for ctx in local_clusters.contexts:
+
+        def get(kind: str, name: str, ctx: str = ctx) -> dict:
+            return local_clusters.get(ctx, kind, clustertool.WAYPOINT_NAMESPACE, name)[0]
+
+        svc = get("service", clustertool.WAYPOINT_NAME)
+        assert svc["spec"]["selector"] == {"gateway.networking.k8s.io/gateway-name": clustertool.WAYPOINT_NAME}
+        assert [(p["name"], p["port"], p["appProtocol"]) for p in svc["spec"]["ports"]] == [("mesh", 15008, "hbone")]
+        assert svc["spec"]["clusterIP"].startswith("10.0.0.")
+        eps = get("endpointslice", f"{clustertool.WAYPOINT_NAME}-local")
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == clustertool.WAYPOINT_NAME
+        assert [e["addresses"] for e in eps["endpoints"]] == [["10.244.0.30"]]
+        before = {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in WAYPOINT_OBJECTS}
+        local_clusters.by_context(ctx).apply_waypoint()
+        assert {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in WAYPOINT_OBJECTS} == before
+
+
 def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
     # The command behind `make clusters` / `make clusters-down`, on a state
     # directory of its own so the suite's clusters are not touched.
@@ -195,6 +245,8 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
         webhook = metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)
         namespace = metadata("namespace", clustertool.ISTIO_NAMESPACE)
         gateway = {o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS}
+        gateway_api = metadata("crd", "gateways.gateway.networking.k8s.io")["resourceVersion"]
+        waypoint = {o: metadata("-n", clustertool.WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS}
         again = subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
         assert "started" not in again.stdout + again.stderr
         assert (state / "life-1" / "pid").read_text() == pid
@@ -210,6 +262,10 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
         assert {
             o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS
         } == gateway
+        assert metadata("crd", "gateways.gateway.networking.k8s.io")["resourceVersion"] == gateway_api
+        assert {
+            o: metadata("-n", clustertool.WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS
+        } == waypoint
     finally:
         subprocess.run([*tool, "down"], check=True, capture_output=True)
     assert _processes_mentioning(str(state)) == []

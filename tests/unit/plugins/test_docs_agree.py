@@ -26,6 +26,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._addresses import
     DEFAULT_BROADEST,
     AggregateOptions,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient_spec import DATAPLANES, SIDECAR, WAYPOINT_KEYS
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     ADDRESSES,
     AGGREGATION,
@@ -45,6 +46,13 @@ from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec imp
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import DEFAULT_SERVICE as GATEWAY_SERVICE
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import MODES as GATEWAY_MODES
+from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
+    AMBIENT_CIDRS,
+    AMBIENT_MINIMUM,
+    MAX_EXPANDED_ADDRESSES,
+    NEWEST,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import text as version_text
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import APIS, DEFAULT_API
 from ansible_collections.meshguard.egress.plugins.module_utils._lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR, STATES
@@ -171,3 +179,25 @@ def test_egress_gateway_options_and_their_defaults():
     services = role_options()["meshguard_egress_services"]["options"]
     assert services["egress_gateway"]["type"] == "bool"
     assert services["allowed_sources"]["elements"] == "str"
+
+
+def test_ambient_options_and_the_version_facts():
+    docs = options_of(ruleset)
+    role = role_options()
+    assert docs["dataplane"]["choices"] == role["meshguard_egress_dataplane"]["choices"] == list(DATAPLANES)
+    assert docs["dataplane"]["default"] == role["meshguard_egress_dataplane"]["default"] == SIDECAR
+    role_defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    assert role_defaults["meshguard_egress_dataplane"] == SIDECAR
+    waypoint = docs["waypoint"]["suboptions"]
+    assert sorted(waypoint) == sorted(role["meshguard_egress_waypoint"]["options"]) == sorted(WAYPOINT_KEYS)
+    assert sorted(RULESET["waypoint"]["options"]) == sorted(WAYPOINT_KEYS)
+    assert waypoint["manage"]["default"] is False is RULESET["waypoint"]["options"]["manage"]["default"]
+    assert docs["istio_version"]["default"] == RULESET["istio_version"]["default"] == version_text(NEWEST)
+    described = " ".join(docs["istio_version"]["description"])
+    assert f"Below {version_text(AMBIENT_CIDRS)}" in described
+    assert f"at most {MAX_EXPANDED_ADDRESSES} per service" in described
+    assert f"needs {version_text(AMBIENT_MINIMUM)} or later" in described
+    rendering = (ROLE.parents[1] / "docs" / "rendering.md").read_text()
+    assert f"Default: {version_text(NEWEST)}, the minor" in rendering
+    assert f"at most {MAX_EXPANDED_ADDRESSES} per service" in rendering
+    assert f'`"{version_text(NEWEST)}"`' in (ROLE / "README.md").read_text()

@@ -30,6 +30,8 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 	// Source: "manifests", "cluster" (live objects) or "istiod" (live xDS).
 	Source string `json:"source"`
+	// Proxy: the workload's proxy type (sidecar, router, waypoint, ztunnel).
+	Proxy string `json:"proxy,omitempty"`
 	// Objects Istio read, and those it does not know (kinds of other APIs,
 	// e.g. NetworkPolicy or the legacy config.istio.io EgressRule).
 	Objects []ObjectRef `json:"objects,omitempty"`
@@ -53,6 +55,11 @@ type Result struct {
 	// next push starts), so it may lag one configuration change behind.
 	IstiodStatus map[string][]Record `json:"istiod_push_status,omitempty"`
 	Calls        []CallResult        `json:"calls"`
+	// WDS: what istiod sends a ztunnel (proxy "ztunnel", from a live istiod).
+	WDS *WDS `json:"wds,omitempty"`
+	// WaypointRanges: a waypoint's main_internal IP ranges and the chain of
+	// each port ("198.51.100.0/28 -> 5432=inbound-vip|5432|tcp|host").
+	WaypointRanges []string `json:"waypoint_ranges,omitempty"`
 	// Seconds the case took (loading, generating, simulating).
 	Elapsed float64 `json:"elapsed_s"`
 }
@@ -225,7 +232,7 @@ type xdsConfig struct {
 }
 
 func judge(c Case) (res Result) {
-	res = Result{ID: c.ID, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
+	res = Result{ID: c.ID, Proxy: c.Workload.Proxy, Conflicts: map[string][]Record{}, Calls: []CallResult{}, Clusters: []Cluster{}}
 	start := time.Now()
 	defer func() {
 		res.Elapsed = time.Since(start).Seconds()
@@ -237,11 +244,31 @@ func judge(c Case) (res Result) {
 	}()
 	var cfg *xdsConfig
 	var err error
+	if c.Workload.Proxy == "ztunnel" {
+		// ztunnel gets no Envoy configuration: only its discovery resources.
+		res.Source = "istiod"
+		if c.XDS == "" && c.Istiod == "" {
+			res.Error = "workload.proxy ztunnel: only a live istiod (xds or istiod) is a source of WDS"
+			return res
+		}
+		if res.WDS, err = fromIstiodZtunnel(c); err != nil {
+			res.Error = err.Error()
+		}
+		return res
+	}
+	live := c.XDS != "" || c.Istiod != ""
+	if c.Workload.Proxy == "waypoint" && !live {
+		// In process, istiod's ambient index would need PILOT_ENABLE_AMBIENT
+		// at the probe's start, and the Gateway's status.addresses, which only
+		// a live istiod writes (once the waypoint's Service has endpoints).
+		res.Error = "workload.proxy waypoint: only a live istiod (xds or istiod) is a source of a waypoint's configuration"
+		return res
+	}
 	switch {
-	case c.XDS != "" || c.Istiod != "":
+	case live:
 		res.Source = "istiod"
 		cfg, err = fromIstiod(c)
-		if err == nil && c.Kubeconfig != "" {
+		if err == nil && c.Kubeconfig != "" && c.Workload.Proxy != "waypoint" {
 			// The same objects in process, for the records of this proxy's build.
 			var objects *xdsConfig
 			if objects, err = fromCluster(c, &res); err == nil {
@@ -307,6 +334,14 @@ func report(c Case, cfg *xdsConfig, res *Result) {
 	sims := map[bool]*simulation.Simulation{}
 	for _, v6 := range []bool{false, true} {
 		sims[v6] = &simulation.Simulation{Listeners: familyView(cfg.listeners, v6), Clusters: cfg.clusters, Routes: cfg.routes}
+	}
+	if c.Workload.Proxy == "waypoint" {
+		// The simulator cannot walk a waypoint's filter_chain_matcher (ambient.go).
+		res.WaypointRanges = waypointRanges(cfg)
+		for _, call := range c.Calls {
+			res.Calls = append(res.Calls, waypointCall(cfg, call, clusterByName))
+		}
+		return
 	}
 	for _, call := range c.Calls {
 		a, err := netip.ParseAddr(call.Address)

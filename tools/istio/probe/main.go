@@ -19,6 +19,11 @@
 // the manifests or the cluster), so that a sidecar sees the egress gateway's
 // Service and a router (--proxy router) gets its ServiceTargets.
 //
+// In ambient mode (ambient.go) it connects to a live istiod as a ztunnel
+// (delta ADS: the workload discovery resources, which name each service's
+// waypoint) or as a waypoint (LDS/CDS; a call is judged on the waypoint's
+// main_internal filter_chain_matcher, which the simulator does not walk).
+//
 // One process evaluates many cases (batch mode, a JSON request on stdin and
 // one JSON result per line on stdout), so that a test matrix pays the start
 // of the Go runtime and Istio's packages once.
@@ -75,7 +80,11 @@ type Workload struct {
 	// Proxy: sidecar (default) or router (a gateway, e.g. namespace
 	// istio-system, labels istio=egressgateway,app=istio-egressgateway: with
 	// the gateway's Service loaded, its ServiceTargets come from these
-	// labels, no Pod needed, and the listener binds the targetPort).
+	// labels, no Pod needed, and the listener binds the targetPort),
+	// waypoint (a waypoint node: namespace and labels of the waypoint's
+	// pods, gateway.networking.k8s.io/gateway-name; its calls are judged on
+	// main_internal's filter_chain_matcher, ambient.go) or ztunnel (no
+	// calls: the result's wds). Both only from a live istiod.
 	Proxy string `json:"proxy,omitempty"`
 	// Name of the workload (pod name); default "probe".
 	Name string `json:"name,omitempty"`
@@ -114,7 +123,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	namespace := fs.String("namespace", "default", "namespace of the workload")
 	labels := fs.String("labels", "", "labels of the workload, k=v,k=v")
 	family := fs.String("ip-family", "ipv4", "ipv4, ipv6 or dual")
-	proxy := fs.String("proxy", "sidecar", "sidecar or router")
+	proxy := fs.String("proxy", "sidecar", "sidecar, router, waypoint or ztunnel (the last two from a live istiod only)")
 	fs.Var(&calls, "call", "a call: PROTO://ADDRESS:PORT[?sni=NAME&host=NAME&expect=routed|denied|passthrough] (repeatable)")
 	detail := fs.Bool("detail", false, "print every listener, cluster and route")
 	summary := fs.Bool("summary", false, "print a human-readable summary instead of JSON")

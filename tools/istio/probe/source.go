@@ -78,8 +78,12 @@ func (w Workload) nodeType() (model.NodeType, error) {
 		return model.SidecarProxy, nil
 	case "router":
 		return model.Router, nil
+	case "waypoint":
+		return model.Waypoint, nil
+	case "ztunnel":
+		return model.Ztunnel, nil
 	}
-	return "", fmt.Errorf("workload.proxy %q: want sidecar or router", w.Proxy)
+	return "", fmt.Errorf("workload.proxy %q: want sidecar, router, waypoint or ztunnel", w.Proxy)
 }
 
 func (w Workload) name() string {
@@ -383,15 +387,9 @@ type istiodAddrs struct {
 // proxy and collects what it is sent: clusters, then their endpoints,
 // listeners, then their routes (the order Envoy asks in).
 func fromIstiod(c Case) (*xdsConfig, error) {
-	addrs := istiodAddrs{XDS: c.XDS, Debug: c.Debug}
-	if c.Istiod != "" {
-		b, err := os.ReadFile(c.Istiod)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(b, &addrs); err != nil {
-			return nil, fmt.Errorf("%s: %v", c.Istiod, err)
-		}
+	addrs, err := readIstiodAddrs(c)
+	if err != nil {
+		return nil, err
 	}
 	ips, err := c.Workload.ips()
 	if err != nil {
@@ -401,28 +399,15 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, name := c.Workload.Namespace, c.Workload.name()
-	labels := map[string]any{}
-	for k, v := range c.Workload.Labels {
-		labels[k] = v
-	}
-	meta, err := structpb.NewStruct(map[string]any{
-		"NAMESPACE": ns, "LABELS": labels, "ISTIO_VERSION": proxyVersion, "NAME": name,
-		"INSTANCE_IPS": strings.Join(ips, ","), "CLUSTER_ID": constants.DefaultClusterName,
-	})
+	node, err := proxyNode(nodeType, ips, c.Workload.name(), c.Workload.Namespace, c.Workload.Labels)
 	if err != nil {
 		return nil, err
 	}
-	node := &corev3.Node{
-		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", nodeType, ips[0], name, ns, ns, constants.DefaultClusterLocalDomain),
-		Metadata: meta,
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(addrs.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialIstiod(addrs.XDS)
 	if err != nil {
-		return nil, fmt.Errorf("istiod %s: %v", addrs.XDS, err)
+		return nil, err
 	}
 	defer conn.Close()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
@@ -489,6 +474,51 @@ func fromIstiod(c Case) (*xdsConfig, error) {
 		}
 	}
 	return out, nil
+}
+
+// proxyNode: the node a proxy of this type presents to istiod: its id
+// (type~ip~pod.namespace~namespace.svc.cluster.local) and the metadata the
+// istio-agent sends.
+func proxyNode(nodeType model.NodeType, ips []string, name, ns string, labels map[string]string) (*corev3.Node, error) {
+	anyLabels := map[string]any{}
+	for k, v := range labels {
+		anyLabels[k] = v
+	}
+	meta, err := structpb.NewStruct(map[string]any{
+		"NAMESPACE": ns, "LABELS": anyLabels, "ISTIO_VERSION": proxyVersion, "NAME": name,
+		"INSTANCE_IPS": strings.Join(ips, ","), "CLUSTER_ID": constants.DefaultClusterName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.Node{
+		Id:       fmt.Sprintf("%s~%s~%s.%s~%s.svc.%s", nodeType, ips[0], name, ns, ns, constants.DefaultClusterLocalDomain),
+		Metadata: meta,
+	}, nil
+}
+
+// dialIstiod: a connection to istiod's plaintext xDS port.
+func dialIstiod(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("istiod %s: %v", addr, err)
+	}
+	return conn, nil
+}
+
+// readIstiodAddrs: the case's xds/debug addresses, or those of its istiod.json.
+func readIstiodAddrs(c Case) (istiodAddrs, error) {
+	addrs := istiodAddrs{XDS: c.XDS, Debug: c.Debug}
+	if c.Istiod != "" {
+		b, err := os.ReadFile(c.Istiod)
+		if err != nil {
+			return addrs, err
+		}
+		if err := json.Unmarshal(b, &addrs); err != nil {
+			return addrs, fmt.Errorf("%s: %v", c.Istiod, err)
+		}
+	}
+	return addrs, nil
 }
 
 func decodeAll[T proto.Message](resp *discovery.DiscoveryResponse, fresh func() T) ([]T, error) {

@@ -18,9 +18,24 @@ func printSummary(w io.Writer, r Result) {
 		fmt.Fprintf(w, "  ERROR: %s\n", r.Error)
 		return
 	}
-	fmt.Fprintf(w, "  traffic no rule matches: %s\n", describeFallback(r.Fallback))
+	if r.WDS != nil {
+		printWDS(w, r.WDS)
+		return
+	}
 	lines := reachLines(r)
-	if len(lines) == 0 {
+	if r.Proxy == "waypoint" {
+		// A waypoint: no outbound listener, its services' ranges instead.
+		lines = nil
+		if len(r.WaypointRanges) == 0 {
+			fmt.Fprintln(w, "  main_internal: no service is bound to this waypoint")
+		}
+		for _, l := range r.WaypointRanges {
+			lines = append(lines, "main_internal "+l)
+		}
+	} else {
+		fmt.Fprintf(w, "  traffic no rule matches: %s\n", describeFallback(r.Fallback))
+	}
+	if len(lines) == 0 && r.Proxy != "waypoint" {
 		fmt.Fprintln(w, "  no outbound destination is programmed")
 	}
 	for _, l := range lines {
@@ -167,4 +182,24 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// printWDS: every service istiod sent the ztunnel, with its waypoint.
+func printWDS(w io.Writer, wds *WDS) {
+	fmt.Fprintf(w, "  %d services, %d workloads, %d authorizations\n", len(wds.Services), wds.Workloads, len(wds.Authorizations))
+	for _, s := range wds.Services {
+		via := "direct (no waypoint)"
+		if s.Waypoint != nil {
+			via = fmt.Sprintf("waypoint %s/%s%s:%d", s.Waypoint.Namespace, s.Waypoint.Hostname, s.Waypoint.Address, s.Waypoint.HBONEMTLSPort)
+		}
+		var ports []string
+		for _, p := range s.Ports {
+			ports = append(ports, fmt.Sprint(p.ServicePort))
+		}
+		fmt.Fprintf(w, "  %-60s %s ports %s %s -> %s\n", s.Resource, strings.Join(s.Addresses, ","),
+			strings.Join(ports, ","), s.LoadBalancingMode, via)
+	}
+	for _, p := range wds.Authorizations {
+		fmt.Fprintf(w, "  authorization %s %s %s\n", p.Resource, p.Scope, p.Action)
+	}
 }

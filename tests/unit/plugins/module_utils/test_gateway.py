@@ -504,7 +504,7 @@ def test_plain_ports_default_where_ansible_passes_none():
         (dict(PG, allowed_sources=[]), {}, "allowed_sources: must list at least one"),
         (dict(PG, egress_gateway="no"), {}, "egress_gateway: must be true or false, got 'no'"),
         (dict(PG, labels={"istio.io/rev": "canary"}), {}, "labels: 'istio.io/rev' is read by Istio itself"),
-        (dict(PG, labels={"istio.io/use-waypoint": "wp"}), {}, "labels: 'istio.io/use-waypoint' is read by Istio"),
+        (dict(PG, labels={"istio.io/use-waypoint": "wp"}), {}, "labels: 'istio.io/use-waypoint' is set by"),
     ],
 )
 def test_bad_service_options_through_the_gateway_name_service_and_field(service, gateway, message):
@@ -517,8 +517,9 @@ def test_gateway_options_of_a_service_need_the_rule_sets_gateway():
         validate_ruleset({"set": "egress", "services": [dict(PG, egress_gateway=True, allowed_sources=["shop"])]})
     assert caught.value.errors == [
         "services[0] 'payments-db': egress_gateway: needs the rule set's egress_gateway option (where the gateway is)",
-        "services[0] 'payments-db': allowed_sources: is enforced by the egress gateway: only for a service through it "
-        "(the rule set's egress_gateway)",
+        "services[0] 'payments-db': allowed_sources: is enforced by the egress gateway, or in ambient mode by the "
+        "waypoint: only for a service through the gateway (the rule set's egress_gateway) or in an ambient namespace "
+        "(dataplane)",
     ]
     # Direct, Istio's labels are the user's business as before.
     validate_ruleset({"set": "egress", "services": [dict(PG, labels={"istio.io/rev": "canary"})]})

@@ -103,7 +103,51 @@ ORDERS_ADDRESSES = ServiceAddresses(
     last_seen='{"2001:db8::10":"","203.0.113.10":"","203.0.113.11":""}',
 )
 
+# Ambient mode (issue 14's design note, section 1): a block with allowed_sources, and a
+# name whose addresses aggregation merged; the waypoint elsewhere, managed by the set.
+AMBIENT_DB = {
+    "name": "payments-db",
+    "hosts": ["198.51.100.0/28"],
+    "ports": [{"number": 5432, "protocol": "TCP"}],
+    "allowed_sources": ["shop", "billing/api"],
+    "network_policy": {"pod_selector": {"app": "checkout"}},
+}
+AMBIENT_DB_ADDRESSES = ServiceAddresses(cidrs=("198.51.100.0/28",))
+AMBIENT_MONGO = {
+    "name": "orders-mongo",
+    "hosts": ["mongo.db.example.com"],
+    "ports": [{"number": 27017, "protocol": "MONGO"}],
+}
+AMBIENT_MONGO_ADDRESSES = ServiceAddresses(
+    cidrs=("203.0.113.10/31",), ips=("203.0.113.10", "203.0.113.11"), sources=("mongo.db.example.com",)
+)
+
 CASES = {
+    "ambient": (
+        {
+            "set": "payments",
+            "namespace": "shop",
+            "dataplane": "ambient",
+            "network_policy": True,
+            "waypoint": {"name": "egress-waypoint", "namespace": "istio-egress", "manage": True},
+            "services": [AMBIENT_DB, AMBIENT_MONGO],
+        },
+        {"payments-db": AMBIENT_DB_ADDRESSES, "orders-mongo": AMBIENT_MONGO_ADDRESSES},
+    ),
+    "ambient_expanded": (
+        {
+            "set": "payments",
+            "namespace": "shop",
+            "dataplane": "ambient",
+            "istio_version": "1.29",
+            "waypoint": {"name": "waypoint"},
+            "services": [
+                {**AMBIENT_DB, "hosts": ["198.51.100.0/30"], "allowed_sources": None, "network_policy": None},
+                AMBIENT_MONGO,
+            ],
+        },
+        {"payments-db": ServiceAddresses(cidrs=("198.51.100.0/30",)), "orders-mongo": AMBIENT_MONGO_ADDRESSES},
+    ),
     "per_service": (
         {"set": "payments", "namespace": "egress", "services": [MONGO, LEDGER, PARTNER, STATUS]},
         {

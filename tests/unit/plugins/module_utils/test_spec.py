@@ -115,7 +115,8 @@ def test_every_error_is_reported_together():
     )
     assert errors == [
         "unknown key 'servics' (did you mean 'services'?); allowed: "
-        "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway",
+        "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
+        "dataplane, waypoint, istio_version",
         "layout: must be one of per_service, per_address, got 'per_host'",
         "services[1] 'mongo': name: is a duplicate of services[0]",
         "services[1] 'mongo': hosts: must list at least one host name, IP address or CIDR block",
@@ -152,7 +153,8 @@ def test_set_longer_than_63_characters():
 def test_unknown_rule_set_key_is_an_error():
     assert only_error(spec(registry_olny=["apps"])) == (
         "unknown key 'registry_olny' (did you mean 'registry_only'?); allowed: "
-        "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway"
+        "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
+        "dataplane, waypoint, istio_version"
     )
 
 
