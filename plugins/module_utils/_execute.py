@@ -143,7 +143,7 @@ def delete_if_still_owned(
     raised."""
     meta = live["metadata"]
     current = live
-    for _ in range(DELETE_ATTEMPTS - 1):
+    for _attempt in range(DELETE_ATTEMPTS - 1):
         try:
             return client.delete(res, current, dry_run=dry_run)
         except KubeError as e:

@@ -158,7 +158,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             wait_condition(local_clusters, ctx, policy, "WaypointAccepted", want=("True", "Accepted"))
 
         # 2 and 3. As ztunnel and as the waypoint, one judgement.
-        by_service = {svc: (name, live[name]["spec"]["hosts"][0]) for (svc, _), name in blocks.items()}
+        by_service = {svc: (name, live[name]["spec"]["hosts"][0]) for (svc, _block), name in blocks.items()}
         calls, routed, denied = [], {}, []
         for svc in services:
             se, host = by_service[svc["name"]]
@@ -182,7 +182,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
         def check(results: dict[str, dict]) -> None:
             wds = istiolib.wds_services(results["ztunnel"])
             waypoint = {"namespace": WAYPOINT_NAMESPACE, "hostname": WAYPOINT_HOST, "hbone_mtls_port": HBONE_PORT}
-            for (_, (block,)), name in blocks.items():
+            for (_svc, (block,)), name in blocks.items():
                 svc = wds[f"{ns}/{live[name]['spec']['hosts'][0]}"]
                 assert svc["waypoint"] == waypoint, svc
                 # A CIDR with its prefix length, a /32 as a host address.
