@@ -83,6 +83,19 @@ def gateway_units(folder) -> list[tuple[str, str, int]]:
     )
 
 
+def render_vars() -> dict:
+    """As tools/demo.sh renders: state=rendered reads no cluster, so no dataplane auto;
+    the sidecar data plane, without the services of the ambient namespace ledger."""
+    ruleset = yaml.safe_load((EXAMPLES / "group_vars" / "egress_clusters.yml").read_text())
+    default = ruleset["meshguard_egress_namespace"]
+    services = [s for s in ruleset["meshguard_egress_services"] if s.get("namespace", default) != "ledger"]
+    return {
+        "meshguard_egress_dataplane": "sidecar",
+        "meshguard_egress_waypoint": None,
+        "meshguard_egress_services": services,
+    }
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, dict]:
     """The example rule set rendered per cluster by the render playbook, and
@@ -92,7 +105,7 @@ def demo(tmp_path_factory) -> dict[str, dict]:
     resolver = {"meshguard_egress_resolver": {"nameservers": ["127.0.0.1"], "port": server.port, "timeout": 2}}
     try:
         cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(EXAMPLES / "inventory.yml"), "meshguard.egress.render"]
-        cmd += ["-e", f"meshguard_egress_render_dir={out}", "-e", json.dumps(resolver)]
+        cmd += ["-e", f"meshguard_egress_render_dir={out}", "-e", json.dumps(resolver), "-e", json.dumps(render_vars())]
         env = {**os.environ, "ANSIBLE_NOCOLOR": "1"}
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     finally:
