@@ -94,12 +94,7 @@ step "4/5 Render the manifests of every cluster, without cluster access: ansible
 # that dataplane auto goes by (the module refuses auto there): the render
 # names the data plane, sidecar, and leaves out the services of the ambient
 # namespace ledger (applied above, shown by step 5).
-"$py" - >"$logs/render-vars.json" <<'PY'
-import json, yaml
-ruleset = yaml.safe_load(open("examples/group_vars/egress_clusters.yml"))
-services = [s for s in ruleset["meshguard_egress_services"] if s.get("namespace", ruleset["meshguard_egress_namespace"]) != "ledger"]
-print(json.dumps({"meshguard_egress_dataplane": "sidecar", "meshguard_egress_waypoint": None, "meshguard_egress_services": services}))
-PY
+"$py" tools/demo_render.py >"$logs/render-vars.json"
 run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered -e "@$logs/render-vars.json"
 check_recap "$logs/render.log" any
 

@@ -18,6 +18,7 @@ import istiolib
 import pytest
 import yaml
 from clusterlib import ANSIBLE_PLAYBOOK, ROOT, clustertool, run_module
+from demo_render import render_vars
 from dnslib import dnstool, start_server
 
 from ansible_collections.meshguard.egress.plugins.module_utils._render import SERVICE_ANNOTATION
@@ -81,19 +82,6 @@ def gateway_units(folder) -> list[tuple[str, str, int]]:
     return istiolib.units(
         [o for o in objects if o["metadata"].get("annotations", {}).get(SERVICE_ANNOTATION) in DEMO_GATEWAY_SERVICES]
     )
-
-
-def render_vars() -> dict:
-    """As tools/demo.sh renders: state=rendered reads no cluster, so no dataplane auto;
-    the sidecar data plane, without the services of the ambient namespace ledger."""
-    ruleset = yaml.safe_load((EXAMPLES / "group_vars" / "egress_clusters.yml").read_text())
-    default = ruleset["meshguard_egress_namespace"]
-    services = [s for s in ruleset["meshguard_egress_services"] if s.get("namespace", default) != "ledger"]
-    return {
-        "meshguard_egress_dataplane": "sidecar",
-        "meshguard_egress_waypoint": None,
-        "meshguard_egress_services": services,
-    }
 
 
 @pytest.fixture(scope="module")
