@@ -664,8 +664,8 @@ def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report)
 
 
 ALLOWED_SOURCES_ENFORCED = (
-    "is enforced by the egress gateway, or in ambient mode by the waypoint: only for a service through the gateway "
-    "(the rule set's egress_gateway) or in an ambient namespace (dataplane)"
+    "can only be enforced by the egress gateway (the rule set's egress_gateway) or, in an ambient namespace "
+    "(dataplane), by the waypoint"
 )
 
 
@@ -950,7 +950,7 @@ def with_dataplanes(ruleset: RuleSet, ambient: Any) -> RuleSet:
         elif service.allowed_sources and not found.via_gateway(service):
             scoped.error(
                 "allowed_sources",
-                f"namespace {service.namespace!r} is not in ambient mode; " + ALLOWED_SOURCES_ENFORCED,
+                f"{ALLOWED_SOURCES_ENFORCED}, and namespace {service.namespace!r} is not in ambient mode",
             )
     if ambient_services:
         where = ", ".join(sorted({s.namespace for _i, s in ambient_services}))

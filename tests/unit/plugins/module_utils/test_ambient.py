@@ -237,7 +237,11 @@ def test_allowed_sources_in_a_sidecar_namespace_without_the_gateway_is_refused()
     with pytest.raises(SpecError) as caught:
         auto(dict(PG, allowed_sources=["shop"]), ambient=["orders"])
     (error,) = caught.value.errors
-    assert error.startswith("services[0] 'payments-db': allowed_sources: namespace 'shop' is not in ambient mode")
+    assert error == (
+        "services[0] 'payments-db': allowed_sources: can only be enforced by the egress gateway (the rule set's "
+        "egress_gateway) or, in an ambient namespace (dataplane), by the waypoint, and namespace 'shop' is not in "
+        "ambient mode"
+    )
 
 
 def test_an_auto_set_without_ambient_namespaces_needs_no_waypoint():

@@ -498,7 +498,11 @@ def test_plain_ports_default_where_ansible_passes_none():
     ("service", "gateway", "message"),
     [
         (dict(PG, hosts=["198.51.100.7"], allowed_sources=["shop"]), {"mode": "plain"}, "allowed_sources: needs"),
-        (dict(PG, allowed_sources=["shop"], egress_gateway=False), {}, "allowed_sources: is enforced by the egress"),
+        (
+            dict(PG, allowed_sources=["shop"], egress_gateway=False),
+            {},
+            "allowed_sources: can only be enforced by the egress gateway",
+        ),
         (dict(PG, allowed_sources=["a/b/c"]), {}, "allowed_sources[0]: must be a namespace or <namespace>/<service"),
         (dict(PG, allowed_sources=["shop", "shop"]), {}, "allowed_sources[1]: 'shop' is listed twice"),
         (dict(PG, allowed_sources=[]), {}, "allowed_sources: must list at least one"),
@@ -517,9 +521,8 @@ def test_gateway_options_of_a_service_need_the_rule_sets_gateway():
         validate_ruleset({"set": "egress", "services": [dict(PG, egress_gateway=True, allowed_sources=["shop"])]})
     assert caught.value.errors == [
         "services[0] 'payments-db': egress_gateway: needs the rule set's egress_gateway option (where the gateway is)",
-        "services[0] 'payments-db': allowed_sources: is enforced by the egress gateway, or in ambient mode by the "
-        "waypoint: only for a service through the gateway (the rule set's egress_gateway) or in an ambient namespace "
-        "(dataplane)",
+        "services[0] 'payments-db': allowed_sources: can only be enforced by the egress gateway (the rule set's "
+        "egress_gateway) or, in an ambient namespace (dataplane), by the waypoint",
     ]
     # Direct, Istio's labels are the user's business as before.
     validate_ruleset({"set": "egress", "services": [dict(PG, labels={"istio.io/rev": "canary"})]})
