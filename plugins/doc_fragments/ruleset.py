@@ -185,8 +185,10 @@ options:
         C(allowed_sources)), written before it. With O(network_policy), the service's pods may reach only the
         waypoint pods on port 15008 (and DNS and istiod), and the waypoint pods the service's addresses and ports.
       - Enrolment is not enforcement. While the waypoint is missing or not ready, ztunnel sends the traffic direct.
-        Only O(network_policy) blocks that bypass. C(export_to) does not limit who can use the service there
-        (ztunnel ignores C(exportTo)); C(allowed_sources) does. No C(egress_gateway) for an ambient service.
+        Only O(network_policy) blocks that bypass. Sidecar clients do not go through the waypoint, so an ambient
+        C(ServiceEntry) is exported (C(exportTo)) only to the namespaces C(allowed_sources) admits whole (V(~) when it
+        names service accounts only); a given C(export_to) is used as written and limits sidecars only (ztunnel
+        ignores C(exportTo)). No C(egress_gateway) for an ambient service.
       - See docs/rendering.md, "Ambient mode".
     type: str
     choices: [sidecar, ambient, auto]

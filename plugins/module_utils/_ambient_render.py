@@ -48,6 +48,26 @@ def waypoint_labels(service: Service, waypoint: Waypoint) -> dict[str, str]:
     return labels
 
 
+def ambient_export_to(service: Service) -> list[str]:
+    """The ``exportTo`` of an ambient service's ServiceEntries: the namespaces allowed_sources admits
+    whole (the service's own as "."), ``~`` when it names service accounts only; the user's
+    export_to when given.
+
+    It limits sidecars only, and must: ztunnel and the waypoint ignore exportTo (the
+    ambient index reads no exportTo, pilot/pkg/serviceregistry/ambient; the waypoint takes
+    its services from the mesh-wide index, ``findWaypointResources``), while a sidecar that
+    sees the ServiceEntry routes it straight to the address, past the waypoint and its
+    policy. Istio's default, every namespace, would open the service to every sidecar of
+    the mesh. A sidecar cannot be held to one service account, so a service account's
+    namespace is not added.
+    """
+    if service.export_to:
+        return sorted(service.export_to)
+    allowed = service.allowed_sources or (service.namespace,)
+    namespaces = {"." if s == service.namespace else s for s in allowed if "/" not in s}
+    return sorted(namespaces) or ["~"]
+
+
 def _obj(ruleset: RuleSet, kind: Kind, metadata: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": api_version(kind, ruleset.api), "kind": kind.kind, "metadata": metadata, "spec": spec}
 
@@ -154,8 +174,10 @@ def ambient_warnings(ruleset: RuleSet) -> list[str]:
     if ruleset.ambient is None:
         return []
     return [
-        f"service {s.name!r}: export_to does not limit who can use the service in ambient mode: ztunnel ignores "
-        "exportTo (istio/istio#55163); allowed_sources does"
+        f"service {s.name!r}: in ambient mode export_to limits sidecar clients only, which reach the addresses "
+        "directly, past the waypoint and its policy; ztunnel ignores exportTo (istio/istio#55163) and "
+        "allowed_sources limits ambient clients. Without export_to the ServiceEntries are exported to the "
+        "namespaces allowed_sources admits whole"
         for s in ruleset.services
         if ruleset.is_ambient(s) and s.export_to
     ]

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 
 from ._address_policy import Range
 from ._ambient_render import (
+    ambient_export_to,
     authorization_policy,
     service_network_policies,
     waypoint_labels,
@@ -196,7 +197,14 @@ def _ambient(
     # One address or block per object, whatever the layout: the waypoint keeps a
     # filter chain for one address of a ServiceEntry only (docs/rendering.md, "Ambient mode").
     entries = _service_entries(
-        ruleset, service, listed, ips, meta, labels=waypoint_labels(service, waypoint), layout="per_address"
+        ruleset,
+        service,
+        listed,
+        ips,
+        meta,
+        labels=waypoint_labels(service, waypoint),
+        layout="per_address",
+        export_to=ambient_export_to(service),
     )
     objects = [
         *entries,
@@ -440,8 +448,10 @@ def _service_entries(
     *,
     labels: Optional[dict[str, str]] = None,
     layout: Optional[str] = None,
+    export_to: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """``layout``: the set's unless given (ambient services are always per_address)."""
+    """``layout``: the set's unless given (ambient services are always per_address);
+    ``export_to``: the service's unless given."""
     layout = layout or ruleset.layout
     if service.resolution == "STATIC":
         groups = _static_groups(ruleset, service, ips)
@@ -463,8 +473,8 @@ def _service_entries(
         }
         if service.resolution == "STATIC":
             spec["endpoints"] = [{"address": ip_text(ip)} for ip in endpoints]
-        if service.export_to:
-            spec["exportTo"] = sorted(service.export_to)
+        if export_to or service.export_to:
+            spec["exportTo"] = sorted(export_to or service.export_to)
         entries.append(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),

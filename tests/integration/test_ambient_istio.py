@@ -10,6 +10,9 @@ waypoint egress-waypoint of istio-egress, which the set manages.
 - as the waypoint: the first and last address of each block on each declared
   port routed (ORIGINAL_DST, dialled only) under the policy's RBAC (the
   declared sources and ports); an undeclared address or port has no chain;
+- as sidecars, which do not go through the waypoint: one of a namespace that
+  allowed_sources admits whole is routed to the address, one of a namespace
+  named only by a service account does not see the ServiceEntries (exportTo);
 - istioctl analyze on the live cluster says nothing about the set;
 - a rerun writes nothing; check mode with diff previews a prune and writes
   nothing; the prune deletes the dropped service's objects only; dataplane
@@ -99,7 +102,8 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
     member = local_clusters.by_context(ctx)
     ns = namespace
     set_name = f"amb{uuid.uuid4().hex[:6]}"
-    payments = {**PAYMENTS, "allowed_sources": [ns, "billing/api"]}
+    # reports: a whole namespace, whose sidecars see the entry; billing only by a service account.
+    payments = {**PAYMENTS, "allowed_sources": [ns, "reports", "billing/api"]}
     services = [payments, MONGO, V6]
     args = {
         "kubeconfig": str(local_clusters.kubeconfig),
@@ -174,9 +178,14 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
         calls.append(tcp("mysql", "192.0.2.50", 3306))
         denied.append("payments other port")
         istiod = {"istiod": str(member.dir / "istiod.json")}
+        payments_first = tcp("payments first", "198.51.100.64", 5432)
+        mongo = tcp("mongo", "203.0.113.30", 27018)
         cases = [
             {"id": "ztunnel", **istiod, "workload": istiolib.ztunnel_workload()},
             {"id": "waypoint", **istiod, "workload": istiolib.waypoint_workload(), "calls": calls, "detail": True},
+            # Sidecars, which route what they see straight to the address.
+            {"id": "reports", **istiod, "workload": {"namespace": "reports"}, "calls": [payments_first, mongo]},
+            {"id": "billing", **istiod, "workload": {"namespace": "billing"}, "calls": [payments_first]},
         ]
 
         def check(results: dict[str, dict]) -> None:
@@ -204,7 +213,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
                 sas = [s for s in svc.get("allowed_sources", []) if "/" in s]
                 namespaces = [s for s in svc.get("allowed_sources", [ns]) if "/" not in s]
                 assert policy["action"] == "ALLOW", policy
-                assert policy["namespaces"] == namespaces, policy
+                assert sorted(policy["namespaces"]) == sorted(namespaces), policy
                 assert (policy.get("service_accounts") or []) == sas, policy
                 ports = sorted(f"destination_port:{p['number']}" for p in svc["ports"])
                 assert sorted(policy["permissions"]) == ports, policy
@@ -217,6 +226,15 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             assert [(p["namespaces"], p["permissions"]) for p in istiolib.rbac_policies(call)] == [
                 ([ns], ["destination_port:3306"])
             ]
+            # A sidecar of reports is routed to payments-db (allowed whole), not to orders-mongo
+            # (its own namespace only); billing's sidecars see neither (a service account only).
+            pg_host = by_service["payments-db"][1]
+            reports = {c["call"]["name"]: c for c in results["reports"]["calls"]}
+            call = reports["payments first"]
+            want = ("routed", f"outbound|5432||{pg_host}")
+            assert (call["verdict"], call["cluster"]) == want, istiolib.describe(call)
+            for call in (reports["mongo"], *results["billing"]["calls"]):
+                assert call["verdict"] == "passthrough", istiolib.describe(call)
 
         istiolib.judge_until(cases, check)
 

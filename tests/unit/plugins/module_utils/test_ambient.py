@@ -164,6 +164,27 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     assert {p["port"] for rule in base["egress"] for p in rule["ports"]} == {53, 15012}
 
 
+@pytest.mark.parametrize(
+    ("allowed_sources", "export_to", "want"),
+    [
+        # The default source, the service's own namespace (shop): "." as Istio writes it.
+        (None, None, ["."]),
+        # Whole namespaces by name, the own one as "."; a service account's namespace is not added.
+        (["shop", "billing", "reports/api"], None, [".", "billing"]),
+        # Service accounts only: no sidecar sees the entries (ztunnel ignores exportTo).
+        (["billing/api"], None, ["~"]),
+        # The user's export_to as given.
+        (["billing/api"], ["*"], ["*"]),
+    ],
+)
+def test_ambient_entries_are_exported_only_to_the_namespaces_allowed_whole(allowed_sources, export_to, want):
+    # A sidecar that sees an ambient ServiceEntry routes it past the waypoint (docs/rendering.md).
+    service = dict(PG, allowed_sources=allowed_sources, export_to=export_to)
+    objects = render(ruleset(service), {"payments-db": PG_ADDRESSES})
+    (entry,) = of(objects, "ServiceEntry")
+    assert entry["spec"]["exportTo"] == want
+
+
 def test_export_to_warns_that_ztunnel_ignores_it():
     result = run(
         Settings(
@@ -178,7 +199,7 @@ def test_export_to_warns_that_ztunnel_ignores_it():
         ),
         None,
     )
-    assert any("export_to does not limit who can use the service in ambient mode" in w for w in result["warnings"])
+    assert any("in ambient mode export_to limits sidecar clients only" in w for w in result["warnings"])
     assert NO_CLUSTER_WAYPOINT in result["warnings"]
 
 
