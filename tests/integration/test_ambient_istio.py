@@ -103,7 +103,8 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
     ns = namespace
     set_name = f"amb{uuid.uuid4().hex[:6]}"
     # reports: a whole namespace, whose sidecars see the entry; billing only by a service account.
-    payments = {**PAYMENTS, "allowed_sources": [ns, "reports", "billing/api"]}
+    reports = f"{ns}-reports"
+    payments = {**PAYMENTS, "allowed_sources": [ns, reports, "billing/api"]}
     services = [payments, MONGO, V6]
     args = {
         "kubeconfig": str(local_clusters.kubeconfig),
@@ -118,6 +119,10 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
     pod = client_pod(ns)
     local_clusters.kubectl(ctx, "label", "namespace", ns, "istio.io/dataplane-mode=ambient")
     local_clusters.kubectl(ctx, "apply", "-f", "-", stdin=json.dumps(pod))
+    # It must exist: istioctl analyze reports a policy naming a namespace that does not (IST0101).
+    local_clusters.kubectl(ctx, "create", "namespace", reports)
+    # A namespace of sidecars (istioctl analyze asks for the label, IST0102).
+    local_clusters.kubectl(ctx, "label", "namespace", reports, "istio-injection=enabled")
     try:
         first = run(args)
         assert first["changed"] is True
@@ -184,7 +189,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             {"id": "ztunnel", **istiod, "workload": istiolib.ztunnel_workload()},
             {"id": "waypoint", **istiod, "workload": istiolib.waypoint_workload(), "calls": calls, "detail": True},
             # Sidecars, which route what they see straight to the address.
-            {"id": "reports", **istiod, "workload": {"namespace": "reports"}, "calls": [payments_first, mongo]},
+            {"id": "reports", **istiod, "workload": {"namespace": reports}, "calls": [payments_first, mongo]},
             {"id": "billing", **istiod, "workload": {"namespace": "billing"}, "calls": [payments_first]},
         ]
 
@@ -229,11 +234,11 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
             # A sidecar of reports is routed to payments-db (allowed whole), not to orders-mongo
             # (its own namespace only); billing's sidecars see neither (a service account only).
             pg_host = by_service["payments-db"][1]
-            reports = {c["call"]["name"]: c for c in results["reports"]["calls"]}
-            call = reports["payments first"]
+            seen = {c["call"]["name"]: c for c in results["reports"]["calls"]}
+            call = seen["payments first"]
             want = ("routed", f"outbound|5432||{pg_host}")
             assert (call["verdict"], call["cluster"]) == want, istiolib.describe(call)
-            for call in (reports["mongo"], *results["billing"]["calls"]):
+            for call in (seen["mongo"], *results["billing"]["calls"]):
                 assert call["verdict"] == "passthrough", istiolib.describe(call)
 
         istiolib.judge_until(cases, check)
@@ -314,5 +319,6 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
         gone = run_module("rules", {**args, "state": "absent"})[0]
         run_module("rules", {**args, "set": f"{set_name}-b", "state": "absent"})
         local_clusters.kubectl(ctx, "delete", "pod", pod["metadata"]["name"], "-n", ns, "--wait=false", check=False)
+        local_clusters.kubectl(ctx, "delete", "namespace", reports, "--wait=false", check=False)
     assert not gone.get("failed"), gone.get("msg")
     assert owned(local_clusters, ctx, set_name, kinds=AMBIENT_KINDS) == {}
