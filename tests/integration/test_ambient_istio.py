@@ -12,7 +12,8 @@ waypoint egress-waypoint of istio-egress, which the set manages.
   declared sources and ports); an undeclared address or port has no chain;
 - as sidecars, which do not go through the waypoint: one of a namespace that
   allowed_sources admits whole is routed to the address, one of a namespace
-  named only by a service account does not see the ServiceEntries (exportTo);
+  named only by a service account does not see the ServiceEntries (exportTo;
+  ~ for a service of service accounts only, still bound and routed);
 - istioctl analyze on the live cluster says nothing about the set;
 - a rerun writes nothing; check mode with diff previews a prune and writes
   nothing; the prune deletes the dropped service's objects only; dataplane
@@ -105,7 +106,9 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
     # reports: a whole namespace, whose sidecars see the entry; billing only by a service account.
     reports = f"{ns}-reports"
     payments = {**PAYMENTS, "allowed_sources": [ns, reports, "billing/api"]}
-    services = [payments, MONGO, V6]
+    # v6-db: a service account only, so no sidecar sees its entry (exportTo ~).
+    v6 = {**V6, "allowed_sources": [f"{ns}/meshguard-client"]}
+    services = [payments, MONGO, v6]
     args = {
         "kubeconfig": str(local_clusters.kubeconfig),
         "context": ctx,
@@ -141,6 +144,9 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
         assert have["ServiceEntry"] == have["AuthorizationPolicy"] == sorted(f"{ns}/{n}" for n in live)
         assert have["Gateway"] == [f"{WAYPOINT_NAMESPACE}/{WAYPOINT_NAME}"]
         assert have["NetworkPolicy"], have
+        service_of = {name: o["metadata"]["annotations"]["meshguard.egress/service"] for name, o in live.items()}
+        exported = {service_of[name]: o["spec"]["exportTo"] for name, o in live.items()}
+        assert exported == {"payments-db": [".", reports], "orders-mongo": ["."], "v6-db": ["~"]}, exported
         for o in live.values():
             labels = o["metadata"]["labels"]
             assert labels["istio.io/use-waypoint"] == WAYPOINT_NAME
@@ -218,7 +224,7 @@ def test_ambient_set_is_routed_as_declared_and_converges(local_clusters, namespa
                 sas = [s for s in svc.get("allowed_sources", []) if "/" in s]
                 namespaces = [s for s in svc.get("allowed_sources", [ns]) if "/" not in s]
                 assert policy["action"] == "ALLOW", policy
-                assert sorted(policy["namespaces"]) == sorted(namespaces), policy
+                assert sorted(policy.get("namespaces") or []) == sorted(namespaces), policy
                 assert (policy.get("service_accounts") or []) == sas, policy
                 ports = sorted(f"destination_port:{p['number']}" for p in svc["ports"])
                 assert sorted(policy["permissions"]) == ports, policy
