@@ -193,6 +193,35 @@ def calls_for(
     return out
 
 
+def sidecar_sees(service: dict, namespace: str, default_namespace: str) -> bool:
+    """Whether a sidecar of `namespace` sees an ambient service's ServiceEntries: the
+    namespaces of its export_to, else those its allowed_sources admit whole (docs/rendering.md)."""
+    own = service.get("namespace", default_namespace)
+    names = service.get("export_to") or [s for s in service.get("allowed_sources") or [own] if "/" not in s]
+    return "*" in names or namespace in {own if n == "." else n for n in names}
+
+
+def ambient_calls_from_sidecar(
+    services: list[dict], namespace: str, groups: set[str], host: str, resolver
+) -> list[str]:
+    """A sidecar does not go through the waypoint: it is routed to an ambient
+    service's addresses where its ServiceEntries are exported to the sidecar's
+    namespace; elsewhere they are unknown to it (denied under REGISTRY_ONLY)."""
+    out = []
+    for service in services:
+        seen = applies(service, groups, host) and sidecar_sees(service, namespace, namespace)
+        for port in service["ports"]:
+            for h in service["hosts"]:
+                try:
+                    targets = [(a, None) for a in first_last(h)]
+                except ValueError:
+                    targets = [(a, h) for a in resolve(h, resolver)]
+                for address, name in targets:
+                    call = client_call(address, port["number"], port["protocol"], name, service["name"])
+                    out.append(call_url(call, "routed" if seen else "denied"))
+    return out
+
+
 def expanded(service: dict, resolver) -> set[tuple[str, int]]:
     """Every address:port the service declares: each address of its blocks, and what its names resolve to."""
     addresses: set[str] = set()
@@ -545,6 +574,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sidecar = [s for s in services if s not in ambient]
         through = [s for s in sidecar if via_gateway(ruleset, s) and applies(s, groups, host)]
         calls = calls_for(sidecar, groups, host, resolver, {s["name"] for s in through})
+        calls += ambient_calls_from_sidecar(ambient, namespace, groups, host, resolver)
         cmd = [str(ROOT / "tools" / "probe"), "--state", str(args.state), "--cluster", host]
         cmd += ["--namespace", namespace, "--ip-family", "dual", "--summary"]
         cmd += [arg for call in calls for arg in ("--call", call)]
