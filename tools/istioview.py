@@ -163,6 +163,18 @@ def via_gateway(ruleset: dict, service: dict) -> bool:
     return ruleset.get("meshguard_egress_egress_gateway") is not None and service.get("egress_gateway") is not False
 
 
+def targets(service: dict, resolver) -> list[tuple[str, Optional[str]]]:
+    """(address, host name or None) a client of the service dials: the first and
+    last address of each block, and what each name resolves to."""
+    out: list[tuple[str, Optional[str]]] = []
+    for h in service["hosts"]:
+        try:
+            out += [(a, None) for a in first_last(h)]
+        except ValueError:
+            out += [(a, h) for a in resolve(h, resolver)]
+    return out
+
+
 def calls_for(
     services: list[dict], groups: set[str], host: str, resolver, gateway: set[str] = frozenset()
 ) -> list[str]:
@@ -172,31 +184,25 @@ def calls_for(
     declared calls go to the gateway (gateway_view)."""
     out = []
     for service in services:
-        applies_here = applies(service, groups, host)
+        expect = "routed" if applies(service, groups, host) else "denied"
+        dialled = targets(service, resolver)
         for port in service["ports"]:
             protocol, number = port["protocol"].upper(), port["number"]
-            targets = []
-            for h in service["hosts"]:
-                try:
-                    targets += [(a, None) for a in first_last(h)]
-                except ValueError:
-                    targets += [(a, h) for a in resolve(h, resolver)]
-            expect = "routed" if applies_here else "denied"
             if service["name"] not in gateway:
-                for address, name in targets:
+                for address, name in dialled:
                     out.append(call_url(client_call(address, number, protocol, name, service["name"]), expect))
-            families = {ipaddress.ip_address(a).version for a, _name in targets}
+            families = {ipaddress.ip_address(a).version for a, _name in dialled}
             for family in sorted(families):
-                name = next((n for a, n in targets if n and ipaddress.ip_address(a).version == family), None)
+                name = next((n for a, n in dialled if n and ipaddress.ip_address(a).version == family), None)
                 out.append(call_url(client_call(UNDECLARED[family], number, protocol, name, "undeclared"), "denied"))
-            out.append(call_url({"protocol": "tcp", "address": targets[0][0], "port": UNDECLARED_PORT}, "denied"))
+            out.append(call_url({"protocol": "tcp", "address": dialled[0][0], "port": UNDECLARED_PORT}, "denied"))
     return out
 
 
-def sidecar_sees(service: dict, namespace: str, default_namespace: str) -> bool:
-    """Whether a sidecar of `namespace` sees an ambient service's ServiceEntries: the
+def sidecar_sees(service: dict, namespace: str) -> bool:
+    """Whether a sidecar of the set's namespace sees an ambient service's ServiceEntries: the
     namespaces of its export_to, else those its allowed_sources admit whole (docs/rendering.md)."""
-    own = service.get("namespace", default_namespace)
+    own = service.get("namespace", namespace)
     names = service.get("export_to") or [s for s in service.get("allowed_sources") or [own] if "/" not in s]
     return "*" in names or namespace in {own if n == "." else n for n in names}
 
@@ -209,16 +215,12 @@ def ambient_calls_from_sidecar(
     namespace; elsewhere they are unknown to it (denied under REGISTRY_ONLY)."""
     out = []
     for service in services:
-        seen = applies(service, groups, host) and sidecar_sees(service, namespace, namespace)
+        expect = "routed" if applies(service, groups, host) and sidecar_sees(service, namespace) else "denied"
+        dialled = targets(service, resolver)
         for port in service["ports"]:
-            for h in service["hosts"]:
-                try:
-                    targets = [(a, None) for a in first_last(h)]
-                except ValueError:
-                    targets = [(a, h) for a in resolve(h, resolver)]
-                for address, name in targets:
-                    call = client_call(address, port["number"], port["protocol"], name, service["name"])
-                    out.append(call_url(call, "routed" if seen else "denied"))
+            for address, name in dialled:
+                call = client_call(address, port["number"], port["protocol"], name, service["name"])
+                out.append(call_url(call, expect))
     return out
 
 
