@@ -62,6 +62,8 @@ options:
     description:
       - With O(state=rendered), a folder to write one YAML file per object into. Files of this set that are no
         longer rendered are removed, so the folder always equals the rule set.
+      - On the controller (a local connection) a relative path is relative to the working directory of
+        C(ansible-playbook), whichever playbook runs the task.
     type: path
   return_resources:
     description:
