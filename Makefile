@@ -18,6 +18,8 @@ ISTIO_BINS := .cache/bin/pilot-discovery .cache/bin/istioctl .cache/bin/meshguar
 ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/*.go) tools/build-istio.sh
 # Knot, and its geoip module for the test zone that answers with a rotating subset.
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
+# An HTTP proxy with basic authentication, for the connection options' tests (proxy, proxy_headers, no_proxy).
+PROXY_PACKAGES := tinyproxy:tinyproxy-bin
 
 
 .PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-deps integration-2.19 bench istio-crds \
@@ -94,7 +96,7 @@ istio-crds: setup
 
 # What every integration suite needs: the venvs, the Go builds, Knot.
 integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS)
-	@tools/apt-install.sh $(DNS_PACKAGES)
+	@tools/apt-install.sh $(DNS_PACKAGES) $(PROXY_PACKAGES)
 
 # Whole files to two workers, the longest first (LONGEST_FIRST in tests/integration/conftest.py).
 integration: integration-deps

@@ -186,7 +186,7 @@ def connection_options(params: Mapping[str, Any]) -> ConnectionOptions:
     values = pick(params, CONNECTION)
     timeout = values.pop("request_timeout") or DEFAULT_REQUEST_TIMEOUT
     headers = {k: v for k, v in (values.pop("proxy_headers") or {}).items() if v is not None}
-    groups = values.pop("impersonate_groups")
+    groups = [g for g in values.pop("impersonate_groups") or () if g]
     return ConnectionOptions(
         timeout=float(timeout),
         proxy_headers=headers or None,

@@ -188,21 +188,31 @@ class Rollout:
             (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
             (self.dir / name).write_text(yaml.safe_dump(content, sort_keys=False))
 
-    def play(self, playbook: str = "meshguard.egress.rollout", *args: str, **extra_vars: Any) -> Run:
+    def play(
+        self,
+        playbook: str = "meshguard.egress.rollout",
+        *args: str,
+        cwd: Path = ROOT,
+        env: Optional[dict[str, str]] = None,
+        **extra_vars: Any,
+    ) -> Run:
+        """ansible-playbook from ``cwd`` (the repository root: its ansible.cfg finds this working
+        copy as the collection), with ``env`` added to the environment."""
         self.runs += 1
         record = self.dir / f"run-{self.runs}.jsonl"
         cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(self.dir / "inventory.yml"), playbook, *args]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
-        env = {
+        full_env = {
             **os.environ,
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_CALLBACK_PLUGINS": str(FILES / "callback_plugins"),
             "ANSIBLE_CALLBACKS_ENABLED": "meshguard_record",
             "MESHGUARD_RECORD": str(record),
+            **(env or {}),
         }
-        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        res = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600, check=False)
         out = res.stdout + res.stderr
         records = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
         recap = {
