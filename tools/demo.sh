@@ -100,12 +100,13 @@ check_recap "$logs/render.log" any
 
 step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
 # The probe connects to each istiod as a sidecar of namespace shop; every
-# declared destination must be routed to its service (reaching the address
-# dialled), an undeclared address or port blackholed. For ledger it connects
-# as ztunnel (each address sent to the waypoint) and as the waypoint (each
-# declared address:port routed under its AuthorizationPolicy, an undeclared
-# address refused). Fails otherwise.
-"$py" tools/istioview.py --inventory examples/inventory.yml --dns-port 5353 | tee "$logs/istio-view.log"
+# destination the rollout applied (the set's ServiceEntries as each cluster
+# holds them) must be routed to its service (reaching the address dialled),
+# an undeclared address or port blackholed. For ledger it connects as ztunnel
+# (each address sent to the waypoint) and as the waypoint (each address:port
+# routed under its AuthorizationPolicy, an undeclared address refused). Fails
+# otherwise, saying why.
+"$py" tools/istioview.py --inventory examples/inventory.yml | tee "$logs/istio-view.log"
 
 cat <<EOF
 

@@ -20,7 +20,7 @@ K8S_AUTH_* variables from its environment).
 Either way, on a local connection the path options (``dest``, ``kubeconfig``,
 the certificates) are made absolute against ansible-playbook's working
 directory first: the module process would read them relative to the
-playbook's directory (plugin_utils/_controller_paths.py).
+playbook's directory (plugin_utils/_action.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
-from ansible_collections.meshguard.egress.plugins.plugin_utils._controller_paths import controller_args
+from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules"
 PATHS = path_options(CONNECTION, RULES_OWN)
@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         args = controller_args(self, PATHS)
         if not self._in_process(task_vars):
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            result.update(run_module(self, MODULE, args, task_vars))
             return result
         # Plain data, as the module process gets it: Ansible's tagged strings and containers make every
         # copy the library and the validator take many times slower (a JSON round trip is a few ms).

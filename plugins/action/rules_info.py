@@ -3,7 +3,7 @@
 """Action plugin of meshguard.egress.rules_info: the module, with its relative path
 options (``kubeconfig``, the certificates) taken against ansible-playbook's working
 directory when it runs on the controller, as for meshguard.egress.rules
-(plugin_utils/_controller_paths.py)."""
+(plugin_utils/_action.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import CONNECTION
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
-from ansible_collections.meshguard.egress.plugins.plugin_utils._controller_paths import controller_args
+from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules_info"
 PATHS = path_options(CONNECTION)
@@ -25,5 +25,5 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = controller_args(self, PATHS)
-        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars or {}))
+        result.update(run_module(self, MODULE, args, task_vars or {}))
         return result

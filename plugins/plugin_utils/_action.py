@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The path options of a task, made absolute against ansible-playbook's working
-directory when its module runs on the controller (see module_utils/_paths.py)."""
+"""What the action plugins of the modules share: the task's path options made
+absolute against ansible-playbook's working directory when the module runs on
+the controller (see module_utils/_paths.py), and running the module."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ def controller_args(action: ActionBase, options: Iterable[PathOption]) -> dict[s
         return args
     environ = None if any(action._task.environment or ()) else os.environ
     return anchor(args, options, os.getcwd(), environ)
+
+
+def run_module(action: ActionBase, module: str, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+    """Run the module with these arguments, as Ansible's normal action runs a module (async included)."""
+    wrap_async = action._task.async_val
+    result = action._execute_module(module_name=module, module_args=args, task_vars=task_vars, wrap_async=wrap_async)
+    if not wrap_async:
+        action._remove_tmp_path(action._connection._shell.tmpdir)
+    return result
