@@ -20,7 +20,7 @@ attributes:
       - One diff per object created, updated or deleted, with the whole object before and after as YAML.
   action_group:
     support: full
-    membership: [meshguard.egress.cluster, meshguard.egress.k8s]
+    membership: [meshguard.egress.cluster, meshguard.egress.egress, meshguard.egress.k8s]
     description:
       - C(module_defaults) of C(group/meshguard.egress.cluster) set its connection options once.
         C(group/meshguard.egress.k8s) covers kubernetes.core's C(k8s) group too (when installed), for the options
@@ -39,7 +39,7 @@ attributes:
       - Nothing is changed, so there is nothing to show a diff of.
   action_group:
     support: full
-    membership: [meshguard.egress.cluster, meshguard.egress.k8s]
+    membership: [meshguard.egress.cluster, meshguard.egress.egress, meshguard.egress.k8s]
     description:
       - C(module_defaults) of C(group/meshguard.egress.cluster) set its connection options once.
         C(group/meshguard.egress.k8s) covers kubernetes.core's C(k8s) group too (when installed), for the options

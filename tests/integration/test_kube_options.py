@@ -76,10 +76,8 @@ def test_the_api_server_judges_the_impersonated_user_and_each_group(local_cluste
     assert who(local_clusters)["username"] == f"admin-{CTX}"
     # A group name with a comma and a space: each group travels in a header of its own.
     groups = ["team, eu", writers_group]
-    assert who(local_clusters, impersonate_user=user, impersonate_groups=tuple(groups)) == {
-        "username": user,
-        "groups": [*groups, "system:authenticated"],
-    }
+    acting = who(local_clusters, impersonate_user=user, impersonate_groups=tuple(groups))
+    assert (acting["username"], acting["groups"]) == (user, [*groups, "system:authenticated"])
 
     # The user alone may do nothing: refused, named, nothing written.
     alone = run_module("rules", args(local_clusters, namespace, [MYSQL], impersonate_user=user))[0]
@@ -148,7 +146,7 @@ def test_basic_authentication_is_gone_from_kubernetes_and_the_error_says_so(loca
 
 class Proxy:
     """tinyproxy on a free loopback port, with basic authentication; its log names every
-    connection it made (CONNECT host:port)."""
+    connection it opened for a client (after checking the client's credentials)."""
 
     def __init__(self, base: Path) -> None:
         binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
@@ -159,7 +157,7 @@ class Proxy:
         self.log = base / "tinyproxy.log"
         conf = base / "tinyproxy.conf"
         conf.write_text(
-            f'Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogFile "{self.log}"\nLogLevel Connect\n'
+            f'Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogFile "{self.log}"\nLogLevel Info\n'
             f"MaxClients 20\nAllow 127.0.0.1\nBasicAuth {self.user} {self.password}\n"
         )
         self.proc = subprocess.Popen(
@@ -175,13 +173,10 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}"
 
     def tunnels(self) -> list[str]:
-        """The hosts it opened a tunnel to (CONNECT host:port), in order."""
+        """The host:port of every connection it opened, in order."""
         text = self.log.read_text() if self.log.exists() else ""
-        return [
-            line.split("CONNECT ")[-1].split()[0]
-            for line in text.splitlines()
-            if "Request" in line and "CONNECT " in line
-        ]
+        marker = "opensock: opening connection to "
+        return [line.split(marker)[1].strip() for line in text.splitlines() if marker in line]
 
     def stop(self) -> None:
         self.proc.terminate()
