@@ -28,14 +28,14 @@ from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
 from ._kube import ConnectionOptions, KubeClient, KubeError
-from ._live import Live, discover, list_owned, with_same_named
+from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._network_policy import allowances
 from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
 from ._render import rendered_kinds
-from ._spec import SpecError
+from ._spec import RuleSet, SpecError
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         ruleset, namespace_labels = dataplanes.ruleset, dict(dataplanes.labels)
         ambient_warnings += dataplanes.warnings
     prepared = replace(prepared, ruleset=ruleset)
+    if prepared.state != "absent":
+        # Before any DNS query or write: a namespace that is not there fails the run by its name.
+        ambient_warnings += check_namespaces(client, written_namespaces(ruleset), namespace_labels)
     results = host_results(prepared) if prepared.state != "absent" else {}
     needed = rendered_kinds(ruleset)
     if ruleset.has_ambient and WAYPOINT not in needed:
@@ -95,6 +98,17 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         keep=desired.kept(live.owned),
     )
     return ClusterPlan(live, desired, plan, gateway)
+
+
+def written_namespaces(ruleset: RuleSet) -> set[str]:
+    """The namespaces the set writes objects to: its services', registry_only, and the gateway's
+    or waypoint's where a service goes through one."""
+    names = {s.namespace for s in ruleset.services} | set(ruleset.registry_only)
+    if ruleset.egress_gateway is not None and not ruleset.legacy and any(map(ruleset.via_gateway, ruleset.services)):
+        names.add(ruleset.egress_gateway.namespace)
+    if ruleset.waypoint is not None and ruleset.has_ambient:
+        names.add(ruleset.waypoint.namespace)
+    return names
 
 
 NO_CLUSTER_DATAPLANE = (

@@ -327,7 +327,7 @@ refused:
       range: 169.254.169.254/32
       message: >-
         service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
-        169.254.169.254/32, cloud instance metadata endpoint (...): never an external destination; ...
+        169.254.169.254/32, cloud instance metadata endpoint (...): not an external destination, refused unless ...
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
