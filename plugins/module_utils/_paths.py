@@ -59,12 +59,14 @@ def anchor(
     An option given under its name or an alias is anchored where it is; one not
     given whose environment variable is set in ``environ`` (the environment the
     module would read it from) is set from there, anchored: the module's own
-    fallback would read it relative to another directory. Values that are not
-    strings (a kubeconfig dictionary) and empty strings are left as they are.
+    fallback would read it relative to another directory. Given as None it is
+    given, as for Ansible's fallback, which then reads no variable. Values that
+    are not strings (None, a kubeconfig dictionary) and empty strings are left
+    as they are.
     """
     out = dict(args)
     for option in options:
-        given = [name for name in option.names if out.get(name) is not None]
+        given = [name for name in option.names if name in out]
         for name in given:
             if isinstance(out[name], str) and out[name]:
                 out[name] = anchored(out[name], cwd)

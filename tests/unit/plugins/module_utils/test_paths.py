@@ -40,5 +40,10 @@ def test_anchor_takes_names_aliases_and_environment_variables():
         "ca_cert": "",  # given (empty): the environment variable is not read, as the module would not
         "client_key": "/cwd/certs/k.pem",  # from the environment variable the module would fall back to
     }
+    # Given as None: given (Ansible reads no environment variable for it either).
+    assert anchor({"client_key": None}, options, "/cwd", environ) == {
+        "client_key": None,
+        "ca_cert": "/cwd/certs/ca.pem",
+    }
     # Without the environment (a task environment of its own), only what was given.
     assert anchor({"dest": "out"}, options, "/cwd") == {"dest": "/cwd/out"}
