@@ -59,8 +59,11 @@ def installed(tmp_path_factory) -> Path:
     )
     (tarball,) = base.glob("meshguard-egress-*.tar.gz")
     collections = base / "collections"
+    # Away from the repository's ansible.cfg, whose collections path holds this working copy (ansible-galaxy
+    # would find meshguard.egress 0.1.0 installed there and install nothing).
     subprocess.run(
         [str(GALAXY), "collection", "install", "--offline", "-p", str(collections), str(tarball)],
+        cwd=base,
         check=True,
         capture_output=True,
     )
