@@ -104,10 +104,10 @@ integration: integration-deps
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and
-# the module through ansible-playbook.
+# the module through ansible-playbook, and the connection options.
 integration-2.19: integration-deps
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider --durations=5 tests/integration/test_lookup_playbook.py \
-	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
+	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py tests/integration/test_kube_options.py
 
 # lint docs sanity units units-2.19 integration integration-2.19, the Go builds
 # running alongside the checks (tools/test.sh).
