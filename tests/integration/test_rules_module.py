@@ -64,9 +64,19 @@ def test_create_then_rerun_changes_nothing_and_writes_nothing(local_clusters, na
     assert se["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshguard.egress"
     assert se["metadata"]["labels"]["meshguard.egress/set"] == "shop"
     np = local_clusters.get(CTX, "networkpolicies.networking.k8s.io", namespace, "shop--partner")[0]
-    assert np["spec"]["egress"] == [
-        {"ports": [{"port": 443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "203.0.113.0/28"}}]}
+    # The block on its port, then what the selected pods keep: DNS, istiod, every pod of the cluster.
+    assert np["spec"]["egress"][0] == {
+        "ports": [{"port": 443, "protocol": "TCP"}],
+        "to": [{"ipBlock": {"cidr": "203.0.113.0/28"}}],
+    }
+    assert np["spec"]["egress"][-1] == {"to": [{"namespaceSelector": {}}]}
+    assert [line for p in result["network_policies"] for line in p["allows"]][:4] == [
+        "192.0.2.10/32 on TCP 3306",
+        "kube-system/k8s-app=kube-dns on UDP 53, TCP 53",
+        "istio-system/app=istiod on TCP 15012",
+        "every pod of the cluster (all ports)",
     ]
+    assert se["spec"]["exportTo"] == ["."]
 
     before = local_clusters.requests(CTX)
     again = run_module("rules", a)[0]
