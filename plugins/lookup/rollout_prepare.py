@@ -34,8 +34,6 @@ options:
 notes:
   - Runs on the controller; DNS is asked from there.
 seealso:
-  - plugin: meshguard.egress.rollout
-    plugin_type: role
   - module: meshguard.egress.rules
 """
 
