@@ -203,6 +203,7 @@ def run(
         "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
+        "tampered": list(found.desired.tampered),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
@@ -253,6 +254,7 @@ def inspect(
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
         result["refused"] = found.desired.refused
         result["network_policies"] = network_policies(found.desired.objects)
+        result["tampered"] = list(found.desired.tampered)
         wide = exported_wider(live.owned, found.desired.objects)
         result["exported_wider"] = wide
         warnings = [*warnings, *map(wider_message, wide)]
