@@ -29,7 +29,7 @@ from ._prepare import Prepared, Settings, prepare
 from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
-from ._retain import Retention, annotation_value, previous, record_writers, retain, verify
+from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
 from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
 
@@ -99,15 +99,16 @@ def desired_objects(
         # Literals are never retained: removing one is the user's intent.
         if prepared.retain and service.addresses is None:
             mine = live_by_service.get(service.name, ())
-            record = verify(
-                service.name,
-                previous(mine),
-                _held(mine),
-                now,
-                foreign_writers=[w for obj in mine for w in record_writers(obj, FIELD_MANAGER)],
-            )
-            tampered.extend(record.tampered)
-            kept = retain(service.name, _resolved(answers), record.trusted, now, prepared.retain)
+            held = _held(mine)
+            # Each object's record checked on its own: a forged entry must not hide behind another's.
+            records = [
+                verify(service.name, record_of(obj), held, now, foreign_writers=record_writers(obj, FIELD_MANAGER))
+                for obj in mine
+            ]
+            for record in records:
+                tampered.extend(m for m in record.tampered if m not in tampered)
+            before = merge(record.trusted for record in records)
+            kept = retain(service.name, _resolved(answers), before, now, prepared.retain)
             kept = _without_refused(service, kept, policy, prepared.aggregation)
             warnings.extend(kept.warnings)
         by_service[service.name] = service_addresses(service, answers, prepared.aggregation, kept)

@@ -80,26 +80,37 @@ class Retention:
     warnings: list[str] = field(default_factory=list)
 
 
-def previous(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """The last-seen map found on a service's live objects (merged; an
-    address missing on one and seen on another counts as seen)."""
+def record_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The last-seen map of one object (empty when it has none, or a broken one: start afresh)."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_SEEN_ANNOTATION)
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(address): since
+        for address, since in found.items()
+        if isinstance(since, str) and (not since or _valid_time(since))
+    }
+
+
+def merge(records: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Records of one service's objects merged: an address missing on one and seen on another counts as seen."""
     merged: dict[str, str] = {}
-    for obj in objects:
-        text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_SEEN_ANNOTATION)
-        if not text:
-            continue
-        try:
-            found = json.loads(text)
-        except ValueError:
-            continue  # a hand-edited, broken annotation: start afresh
-        if not isinstance(found, dict):
-            continue
-        for address, since in found.items():
-            if not isinstance(since, str) or (since and not _valid_time(since)):
-                continue
+    for record in records:
+        for address, since in record.items():
             if address not in merged or since == "" or (merged[address] and since > merged[address]):
                 merged[address] = since
     return merged
+
+
+def previous(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The last-seen map found on a service's live objects, merged."""
+    return merge(record_of(obj) for obj in objects)
 
 
 # A record "missing since" later than now by more than this is a forgery (clocks of two
