@@ -519,7 +519,7 @@ AMBIENT_ENV = {
 # The istiod switches a cluster may ask for (`istiod_env` in cluster.json):
 # the packet check's, for upstream Envoy (tools/packets.py). A running istiod
 # with one the cluster does not ask for is restarted without it.
-SWITCHES = ("PILOT_ENABLE_METADATA_EXCHANGE", "PILOT_ENABLE_ALPN_FILTER")
+SWITCHES = ("PILOT_ENABLE_METADATA_EXCHANGE", "PILOT_ENABLE_ALPN_FILTER", "ISTIO_DUAL_STACK")
 
 
 @dataclass

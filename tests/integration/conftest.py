@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from clusterlib import local_clusters, namespace  # noqa: F401  (session fixtures)
+from clusterlib import live, local_clusters, namespace, release_clusters  # noqa: F401  (fixtures)
 from dnslib import (  # noqa: F401  (session fixtures)
     blackhole,
     dns_server,
