@@ -190,8 +190,8 @@ class Envoy:
         return out
 
     def wait_configured(self, timeout: float = 30.0) -> None:
-        """Until Envoy is LIVE with its first listeners and clusters from istiod, none warming, and
-        nothing more arriving for a moment (istiod pushes the set's objects within a second)."""
+        """Until Envoy has its first listeners and clusters from istiod (taken or refused), none warming,
+        and nothing more arriving for a moment (istiod pushes the set's objects within a second)."""
         deadline = time.monotonic() + timeout
         last, steady_since = None, None
         while True:
@@ -199,11 +199,13 @@ class Envoy:
                 raise SystemExit(f"packets: Envoy {self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
             state = None
             try:
-                if self.get("/ready")[0] == 200:
+                if self.get("/ready")[0] in (200, 503):
                     s = self.stats()
+                    # An update counts whether Envoy took it or refused it: problems() says which.
+                    lds, cds = "listener_manager.lds.", "cluster_manager.cds."
                     state = (
-                        s.get("listener_manager.lds.update_success", 0),
-                        s.get("cluster_manager.cds.update_success", 0),
+                        s.get(lds + "update_success", 0) + s.get(lds + "update_rejected", 0),
+                        s.get(cds + "update_success", 0) + s.get(cds + "update_rejected", 0),
                         s.get("cluster_manager.warming_clusters", 0),
                         s.get("listener_manager.total_listeners_warming", 0),
                     )
@@ -218,7 +220,7 @@ class Envoy:
             if now > deadline:
                 raise SystemExit(
                     f"packets: Envoy {self.name} not configured by istiod after {timeout:.0f}s "
-                    f"(lds, cds, warming clusters, warming listeners: {state}):\n{self.log_tail()}"
+                    f"(lds and cds updates, warming clusters, warming listeners: {state}):\n{self.log_tail()}"
                 )
             time.sleep(0.1)
 

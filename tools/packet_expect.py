@@ -56,10 +56,13 @@ class Target:
     via_gateway: bool = False
     sni: Optional[str] = None
     host: Optional[str] = None
+    # Plain mode's gateway load balances over the service's addresses (docs/rendering.md, "plain
+    # mode"): any of these destinations counts as carried.
+    balanced: tuple[str, ...] = ()
 
     @property
     def destination(self) -> str:
-        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+        return _destination(self.address, self.port)
 
     def dial(self) -> dict:
         out = {"id": self.id, "address": self.address, "port": self.port, "protocol": self.protocol}
@@ -111,18 +114,22 @@ def declared(params: dict, namespace: str, families: frozenset = frozenset({4, 6
             out.elsewhere.append(f"{service.namespace}/{service.name}")
             continue
         via = ruleset.via_gateway(service)
-        dialled = _dialled(service, results, prepared)
-        out.unreachable += [f"{service.name} {a}" for a, _n in dialled if _version(a) not in families]
-        dialled = [(a, n) for a, n in dialled if _version(a) in families]
+        every = _dialled(service, results, prepared)
+        # Every address is held (plain mode's gateway balances over all of them), only the workload's
+        # IP versions are dialled.
+        (out.via_gateway if via else out.direct).update(a for a, _n in every)
+        out.unreachable += [f"{service.name} {a}" for a, _n in every if _version(a) not in families]
+        dialled = [(a, n) for a, n in every if _version(a) in families]
         if not dialled:
             continue
-        (out.via_gateway if via else out.direct).update(a for a, _n in dialled)
         names = sorted({n for _a, n in dialled if n})
         for port in service.ports:
             out.ports.add(port.number)
             protocol = port.protocol.upper()
             for address, name in dialled:
                 target = _target(address, port.number, protocol, name, CARRIED, service=service.name, via_gateway=via)
+                if via and ruleset.egress_gateway.mode == library("_gateway_spec").PLAIN:
+                    target.balanced = tuple(_destination(a, port.number) for a, _n in every)
                 out.targets.append(target)
             # Outside every block, on the declared port: plain, and (TLS, HTTP) as each declared name.
             for family in sorted({ipaddress.ip_address(a).version for a, _n in dialled}):
@@ -192,6 +199,10 @@ def _dialled(service: Any, results: dict, prepared: Any) -> list[tuple[str, Opti
         for address in first_last(block):
             dialled += [(address, n) for n in names] or [(address, None)]
     return dialled
+
+
+def _destination(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _version(address: str) -> int:

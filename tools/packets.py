@@ -25,6 +25,7 @@ Envoy rejected nothing istiod sent. See docs/istio-in-the-loop.md, "Packets".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import shutil
@@ -115,7 +116,8 @@ class Outcome:
 
     @property
     def reached(self) -> bool:
-        return _same(self.served_by, self.target.destination)
+        """The server that answered is the one dialled (or, plain mode, one the gateway balances over)."""
+        return any(_same(self.served_by, d) for d in (self.target.destination, *self.target.balanced))
 
     @property
     def outcome(self) -> str:
@@ -156,6 +158,9 @@ class Outcome:
             out["http_status"] = self.http_status
         if t.via_gateway or self.gateway:
             out["gateway_cluster"] = ", ".join(self.gateway) or None
+        if self.reached and not _same(self.served_by, t.destination):
+            out["served_by"] = self.served_by
+            out["note"] = "plain mode: the gateway balances over the service's addresses, not the one dialled"
         if self.outcome == PASSTHROUGH:
             out["note"] = f"passed through to an undeclared address: namespace {namespace} is not REGISTRY_ONLY"
         if self.error and not self.reached:
@@ -468,19 +473,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     dns_server = None
     cs = packet_cluster(args.istio, state)
     started = not any(c.pid() for c in cs.known())
-    try:
-        if args.zones:
-            port = dnsserver.free_port()
-            dns_server = dnsserver.up(args.zones, port, work / "dns")
-            params.update(nameservers=["127.0.0.1"], port=port)
-        (cluster,) = cs.up(1, release_name=args.istio, istiod_env=SWITCHES)
-        options = {"account": args.service_account, "family": args.ip_family, "hold": args.hold}
-        report = checked(cluster, params, namespace, work, release=args.istio, **options)
-    finally:
-        if dns_server is not None and not args.keep:
-            dnsserver.down(dns_server.port, work / "dns")
-        if started and not args.keep:
-            cs.down()
+    # stdout is the verdicts' alone: what the platform says on its way goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            if args.zones:
+                port = dnsserver.free_port()
+                dns_server = dnsserver.up(args.zones, port, work / "dns")
+                params.update(nameservers=["127.0.0.1"], port=port)
+            (cluster,) = cs.up(1, release_name=args.istio, istiod_env=SWITCHES)
+            options = {"account": args.service_account, "family": args.ip_family, "hold": args.hold}
+            report = checked(cluster, params, namespace, work, release=args.istio, **options)
+        finally:
+            if dns_server is not None and not args.keep:
+                dnsserver.down(dns_server.port, work / "dns")
+            if started and not args.keep:
+                cs.down()
     for o in report.outcomes:
         print(json.dumps(o.line(namespace)) if args.format == "json" else o.text())
     for problem in report.problems:

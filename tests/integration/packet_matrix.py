@@ -31,6 +31,9 @@ class Check:
     way: str  # direct, mtls, plain
     registry_only: bool
     layout: str = "per_service"
+    # The workload's IP versions (the sidecar's addresses and capture): the gateway's endpoint is IPv4,
+    # so the gateway checks have an IPv4 workload or a dual-stack one.
+    family: str = "dual"
     split: bool = False
     index: int = 0
 
@@ -40,23 +43,23 @@ class Check:
 
     @property
     def id(self) -> str:
-        parts = [self.way, "registry-only" if self.registry_only else "allow-any", self.layout]
+        parts = [self.way, "registry-only" if self.registry_only else "allow-any", self.layout, self.family]
         return "-".join(parts + (["split"] if self.split else []))
 
 
 def checks() -> list[Check]:
     out = [
-        Check("direct", True, "per_service"),
-        Check("direct", False, "per_service"),
-        Check("direct", True, "per_address"),
-        Check("direct", False, "per_address"),
-        Check("mtls", True),
-        Check("mtls", False),
-        Check("plain", True),
-        Check("plain", False),
-        Check("direct", True, split=True),
+        Check("direct", True, "per_service", "dual"),
+        Check("direct", False, "per_service", "ipv6"),
+        Check("direct", True, "per_address", "ipv4"),
+        Check("direct", False, "per_address", "dual"),
+        Check("mtls", True, family="dual"),
+        Check("mtls", False, family="ipv4"),
+        Check("plain", True, family="dual"),
+        Check("plain", False, family="ipv4"),
+        Check("direct", True, family="ipv4", split=True),
     ]
-    return [Check(c.way, c.registry_only, c.layout, c.split, i) for i, c in enumerate(out)]
+    return [Check(c.way, c.registry_only, c.layout, c.family, c.split, i) for i, c in enumerate(out)]
 
 
 def _addresses(check: Check, service: int, family: int, count: int) -> list[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,13 @@ CHECKS = pm.checks()
 STATE = ROOT / ".cache" / ("test-packets-" + WORKER if WORKER else "test-packets")
 REPORT = ROOT / ".cache" / "packets-matrix" / "report.json"
 TIMES: dict[str, dict] = {}
+
+
+def workdir(name: str):
+    """A run's folder: under .cache, which Envoy's uid 1337 can traverse (pytest's tmp_path it cannot)."""
+    path = STATE / "runs" / name
+    shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 @pytest.fixture(scope="module", params=sorted(istio_releases.RELEASES), ids=lambda r: f"istio-{r}")
@@ -64,11 +72,12 @@ def failures(report: packets.Report) -> str:
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
-def test_a_real_envoy_carries_what_is_declared_and_refuses_the_rest(packet_cluster, check, tmp_path):
+def test_a_real_envoy_carries_what_is_declared_and_refuses_the_rest(packet_cluster, check):
     release, cluster = packet_cluster
     params, _resolved = pm.rule_set(check)
     started = time.monotonic()
-    report = packets.checked(cluster, params, check.namespace, tmp_path, release=release)
+    work = workdir(f"{release}-{check.id}")
+    report = packets.checked(cluster, params, check.namespace, work, release=release, family=check.family)
     expected = {o.target.expected for o in report.outcomes}
     TIMES[f"{release} {check.id}"] = {
         "seconds": round(time.monotonic() - started, 1),
@@ -86,15 +95,15 @@ def test_a_real_envoy_carries_what_is_declared_and_refuses_the_rest(packet_clust
         assert sum(1 for o in report.outcomes if o.target.expected == packets.CARRIED) >= pm.SPLIT
 
 
-def test_with_istiods_defaults_upstream_envoy_rejects_what_istio_only_filters_need(local_clusters, tmp_path):
+def test_with_istiods_defaults_upstream_envoy_rejects_what_istio_only_filters_need(local_clusters):
     """On a platform cluster (istiod's defaults), Envoy refuses every service cluster for
     istio.metadata_exchange, keeps the listener, and so a declared destination looks blocked: the check
     counts the rejections and fails, it does not report a refusal as the rule set's."""
     cluster = local_clusters.by_context(local_clusters.contexts[0])
-    check = pm.Check("direct", True, index=90)
+    check = pm.Check("direct", True, family="ipv4", index=90)
     params, _ = pm.rule_set(check)
     params["services"] = params["services"][:1]
-    report = packets.checked(cluster, params, "pk90", tmp_path, release=istio_releases.NEWEST)
+    report = packets.checked(cluster, params, "pk90", workdir("defaults"), release=istio_releases.NEWEST, family="ipv4")
     assert report.rejections >= 1, report.problems
     assert any("cluster_manager.cds.update_rejected" in p for p in report.problems), report.problems
     assert any("metadata_exchange" in p for p in report.problems), report.problems
@@ -102,20 +111,20 @@ def test_with_istiods_defaults_upstream_envoy_rejects_what_istio_only_filters_ne
     assert re.search(r", [1-9]\d* config rejections", report.summary()), report.summary()
 
 
-def test_a_declared_connection_istiod_does_not_program_fails_the_check(packet_cluster, tmp_path):
+def test_a_declared_connection_istiod_does_not_program_fails_the_check(packet_cluster):
     """The check can fail: a set applied without one of its services leaves that service's connections
     refused, and the check says so (exit status and summary)."""
     release, cluster = packet_cluster
-    check = pm.Check("direct", True, index=91)
+    check = pm.Check("direct", True, family="dual", index=91)
     params, _ = pm.rule_set(check)
     conn = {"kubeconfig": str(cluster.dir / "admin.kubeconfig"), "context": cluster.name}
     full = packet_expect.module_params({**params, **conn})
-    plan = packet_expect.declared(full, check.namespace)
+    plan = packet_expect.declared(full, check.namespace, packets.FAMILIES[check.family])
     cluster.kubectl_result("create", "namespace", check.namespace)
     partial = packet_expect.module_params({**params, **conn, "services": params["services"][1:]})
     try:
         packets.wait_istiod(cluster, packets.apply(partial)["resources"])
-        report = packets.Check(tmp_path, cluster, plan, release, "default").run()
+        report = packets.Check(workdir(f"{release}-not-programmed"), cluster, plan, release).run()
     finally:
         packets.apply(packet_expect.module_params({**params, **conn, "state": "absent"}))
     missing = params["services"][0]["name"]
