@@ -78,6 +78,9 @@ GATEWAY_HOST = f"{_SERVICE['metadata']['name']}.{GATEWAY_NAMESPACE}.svc.cluster.
 # The gateway pod's address (the fixture's EndpointSlice) and the port its
 # mTLS listener binds: the Service's targetPort of 443 (resolvePorts).
 GATEWAY_POD_IP = _fixture("EndpointSlice")["endpoints"][0]["addresses"][0]
+# The gateway's Pod (never scheduled): a gateway proxy presents itself with its name.
+GATEWAY_POD = _fixture("Pod")["metadata"]["name"]
+GATEWAY_SERVICE_ACCOUNT = _fixture("Pod")["spec"]["serviceAccountName"]
 GATEWAY_MTLS_PORT = next(p["targetPort"] for p in _SERVICE["spec"]["ports"] if p["port"] == 443)
 # The plain-mode ports the Service exposes (targetPort equal).
 GATEWAY_PLAIN_PORTS = [p["port"] for p in _SERVICE["spec"]["ports"] if p["port"] not in (80, 443)]
@@ -346,10 +349,19 @@ def _mark(ok: bool) -> str:
 
 
 def router_workload(**extra) -> dict:
-    """The probe's workload for the egress gateway's proxy (a router in
-    istio-system with the gateway's labels): with the gateway Service loaded,
-    Istio derives its ServiceTargets from these labels (no Pod needed)."""
-    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router", **extra}
+    """The probe's workload for the egress gateway's proxy: a router in
+    istio-system with the gateway's labels, named as the gateway's Pod. With
+    the gateway Service loaded, Istio 1.31 derives its ServiceTargets from
+    these labels alone; 1.30 binds the Gateway's servers to the Service's
+    targetPorts (8443) only for a proxy named as a Pod of the Service (seen
+    live: otherwise to the Service port, 443), as a real gateway pod is."""
+    return {
+        "namespace": GATEWAY_NAMESPACE,
+        "labels": dict(GATEWAY_LABELS),
+        "proxy": "router",
+        "name": GATEWAY_POD,
+        **extra,
+    }
 
 
 def mtls_call(

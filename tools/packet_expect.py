@@ -100,9 +100,13 @@ class Declared:
     unreachable: list[str] = field(default_factory=list)
 
 
-def declared(params: dict, namespace: str, families: frozenset = frozenset({4, 6})) -> Declared:
-    """The connections of a workload of `namespace` (with addresses of the IP versions `families`) under
-    the rule set `params` (validated module params)."""
+def declared(
+    params: dict, namespace: str, families: frozenset = frozenset({4, 6}), account: str = "default"
+) -> Declared:
+    """The connections of a workload of `namespace` (service account `account`, with addresses of the IP
+    versions `families`) under the rule set `params` (validated module params). A service through the
+    gateway whose allowed_sources admit neither the namespace nor the account is expected refused (by
+    the gateway's AuthorizationPolicy)."""
     prepared = library("_prepare").prepare(library("_argspec").settings_from(params))
     ruleset = prepared.ruleset
     results = library("_desired").host_results(prepared)
@@ -123,11 +127,13 @@ def declared(params: dict, namespace: str, families: frozenset = frozenset({4, 6
         if not dialled:
             continue
         names = sorted({n for _a, n in dialled if n})
+        allowed = service.allowed_sources
+        promised = CARRIED if not allowed or namespace in allowed or f"{namespace}/{account}" in allowed else REFUSED
         for port in service.ports:
             out.ports.add(port.number)
             protocol = port.protocol.upper()
             for address, name in dialled:
-                target = _target(address, port.number, protocol, name, CARRIED, service=service.name, via_gateway=via)
+                target = _target(address, port.number, protocol, name, promised, service=service.name, via_gateway=via)
                 if via and ruleset.egress_gateway.mode == library("_gateway_spec").PLAIN:
                     target.balanced = tuple(_destination(a, port.number) for a, _n in every)
                 out.targets.append(target)

@@ -42,6 +42,7 @@ import dnsserver
 import istio_releases
 import packet_expect
 import yaml
+from istioview import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_POD, GATEWAY_SERVICE_ACCOUNT
 from packet_envoy import Envoy, Node
 from packet_expect import CARRIED, PASSTHROUGH, REFUSED, Declared, Target, library
 from packet_net import GATEWAY_IPS, PROXY_UID, Network
@@ -59,7 +60,6 @@ STATE = ROOT / ".cache" / "packets"
 # has no listener to land on and every IPv6 connection is reset before Envoy sees it.
 SWITCHES = {"PILOT_ENABLE_METADATA_EXCHANGE": "false", "PILOT_ENABLE_ALPN_FILTER": "false", "ISTIO_DUAL_STACK": "true"}
 FAMILIES = {"ipv4": frozenset({4}), "ipv6": frozenset({6}), "dual": frozenset({4, 6})}
-GATEWAY_SERVICE_ACCOUNT = "istio-egressgateway-service-account"
 # Istio's own clusters a connection may end in: not a service of the rule set.
 UNKNOWN = {"PassthroughCluster", "BlackHoleCluster", "InboundPassthroughCluster"}
 CONTROL = {"xds-grpc", "sds-grpc"}
@@ -237,7 +237,7 @@ class Check:
             xds = self.cluster.istiod.addresses()["xds"]
             sock = {k: self.work / f"{k}.sock" for k in ("xds", "app-sds", "gw-sds")}
             app_id = f"spiffe://cluster.local/ns/{self.plan.namespace}/sa/{self.account}"
-            gw_id = f"spiffe://cluster.local/ns/istio-system/sa/{GATEWAY_SERVICE_ACCOUNT}"
+            gw_id = f"spiffe://cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_SERVICE_ACCOUNT}"
             self.start(
                 "host",
                 [
@@ -262,11 +262,11 @@ class Check:
             )
             self.envoys.append(app)
             if needs_gateway:
-                labels = dict(library_gateway_labels())
+                labels = dict(GATEWAY_LABELS)
                 self.envoys.append(
                     Envoy(
                         "gateway",
-                        Node("router", "istio-egressgateway-local", "istio-system", labels, GATEWAY_IPS, version),
+                        Node("router", GATEWAY_POD, GATEWAY_NAMESPACE, labels, GATEWAY_IPS, version),
                         self.net.exec(self.net.gw),
                         self.work / "gateway",
                         xds=sock["xds"],
@@ -363,13 +363,6 @@ class Check:
         self.net.down()
 
 
-def library_gateway_labels() -> dict:
-    """The egress gateway's labels, as the platform's gateway Service selects them."""
-    from istioview import GATEWAY_LABELS  # noqa: PLC0415
-
-    return GATEWAY_LABELS
-
-
 def _proxy_version(release: istio_releases.Release) -> str:
     """The proxy version the release's probe claims (its --version), so Envoy presents itself as that release's."""
     cmd = [str(release.binary("meshguard-probe")), "--version"]
@@ -426,7 +419,7 @@ def checked(
     """Apply the rule set to the cluster (as its admin), judge it by packets, and remove it."""
     params = {**params, "kubeconfig": str(cluster.dir / "admin.kubeconfig"), "context": cluster.name}
     params = packet_expect.module_params(params)
-    plan = packet_expect.declared(params, namespace, FAMILIES[family])
+    plan = packet_expect.declared(params, namespace, FAMILIES[family], account)
     if cluster.kubectl_result("get", "namespace", namespace).returncode != 0:
         cluster.kubectl("create", "namespace", namespace)
     try:

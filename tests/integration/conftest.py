@@ -25,6 +25,7 @@ from dnslib import (  # noqa: F401  (session fixtures)
 LONGEST_FIRST = (
     "test_bench_smoke.py",
     "test_rollout.py",
+    "test_packets.py",
     "test_rules_module.py",
     "test_snapshot.py",
     "test_hostile_dns.py",

@@ -113,6 +113,11 @@ def rule_set(check: Check) -> tuple[dict, list[dict]]:
         port = PROTOCOLS[protocol][0]
         ports = [{"number": port, "protocol": protocol}]
         services.append({"name": f"{protocol.lower()}-{kind}", "hosts": hosts, "ports": ports})
+    if check.way == "mtls":
+        # The gateway's AuthorizationPolicy: one service admits the check's namespace, one only a service
+        # account of another namespace (the check's workload, <namespace>/default, is refused there).
+        services[0]["allowed_sources"] = [check.namespace]
+        services[1]["allowed_sources"] = ["elsewhere/api"]
     params: dict = {
         "set": f"pk{check.index}",
         "namespace": check.namespace,

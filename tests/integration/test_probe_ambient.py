@@ -142,7 +142,7 @@ def tcp(name: str, address: str, port: int) -> dict:
 
 
 def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(live):
-    local_clusters, namespace = live.clusters, live.namespace
+    local_clusters, namespace, release = live.clusters, live.namespace, live.release
     ctx = local_clusters.contexts[0]
     member = local_clusters.by_context(ctx)
     ns = namespace
@@ -206,10 +206,10 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(live):
             check_waypoint(results["waypoint"], ns)
             check_sidecar(results["sidecar"], ns)
 
-        istiolib.judge_until(cases, check, release=live.release)
+        istiolib.judge_until(cases, check, release=release)
 
         # istioctl analyze on the live state: nothing about these objects but the misplaced policy.
-        messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx, release=live.release)
+        messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx, release=release)
         ours = [m for m in messages if ns in m.get("origin", "") or WAYPOINT_NAME in m.get("origin", "")]
         found = sorted((m["code"], m["origin"]) for m in ours)
         # (IST0127 too: no pod in the waypoint's namespace, the policy's.)
@@ -302,7 +302,7 @@ def check_sidecar(result: dict, ns: str) -> None:
 
 
 def test_live_unready_or_refusing_waypoint_binds_nothing(live):
-    local_clusters, namespace = live.clusters, live.namespace
+    local_clusters, namespace, release = live.clusters, live.namespace, live.release
     ctx = local_clusters.contexts[0]
     member = local_clusters.by_context(ctx)
     ns = namespace
@@ -340,9 +340,9 @@ def test_live_unready_or_refusing_waypoint_binds_nothing(live):
             for call in results["waypoint"]["calls"]:
                 assert call["verdict"] == "denied", istiolib.describe(call)
 
-        istiolib.judge_until(cases, check, release=live.release)
+        istiolib.judge_until(cases, check, release=release)
 
-        messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx, release=live.release)
+        messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx, release=release)
         found = sorted((m["code"], m["origin"]) for m in messages if ns in m.get("origin", ""))
         assert found == [
             ("IST0171", f"Gateway {WAYPOINT_NAMESPACE}/{ns}-nowhere"),
