@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import dns.rdatatype
 import dns.resolver
 import yaml
-from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT_NAME, WAYPOINT_NAMESPACE
+from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT, WAYPOINT_NAME, WAYPOINT_NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
@@ -81,6 +81,8 @@ GATEWAY_POD_IP = _fixture("EndpointSlice")["endpoints"][0]["addresses"][0]
 # The gateway's Pod (never scheduled): a gateway proxy presents itself with its name.
 GATEWAY_POD = _fixture("Pod")["metadata"]["name"]
 GATEWAY_SERVICE_ACCOUNT = _fixture("Pod")["spec"]["serviceAccountName"]
+# The waypoint's Pod (never scheduled): the probe's waypoint presents itself with its name.
+WAYPOINT_POD = yaml.safe_load((WAYPOINT / "pod.yaml").read_text())["metadata"]["name"]
 GATEWAY_MTLS_PORT = next(p["targetPort"] for p in _SERVICE["spec"]["ports"] if p["port"] == 443)
 # The plain-mode ports the Service exposes (targetPort equal).
 GATEWAY_PLAIN_PORTS = [p["port"] for p in _SERVICE["spec"]["ports"] if p["port"] not in (80, 443)]
@@ -397,7 +399,8 @@ def waypoint_workload() -> dict:
         "gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME,
         "gateway.istio.io/managed": "istio.io-mesh-controller",
     }
-    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": f"{WAYPOINT_NAME}-probe", "labels": labels}
+    # Named as the platform's waypoint Pod (tools/istio/waypoint/pod.yaml): Istio 1.30 needs it.
+    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": WAYPOINT_POD, "labels": labels}
 
 
 def inbound_vip_cluster(port: int, host: str) -> str:
