@@ -82,7 +82,7 @@ def desired_objects(
     refused: dict[str, list[RefusedAddress]] = {}
     warnings: list[str] = []
     for service in prepared.ruleset.services:
-        answers = _answers(service, results)
+        answers = service_answers(service, results)
         failed = [str(r.error) for r in answers if r.error is not None]
         if failed:
             unresolved[service.name] = failed
@@ -188,7 +188,7 @@ def refused_answers(services: list, resolved: list, internal_ranges: Optional[li
     policy = prepared.policy()
     found = []
     for service in prepared.ruleset.services:
-        answers = _answers(service, prepared.resolved or {})
+        answers = service_answers(service, prepared.resolved or {})
         if not any(r.error is not None for r in answers):
             found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
     return [r.to_dict() for r in found]
@@ -222,7 +222,7 @@ def _resolved(answers: list[HostResult]) -> list[str]:
     return sorted({address for result in answers if result.kind == KIND_NAME for address in result.addresses})
 
 
-def _answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
+def service_answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
     """One result per host of a service: literals as they are, names from DNS."""
     if service.addresses is not None:
         given = [(a, KIND_NETWORK if "/" in a else KIND_ADDRESS) for a in service.addresses]

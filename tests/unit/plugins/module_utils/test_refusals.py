@@ -61,7 +61,7 @@ def addresses_of(objects, service):
         spec = obj["spec"]
         found.update(spec.get("addresses", []))
         for rule in spec.get("egress", []):
-            found.update(peer["ipBlock"]["cidr"] for peer in rule["to"])
+            found.update(peer["ipBlock"]["cidr"] for peer in rule["to"] if "ipBlock" in peer)
     return found
 
 
@@ -133,7 +133,8 @@ def test_the_cluster_service_range_is_refused_even_inside_a_broad_allow_range():
         desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,))
     assert (
         "10.96.0.1 is in 10.96.0.0/12, the cluster's Service range (ServiceCIDR kubernetes on context prod): "
-        "inside the cluster; allow_ranges 10.0.0.0/8 is broader than 10.96.0.0/12" in str(caught.value)
+        "inside the cluster, refused unless an allow_ranges block inside 10.96.0.0/12 accepts it knowingly "
+        "(allow_ranges 10.0.0.0/8 is broader than 10.96.0.0/12, so it does not open it)" in str(caught.value)
     )
     assert desired_objects(run_, run_.resolved).objects  # without the cluster's ranges it would pass
 
@@ -153,10 +154,10 @@ def test_literals_are_bad_input_named_by_service_and_field():
     with pytest.raises(SpecError) as caught:
         prepared([svc("db", "192.0.2.1", "127.0.0.1"), svc("cache", "c.test", addresses=["169.254.0.0/24"])], [])
     assert caught.value.errors == [
-        "services[0] 'db': hosts[1]: 127.0.0.1 is in 127.0.0.0/8, loopback (RFC 1122 §3.2.1.3): never an external "
-        "destination; an allow_ranges block inside 127.0.0.0/8 accepts it knowingly",
-        "services[1] 'cache': addresses: 169.254.0.0/24 is in 169.254.0.0/16, link-local (RFC 3927): never an "
-        "external destination; an allow_ranges block inside 169.254.0.0/16 accepts it knowingly",
+        "services[0] 'db': hosts[1]: 127.0.0.1 is in 127.0.0.0/8, loopback (RFC 1122 §3.2.1.3): not an external "
+        "destination, refused unless an allow_ranges block inside 127.0.0.0/8 accepts it knowingly",
+        "services[1] 'cache': addresses: 169.254.0.0/24 is in 169.254.0.0/16, link-local (RFC 3927): not an "
+        "external destination, refused unless an allow_ranges block inside 169.254.0.0/16 accepts it knowingly",
     ]
     # A private literal is the user's own word; internal_ranges make it internal.
     assert prepared([svc("db", "10.20.0.5")], [])
@@ -172,8 +173,8 @@ def test_a_literal_in_the_cluster_range_fails_whatever_on_error_says():
     assert str(caught.value) == (
         "the rule set allows addresses that egress rules never allow, nothing was changed:\n"
         "- services[0] 'db': hosts[0]: 10.96.0.10 is in 10.96.0.0/12, the cluster's Service range (ServiceCIDR "
-        "kubernetes on context prod): inside the cluster; an allow_ranges block inside 10.96.0.0/12 accepts it "
-        "knowingly"
+        "kubernetes on context prod): inside the cluster, refused unless an allow_ranges block inside 10.96.0.0/12 "
+        "accepts it knowingly"
     )
 
 
