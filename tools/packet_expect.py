@@ -184,7 +184,7 @@ def _dialled(service: Any, results: dict, prepared: Any) -> list[tuple[str, Opti
     the host name that answered it, if any."""
     desired = library("_desired")
     terms = library("_terms")
-    answers = desired._answers(service, results)
+    answers = desired.service_answers(service, results)
     failed = [str(r.error) for r in answers if r.error is not None]
     if failed:
         raise SystemExit(f"packets: service {service.name!r} did not resolve: {'; '.join(failed)}")
