@@ -144,7 +144,6 @@ def declared(
                     out.targets.append(_target(UNDECLARED[family], port.number, protocol, name, undeclared))
         # A declared address on a port nothing declares (passed through directly under ALLOW_ANY).
         first = dialled[0][0]
-        out.direct.add(first)
         out.targets.append(_target(first, UNDECLARED_PORT, "TCP", None, undeclared))
     out.targets = _unique(out.targets)
     for i, t in enumerate(out.targets):

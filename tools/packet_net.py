@@ -18,8 +18,9 @@ Routes are host routes, one per address: app has one to every address the
 check holds (a pod has a route to everything, and istio-iptables' REDIRECT
 comes after the route lookup) and to the gateway, gw to the addresses of
 the services sent through it (and to app, to answer it); net refuses app's
-connections to the addresses of the services sent through the gateway, so
-only the gateway reaches those.
+connections to the addresses of the services sent through the gateway (but
+on `open_port`, where ALLOW_ANY passes an undeclared port through), so only
+the gateway reaches those.
 Nothing else exists: no default route, no link to the host's namespace, so
 no packet of the check can leave the machine, and a connection app's Envoy
 should not carry has nowhere else to go.
@@ -101,6 +102,9 @@ class Network:
     # The IP versions of the workload (app): its addresses and the capture, as istio-iptables sets
     # ip6tables rules for a pod with IPv6 only.
     families: frozenset[int] = frozenset({4, 6})
+    # The one port on which app may reach the gateway's addresses itself: what ALLOW_ANY passes through
+    # to an address on a port no service declares (the check's undeclared port).
+    open_port: int = 9
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
@@ -162,8 +166,11 @@ class Network:
             _run(["ip", "-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
         # The addresses of the services sent through the gateway refuse app: only the gateway reaches them.
         for tool, version in (("iptables-restore", 4), ("ip6tables-restore", 6)):
-            refused = [a for a in self.via_gateway if _version(a) == version and a not in self.direct]
-            rules = [f"-A INPUT -i app0 -d {_host(a)} -p tcp -j REJECT --reject-with tcp-reset" for a in refused]
+            refused = [a for a in self.via_gateway if _version(a) == version]
+            rules = [
+                f"-A INPUT -i app0 -d {_host(a)} -p tcp ! --dport {self.open_port} -j REJECT --reject-with tcp-reset"
+                for a in refused
+            ]
             _run([*self.exec(self.net), tool, "--noflush"], "\n".join(["*filter", *rules, "COMMIT", ""]))
         if 4 in self.families:
             rules = capture_rules("127.0.0.1/32", "127.0.0.6/32")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The packet check: a rule set applied to a cluster of its own, and a real
@@ -42,7 +41,7 @@ import dnsserver
 import istio_releases
 import packet_expect
 import yaml
-from istioview import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_POD, GATEWAY_SERVICE_ACCOUNT
+from istioview import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_POD, GATEWAY_SERVICE_ACCOUNT, UNDECLARED_PORT
 from packet_envoy import Envoy, Node
 from packet_expect import CARRIED, PASSTHROUGH, REFUSED, Declared, Target, library
 from packet_net import GATEWAY_IPS, PROXY_UID, Network
@@ -223,7 +222,7 @@ class Check:
         self.account = account
         self.procs: list[subprocess.Popen] = []
         self.envoys: list[Envoy] = []
-        self.net = Network(plan.direct, plan.via_gateway, plan.families)
+        self.net = Network(plan.direct, plan.via_gateway, plan.families, UNDECLARED_PORT)
         # Seconds to keep everything up after the connections (--hold), to look at Envoy.
         self.hold = 0.0
 
