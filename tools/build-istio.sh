@@ -17,7 +17,7 @@ if [ "$(printf '%s\n1.26\n' "$ver" | sort -V | head -n1)" != 1.26 ]; then
   echo "build-istio: Go >= 1.26 is required to build istiod and istioctl (found $ver)" >&2; exit 1
 fi
 release=${1:-}
-read -r modfile bin tags < <(python3 tools/istio_releases.py $release)
+read -r modfile bin tags < <(python3 tools/istio_releases.py ${release:+"$release"})
 [ "$tags" = - ] && tags=""
 newest=false
 [ "$modfile" = go.mod ] && newest=true

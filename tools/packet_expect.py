@@ -220,11 +220,13 @@ def _within(cidr: str, net: Any) -> bool:
 
 
 def _unique(targets: list[Target]) -> list[Target]:
-    """One connection per (address, port, protocol, name): services may share an undeclared probe."""
+    """One connection per (address, port, protocol, SNI, Host): services may share an undeclared probe,
+    and names may share an address."""
     seen = set()
     out = []
     for t in targets:
-        key = (t.address, t.port, t.protocol, t.name, t.expected)
+        # A raw TCP client sends no name: one connection per address and port, whoever resolved it.
+        key = (t.address, t.port, t.protocol, t.sni, t.host, t.expected)
         if key not in seen:
             seen.add(key)
             out.append(t)

@@ -171,8 +171,8 @@ class Outcome:
 def _same(served: str, destination: str) -> bool:
     if not served:
         return False
-    host, _, port = served.rpartition(":")
-    want_host, _, want_port = destination.rpartition(":")
+    host, port = served.rsplit(":", 1)
+    want_host, want_port = destination.rsplit(":", 1)
     try:
         return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(want_host.strip("[]")) and (
             port == want_port

@@ -76,8 +76,8 @@ def _block(check: Check, service: int, family: int) -> str:
     return f"{first}/{30 if family == 4 else 126}"
 
 
-def rule_set(check: Check) -> tuple[dict, list[dict]]:
-    """The module's options for the check (without the cluster connection), and the DNS answers."""
+def rule_set(check: Check) -> dict:
+    """The module's options for the check (without the cluster connection), the DNS answers in `resolved`."""
     services: list[dict] = []
     resolved: list[dict] = []
     if check.split:
@@ -129,4 +129,4 @@ def rule_set(check: Check) -> tuple[dict, list[dict]]:
         params["egress_gateway"] = {"mode": check.way}
     if resolved:
         params["resolved"] = resolved
-    return params, resolved
+    return params

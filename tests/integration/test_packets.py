@@ -74,7 +74,7 @@ def failures(report: packets.Report) -> str:
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
 def test_a_real_envoy_carries_what_is_declared_and_refuses_the_rest(packet_cluster, check):
     release, cluster = packet_cluster
-    params, _resolved = pm.rule_set(check)
+    params = pm.rule_set(check)
     started = time.monotonic()
     work = workdir(f"{release}-{check.id}")
     report = packets.checked(cluster, params, check.namespace, work, release=release, family=check.family)
@@ -101,7 +101,7 @@ def test_with_istiods_defaults_upstream_envoy_rejects_what_istio_only_filters_ne
     counts the rejections and fails, it does not report a refusal as the rule set's."""
     cluster = local_clusters.by_context(local_clusters.contexts[0])
     check = pm.Check("direct", True, family="ipv4", index=90)
-    params, _ = pm.rule_set(check)
+    params = pm.rule_set(check)
     params["services"] = params["services"][:1]
     report = packets.checked(cluster, params, "pk90", workdir("defaults"), release=istio_releases.NEWEST, family="ipv4")
     assert report.rejections >= 1, report.problems
@@ -116,7 +116,7 @@ def test_a_declared_connection_istiod_does_not_program_fails_the_check(packet_cl
     refused, and the check says so (exit status and summary)."""
     release, cluster = packet_cluster
     check = pm.Check("direct", True, family="dual", index=91)
-    params, _ = pm.rule_set(check)
+    params = pm.rule_set(check)
     conn = {"kubeconfig": str(cluster.dir / "admin.kubeconfig"), "context": cluster.name}
     full = packet_expect.module_params({**params, **conn})
     plan = packet_expect.declared(full, check.namespace, packets.FAMILIES[check.family])

@@ -214,9 +214,7 @@ def test_live_waypoint_ready_bound_judged_as_ztunnel_and_waypoint(live):
         found = sorted((m["code"], m["origin"]) for m in ours)
         # (No IST0127 "No matching workloads": the waypoint's namespace, the policy's, has the waypoint's Pod.)
         misplaced_origin = f"AuthorizationPolicy {WAYPOINT_NAMESPACE}/{ns}-misplaced"
-        assert found == [("IST0171", misplaced_origin)], [
-            istiolib.analyze_message(m) for m in ours
-        ]
+        assert found == [("IST0171", misplaced_origin)], [istiolib.analyze_message(m) for m in ours]
     finally:
         delete(local_clusters, ctx, objects)
 
