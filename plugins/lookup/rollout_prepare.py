@@ -34,8 +34,6 @@ options:
 notes:
   - Runs on the controller; DNS is asked from there.
 seealso:
-  - plugin: meshguard.egress.rollout
-    plugin_type: role
   - module: meshguard.egress.rules
 """
 
@@ -92,6 +90,7 @@ _raw:
 """
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import replace
 
 from ansible.errors import AnsibleLookupError
@@ -170,8 +169,10 @@ class LookupModule(LookupBase):
             try:
                 groups = variables["groups"]
                 known = list(groups) + list(groups.get("all", []))
-                params["services"] = cluster_services(
-                    hostvars, host, hostvars.get("group_names", []), known, variables.get(SERVICES_VAR)
+                params["services"] = _plain(
+                    cluster_services(
+                        hostvars, host, hostvars.get("group_names", []), known, variables.get(SERVICES_VAR)
+                    )
                 )
             except ScopeError as exc:
                 problems.extend(exc.problems)
@@ -222,7 +223,21 @@ class LookupModule(LookupBase):
 
 
 def _value(hostvars, host, variables, name):
-    """A host's variable; one it does not hold (a role default, a play variable) is the current host's."""
+    """A host's variable; one it does not hold (a role default, a play variable) is the current host's.
+    As plain data: Ansible's lazily templated containers cost a deep copy of their templating context each
+    time they are copied (the argument spec's validation copies them)."""
     if name in hostvars:
-        return hostvars[name]
-    return variables.get(name)
+        return _plain(hostvars[name])
+    return _plain(variables.get(name))
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    # bool before int: a bool is an int.
+    for kind in (str, bool, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value

@@ -27,12 +27,12 @@ from ._export import exported_wider, wider_message
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
-from ._kube import ConnectionOptions, KubeClient, KubeError
+from ._kube import FIELD_MANAGER, ConnectionOptions, KubeClient, KubeError
 from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._network_policy import allowances
-from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
+from ._plan import CONFLICT, UPDATE, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
 from ._render import rendered_kinds
 from ._spec import RuleSet, SpecError
@@ -96,6 +96,7 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         prune=prepared.prune,
         force=prepared.force,
         keep=desired.kept(live.owned),
+        manager=FIELD_MANAGER,
     )
     return ClusterPlan(live, desired, plan, gateway)
 
@@ -193,6 +194,8 @@ def run(
         want_diff=diff,
     )
     plan, counts = report(found.plan, execution)
+    restoring = "would be restored" if check_mode else "restored"
+    noted = [f"{client.where}: {c.key}: {c.reason}; {restoring}" for c in found.plan.of(UPDATE) if c.replace]
     result: dict[str, Any] = {
         "changed": execution.changed,
         "cluster": client.where,
@@ -200,9 +203,10 @@ def run(
         "counts": counts,
         "resources": found.desired.objects,
         "refused": found.desired.refused,
-        "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
+        "warnings": found.desired.warnings + list(found.live.warnings) + noted + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
+        "tampered": list(found.desired.tampered),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
@@ -251,8 +255,10 @@ def inspect(
         warnings = found.desired.warnings
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
+        warnings = [*warnings, *(f"{client.where}: {c.key}: {c.reason}" for c in found.plan.of(UPDATE) if c.replace)]
         result["refused"] = found.desired.refused
         result["network_policies"] = network_policies(found.desired.objects)
+        result["tampered"] = list(found.desired.tampered)
         wide = exported_wider(live.owned, found.desired.objects)
         result["exported_wider"] = wide
         warnings = [*warnings, *map(wider_message, wide)]

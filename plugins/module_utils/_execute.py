@@ -85,7 +85,7 @@ def execute(
         try:
             if change.action == DELETE:
                 stored = delete_if_still_owned(client, res, change.live, dry_run=check_mode, set_name=set_name)
-            elif change.live is not None and not owned_by(change.live, set_name):
+            elif change.live is not None and (change.replace or not owned_by(change.live, set_name)):
                 stored = _take_over(client, res, change, dry_run=check_mode)
             else:
                 stored = client.apply(res, change.desired, dry_run=check_mode, force=force)
@@ -150,9 +150,9 @@ def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optiona
 
 
 def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bool) -> dict:
-    """force on an object this set does not own: replace it whole (server-side
-    apply would keep the other manager's fields, e.g. its ports), then apply
-    with force so this set's field manager owns every field from now on."""
+    """force on an object this set does not own, or a set's object another writer added fields to:
+    replace it whole (server-side apply would keep the other manager's fields, e.g. its ports or a
+    workloadSelector), then apply with force so this set's field manager owns every field from now on."""
     replaced = client.replace(res, change.desired, change.live["metadata"]["resourceVersion"], dry_run=dry_run)
     if dry_run:
         return replaced

@@ -12,8 +12,9 @@ the run is reported together, each once, with the clusters it concerns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
 from ._desired import service_answers
@@ -98,19 +99,26 @@ def check_clusters(clusters: Sequence[ClusterInput]) -> Checked:
     prepared: dict[str, Prepared] = {}
     judged: dict[str, tuple[Prepared, ...]] = {}
     names: set[str] = set()
+    seen: dict[str, tuple[Optional[Prepared], list[str], tuple[Prepared, ...]]] = {}
     for cluster in clusters:
         for problem in cluster.problems:
             found.add(problem, cluster.host)
         if cluster.settings is None:
             continue
         names.update(names_to_resolve(cluster.settings.spec.get("services")))
-        try:
-            prepared[cluster.host] = prepare(cluster.settings)
-            judged[cluster.host] = (prepared[cluster.host],)
-        except SpecError as exc:
-            for error in exc.errors:
-                found.add(error, cluster.host)
-            judged[cluster.host] = tuple(_valid_services(cluster.settings))
+        # Clusters with the same input (most of them, in a large inventory) are checked once.
+        key = json.dumps(asdict(cluster.settings), sort_keys=True, default=str)
+        if key not in seen:
+            try:
+                seen[key] = (prepare(cluster.settings), [], ())
+            except SpecError as exc:
+                seen[key] = (None, exc.errors, tuple(_valid_services(cluster.settings)))
+        run, errors, valid = seen[key]
+        for error in errors:
+            found.add(error, cluster.host)
+        if run is not None:
+            prepared[cluster.host] = run
+        judged[cluster.host] = (run,) if run is not None else valid
     for first, second, server in same_cluster(clusters):
         found.add(
             f"inventory hosts {first} and {second} reach the same cluster (API server {server}): a set applied "
@@ -263,8 +271,11 @@ def summary_lines(
             lines.append(f"{host}: {why}")
             continue
         if outcome.get("failed"):
-            failures.add(str(outcome.get("msg") or "failed without a message"), f"{host} ({outcome.get('cluster')})")
-            lines.append(f"{host}: FAILED (below)")
+            message = str(outcome.get("msg") or "failed without a message")
+            first = failures.where.get(message)
+            failures.add(message, host)
+            said = f"the same failure as {first[0]}" if first else message
+            lines.append(f"{host}: FAILED ({outcome.get('cluster')}): {said}")
             continue
         counts = outcome.get("counts") or {}
         if outcome.get("state") == "rendered":
@@ -284,7 +295,6 @@ def summary_lines(
         for item in outcome.get("refused") or []:
             if item.get("message") not in run_refused:
                 local_refused.add(item.get("message", ""), host)
-    lines += [f"FAILED on {', '.join(p.hosts)}: {p.message}" for p in failures.problems()]
     lines += [f"refused on {', '.join(p.hosts)}, its live rules kept: {p.message}" for p in local_refused.problems()]
     every = list(hosts)
     lines += [

@@ -296,6 +296,20 @@ network_policies:
         - kube-system/k8s-app=kube-dns on UDP 53, TCP 53
         - istio-system/app=istiod on TCP 15012
         - every pod of the cluster (all ports)
+tampered:
+  description:
+    - Address retention's records (the C(meshguard.egress/last-seen) annotation) that do not match what the
+      collection applied, one message each, also given as a warning. Such a record is never used, so nothing
+      planted there widens a rule. An entry is suspect when the live rule does not hold its address, when its
+      time is in the future, or when a field manager other than C(meshguard.egress) wrote the record (then none
+      of it is used).
+  returned: unless O(state=rendered)
+  type: list
+  elements: str
+  sample:
+    - >-
+      service 'orders-mongo': last-seen record names 198.51.100.66, which the applied rule does not hold:
+      tampering suspected, not retained
 refused:
   description:
     - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied

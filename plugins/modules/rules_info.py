@@ -100,6 +100,13 @@ network_policies:
   returned: when O(services) is set
   type: list
   elements: dict
+tampered:
+  description:
+    - With O(services), the retention records that do not match what was applied, as
+      RV(meshguard.egress.rules#module:tampered).
+  returned: when O(services) is set
+  type: list
+  elements: str
 exported_wider:
   description:
     - With O(services), the set's live C(ServiceEntry) and C(VirtualService) objects that are exported

@@ -114,10 +114,9 @@ def test_the_summary_prints_a_shared_failure_once():
     )
     assert lines == [
         "set s, state present; addresses resolved from DNS at 2026-12-06T10:00:00Z, check mode: nothing was written",
-        "c1: FAILED (below)",
-        "c2: FAILED (below)",
+        "c1: FAILED (context x): cannot reach the API server",
+        "c2: FAILED (context x): the same failure as c1",
         "c3 (context c3): 1 created, 0 updated, 0 deleted, 2 unchanged",
-        "FAILED on c1 (context x), c2 (context x): cannot reach the API server",
     ]
 
 
