@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Any, Optional
 
 from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
@@ -24,11 +24,12 @@ from ._dns_results import HostResult
 from ._errors import MeshguardError
 from ._gateway_render import GatewayView
 from ._kinds import identity
+from ._kube import FIELD_MANAGER
 from ._prepare import Prepared, Settings, prepare
-from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
+from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
-from ._retain import Retention, annotation_value, previous, retain
+from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
 from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
 
@@ -41,6 +42,8 @@ class Desired:
     warnings: list[str] = field(default_factory=list)
     # Every refused address, as the modules return it (RV refused).
     refused: list[dict] = field(default_factory=list)
+    # Retention records that do not match what was applied: never used (RV tampered).
+    tampered: tuple[str, ...] = ()
 
     def kept(self, live: Iterable[dict]) -> frozenset:
         """Identities of the live objects of services that did not resolve: they stay as they are."""
@@ -81,6 +84,7 @@ def desired_objects(
     unresolved: dict[str, list[str]] = {}
     refused: dict[str, list[RefusedAddress]] = {}
     warnings: list[str] = []
+    tampered: list[str] = []
     for service in prepared.ruleset.services:
         answers = service_answers(service, results)
         failed = [str(r.error) for r in answers if r.error is not None]
@@ -94,7 +98,16 @@ def desired_objects(
         kept = None
         # Literals are never retained: removing one is the user's intent.
         if prepared.retain and service.addresses is None:
-            before = previous(live_by_service.get(service.name, ()))
+            mine = live_by_service.get(service.name, ())
+            held = _held(mine)
+            # Each object's record checked on its own: a forged entry must not hide behind another's.
+            records = [
+                verify(service.name, record_of(obj), held, now, foreign_writers=record_writers(obj, FIELD_MANAGER))
+                for obj in mine
+            ]
+            for record in records:
+                tampered.extend(m for m in record.tampered if m not in tampered)
+            before = merge(record.trusted for record in records)
             kept = retain(service.name, _resolved(answers), before, now, prepared.retain)
             kept = _without_refused(service, kept, policy, prepared.aggregation)
             warnings.extend(kept.warnings)
@@ -107,11 +120,10 @@ def desired_objects(
         for name, why in sorted(unresolved.items())
     ]
     warnings += [
-        f"service {name!r} is not applied, its live objects are kept as they are: "
-        + "; ".join(r.message for r in found)
+        f"service {name!r} is not applied, its live objects are kept as they are: " + "; ".join(summarised(found))
         for name, found in sorted(refused.items())
     ]
-    unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
+    unresolved.update({name: summarised(found) for name, found in refused.items()})
     warnings += ambient_warnings(ruleset)
     objects = render(
         ruleset,
@@ -120,7 +132,26 @@ def desired_objects(
         gateway,
         ambient_in_use=prepared.ruleset.has_ambient,
     )
-    return Desired(objects, unresolved, warnings, as_dicts(refused))
+    return Desired(objects, unresolved, [*tampered, *warnings], as_dicts(refused), tuple(tampered))
+
+
+def _held(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The addresses and blocks a service's live objects hold: what the collection applied (ServiceEntry
+    addresses and endpoints, NetworkPolicy ipBlocks, EgressRule destinations)."""
+    found: list[str] = []
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        found += [a for a in spec.get("addresses") or [] if isinstance(a, str)]
+        found += [e.get("address", "") for e in spec.get("endpoints") or [] if isinstance(e, Mapping)]
+        destination = spec.get("destination")
+        if isinstance(destination, Mapping) and isinstance(destination.get("service"), str):
+            found.append(destination["service"])
+        for rule in spec.get("egress") or []:
+            for peer in (rule or {}).get("to") or []:
+                block = (peer or {}).get("ipBlock") or {}
+                if isinstance(block.get("cidr"), str):
+                    found.append(block["cidr"])
+    return found
 
 
 def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[RefusedAddress]]) -> str:
@@ -129,7 +160,7 @@ def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Ref
         lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
         parts.append("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
     if refused:
-        lines = [r.message for _name, found in sorted(refused.items()) for r in found]
+        lines = [line for _name, found in sorted(refused.items()) for line in summarised(found)]
         parts.append(
             "DNS answered addresses that egress rules never allow, nothing was changed:\n"
             + "\n".join(f"- {x}" for x in lines)

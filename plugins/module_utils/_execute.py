@@ -20,6 +20,7 @@ from ._kinds import kind_of, owned_by
 from ._kube import KubeClient, KubeError, Resource
 from ._live import Resources, resource_of
 from ._plan import ACTIONS, CONFLICT, CREATE, DELETE, UPDATE, WRITES, Change, Plan, clean
+from ._retain import LAST_SEEN_ANNOTATION
 from ._yaml import to_yaml
 
 WORKERS = 8
@@ -85,10 +86,10 @@ def execute(
         try:
             if change.action == DELETE:
                 stored = delete_if_still_owned(client, res, change.live, dry_run=check_mode, set_name=set_name)
-            elif change.live is not None and not owned_by(change.live, set_name):
+            elif change.live is not None and (change.replace or not owned_by(change.live, set_name)):
                 stored = _take_over(client, res, change, dry_run=check_mode)
             else:
-                stored = client.apply(res, change.desired, dry_run=check_mode, force=force)
+                stored = _apply(client, res, change.desired, dry_run=check_mode, force=force)
         except KubeError as e:
             forced = _forced(client, res, change, set_name) if want_diff and e.status == 409 else None
             return Result(change, FAILED, error=_explain(e, change), forced=forced)
@@ -137,6 +138,21 @@ def execute(
     return Execution(tuple(results), tuple(diffs), tuple(failures), tuple(warnings))
 
 
+# The retention record: another manager's write there is tampering, which the run has reported and
+# not used (_retain.verify); the set takes its record back without force.
+_RECORD_FIELD = f".metadata.annotations.{LAST_SEEN_ANNOTATION}"
+
+
+def _apply(client: KubeClient, res: Resource, desired: dict, *, dry_run: bool, force: bool) -> dict:
+    try:
+        return client.apply(res, desired, dry_run=dry_run, force=force)
+    except KubeError as e:
+        fields = {c.get("field") for c in e.details.get("causes", [])}
+        if force or e.status != 409 or fields != {_RECORD_FIELD}:
+            raise
+        return client.apply(res, desired, dry_run=dry_run, force=True)
+
+
 def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optional[str]) -> Optional[dict]:
     """What ``force: true`` would store in place of a conflicting object: the same write as a dry
     run, forced. Nothing is written; None when even that is refused (the diff is then left out,
@@ -150,9 +166,9 @@ def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optiona
 
 
 def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bool) -> dict:
-    """force on an object this set does not own: replace it whole (server-side
-    apply would keep the other manager's fields, e.g. its ports), then apply
-    with force so this set's field manager owns every field from now on."""
+    """force on an object this set does not own, or a set's object another writer added fields to:
+    replace it whole (server-side apply would keep the other manager's fields, e.g. its ports or a
+    workloadSelector), then apply with force so this set's field manager owns every field from now on."""
     replaced = client.replace(res, change.desired, change.live["metadata"]["resourceVersion"], dry_run=dry_run)
     if dry_run:
         return replaced
