@@ -23,7 +23,7 @@ from ._argspec import connection_options, settings_from
 from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
-from ._execute import execute, report
+from ._execute import diff_entry, execute, local_result, report
 from ._export import exported_wider, wider_message
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
@@ -33,7 +33,7 @@ from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._network_policy import allowances
-from ._plan import CONFLICT, CREATE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
+from ._plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
 from ._reachability import change, grants
 from ._render import rendered_kinds
@@ -212,8 +212,15 @@ def run(
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
     found = plan_on_cluster(client, prepared)
+    preview_warnings: list[str] = []
     if prepared.ruleset.guardrail is not None and found.plan.writes:
-        check_writer(client, prepared.ruleset.guardrail.writers)
+        try:
+            check_writer(client, prepared.ruleset.guardrail.writers)
+        except MeshguardError as e:
+            if not check_mode:
+                raise
+            # A preview may run as another user (read-only credentials) than the real run.
+            preview_warnings.append(f"{e}; in check mode this is a warning: the real run must be a writer")
     execution = execute(
         client,
         found.plan,
@@ -233,7 +240,11 @@ def run(
         "counts": counts,
         "resources": found.desired.objects,
         "refused": found.desired.refused,
-        "warnings": found.desired.warnings + list(found.live.warnings) + noted + list(execution.warnings),
+        "warnings": found.desired.warnings
+        + list(found.live.warnings)
+        + noted
+        + preview_warnings
+        + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
         "tampered": list(found.desired.tampered),
@@ -290,6 +301,12 @@ def inspect(
         result["refused"] = found.desired.refused
         result["network_policies"] = network_policies(found.desired.objects)
         result["tampered"] = list(found.desired.tampered)
+        # Each drifted object's diff, computed from the live object (rules_info writes nothing, not even a dry run).
+        result["diff"] = [
+            diff_entry(c, local_result(c), client.where)
+            for c in found.plan.changes
+            if c.action in (CREATE, UPDATE, DELETE)
+        ]
         result["reachability"] = {
             "current": [g.as_dict() for g in grants(objects_of_set(live, set_name), retain=prepared.retain)],
             **reachability_change(found, prepared.retain, prepared.ruleset.name),
