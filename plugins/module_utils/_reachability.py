@@ -153,15 +153,18 @@ def _principals(policy: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _narrowed(exported: tuple[str, ...], admitted: Optional[tuple[str, ...]], pods: Optional[str]) -> tuple[str, ...]:
+def _narrowed(
+    exported: tuple[str, ...], admitted: Optional[tuple[str, ...]], pods: Optional[str], namespace: str
+) -> tuple[str, ...]:
     """The sources of a grant: the exported namespaces, narrowed by a policy's principals (a namespace or a
-    service account in one of them) and qualified by the pods a NetworkPolicy selects."""
+    service account in one of them), and the service's own namespace qualified by the pods its NetworkPolicy
+    selects (a NetworkPolicy selects pods of its own namespace only)."""
     sources = exported
     if admitted is not None and EVERY_NAMESPACE not in admitted:
         every = EVERY_NAMESPACE in exported
         sources = tuple(a for a in admitted if every or a.split("/")[0] in exported)
     if pods:
-        sources = tuple(f"{s} ({pods})" if "/" not in s else s for s in sources)
+        sources = tuple(f"{s} ({pods})" if s == namespace else s for s in sources)
     return tuple(sorted(sources))
 
 
@@ -206,7 +209,7 @@ def grants(
             destination = (spec.get("destination") or {}).get("service", "")
             ports = {int(p["port"]): str(p.get("protocol", "tcp")).upper() for p in spec.get("ports") or []}
             way = EGRESS_GATEWAY if spec.get("use_egress_proxy") else DIRECT
-            blocks, sources = [destination], _narrowed((EVERY_NAMESPACE,), None, pods)
+            blocks, sources = [destination], _narrowed((EVERY_NAMESPACE,), None, pods, namespace)
         else:
             ports = _declared(obj)
             blocks = list(spec.get("addresses") or [])
@@ -216,17 +219,17 @@ def grants(
                 way = AMBIENT
                 policy = authorizations.get((namespace, meta.get("name")))
                 # The waypoint admits the policy's sources only; ztunnel ignores exportTo.
-                sources = _narrowed((EVERY_NAMESPACE,), _principals(policy) if policy else None, pods)
+                sources = _narrowed((EVERY_NAMESPACE,), _principals(policy) if policy else None, pods, namespace)
             elif (service, labels.get(SET_LABEL)) in gateways:
                 way = EGRESS_GATEWAY
                 gateway = gateways[(service, labels.get(SET_LABEL))]
                 policy = authorizations.get((_meta(gateway).get("namespace"), _meta(gateway).get("name")))
-                sources = _narrowed(exported, _principals(policy) if policy else None, pods)
+                sources = _narrowed(exported, _principals(policy) if policy else None, pods, namespace)
                 # A unit's one endpoint is its one address.
                 blocks = [e["address"] for e in spec.get("endpoints") or [] if e.get("address")] or blocks
             else:
                 way = DIRECT
-                sources = _narrowed(exported, None, pods)
+                sources = _narrowed(exported, None, pods, namespace)
         record = records.get(service, {})
         for block in blocks:
             for port, protocol in sorted(ports.items()):

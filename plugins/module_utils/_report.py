@@ -106,7 +106,7 @@ def report_lines(data: Mapping[str, Any]) -> list[str]:
     lines += [_line(c, every) for c in data["changes"]] or ["no change in reachability"]
     counts = sorted(set(data["unchanged"].values()))
     if len(counts) == 1:
-        lines.append(f"unchanged: {counts[0]} grant(s) on every cluster reached")
+        lines.append(f"unchanged: {counts[0]} grant(s) on every cluster")
     elif counts:
         lines.append("unchanged: " + ", ".join(f"{h} {n}" for h, n in data["unchanged"].items()))
     if data["failed"]:
@@ -150,7 +150,7 @@ def report_markdown(data: Mapping[str, Any]) -> str:
     out.append("")
     counts = sorted(set(data["unchanged"].values()))
     if len(counts) == 1:
-        out.append(f"Unchanged: {counts[0]} grant(s) on every cluster reached ({len(every)}).")
+        out.append(f"Unchanged: {counts[0]} grant(s) on every cluster ({len(every)}).")
     if data["failed"]:
         out.append(f"Not known, the run failed there: {', '.join(data['failed'])}.")
     for key, title in (("refused", "Refused, live rules kept"), ("unresolved", "Not resolved, live rules kept")):

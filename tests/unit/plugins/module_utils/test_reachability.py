@@ -101,7 +101,7 @@ def test_the_report_groups_one_change_of_many_clusters_into_one_line():
     assert lines == [
         "reachability of set s on 5 cluster(s), check mode: nothing was written:",
         "+ shop -> 192.0.2.12:5432 TCP  pg direct (mongo-2.example.test)  every cluster (5)",
-        "unchanged: 4 grant(s) on every cluster reached",
+        "unchanged: 4 grant(s) on every cluster",
     ]
     some = {h: (outcome if h != "c4" else {"failed": True}) for h in hosts}
     lines = report_lines(report_data("s", check_mode=False, outcomes=some, hosts=hosts, resolution={}))
