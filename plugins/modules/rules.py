@@ -272,7 +272,7 @@ reachability:
       which destination on which port by which way out, as the set's objects make it; RV(reachability.added) and
       RV(reachability.removed) are the grants of the objects live after the run against those live before (in
       check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half).
-    - With O(state=rendered), every grant is added (against an empty cluster: rendering reads none).
+    - With O(state=rendered), every grant is added (against an empty cluster, as rendering reads none).
     - See docs/rollout.md for the summary the role prints across clusters.
   returned: always
   type: dict
