@@ -7,6 +7,7 @@ SHELL := /bin/bash
 N ?= 3
 ZONES ?= examples/dns
 PORT ?= 5353
+DNSSEC ?=
 SIZE ?= full
 
 VENV := .venv
@@ -32,7 +33,7 @@ help:
 	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
 	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
 	@echo "make clusters-down    stop them"
-	@echo "make dns ZONES=<dir> PORT=<port>   local DNS server for the zones in <dir>"
+	@echo "make dns ZONES=<dir> PORT=<port> [DNSSEC=1]   local DNS server for the zones in <dir> (signed)"
 	@echo "make dns-down         stop it"
 	@echo "make clean            stop everything and remove .cache and the venvs"
 
@@ -57,7 +58,7 @@ clusters-down:
 
 dns: setup
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT)
+	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT) $(if $(filter 1 yes true,$(DNSSEC)),--dnssec)
 
 dns-down:
 	@if [ -x $(PY) ]; then $(PY) tools/dnsserver.py down --port $(PORT); else tools/stop-all.sh dns $(PORT); fi
