@@ -4,10 +4,11 @@
 the address policy, address retention, aggregation, then ``render``.
 
 A service whose hosts did not resolve, or whose answers hold an address the
-policy refuses (``_address_policy``), is never rendered from a partial
-answer: with on_error=fail nothing is done at all, with on_error=keep it is
-left out, and its live objects stay exactly as they are (neither updated nor
-pruned). A retained address the policy refuses is dropped, never brought back.
+policy refuses (``_address_policy``) or an answer its dnssec mode refuses
+(``_dnssec_policy``), is never rendered from a partial answer: with
+on_error=fail nothing is done at all, with on_error=keep it is left out, and
+its live objects stay exactly as they are (neither updated nor pruned). A
+retained address the policy refuses is dropped, never brought back.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Optional, Union
 
 from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
 from ._ambient_render import ambient_warnings
 from ._dns_results import HostResult
+from ._dnssec_policy import Unproven, anchors_for, judge_all, service_mode
 from ._errors import MeshguardError
 from ._gateway_render import GatewayView
 from ._kinds import identity
@@ -39,7 +41,7 @@ class Desired:
     # service name -> why its hosts did not resolve, or why an answer was refused (on_error=keep)
     unresolved: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # Every refused address, as the modules return it (RV refused).
+    # Every refused address and every answer refused by DNSSEC, as the modules return them (RV refused).
     refused: list[dict] = field(default_factory=list)
 
     def kept(self, live: Iterable[dict]) -> frozenset:
@@ -48,13 +50,14 @@ class Desired:
 
 
 def host_results(prepared: Prepared) -> dict[str, HostResult]:
-    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones)."""
+    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones);
+    validated by DNSSEC when a service's dnssec mode asks for it."""
     if prepared.resolved is not None:
         return prepared.resolved
     names = sorted({name for s in prepared.ruleset.services if s.addresses is None for name in s.host_names})
     if not names:
         return {}
-    return dict(zip(names, resolve_names(names, prepared.resolver)))
+    return dict(zip(names, resolve_names(names, prepared.resolver, anchors_for(prepared.ruleset))))
 
 
 def desired_objects(
@@ -79,7 +82,7 @@ def desired_objects(
         live_by_service.setdefault(service_of(obj), []).append(obj)
     by_service: dict[str, ServiceAddresses] = {}
     unresolved: dict[str, list[str]] = {}
-    refused: dict[str, list[RefusedAddress]] = {}
+    refused: dict[str, list[Union[RefusedAddress, Unproven]]] = {}
     warnings: list[str] = []
     for service in prepared.ruleset.services:
         answers = _answers(service, results)
@@ -87,10 +90,12 @@ def desired_objects(
         if failed:
             unresolved[service.name] = failed
             continue
+        unproven, insecure = judge_all(service.name, answers, service_mode(prepared.ruleset, service))
         found = refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
-        if found:
-            refused[service.name] = found
+        if unproven or found:
+            refused[service.name] = [*unproven, *found]
             continue
+        warnings.extend(insecure)
         kept = None
         # Literals are never retained: removing one is the user's intent.
         if prepared.retain and service.addresses is None:
@@ -123,16 +128,23 @@ def desired_objects(
     return Desired(objects, unresolved, warnings, as_dicts(refused))
 
 
-def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[RefusedAddress]]) -> str:
+def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Union[RefusedAddress, Unproven]]]) -> str:
     parts = []
     if unresolved:
         lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
         parts.append("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
-    if refused:
-        lines = [r.message for _name, found in sorted(refused.items()) for r in found]
+    every = [r for _name, found in sorted(refused.items()) for r in found]
+    unproven = [r.message for r in every if isinstance(r, Unproven)]
+    if unproven:
+        parts.append(
+            "DNS answers DNSSEC does not prove authentic, nothing was changed:\n"
+            + "\n".join(f"- {x}" for x in unproven)
+        )
+    addresses = [r.message for r in every if not isinstance(r, Unproven)]
+    if addresses:
         parts.append(
             "DNS answered addresses that egress rules never allow, nothing was changed:\n"
-            + "\n".join(f"- {x}" for x in lines)
+            + "\n".join(f"- {x}" for x in addresses)
         )
     return "\n".join(parts)
 
@@ -171,25 +183,28 @@ def _without_refused(
     )
 
 
-def refused_answers(services: list, resolved: list, internal_ranges: Optional[list] = None) -> list[dict]:
-    """What the address policy refuses in a list of services, given the lookup's detail answers,
-    before any cluster is read (the rollout role's check for the whole run): the built-in ranges,
-    internal_ranges and each service's allow_ranges. Services that are not valid input are left
-    out: the rules task of each cluster names their problems."""
+def refused_answers(
+    services: list, resolved: list, internal_ranges: Optional[list] = None, dnssec: Optional[str] = None
+) -> list[dict]:
+    """What the address policy and the dnssec modes refuse in a list of services, given the lookup's
+    detail answers, before any cluster is read (the rollout role's check for the whole run): the
+    built-in ranges, internal_ranges and each service's allow_ranges; each service's dnssec mode, or
+    ``dnssec`` (the rule set's). Services that are not valid input are left out: the rules task of
+    each cluster names their problems."""
     # The egress gateway's options do not change what the policy refuses, and need the rule
     # set's egress_gateway, which this check has not got.
     services = [_without_gateway(s) for s in services]
+    spec = {"set": "run", "services": services, "dnssec": dnssec}
     try:
-        prepared = prepare(
-            Settings(spec={"set": "run", "services": services}, resolved=resolved, internal_ranges=internal_ranges)
-        )
+        prepared = prepare(Settings(spec=spec, resolved=resolved, internal_ranges=internal_ranges))
     except SpecError:
         return []
     policy = prepared.policy()
-    found = []
+    found: list[Union[RefusedAddress, Unproven]] = []
     for service in prepared.ruleset.services:
         answers = _answers(service, prepared.resolved or {})
         if not any(r.error is not None for r in answers):
+            found += judge_all(service.name, answers, service_mode(prepared.ruleset, service))[0]
             found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
     return [r.to_dict() for r in found]
 

@@ -220,9 +220,9 @@ class Validator:
         state = yield from self._state(io, name)
         if state.status == INSECURE:
             return Verdict(INSECURE, state.reason)
-        if state.status == BOGUS:
-            return Verdict(BOGUS, state.reason, lasting=state.lasting)
-        return Verdict(BOGUS, "; ".join(dict.fromkeys(problems)))
+        # What is wrong with the records themselves comes first; a chain that is broken too, after.
+        reasons = [*problems, state.reason] if state.status == BOGUS else problems
+        return Verdict(BOGUS, "; ".join(dict.fromkeys(reasons)), lasting=state.lasting)
 
     # ----------------------------------------------------------------- the chain of trust
 
