@@ -25,7 +25,7 @@ DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip
         istio clusters clusters-down dns dns-down clean constraints
 
 help:
-	@echo "make setup            Python venvs (.venv, .venv-2.19), kubectl, collection tree"
+	@echo "make setup            Python venvs (.venv, .venv-2.19, .venv-nca), kubectl, collection tree"
 	@echo "make demo             DNS + 3 local clusters, roll the example rule set out"
 	@echo "make test             ruff, galaxy-importer, docs, ansible-test sanity, unit and integration tests"
 	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
@@ -124,4 +124,4 @@ constraints:
 # of make, of the tests, of the benchmarks) is stopped before .cache goes.
 clean:
 	@tools/stop-all.sh all
-	rm -rf .cache .venv .venv-2.19 tests/output .pytest_cache .ruff_cache .hypothesis
+	rm -rf .cache .venv .venv-2.19 .venv-nca tests/output .pytest_cache .ruff_cache .hypothesis

@@ -5,6 +5,8 @@
 #               ansible-core 2.19 where no Python >= 3.12 exists, and says so)
 #   .venv-2.19  Python 3.11, ansible-core 2.19 and the lowest supported
 #               libraries (tests/constraints-min.txt), for the unit tests
+#   .venv-nca   Python 3.11, network-config-analyzer (tests/requirements-nca.txt),
+#               which judges the rendered NetworkPolicies in the integration tests
 # A stamp holding the hash of the inputs makes a second run a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +62,9 @@ fi
 py311=$(find_python 3.11) || { echo "setup: Python 3.11 is needed for the ansible-core 2.19 unit tests; none found" >&2; exit 1; }
 make_venv .venv-2.19 "$py311" "$(stamp_of tests/constraints-min.txt tests/requirements-min.txt)" \
   -c tests/constraints-min.txt -r tests/requirements-min.txt
+
+# The NetworkPolicy analyzer pins its dependencies exactly: an environment of its own.
+make_venv .venv-nca "$py311" "$(stamp_of tests/requirements-nca.txt)" -r tests/requirements-nca.txt
 
 echo "ready: $(.venv/bin/ansible --version | sed -n 1p) on $(.venv/bin/python --version);" \
      "$(.venv-2.19/bin/ansible --version | sed -n 1p) on $(.venv-2.19/bin/python --version)"

@@ -32,8 +32,8 @@ options:
         object carries the service's one host name (its clients' SNI); the C(meshguard.egress/declared-protocols)
         annotation keeps what was declared. See docs/rendering.md.
       - C(namespace) - where its objects go; default O(namespace).
-      - C(export_to) - Istio C(exportTo); V(.), V(*) or namespace names. V(*) stands alone. V(~) (no namespace,
-        not even its own) is an error, as no workload could use the rule.
+      - C(export_to) - Istio C(exportTo) of the service's objects, as O(export_to) for the rule set (which it
+        replaces for this service).
       - C(resolution) - V(NONE) (default) or V(STATIC) (one C(ServiceEntry) per resolved address, with that
         address as its only endpoint, whatever O(layout) says).
       - C(addresses) - IPs and CIDR blocks already resolved; the service's hosts are then not resolved.
@@ -86,10 +86,36 @@ options:
       - Defaults to V(per_service), and to V(per_address) (the only layout it has) for the legacy API.
     type: str
     choices: [per_service, per_address]
+  export_to:
+    description:
+      - Istio C(exportTo) of the services' C(ServiceEntry) and C(VirtualService) objects, for services that give
+        none, so the namespaces whose workloads may use the rules. V(.) (the service's own namespace), namespace
+        names, or V(*) alone (every namespace of the mesh, the shared-services case, which must be written). V(~)
+        (no namespace) is an error, as no workload could use the rule.
+      - Without it, a direct service's objects are exported to its own namespace only (V(.)); through the egress
+        gateway, to its own namespace and the gateway's (which must see them); in an ambient namespace, to the
+        namespaces C(allowed_sources) admits whole. A set never grants another namespace unless written here.
+        Istio's own default, every namespace, is what earlier versions of this collection rendered.
+      - Not with the legacy API, which has no C(exportTo).
+    type: list
+    elements: str
   network_policy:
     description:
       - Also render a Kubernetes C(NetworkPolicy) per service allowing egress to its CIDR blocks and ports.
         The sidecar alone is not a firewall.
+      - A policy that selects a pod drops every egress no policy allows, so each one the set renders also allows
+        what the selected pods need to keep working, DNS (C(kube-system) pods labelled C(k8s-app=kube-dns), UDP
+        and TCP 53), istiod (C(istio-system) pods labelled C(app=istiod), TCP 15012) and every pod of the cluster
+        on every port (an empty C(namespaceSelector)), unless O(network_policy_lockdown). Addresses outside the pods
+        (the API server's endpoints, host-network pods, nodes) are not pods; declare them as a service if the
+        selected pods need them. The result C(network_policies) lists what each policy allows.
+    type: bool
+    default: false
+  network_policy_lockdown:
+    description:
+      - With O(network_policy), the rendered policies no longer allow every pod of the cluster. The selected pods
+        reach DNS, istiod and the declared destinations only (through the gateway or waypoint where the service
+        goes through one). A lockdown that cuts in-cluster calls, only when asked for.
     type: bool
     default: false
   registry_only:

@@ -26,9 +26,9 @@ from ._ambient_spec import (
     Waypoint,
 )
 from ._errors import MeshguardError
-from ._gateway_render import NAMESPACE_NAME_LABEL
 from ._kinds import WAYPOINT
 from ._kube import KubeClient, KubeError, Resource
+from ._network_policy import NAMESPACE_NAME_LABEL
 from ._spec import RuleSet, with_dataplanes
 
 Labels = Mapping[str, str]

@@ -27,9 +27,10 @@ from ._ambient_spec import (
     WAYPOINT_POD_LABEL,
     Waypoint,
 )
-from ._gateway_render import NAMESPACE_NAME_LABEL, proxy_base_policy, proxy_network_policies, source_rules
+from ._gateway_render import source_rules
 from ._kinds import AUTHORIZATION_POLICY, ISTIO_NETWORKING, NETWORK_POLICY, SERVICE_ENTRY, WAYPOINT, Kind, api_version
 from ._names import object_name
+from ._network_policy import NAMESPACE_NAME_LABEL, proxy_base_policy, proxy_policies
 from ._spec import RuleSet, Service
 
 # metadata(name, namespace, labels): the metadata of a set-level object.
@@ -100,12 +101,14 @@ def service_network_policies(
     waypoint = ruleset.waypoint
     if waypoint is None:
         raise ValueError("service_network_policies: the rule set has no waypoint")
-    client, exit_policy = proxy_network_policies(
-        service,
+    client, exit_policy = proxy_policies(
+        service.pod_selector,
         proxy_namespace=waypoint.namespace,
         proxy_labels={WAYPOINT_POD_LABEL: waypoint.name},
         proxy_ports=[HBONE_LISTENER["port"]],
         networks=networks,
+        numbers=[p.number for p in service.ports],
+        lockdown=ruleset.network_policy_lockdown,
     )
     name = object_name(ruleset.name, service.name)
     exit_name = object_name(ruleset.name, service.name, "waypoint")
@@ -136,7 +139,7 @@ def waypoint_objects(ruleset: RuleSet, metadata: SetMetadata, in_use: bool = Fal
     if waypoint.manage:
         objects.append(_waypoint_gateway(ruleset, waypoint, ambient, metadata))
     if ruleset.network_policy:
-        spec = proxy_base_policy({WAYPOINT_POD_LABEL: waypoint.name})
+        spec = proxy_base_policy({WAYPOINT_POD_LABEL: waypoint.name}, ruleset.network_policy_lockdown)
         objects.append(
             _obj(
                 ruleset, NETWORK_POLICY, metadata(base_network_policy_name(ruleset.name), waypoint.namespace, {}), spec

@@ -84,7 +84,9 @@ RULESET: dict[str, dict[str, Any]] = {
     "namespace": {"type": "str", "default": DEFAULT_NAMESPACE},
     "api": {"type": "str", "default": DEFAULT_API, "choices": list(APIS)},
     "layout": {"type": "str", "choices": list(LAYOUTS)},
+    "export_to": {"type": "list", "elements": "str"},
     "network_policy": {"type": "bool", "default": False},
+    "network_policy_lockdown": {"type": "bool", "default": False},
     "registry_only": {"type": "list", "elements": "str", "default": []},
     "guardrail": {"type": "dict", "options": {"writers": {"type": "list", "elements": "str", "required": True}}},
     # No defaults here: the library applies them (_gateway_spec), so that it can tell

@@ -23,13 +23,15 @@ from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
 from ._execute import execute, report
+from ._export import exported_wider, wider_message
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
-from ._kinds import DEFAULT_API, WAYPOINT, identity, owned_by
+from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
 from ._kube import ConnectionOptions, KubeClient, KubeError
 from ._live import Live, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
+from ._network_policy import allowances
 from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
 from ._render import rendered_kinds
@@ -157,6 +159,7 @@ def run(
         notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
         result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
+        result["network_policies"] = network_policies(desired.objects)
         if view is not None:
             result["egress_gateway"] = view.summary()
         return result
@@ -185,12 +188,18 @@ def run(
         "refused": found.desired.refused,
         "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
         "failures": list(execution.failures),
+        "network_policies": network_policies(found.desired.objects),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
     if diff:
         result["diff"] = list(execution.diffs)
     return result
+
+
+def network_policies(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What each NetworkPolicy of the set allows, for the reviewer (``_network_policy.allowances``)."""
+    return [allowances(o) for o in objects if o["kind"] == NETWORK_POLICY.kind]
 
 
 def module_result(params: dict[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
@@ -229,6 +238,10 @@ def inspect(
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
         result["refused"] = found.desired.refused
+        result["network_policies"] = network_policies(found.desired.objects)
+        wide = exported_wider(live.owned, found.desired.objects)
+        result["exported_wider"] = wide
+        warnings = [*warnings, *map(wider_message, wide)]
         if found.gateway is not None:
             result["egress_gateway"] = found.gateway.summary()
     objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)

@@ -31,12 +31,17 @@ SKIPPED = "skipped"
 
 @dataclass(frozen=True)
 class Result:
-    """What became of one planned write: done (in check mode: accepted by the dry run), failed or skipped."""
+    """What became of one planned write: done (in check mode: accepted by the dry run), failed or skipped.
+
+    ``forced``: for a write refused as a conflict, what ``force: true`` would store (a dry run),
+    so that the diff shows the hand edit the set would undo.
+    """
 
     change: Change
     status: str
     stored: Optional[dict] = None
     error: str = ""
+    forced: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,14 @@ def execute(
             else:
                 stored = client.apply(res, change.desired, dry_run=check_mode, force=force)
         except KubeError as e:
-            return Result(change, FAILED, error=_explain(e, change))
+            forced = _forced(client, res, change, set_name) if want_diff and e.status == 409 else None
+            return Result(change, FAILED, error=_explain(e, change), forced=forced)
         return Result(change, DONE, stored)
+
+    def conflict(change: Change) -> Result:
+        """A same-named object the set does not own: left untouched; with a diff, what force would write."""
+        res = resource_of(resources, change.obj)
+        return Result(change, FAILED, forced=_forced(client, res, change, set_name) if want_diff else None)
 
     phases: dict[int, list[Change]] = {}
     for change in plan.changes:
@@ -108,14 +119,34 @@ def execute(
             results.extend(Result(c, SKIPPED) for c in deletes)
         else:
             results.extend(pool.map(write, deletes))
+        conflicts = list(pool.map(conflict, plan.of(CONFLICT)))
     failures = [r.error for r in results if r.status == FAILED]
     failures += [
         f"{client.where}: {change.key} exists and is {change.reason}; it was left untouched "
         "(set force: true to take it over)"
         for change in plan.of(CONFLICT)
     ]
-    diffs = [diff_entry(r.change, r.stored, client.where) for r in results if r.status == DONE] if want_diff else []
+    diffs: list[dict] = []
+    if want_diff:
+        diffs = [diff_entry(r.change, r.stored, client.where) for r in results if r.status == DONE]
+        diffs += [
+            diff_entry(r.change, r.forced, client.where, forced=True)
+            for r in [*results, *conflicts]
+            if r.forced is not None
+        ]
     return Execution(tuple(results), tuple(diffs), tuple(failures), tuple(warnings))
+
+
+def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optional[str]) -> Optional[dict]:
+    """What ``force: true`` would store in place of a conflicting object: the same write as a dry
+    run, forced. Nothing is written; None when even that is refused (the diff is then left out,
+    the conflict is reported as it is)."""
+    try:
+        if change.live is not None and not owned_by(change.live, set_name):
+            return _take_over(client, res, change, dry_run=True)
+        return client.apply(res, change.desired, dry_run=True, force=True)
+    except KubeError:
+        return None
 
 
 def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bool) -> dict:
@@ -155,14 +186,20 @@ def delete_if_still_owned(
     return client.delete(res, current, dry_run=dry_run)
 
 
-def diff_entry(change: Change, stored: Optional[dict], where: str) -> dict[str, Any]:
-    """One Ansible diff entry: the whole object before and after, as YAML."""
-    before = clean(change.live) if change.action != CREATE else {}
+def diff_entry(change: Change, stored: Optional[dict], where: str, *, forced: bool = False) -> dict[str, Any]:
+    """One Ansible diff entry: the whole object before and after, as YAML.
+
+    ``forced``: a conflict left untouched, ``stored`` being what force: true would write.
+    """
+    before = clean(change.live) if change.action != CREATE or forced else {}
     after = clean(stored) if change.action != DELETE else {}
     label = f"{change.key} ({where})"
+    after_label = f"{label}" + (" [deleted]" if change.action == DELETE else "")
+    if forced:
+        after_label = f"{label} [conflict, not written: what force: true would write]"
     return {
         "before_header": f"{label}" + (" [absent]" if not before else ""),
-        "after_header": f"{label}" + (" [deleted]" if change.action == DELETE else ""),
+        "after_header": after_label,
         "before": to_yaml(before),
         "after": to_yaml(after),
     }

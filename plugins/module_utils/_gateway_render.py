@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from ._gateway_ports import GATEWAY_PORTS_ANNOTATION, Assignment, Unit, annotation_value, assign
 from ._gateway_spec import MTLS_PORT, PLAIN, EgressGateway
@@ -30,18 +30,12 @@ from ._kinds import (
     api_version,
 )
 from ._names import address_slug, object_name
+from ._network_policy import TargetPort, proxy_base_policy, proxy_policies
 from ._spec import RuleSet, Service
 from ._terms import ip_text
 
 # The mesh's own "gateway": a VirtualService bound to it applies to sidecars.
 MESH = "mesh"
-# Where the pods every sidecar needs run (Istio's and Kubernetes' defaults):
-# a NetworkPolicy that selects a pod drops everything it does not allow.
-ISTIOD = {"namespace": "istio-system", "labels": {"app": "istiod"}, "ports": [("TCP", 15012)]}
-DNS = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [("UDP", 53), ("TCP", 53)]}
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-TargetPort = Union[int, str]
 # metadata(name, namespace, extra=None, last_seen=False): the metadata of one of the service's objects
 MetadataOf = Callable[..., dict[str, Any]]
 
@@ -134,6 +128,10 @@ class _Service:
         # A short name would be read in the VirtualService's own namespace.
         return f"{self.gateway.namespace}/{self.name}"
 
+    @property
+    def export_to(self) -> list[str]:
+        return gateway_export_to(self.service, self.gateway)
+
     def port_name(self, port: int) -> str:
         """Plain mode's per-(service, port) name: subset, VirtualService, gateway server host."""
         return object_name(self.ruleset.name, self.service.name, f"p{port}")
@@ -205,20 +203,31 @@ def _service_entry(svc: _Service, unit: _Unit) -> dict[str, Any]:
         "resolution": "STATIC",
         "endpoints": [{"address": ip_text(unit.address)}],
     }
-    export_to = set(svc.service.export_to)
-    if export_to:
-        # The gateway reads the unit from its own namespace's view (DefaultSidecarScopeForGateway,
-        # pilot/pkg/model/sidecar.go): without it the gateway's route has no cluster.
-        own = svc.gateway.namespace == svc.service.namespace and "." in export_to
-        if "*" not in export_to and not own:
-            export_to.add(svc.gateway.namespace)
-        spec["exportTo"] = sorted(export_to)
+    spec["exportTo"] = svc.export_to
     return svc.obj(SERVICE_ENTRY, unit.name, svc.service.namespace, spec, extra=unit.declared)
+
+
+def gateway_export_to(service: Service, gateway: EgressGateway) -> list[str]:
+    """The ``exportTo`` of a service's ServiceEntries and VirtualServices through the gateway:
+    as given (default its own namespace), plus the gateway's namespace.
+
+    Istio's default (every namespace) would route every namespace's sidecars to the gateway for
+    the set's addresses. The gateway reads both kinds from its own namespace's view
+    (``DefaultSidecarScopeForGateway``, pilot/pkg/model/sidecar.go, for the ServiceEntry;
+    ``VirtualServicesForGateway`` takes a VirtualService exported to the gateway's namespace):
+    without it the gateway's route has no cluster.
+    """
+    export_to = set(service.export_to) or {"."}
+    own = gateway.namespace == service.namespace and "." in export_to
+    if "*" not in export_to and not own:
+        export_to.add(gateway.namespace)
+    return sorted(export_to)
 
 
 def _virtual_service(svc: _Service, name: str, host: str, gateways: list[str], tcp: list[dict]) -> dict[str, Any]:
     # No destinationSubnets in any match: Istio already binds a unit's route to its address.
-    return svc.obj(VIRTUAL_SERVICE, name, svc.service.namespace, {"hosts": [host], "gateways": gateways, "tcp": tcp})
+    spec = {"hosts": [host], "gateways": gateways, "tcp": tcp, "exportTo": svc.export_to}
+    return svc.obj(VIRTUAL_SERVICE, name, svc.service.namespace, spec)
 
 
 def _to_gateway(svc: _Service, port: int, gateway_port: int, subset: str) -> dict[str, Any]:
@@ -330,68 +339,21 @@ def _authorization_policy(svc: _Service) -> dict[str, Any]:
     return svc.obj(AUTHORIZATION_POLICY, svc.name, svc.gateway.namespace, spec)
 
 
-def _peer(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
-        "podSelector": {"matchLabels": dict(labels)},
-    }
-
-
-def _rule(to: list[dict[str, Any]], ports: Sequence[tuple[str, TargetPort]]) -> dict[str, Any]:
-    # protocol written out, as the API server stores it: the comparison with the live object must match.
-    return {"to": to, "ports": [{"protocol": protocol, "port": port} for protocol, port in ports]}
-
-
-def _infrastructure() -> list[dict[str, Any]]:
-    """Egress every pod with a sidecar (and every gateway pod) needs once a NetworkPolicy selects it."""
-    return [_rule([_peer(p["namespace"], p["labels"])], p["ports"]) for p in (DNS, ISTIOD)]  # type: ignore[arg-type]
-
-
-def proxy_network_policies(
-    service: Service,
-    *,
-    proxy_namespace: str,
-    proxy_labels: Mapping[str, str],
-    proxy_ports: Sequence[TargetPort],
-    networks: Sequence[Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The NetworkPolicy pair (specs) of a service whose traffic leaves through a proxy's pods
-    (the egress gateway, or ambient mode's waypoint): the service's pods may reach only the
-    proxy pods on ``proxy_ports`` (and DNS and istiod), the proxy pods the service's blocks and ports."""
-    targets = sorted(set(proxy_ports), key=lambda p: (isinstance(p, str), p))
-    selector = {"matchLabels": dict(service.pod_selector)} if service.pod_selector else {}
-    client = {
-        "podSelector": selector,
-        "policyTypes": ["Egress"],
-        "egress": [_rule([_peer(proxy_namespace, proxy_labels)], [("TCP", t) for t in targets]), *_infrastructure()],
-    }
-    numbers = sorted({p.number for p in service.ports})
-    exit_policy = {
-        "podSelector": {"matchLabels": dict(proxy_labels)},
-        "policyTypes": ["Egress"],
-        "egress": [_rule([{"ipBlock": {"cidr": ip_text(n)}} for n in networks], [("TCP", n) for n in numbers])],
-    }
-    return client, exit_policy
-
-
-def proxy_base_policy(proxy_labels: Mapping[str, str]) -> dict[str, Any]:
-    """The spec of a proxy's own egress to istiod and DNS, which the per-service exit policies would otherwise cut."""
-    return {"podSelector": {"matchLabels": dict(proxy_labels)}, "policyTypes": ["Egress"], "egress": _infrastructure()}
-
-
 def _network_policies(svc: _Service, networks: Sequence[Any]) -> list[dict[str, Any]]:
     gateway = svc.gateway
     if gateway.mode == PLAIN:
         service_ports = sorted(set(svc.view.assignment.of(svc.service.name).values()))
     else:
         service_ports = [MTLS_PORT]
-    client, exit_policy = proxy_network_policies(
-        svc.service,
+    client, exit_policy = proxy_policies(
+        svc.service.pod_selector,
         proxy_namespace=gateway.namespace,
         proxy_labels=dict(gateway.selector),
         # The pods' port after the Service's translation: NetworkPolicies see pod ports.
         proxy_ports=[svc.view.target_port(p) for p in service_ports],
         networks=networks,
+        numbers=[p.number for p in svc.service.ports],
+        lockdown=svc.ruleset.network_policy_lockdown,
     )
     exit_name = object_name(svc.ruleset.name, svc.service.name, "gateway")
     return [
@@ -416,7 +378,7 @@ def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf, in_use: bool = 
         return []
     if not in_use and not any(ruleset.via_gateway(s) for s in ruleset.services):
         return []
-    spec = proxy_base_policy(dict(gateway.selector))
+    spec = proxy_base_policy(dict(gateway.selector), ruleset.network_policy_lockdown)
     return [
         {
             "apiVersion": api_version(NETWORK_POLICY, ruleset.api),

@@ -47,6 +47,7 @@ from ._kinds import (
     sort_key,
 )
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
+from ._network_policy import direct_policy
 from ._retain import LAST_SEEN_ANNOTATION
 from ._spec import RuleSet, Service
 from ._terms import ip_text
@@ -473,8 +474,7 @@ def _service_entries(
         }
         if service.resolution == "STATIC":
             spec["endpoints"] = [{"address": ip_text(ip)} for ip in endpoints]
-        if export_to or service.export_to:
-            spec["exportTo"] = sorted(export_to or service.export_to)
+        spec["exportTo"] = list(export_to or direct_export_to(service))
         entries.append(
             {
                 "apiVersion": api_version(SERVICE_ENTRY, ruleset.api),
@@ -484,6 +484,16 @@ def _service_entries(
             }
         )
     return entries
+
+
+def direct_export_to(service: Service) -> list[str]:
+    """A direct service's ``exportTo``: as given, else its own namespace only.
+
+    Istio's default is every namespace (``exportTo`` left out, or ``*``), which would let
+    every namespace of the mesh reach what one set grants; a set grants its own namespace
+    unless the user writes more.
+    """
+    return sorted(service.export_to) or ["."]
 
 
 def _egress_rules(
@@ -515,24 +525,14 @@ def _egress_rules(
 
 
 def _network_policy(ruleset: RuleSet, service: Service, networks: list[Network], meta: _Meta) -> dict[str, Any]:
-    selector: dict[str, Any] = {"matchLabels": dict(service.pod_selector)} if service.pod_selector else {}
-    numbers = sorted({port.number for port in service.ports})
+    spec = direct_policy(
+        service.pod_selector, networks, [port.number for port in service.ports], ruleset.network_policy_lockdown
+    )
     return {
         "apiVersion": api_version(NETWORK_POLICY, ruleset.api),
         "kind": NETWORK_POLICY.kind,
         "metadata": meta.of(object_name(ruleset.name, service.name)),
-        "spec": {
-            "podSelector": selector,
-            "policyTypes": ["Egress"],
-            "egress": [
-                {
-                    "to": [{"ipBlock": {"cidr": ip_text(network)}} for network in networks],
-                    # protocol written out: the API server stores the default TCP,
-                    # and a later comparison with the live object must match.
-                    "ports": [{"protocol": "TCP", "port": number} for number in numbers],
-                }
-            ],
-        },
+        "spec": spec,
     }
 
 

@@ -88,6 +88,8 @@ RULESET_KEYS = (
     "dataplane",
     "waypoint",
     "istio_version",
+    "export_to",
+    "network_policy_lockdown",
 )
 SERVICE_KEYS = (
     "name",
@@ -136,6 +138,8 @@ class Service:
     hosts: tuple[Term, ...]
     ports: tuple[Port, ...]
     resolution: str = "NONE"
+    # As given for the service, or else for the rule set; () means the default of its way out
+    # (``exported_to``): its own namespace, never every namespace unless written.
     export_to: tuple[str, ...] = ()
     # Already resolved IPs/CIDRs; None means: resolve ``hosts``.
     addresses: Optional[tuple[str, ...]] = None
@@ -175,6 +179,9 @@ class RuleSet:
     api: str = DEFAULT_API
     layout: str = "per_service"
     network_policy: bool = False
+    # NetworkPolicies let the selected pods reach DNS, istiod and the declared blocks only,
+    # not the rest of the cluster (``_render``).
+    network_policy_lockdown: bool = False
     registry_only: tuple[str, ...] = ()
     guardrail: Optional[Guardrail] = None
     egress_gateway: Optional[EgressGateway] = None
@@ -273,6 +280,8 @@ class _Context:
     guard: Optional[Callable[[str], Optional[str]]] = None
     gateway: Optional[EgressGateway] = None
     dataplane: str = SIDECAR
+    # The rule set's export_to, for services that give none.
+    export_to: tuple[str, ...] = ()
 
 
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
@@ -517,7 +526,8 @@ def _resolution(value: Any, legacy: bool, report: _Report) -> str:
     return resolution
 
 
-def _export_to(value: Any, namespace: str, legacy: bool, report: _Report) -> tuple[str, ...]:
+def _export_to(value: Any, namespace: Optional[str], legacy: bool, report: _Report) -> tuple[str, ...]:
+    """``namespace``: the service's (Istio counts it and "." as one value); None for the rule set's."""
     if value is None:
         return ()
     if legacy:
@@ -548,6 +558,17 @@ def _export_to(value: Any, namespace: str, legacy: bool, report: _Report) -> tup
             "'~' exports the ServiceEntries to no namespace, their own included: no workload could use the rule; "
             "use '.' for the service's own namespace, or name the namespaces",
         )
+    return tuple(result)
+
+
+def for_namespace(export_to: tuple[str, ...], namespace: str) -> tuple[str, ...]:
+    """The rule set's export_to as one service's: its own namespace named is "." (Istio's
+    ValidateExportTo refuses both as duplicates)."""
+    result: list[str] = []
+    for item in export_to:
+        value = "." if item == namespace else item
+        if value not in result:
+            result.append(value)
     return tuple(result)
 
 
@@ -589,6 +610,8 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     ports = _ports(item.get("ports"), context.legacy, report)
     resolution = _resolution(item.get("resolution"), context.legacy, report)
     export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
+    if item.get("export_to") is None:
+        export_to = for_namespace(context.export_to, namespace)
     addresses = _addresses(item.get("addresses"), context, report)
     if resolution == "STATIC":
         _check_static(hosts, addresses, report)
@@ -842,6 +865,14 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         network_policy = False
     elif not isinstance(network_policy, bool):
         report.error("network_policy", f"must be true or false, got {network_policy!r}")
+    lockdown = spec.get("network_policy_lockdown")
+    if lockdown is None:
+        lockdown = False
+    elif not isinstance(lockdown, bool):
+        report.error("network_policy_lockdown", f"must be true or false, got {lockdown!r}")
+    elif lockdown and network_policy is not True:
+        report.error("network_policy_lockdown", "has no effect unless the rule set has network_policy: true")
+    export_to = _export_to(spec.get("export_to"), None, api == LEGACY_API, report)
     registry_only = _registry_only(spec.get("registry_only"), report)
     if registry_only and api == LEGACY_API:
         # The Sidecar is networking.istio.io: no Istio serves it next to 0.x EgressRules,
@@ -873,6 +904,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         guard=guard,
         gateway=gateway,
         dataplane=dataplane,
+        export_to=export_to,
     )
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
@@ -886,6 +918,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         api=api,
         layout=layout,
         network_policy=context.network_policy,
+        network_policy_lockdown=lockdown is True,
         registry_only=registry_only,
         guardrail=guardrail,
         egress_gateway=gateway,

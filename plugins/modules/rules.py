@@ -264,6 +264,38 @@ egress_gateway:
     mode: plain
     checked: true
     ports: {orders-mongo: {"27017": 40000}}
+network_policies:
+  description:
+    - With O(network_policy), what each C(NetworkPolicy) of the set allows (after this run, or in check mode after
+      the run it previews), one entry per policy, as a reviewer reads it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The policy's namespace.
+      type: str
+    name:
+      description: The policy's name.
+      type: str
+    pods:
+      description: The pods it selects, C(all pods) or their labels.
+      type: str
+    allows:
+      description:
+        - One line per egress rule, the peers then the ports. C(every pod of the cluster (all ports)) is the
+          allowance that keeps in-cluster calls (left out with O(network_policy_lockdown)).
+      type: list
+      elements: str
+  sample:
+    - namespace: shop
+      name: shop-databases--billing-mysql
+      pods: all pods
+      allows:
+        - 192.0.2.10/32 on TCP 3306
+        - kube-system/k8s-app=kube-dns on UDP 53, TCP 53
+        - istio-system/app=istiod on TCP 15012
+        - every pod of the cluster (all ports)
 refused:
   description:
     - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied

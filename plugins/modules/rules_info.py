@@ -93,6 +93,51 @@ egress_gateway:
       RV(meshguard.egress.rules#module:egress_gateway) (plain mode's ports as the next run would assign them).
   returned: when O(services) is set and a service goes through the egress gateway
   type: dict
+network_policies:
+  description:
+    - With O(services), what each C(NetworkPolicy) of the set would allow once M(meshguard.egress.rules) ran, as
+      RV(meshguard.egress.rules#module:network_policies).
+  returned: when O(services) is set
+  type: list
+  elements: dict
+exported_wider:
+  description:
+    - With O(services), the set's live C(ServiceEntry) and C(VirtualService) objects that are exported
+      (C(exportTo)) to namespaces the rule set does not grant, for example objects written by an earlier version
+      that exported to every namespace, or edited by hand. Each also gives a warning; M(meshguard.egress.rules)
+      writes the wanted C(exportTo).
+  returned: when O(services) is set
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: C(ServiceEntry) or C(VirtualService).
+      type: str
+    namespace:
+      description: The object's namespace.
+      type: str
+    name:
+      description: The object's name.
+      type: str
+    exported_to:
+      description: Its live C(exportTo) (V(*) when it has none, as Istio reads it).
+      type: list
+      elements: str
+    wanted:
+      description: The C(exportTo) the rule set renders.
+      type: list
+      elements: str
+    wider:
+      description: The namespaces it reaches beyond the wanted ones, or V(*) for every namespace.
+      type: list
+      elements: str
+  sample:
+    - kind: ServiceEntry
+      namespace: shop
+      name: shop-databases--billing-mysql
+      exported_to: ["*"]
+      wanted: ["."]
+      wider: ["*"]
 refused:
   description:
     - Every address the address policy refused, as RV(meshguard.egress.rules#module:refused) of

@@ -176,6 +176,11 @@ def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_f
     assert result["plan"]["create"] == [f"ServiceEntry/{namespace}/shop--partner"]
     assert addresses(local_clusters, namespace, "shop--mysql") == ["10.9.9.9/32"]
     assert "labels" not in local_clusters.get(CTX, "serviceentry", namespace, "shop--mysql")[0]["metadata"]
+    # With --diff, the object as force would take it over, without writing it.
+    previewed = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER]), check=True, diff=True)[0]
+    (entry,) = [d for d in previewed["diff"] if "[conflict, not written" in d["after_header"]]
+    assert "hand.made.example" in entry["before"] and "192.0.2.10/32" in entry["after"]
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["10.9.9.9/32"]
 
     forced = run_module("rules", args(local_clusters, namespace, [MYSQL, PARTNER], force=True))[0]
     assert not forced.get("failed")
@@ -311,6 +316,18 @@ def test_rules_info_lists_what_sets_own_and_reports_drift_without_writing(local_
     assert 'conflict with "kubectl-patch"' in refused["msg"] and "force: true" in refused["msg"]
     assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.10/32", "10.6.6.6/32"]
     assert local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace, "shop--partner")
+
+    # --check --diff shows the hand edit the set would undo (what force would write, a dry run), not
+    # only the conflict; nothing is written.
+    before = local_clusters.requests(CTX)
+    previewed = run_module("rules", args(local_clusters, namespace, [MYSQL]), check=True, diff=True)[0]
+    assert previewed.get("failed") is True and 'conflict with "kubectl-patch"' in previewed["msg"]
+    (entry,) = [d for d in previewed["diff"] if f"ServiceEntry/{namespace}/shop--mysql" in d["before_header"]]
+    assert "conflict, not written: what force: true would write" in entry["after_header"]
+    assert "10.6.6.6/32" in entry["before"] and "10.6.6.6/32" not in entry["after"]
+    assert "192.0.2.10/32" in entry["after"]
+    assert our_writes(local_clusters, before) == {}
+    assert addresses(local_clusters, namespace, "shop--mysql") == ["192.0.2.10/32", "10.6.6.6/32"]
 
     # Taken back with force: the drift is exactly what rules then does.
     applied = run_module("rules", args(local_clusters, namespace, [MYSQL], force=True))[0]

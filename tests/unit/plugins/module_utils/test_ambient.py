@@ -152,8 +152,10 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     assert first["to"][0]["podSelector"] == {"matchLabels": waypoint_pods}
     assert first["to"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "istio-egress"}}
     assert first["ports"] == [{"protocol": "TCP", "port": 15008}]
-    # Nothing of the client's policy leads to the service's addresses: only through the waypoint.
+    # Nothing of the client's policy leads to the service's addresses: only through the waypoint
+    # (and DNS, istiod, every pod of the cluster).
     assert all("ipBlock" not in peer for rule in client["egress"] for peer in rule["to"])
+    assert client["egress"][-1] == {"to": [{"namespaceSelector": {}}]}
     exit_policy = policies[("istio-egress", "egress--payments-db--waypoint")]
     assert exit_policy["podSelector"] == {"matchLabels": waypoint_pods}
     assert exit_policy["egress"] == [
@@ -161,7 +163,8 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     ]
     base = policies[("istio-egress", "meshguard-egress--egress--waypoint")]
     assert base["podSelector"] == {"matchLabels": waypoint_pods}
-    assert {p["port"] for rule in base["egress"] for p in rule["ports"]} == {53, 15012}
+    assert {p["port"] for rule in base["egress"] for p in rule.get("ports", [])} == {53, 15012}
+    assert base["egress"][-1] == {"to": [{"namespaceSelector": {}}]}
 
 
 @pytest.mark.parametrize(

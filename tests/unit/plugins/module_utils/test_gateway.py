@@ -224,7 +224,13 @@ def test_export_to_always_includes_the_gateway_namespace():
     assert {tuple(e["spec"]["exportTo"]) for e in entries} == {(".", "billing", "istio-system")}
     entries = of(mtls((dict(PG, export_to=["*"]), PG_ADDRESSES)), "ServiceEntry")
     assert {tuple(e["spec"]["exportTo"]) for e in entries} == {("*",)}
-    assert all("exportTo" not in e["spec"] for e in of(mtls((PG, PG_ADDRESSES)), "ServiceEntry"))
+    # Without export_to: the service's own namespace and the gateway's, never every namespace.
+    objects = mtls((PG, PG_ADDRESSES))
+    for kind in ("ServiceEntry", "VirtualService"):
+        assert {tuple(o["spec"]["exportTo"]) for o in of(objects, kind)} == {(".", "istio-system")}, kind
+    # The rule set's export_to stands for services that give none.
+    set_wide = of(mtls((PG, PG_ADDRESSES), export_to=["shop", "billing"]), "VirtualService")
+    assert {tuple(o["spec"]["exportTo"]) for o in set_wide} == {(".", "billing", "istio-system")}
 
 
 def test_last_seen_is_kept_on_the_gateway_only():
@@ -390,6 +396,8 @@ def test_network_policies_make_the_gateway_the_only_way_out():
             },
             dns,
             istiod,
+            # Every pod of the cluster on every port: the client keeps its in-cluster calls.
+            {"to": [{"namespaceSelector": {}}]},
         ],
     }
     exit_policy = named(objects, "NetworkPolicy", "egress--orders-mongo--gateway")
@@ -403,9 +411,14 @@ def test_network_policies_make_the_gateway_the_only_way_out():
     ]
     base = named(objects, "NetworkPolicy", "meshguard-egress--egress--gateway")
     assert base["metadata"]["namespace"] == "istio-system"
-    assert base["spec"]["egress"] == [dns, istiod]
+    assert base["spec"]["egress"] == [dns, istiod, {"to": [{"namespaceSelector": {}}]}]
     assert len(of(objects, "NetworkPolicy")) == 5
     assert of(mtls((PG, PG_ADDRESSES)), "NetworkPolicy") == []
+    # A lockdown, asked for: DNS and istiod only, besides the gateway (clients) and the blocks (gateway pods).
+    locked = ruleset(PG, MONGO, network_policy=True, network_policy_lockdown=True)
+    objects = render(locked, {"payments-db": PG_ADDRESSES, "orders-mongo": MONGO_ADDRESSES}, gateway=view)
+    assert named(objects, "NetworkPolicy", "egress--payments-db")["spec"]["egress"][1:] == [dns, istiod]
+    assert named(objects, "NetworkPolicy", "meshguard-egress--egress--gateway")["spec"]["egress"] == [dns, istiod]
 
 
 def test_plain_network_policies_name_each_gateway_ports_target_port():

@@ -61,7 +61,7 @@ def addresses_of(objects, service):
         spec = obj["spec"]
         found.update(spec.get("addresses", []))
         for rule in spec.get("egress", []):
-            found.update(peer["ipBlock"]["cidr"] for peer in rule["to"])
+            found.update(peer["ipBlock"]["cidr"] for peer in rule["to"] if "ipBlock" in peer)
     return found
 
 

@@ -372,7 +372,27 @@ def test_network_policy_shape_matches_what_the_api_server_stores():
                     {"ipBlock": {"cidr": "2001:db8::10/128"}},
                 ],
                 "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}],
-            }
+            },
+            # What the selected pods keep: DNS, istiod, every pod of the cluster.
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+                        "podSelector": {"matchLabels": {"app": "istiod"}},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 15012}],
+            },
+            {"to": [{"namespaceSelector": {}}]},
         ],
     }
 

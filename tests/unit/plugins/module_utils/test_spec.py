@@ -116,7 +116,7 @@ def test_every_error_is_reported_together():
     assert errors == [
         "unknown key 'servics' (did you mean 'services'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version",
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown",
         "layout: must be one of per_service, per_address, got 'per_host'",
         "services[1] 'mongo': name: is a duplicate of services[0]",
         "services[1] 'mongo': hosts: must list at least one host name, IP address or CIDR block",
@@ -154,7 +154,7 @@ def test_unknown_rule_set_key_is_an_error():
     assert only_error(spec(registry_olny=["apps"])) == (
         "unknown key 'registry_olny' (did you mean 'registry_only'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version"
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown"
     )
 
 
@@ -495,6 +495,44 @@ def test_export_to_nowhere_is_an_error_naming_the_service():
         "services[0] 'mongo': export_to: '~' exports the ServiceEntries to no namespace, their own included: "
         "no workload could use the rule; use '.' for the service's own namespace, or name the namespaces"
     )
+
+
+def test_the_rule_sets_export_to_stands_for_services_that_give_none():
+    data = spec(
+        service(),
+        service(name="billing", namespace="billing"),
+        service(name="audit", hosts=["192.0.2.9"], export_to=["audit"]),
+        namespace="shop",
+        export_to=[".", "reports"],
+    )
+    found = {s.name: s.export_to for s in validate_ruleset(data).services}
+    assert found == {"mongo": (".", "reports"), "billing": (".", "reports"), "audit": ("audit",)}
+    # The set's namespace named and "." count as one for a service there (Istio refuses duplicates).
+    found = validate_ruleset(spec(service(), namespace="shop", export_to=["shop", "."])).services[0].export_to
+    assert found == (".",)
+
+
+def test_without_export_to_a_service_is_left_to_its_way_outs_default():
+    assert validate_ruleset(spec(service())).services[0].export_to == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (["~"], "export_to: '~' exports the ServiceEntries to no namespace, their own included"),
+        (["*", "shop"], "export_to: '*' must be the only value, got ['*', 'shop']"),
+        (["Shop"], "export_to[0]: must be '.', '*', '~' or a namespace name (DNS-1123 label), got 'Shop'"),
+    ],
+)
+def test_the_rule_sets_export_to_is_checked_like_a_services(value, want):
+    assert only_error(spec(service(), export_to=value)).startswith(want)
+
+
+def test_network_policy_lockdown_needs_network_policy():
+    assert only_error(spec(service(), network_policy_lockdown=True)) == (
+        "network_policy_lockdown: has no effect unless the rule set has network_policy: true"
+    )
+    assert validate_ruleset(spec(service(), network_policy=True, network_policy_lockdown=True)).network_policy_lockdown
 
 
 # --- legacy EgressRule API -------------------------------------------------------
