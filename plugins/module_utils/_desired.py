@@ -43,6 +43,8 @@ class Desired:
     warnings: list[str] = field(default_factory=list)
     # Every refused address and every answer refused by DNSSEC, as the modules return them (RV refused).
     refused: list[dict] = field(default_factory=list)
+    # DNSSEC's verdict on each host name that was validated (RV dnssec): host, status, reason.
+    dnssec: list[dict] = field(default_factory=list)
 
     def kept(self, live: Iterable[dict]) -> frozenset:
         """Identities of the live objects of services that did not resolve: they stay as they are."""
@@ -125,7 +127,17 @@ def desired_objects(
         gateway,
         ambient_in_use=prepared.ruleset.has_ambient,
     )
-    return Desired(objects, unresolved, warnings, as_dicts(refused))
+    return Desired(objects, unresolved, warnings, as_dicts(refused), verdicts(prepared.ruleset.services, results))
+
+
+def verdicts(services: Iterable[Service], results: Mapping[str, HostResult]) -> list[dict]:
+    """The DNSSEC verdict of each host name of the services that has one, sorted by host."""
+    names = sorted({name for s in services if s.addresses is None for name in s.host_names})
+    return [
+        {"host": name, "status": results[name].dnssec, "reason": results[name].dnssec_reason}
+        for name in names
+        if name in results and results[name].dnssec is not None
+    ]
 
 
 def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Union[RefusedAddress, Unproven]]]) -> str:

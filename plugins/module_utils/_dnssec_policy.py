@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ._dns_results import HostResult
 from ._dnssec import BOGUS, SECURE
-from ._dnssec_anchors import TrustAnchors, root_anchors
+from ._dnssec_anchors import TrustAnchors, parse_trust_anchors, root_anchors
 from ._errors import OptionError
 from ._terms import KIND_NAME
 
@@ -120,3 +120,30 @@ def anchors_for(ruleset: Any) -> Optional[TrustAnchors]:
     if all(service_mode(ruleset, s) == OFF for s in ruleset.services):
         return None
     return ruleset.trust_anchors or root_anchors()
+
+
+def ruleset_options(spec: Any, error: Callable[[str, str], Any]) -> tuple[str, Optional[TrustAnchors]]:
+    """The rule set's ``dnssec`` and ``trust_anchors`` (None: the root's), checked; problems go to
+    ``error(field, message)``."""
+    mode, anchors = DEFAULT_MODE, None
+    try:
+        mode = parse_mode(spec.get("dnssec"))
+    except OptionError as exc:
+        error("dnssec", str(exc).partition(": ")[2])
+    if spec.get("trust_anchors") not in (None, []):
+        try:
+            anchors = parse_trust_anchors(spec.get("trust_anchors"))
+        except OptionError as exc:
+            error("", str(exc))
+    return mode, anchors
+
+
+def service_option(item: Any, error: Callable[[str, str], Any]) -> Optional[str]:
+    """A service's own ``dnssec`` (None: the rule set's), checked; a problem goes to ``error``."""
+    if item.get("dnssec") is None:
+        return None
+    try:
+        return parse_mode(item.get("dnssec"))
+    except OptionError as exc:
+        error("dnssec", str(exc).partition(": ")[2])
+        return None

@@ -159,6 +159,7 @@ def run(
         notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
         result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
+        result["dnssec"] = desired.dnssec
         result["network_policies"] = network_policies(desired.objects)
         if view is not None:
             result["egress_gateway"] = view.summary()
@@ -186,6 +187,7 @@ def run(
         "counts": counts,
         "resources": found.desired.objects,
         "refused": found.desired.refused,
+        "dnssec": found.desired.dnssec,
         "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
@@ -238,6 +240,7 @@ def inspect(
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
         result["refused"] = found.desired.refused
+        result["dnssec"] = found.desired.dnssec
         result["network_policies"] = network_policies(found.desired.objects)
         wide = exported_wider(live.owned, found.desired.objects)
         result["exported_wider"] = wide
