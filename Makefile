@@ -102,11 +102,11 @@ integration: integration-deps
 	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
-# netaddr 1.2) against the same real clusters and DNS servers: the lookup and
-# the module through ansible-playbook.
+# netaddr 1.2, cryptography 41) against the same real clusters and DNS servers:
+# the lookup and the module through ansible-playbook, DNSSEC with the role.
 integration-2.19: integration-deps
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider --durations=5 tests/integration/test_lookup_playbook.py \
-	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
+	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py tests/integration/test_dnssec.py
 
 # lint docs sanity units units-2.19 integration integration-2.19, the Go builds
 # running alongside the checks (tools/test.sh).

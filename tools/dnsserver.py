@@ -116,6 +116,12 @@ class Server:
         """The DS records of a signed zone, one a line (keymgr's form: ``<zone>. DS <tag> 13 <digest type> <hex>``)."""
         return (self.ds_dir / f"{zone}.ds").read_text()
 
+    def key_file(self, zone: str) -> Path:
+        """The private key a signed zone is signed with (PEM, in the state dir's key store): tests sign
+        records of their own with it, as an attacker who replays or forges the zone's signatures would."""
+        (key_id, *_rest) = _keymgr(self.state_dir, zone, "list").split()
+        return self.state_dir / "db" / "keys" / "keys" / f"{key_id}.pem"
+
     def describe(self) -> str:
         loaded = [z for z in self.zones if z not in self.failed_zones]
         text = f"knot (pid {self.pid}) answering on 127.0.0.1@{self.port} and [::1]@{self.port} for {', '.join(loaded)}"

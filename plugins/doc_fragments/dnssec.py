@@ -31,7 +31,7 @@ options:
         records make signed zones C(bogus). See docs/dnssec.md for the threat model and its limits.
       - 'In YAML an unquoted V(off) is false, which is read as V(off).'
     type: str
-    choices: [off, prefer, require]
+    choices: ['off', prefer, require]
     default: 'off'
   trust_anchors:
     description:
@@ -46,5 +46,5 @@ options:
     type: list
     elements: str
 requirements:
-  - cryptography (on the controller, for O(dnssec=prefer) and O(dnssec=require))
+  - cryptography >= 41.0.0 (on the controller, for O(dnssec=prefer) and O(dnssec=require))
 """

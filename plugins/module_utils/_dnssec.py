@@ -210,7 +210,7 @@ class Validator:
             if missing:
                 problems.append(f"{what} is not proven: {missing}")
                 continue
-            return secure(zone, self._proofs_ttl(response.authority, zone))
+            return secure(zone, None)  # a denial bounds no address's lifetime
         if not signers:
             problems.append(f"{what} without signed NSEC or NSEC3 records")
         return (yield from self._unproven(io, qname, problems))
@@ -384,16 +384,6 @@ class Validator:
             target = nsec if rrset.rdtype == dns.rdatatype.NSEC else nsec3
             target.extend((rrset.name, rdata) for rdata in rrset)
         return Proofs(zone.zone, tuple(nsec), tuple(nsec3))
-
-    def _proofs_ttl(self, authority: Any, zone: _Zone) -> Optional[int]:
-        ttls = [
-            self._ttl(rrset, sig)
-            for rrset in authority
-            if rrset.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
-            for sig in _signatures(authority, rrset.name, rrset.rdtype)
-            if sig.signer == zone.zone
-        ]
-        return min(ttls) if ttls else None
 
     def _ttl(self, rrset: Any, sig: Any) -> int:
         return max(0, min(rrset.ttl, sig.original_ttl, int(sig.expiration - self.clock())))
