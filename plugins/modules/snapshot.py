@@ -22,10 +22,10 @@ description:
     addresses were last confirmed (a rollout refuses a snapshot older than its maximum age).
   - A host that does not resolve fails the task and leaves the file as it is, unless O(on_error=keep).
   - With O(dnssec) (or a service's own C(dnssec)) not V(off), each host's answer is validated and the file records
-    its status (C(dnssec) and C(dnssec_reason): V(secure), V(insecure) or V(bogus)); a status that changed is a
-    change. The snapshot refuses nothing: a rollout from it judges each host by its services' modes, so a host the
-    file does not record as V(secure) is refused by V(require). The task warns about each host a service's mode
-    will refuse.
+    its status, V(secure), V(insecure) or V(bogus), with the reason (C(dnssec) and C(dnssec_reason)); a status
+    that changed is a change. The snapshot refuses nothing; a rollout from it judges each host by its services'
+    modes, so a host the file does not record as V(secure) is refused by V(require). The task warns about each
+    host a service's mode will refuse.
   - Runs where the file is, normally the controller (with C(delegate_to=localhost) and C(run_once)); the playbook
     C(meshguard.egress.snapshot) does that for every cluster of an inventory.
 author:
