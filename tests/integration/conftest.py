@@ -27,6 +27,7 @@ LONGEST_FIRST = (
     "test_rollout.py",
     "test_rules_module.py",
     "test_snapshot.py",
+    "test_dnssec.py",
     "test_hostile_dns.py",
     "test_istio_matrix.py",
     "test_action_plugin.py",
