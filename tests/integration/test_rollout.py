@@ -648,7 +648,9 @@ def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clust
     rollout.write([MONGO], extra={"host_vars/local-3.yml": {"meshguard_egress_resolver": other}})
     run = rollout.rollout()
     assert run.rc == 2, run.out
-    assert "meshguard_egress_resolver differs between the clusters of this run" in run.out
+    assert "meshguard_egress_resolver or meshguard_egress_trust_anchors differs between the clusters of this run" in (
+        " ".join(run.out.split())
+    )
     untouched(local_clusters, rollout, run, before)
 
 
