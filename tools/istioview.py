@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import dns.rdatatype
 import dns.resolver
 import yaml
-from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT_NAME, WAYPOINT_NAMESPACE
+from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT, WAYPOINT_NAME, WAYPOINT_NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
@@ -78,6 +78,11 @@ GATEWAY_HOST = f"{_SERVICE['metadata']['name']}.{GATEWAY_NAMESPACE}.svc.cluster.
 # The gateway pod's address (the fixture's EndpointSlice) and the port its
 # mTLS listener binds: the Service's targetPort of 443 (resolvePorts).
 GATEWAY_POD_IP = _fixture("EndpointSlice")["endpoints"][0]["addresses"][0]
+# The gateway's Pod (never scheduled): a gateway proxy presents itself with its name.
+GATEWAY_POD = _fixture("Pod")["metadata"]["name"]
+GATEWAY_SERVICE_ACCOUNT = _fixture("Pod")["spec"]["serviceAccountName"]
+# The waypoint's Pod (never scheduled): the probe's waypoint presents itself with its name.
+WAYPOINT_POD = yaml.safe_load((WAYPOINT / "pod.yaml").read_text())["metadata"]["name"]
 GATEWAY_MTLS_PORT = next(p["targetPort"] for p in _SERVICE["spec"]["ports"] if p["port"] == 443)
 # The plain-mode ports the Service exposes (targetPort equal).
 GATEWAY_PLAIN_PORTS = [p["port"] for p in _SERVICE["spec"]["ports"] if p["port"] not in (80, 443)]
@@ -346,10 +351,19 @@ def _mark(ok: bool) -> str:
 
 
 def router_workload(**extra) -> dict:
-    """The probe's workload for the egress gateway's proxy (a router in
-    istio-system with the gateway's labels): with the gateway Service loaded,
-    Istio derives its ServiceTargets from these labels (no Pod needed)."""
-    return {"namespace": GATEWAY_NAMESPACE, "labels": dict(GATEWAY_LABELS), "proxy": "router", **extra}
+    """The probe's workload for the egress gateway's proxy: a router in
+    istio-system with the gateway's labels, named as the gateway's Pod. With
+    the gateway Service loaded, Istio 1.31 derives its ServiceTargets from
+    these labels alone; 1.30 binds the Gateway's servers to the Service's
+    targetPorts (8443) only for a proxy named as a Pod of the Service (seen
+    live: otherwise to the Service port, 443), as a real gateway pod is."""
+    return {
+        "namespace": GATEWAY_NAMESPACE,
+        "labels": dict(GATEWAY_LABELS),
+        "proxy": "router",
+        "name": GATEWAY_POD,
+        **extra,
+    }
 
 
 def mtls_call(
@@ -385,7 +399,8 @@ def waypoint_workload() -> dict:
         "gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME,
         "gateway.istio.io/managed": "istio.io-mesh-controller",
     }
-    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": f"{WAYPOINT_NAME}-probe", "labels": labels}
+    # Named as the platform's waypoint Pod (tools/istio/waypoint/pod.yaml): Istio 1.30 needs it.
+    return {"namespace": WAYPOINT_NAMESPACE, "proxy": "waypoint", "name": WAYPOINT_POD, "labels": labels}
 
 
 def inbound_vip_cluster(port: int, host: str) -> str:

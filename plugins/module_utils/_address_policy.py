@@ -11,7 +11,7 @@ messages and the guardrail's admission policy (``_guardrail``) all read it.
 The reference is IANA's IPv4 and IPv6 Special-Purpose Address Registries
 (RFC 6890 and its updates). Kinds of range:
 
-- ``special-purpose``: never an external destination, refused for DNS
+- ``special-purpose``: not an external destination, refused for DNS
   answers and for the rule set's own literals alike.
 - ``private``: RFC 1918, shared address space, unique local. Where legacy
   databases live, where a SaaS partner never does: refused for DNS answers
@@ -53,8 +53,8 @@ INTERNAL = "internal"
 
 # Why each kind is refused, as the messages say it.
 KIND_WHY = {
-    SPECIAL: "never an external destination",
-    PRIVATE: "a private address is allowed only inside the service's allow_ranges",
+    SPECIAL: "not an external destination",
+    PRIVATE: "a private address",
     CLUSTER: "inside the cluster",
     INTERNAL: "declared internal",
 }
@@ -319,10 +319,11 @@ class AddressPolicy:
                 return Refusal(value, refused, f"{value} is in {refused}: {why}")
             if any(target.within(block) and block.within(net) for _cidr, block in opened):
                 continue
+            # One sentence: what the range is, then the one way a service opens it.
+            why += f", refused unless an allow_ranges block inside {refused.cidr} accepts it knowingly"
             broader = [cidr for cidr, block in opened if target.within(block)]
             if broader:
-                why += f"; allow_ranges {broader[0]} is broader than {refused.cidr}, so it does not open it"
-            why += f"; an allow_ranges block inside {refused.cidr} accepts it knowingly"
+                why += f" (allow_ranges {broader[0]} is broader than {refused.cidr}, so it does not open it)"
             return Refusal(value, refused, f"{value} is in {refused}: {why}")
         return None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
@@ -26,11 +26,12 @@ from ._dnssec_policy import Unproven, anchors_for, judge_all, service_mode
 from ._errors import MeshguardError
 from ._gateway_render import GatewayView
 from ._kinds import identity
+from ._kube import FIELD_MANAGER
 from ._prepare import Prepared, Settings, prepare
-from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
+from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
-from ._retain import Retention, annotation_value, previous, retain
+from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
 from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK
 
@@ -43,6 +44,8 @@ class Desired:
     warnings: list[str] = field(default_factory=list)
     # Every refused address and every answer refused by DNSSEC, as the modules return them (RV refused).
     refused: list[dict] = field(default_factory=list)
+    # Retention records that do not match what was applied: never used (RV tampered).
+    tampered: tuple[str, ...] = ()
     # DNSSEC's verdict on each host name that was validated (RV dnssec): host, status, reason.
     dnssec: list[dict] = field(default_factory=list)
 
@@ -86,8 +89,9 @@ def desired_objects(
     unresolved: dict[str, list[str]] = {}
     refused: dict[str, list[Union[RefusedAddress, Unproven]]] = {}
     warnings: list[str] = []
+    tampered: list[str] = []
     for service in prepared.ruleset.services:
-        answers = _answers(service, results)
+        answers = service_answers(service, results)
         failed = [str(r.error) for r in answers if r.error is not None]
         if failed:
             unresolved[service.name] = failed
@@ -101,7 +105,16 @@ def desired_objects(
         kept = None
         # Literals are never retained: removing one is the user's intent.
         if prepared.retain and service.addresses is None:
-            before = previous(live_by_service.get(service.name, ()))
+            mine = live_by_service.get(service.name, ())
+            held = _held(mine)
+            # Each object's record checked on its own: a forged entry must not hide behind another's.
+            records = [
+                verify(service.name, record_of(obj), held, now, foreign_writers=record_writers(obj, FIELD_MANAGER))
+                for obj in mine
+            ]
+            for record in records:
+                tampered.extend(m for m in record.tampered if m not in tampered)
+            before = merge(record.trusted for record in records)
             kept = retain(service.name, _resolved(answers), before, now, prepared.retain)
             kept = _without_refused(service, kept, policy, prepared.aggregation)
             warnings.extend(kept.warnings)
@@ -114,11 +127,10 @@ def desired_objects(
         for name, why in sorted(unresolved.items())
     ]
     warnings += [
-        f"service {name!r} is not applied, its live objects are kept as they are: "
-        + "; ".join(r.message for r in found)
+        f"service {name!r} is not applied, its live objects are kept as they are: " + "; ".join(_sentences(found))
         for name, found in sorted(refused.items())
     ]
-    unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
+    unresolved.update({name: _sentences(found) for name, found in refused.items()})
     warnings += ambient_warnings(ruleset)
     objects = render(
         ruleset,
@@ -127,7 +139,33 @@ def desired_objects(
         gateway,
         ambient_in_use=prepared.ruleset.has_ambient,
     )
-    return Desired(objects, unresolved, warnings, as_dicts(refused), verdicts(prepared.ruleset.services, results))
+    return Desired(
+        objects,
+        unresolved,
+        [*tampered, *warnings],
+        as_dicts(refused),
+        tuple(tampered),
+        dnssec=verdicts(prepared.ruleset.services, results),
+    )
+
+
+def _held(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The addresses and blocks a service's live objects hold: what the collection applied (ServiceEntry
+    addresses and endpoints, NetworkPolicy ipBlocks, EgressRule destinations)."""
+    found: list[str] = []
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        found += [a for a in spec.get("addresses") or [] if isinstance(a, str)]
+        found += [e.get("address", "") for e in spec.get("endpoints") or [] if isinstance(e, Mapping)]
+        destination = spec.get("destination")
+        if isinstance(destination, Mapping) and isinstance(destination.get("service"), str):
+            found.append(destination["service"])
+        for rule in spec.get("egress") or []:
+            for peer in (rule or {}).get("to") or []:
+                block = (peer or {}).get("ipBlock") or {}
+                if isinstance(block.get("cidr"), str):
+                    found.append(block["cidr"])
+    return found
 
 
 def verdicts(services: Iterable[Service], results: Mapping[str, HostResult]) -> list[dict]:
@@ -152,13 +190,21 @@ def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Uni
             "DNS answers DNSSEC does not prove authentic, nothing was changed:\n"
             + "\n".join(f"- {x}" for x in unproven)
         )
-    addresses = [r.message for r in every if not isinstance(r, Unproven)]
+    addresses = summarised([r for r in every if not isinstance(r, Unproven)])
     if addresses:
         parts.append(
             "DNS answered addresses that egress rules never allow, nothing was changed:\n"
             + "\n".join(f"- {x}" for x in addresses)
         )
     return "\n".join(parts)
+
+
+def _sentences(found: Iterable[Union[RefusedAddress, Unproven]]) -> list[str]:
+    """One sentence per DNSSEC refusal, and the address policy's refusals summarised."""
+    items = list(found)
+    return [r.message for r in items if isinstance(r, Unproven)] + summarised(
+        [r for r in items if not isinstance(r, Unproven)]
+    )
 
 
 def _check_literals(prepared: Prepared, policy: AddressPolicy) -> None:
@@ -214,7 +260,7 @@ def refused_answers(
     policy = prepared.policy()
     found: list[Union[RefusedAddress, Unproven]] = []
     for service in prepared.ruleset.services:
-        answers = _answers(service, prepared.resolved or {})
+        answers = service_answers(service, prepared.resolved or {})
         if not any(r.error is not None for r in answers):
             found += judge_all(service.name, answers, service_mode(prepared.ruleset, service))[0]
             found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
@@ -249,7 +295,7 @@ def _resolved(answers: list[HostResult]) -> list[str]:
     return sorted({address for result in answers if result.kind == KIND_NAME for address in result.addresses})
 
 
-def _answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
+def service_answers(service: Service, results: Mapping[str, HostResult]) -> list[HostResult]:
     """One result per host of a service: literals as they are, names from DNS."""
     if service.addresses is not None:
         given = [(a, KIND_NETWORK if "/" in a else KIND_ADDRESS) for a in service.addresses]

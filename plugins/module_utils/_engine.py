@@ -13,6 +13,7 @@ touching a cluster.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
@@ -22,20 +23,21 @@ from ._argspec import connection_options, settings_from
 from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
-from ._execute import execute, report
+from ._execute import diff_entry, execute, local_result, report
 from ._export import exported_wider, wider_message
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
-from ._kube import ConnectionOptions, KubeClient, KubeError
-from ._live import Live, discover, list_owned, with_same_named
+from ._kube import FIELD_MANAGER, ConnectionOptions, KubeClient, KubeError
+from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._network_policy import allowances
-from ._plan import CONFLICT, Plan, clean, make_plan, with_hash
+from ._plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
+from ._reachability import change, grants
 from ._render import rendered_kinds
-from ._spec import SpecError
+from ._spec import RuleSet, SpecError
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ClusterPlan:
     plan: Plan
     # The egress gateway as the cluster has it (None: no service of the set goes through it).
     gateway: Optional[GatewayView] = None
+    # Which addresses answered from which host names (this run's answers): reachability's provenance.
+    hosts_of: Optional[dict[str, list[str]]] = None
 
 
 def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
@@ -63,6 +67,9 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         ruleset, namespace_labels = dataplanes.ruleset, dict(dataplanes.labels)
         ambient_warnings += dataplanes.warnings
     prepared = replace(prepared, ruleset=ruleset)
+    if prepared.state != "absent":
+        # Before any DNS query or write: a namespace that is not there fails the run by its name.
+        ambient_warnings += check_namespaces(client, written_namespaces(ruleset), namespace_labels)
     results = host_results(prepared) if prepared.state != "absent" else {}
     needed = rendered_kinds(ruleset)
     if ruleset.has_ambient and WAYPOINT not in needed:
@@ -93,8 +100,38 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         prune=prepared.prune,
         force=prepared.force,
         keep=desired.kept(live.owned),
+        manager=FIELD_MANAGER,
     )
-    return ClusterPlan(live, desired, plan, gateway)
+    return ClusterPlan(live, desired, plan, gateway, hosts_by_address(results))
+
+
+def written_namespaces(ruleset: RuleSet) -> set[str]:
+    """The namespaces the set writes objects to: its services', registry_only, and the gateway's
+    or waypoint's where a service goes through one."""
+    names = {s.namespace for s in ruleset.services} | set(ruleset.registry_only)
+    if ruleset.egress_gateway is not None and not ruleset.legacy and any(map(ruleset.via_gateway, ruleset.services)):
+        names.add(ruleset.egress_gateway.namespace)
+    if ruleset.waypoint is not None and ruleset.has_ambient:
+        names.add(ruleset.waypoint.namespace)
+    return names
+
+
+def hosts_by_address(results: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The host names that answered each address."""
+    found: dict[str, list[str]] = {}
+    for name, result in results.items():
+        for address in getattr(result, "addresses", ()) or ():
+            found.setdefault(address, []).append(name)
+    return found
+
+
+def reachability_change(found: ClusterPlan, retain: int, set_name: str) -> dict[str, Any]:
+    """Who may newly reach what, and who no longer may: the grants of the set's live objects against
+    those of the objects that will be live after the run (kept ones included, conflicts excluded)."""
+    before = grants([o for o in found.live.owned if owned_by(o, set_name)], retain=retain, hosts_of=found.hosts_of)
+    after_objects = [c.obj for c in found.plan.changes if c.action in (CREATE, UPDATE, UNCHANGED)]
+    after = grants(after_objects, retain=retain, hosts_of=found.hosts_of)
+    return change(before, after).as_dict()
 
 
 NO_CLUSTER_DATAPLANE = (
@@ -115,6 +152,10 @@ NO_CLUSTER_GATEWAY = (
     "and plain mode's gateway ports were kept from the Gateways in dest (if any) or assigned afresh, not checked "
     "against other Gateways and the Service's ports"
 )
+
+
+def objects_of_set(live: Live, set_name: Optional[str]) -> list[dict]:
+    return [o for o in live.owned if owned_by(o, set_name)]
 
 
 def check_writer(client: KubeClient, writers: tuple[str, ...]) -> None:
@@ -153,7 +194,8 @@ def run(
         if needs_gateway(ruleset):
             # Plain mode's ports are kept from the files of the last rendering, as from live Gateways.
             view = unchecked_view(ruleset, previous_ports(read_manifests(prepared.dest, ruleset.name)))
-        desired = desired_objects(prepared, host_results(prepared), gateway=view)
+        answers = host_results(prepared)
+        desired = desired_objects(prepared, answers, gateway=view)
         result = write_manifests(desired.objects, prepared.dest, ruleset.name, check_mode)
         notes = [NO_CLUSTER_RANGES] + ([NO_CLUSTER_GATEWAY] if view else [])
         notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
@@ -161,6 +203,9 @@ def run(
         result["refused"] = desired.refused
         result["dnssec"] = desired.dnssec
         result["network_policies"] = network_policies(desired.objects)
+        # Against an empty cluster: rendering reads none.
+        rendered = grants(desired.objects, retain=prepared.retain, hosts_of=hosts_by_address(answers))
+        result["reachability"] = change([], rendered).as_dict()
         if view is not None:
             result["egress_gateway"] = view.summary()
         return result
@@ -168,8 +213,15 @@ def run(
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
     found = plan_on_cluster(client, prepared)
+    preview_warnings: list[str] = []
     if prepared.ruleset.guardrail is not None and found.plan.writes:
-        check_writer(client, prepared.ruleset.guardrail.writers)
+        try:
+            check_writer(client, prepared.ruleset.guardrail.writers)
+        except MeshguardError as e:
+            if not check_mode:
+                raise
+            # A preview may run as another user (read-only credentials) than the real run.
+            preview_warnings.append(f"{e}; in check mode this is a warning: the real run must be a writer")
     execution = execute(
         client,
         found.plan,
@@ -180,6 +232,8 @@ def run(
         want_diff=diff,
     )
     plan, counts = report(found.plan, execution)
+    restoring = "would be restored" if check_mode else "restored"
+    noted = [f"{client.where}: {c.key}: {c.reason}; {restoring}" for c in found.plan.of(UPDATE) if c.replace]
     result: dict[str, Any] = {
         "changed": execution.changed,
         "cluster": client.where,
@@ -188,9 +242,15 @@ def run(
         "resources": found.desired.objects,
         "refused": found.desired.refused,
         "dnssec": found.desired.dnssec,
-        "warnings": found.desired.warnings + list(found.live.warnings) + list(execution.warnings),
+        "warnings": found.desired.warnings
+        + list(found.live.warnings)
+        + noted
+        + preview_warnings
+        + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
+        "tampered": list(found.desired.tampered),
+        "reachability": reachability_change(found, prepared.retain, prepared.ruleset.name),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
@@ -239,15 +299,29 @@ def inspect(
         warnings = found.desired.warnings
         plan, counts = report(found.plan)
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
+        warnings = [*warnings, *(f"{client.where}: {c.key}: {c.reason}" for c in found.plan.of(UPDATE) if c.replace)]
         result["refused"] = found.desired.refused
         result["dnssec"] = found.desired.dnssec
         result["network_policies"] = network_policies(found.desired.objects)
+        result["tampered"] = list(found.desired.tampered)
+        # Each drifted object's diff, computed from the live object (rules_info writes nothing, not even a dry run).
+        result["diff"] = [
+            diff_entry(c, local_result(c), client.where)
+            for c in found.plan.changes
+            if c.action in (CREATE, UPDATE, DELETE)
+        ]
+        result["reachability"] = {
+            "current": [g.as_dict() for g in grants(objects_of_set(live, set_name), retain=prepared.retain)],
+            **reachability_change(found, prepared.retain, prepared.ruleset.name),
+        }
         wide = exported_wider(live.owned, found.desired.objects)
         result["exported_wider"] = wide
         warnings = [*warnings, *map(wider_message, wide)]
         if found.gateway is not None:
             result["egress_gateway"] = found.gateway.summary()
-    objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)
+    objects = sorted((clean(o) for o in objects_of_set(live, set_name)), key=identity)
+    if prepared is None:
+        result["reachability"] = {"current": [g.as_dict() for g in grants(objects)]}
     result["objects"] = objects
     result["sets"] = dict(sorted(Counter(o["metadata"]["labels"].get(SET_LABEL, "") for o in objects).items()))
     result["warnings"] = list(live.warnings) + warnings

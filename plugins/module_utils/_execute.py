@@ -12,6 +12,8 @@ write succeeded.
 
 from __future__ import annotations
 
+import copy
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -20,6 +22,7 @@ from ._kinds import kind_of, owned_by
 from ._kube import KubeClient, KubeError, Resource
 from ._live import Resources, resource_of
 from ._plan import ACTIONS, CONFLICT, CREATE, DELETE, UPDATE, WRITES, Change, Plan, clean
+from ._retain import LAST_SEEN_ANNOTATION
 from ._yaml import to_yaml
 
 WORKERS = 8
@@ -42,6 +45,9 @@ class Result:
     stored: Optional[dict] = None
     error: str = ""
     forced: Optional[dict] = None
+    # Check mode only: the credentials may not write, so no dry run validated it; ``stored`` is
+    # computed from the live object (``local_result``).
+    unvalidated: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,14 @@ def execute(
         try:
             if change.action == DELETE:
                 stored = delete_if_still_owned(client, res, change.live, dry_run=check_mode, set_name=set_name)
-            elif change.live is not None and not owned_by(change.live, set_name):
+            elif change.live is not None and (change.replace or not owned_by(change.live, set_name)):
                 stored = _take_over(client, res, change, dry_run=check_mode)
             else:
-                stored = client.apply(res, change.desired, dry_run=check_mode, force=force)
+                stored = _apply(client, res, change.desired, dry_run=check_mode, force=force)
         except KubeError as e:
+            if check_mode and _may_not_write(e):
+                # Read-only credentials: the preview still says what would change, computed here.
+                return Result(change, DONE, local_result(change), unvalidated=str(e))
             forced = _forced(client, res, change, set_name) if want_diff and e.status == 409 else None
             return Result(change, FAILED, error=_explain(e, change), forced=forced)
         return Result(change, DONE, stored)
@@ -121,6 +130,14 @@ def execute(
             results.extend(pool.map(write, deletes))
         conflicts = list(pool.map(conflict, plan.of(CONFLICT)))
     failures = [r.error for r in results if r.status == FAILED]
+    refused = [r for r in results if r.unvalidated]
+    if refused:
+        warnings.append(
+            f"{client.where}: the API server did not validate this preview: the credentials may not write "
+            f"({refused[0].unvalidated}), so no server-side dry run was made for {len(refused)} change(s); "
+            "the diff and the reachability change are computed from the live objects, and the real run may "
+            "still be refused (by RBAC, admission or Istio's validation)"
+        )
     failures += [
         f"{client.where}: {change.key} exists and is {change.reason}; it was left untouched "
         "(set force: true to take it over)"
@@ -137,6 +154,21 @@ def execute(
     return Execution(tuple(results), tuple(diffs), tuple(failures), tuple(warnings))
 
 
+# The retention record: another manager's write there is tampering, which the run has reported and
+# not used (_retain.verify); the set takes its record back without force.
+_RECORD_FIELD = f".metadata.annotations.{LAST_SEEN_ANNOTATION}"
+
+
+def _apply(client: KubeClient, res: Resource, desired: dict, *, dry_run: bool, force: bool) -> dict:
+    try:
+        return client.apply(res, desired, dry_run=dry_run, force=force)
+    except KubeError as e:
+        fields = {c.get("field") for c in e.details.get("causes", [])}
+        if force or e.status != 409 or fields != {_RECORD_FIELD}:
+            raise
+        return client.apply(res, desired, dry_run=dry_run, force=True)
+
+
 def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optional[str]) -> Optional[dict]:
     """What ``force: true`` would store in place of a conflicting object: the same write as a dry
     run, forced. Nothing is written; None when even that is refused (the diff is then left out,
@@ -150,9 +182,9 @@ def _forced(client: KubeClient, res: Resource, change: Change, set_name: Optiona
 
 
 def _take_over(client: KubeClient, res: Resource, change: Change, *, dry_run: bool) -> dict:
-    """force on an object this set does not own: replace it whole (server-side
-    apply would keep the other manager's fields, e.g. its ports), then apply
-    with force so this set's field manager owns every field from now on."""
+    """force on an object this set does not own, or a set's object another writer added fields to:
+    replace it whole (server-side apply would keep the other manager's fields, e.g. its ports or a
+    workloadSelector), then apply with force so this set's field manager owns every field from now on."""
     replaced = client.replace(res, change.desired, change.live["metadata"]["resourceVersion"], dry_run=dry_run)
     if dry_run:
         return replaced
@@ -184,6 +216,35 @@ def delete_if_still_owned(
         if current is None or not owned_by(current, set_name):
             return None
     return client.delete(res, current, dry_run=dry_run)
+
+
+# RBAC's refusal (as opposed to an admission policy's or webhook's, which also answer 403).
+_RBAC_REFUSAL = re.compile(r'is forbidden: User ".*" cannot [a-z]+ resource')
+
+
+def _may_not_write(err: KubeError) -> bool:
+    """The credentials may not write this resource at all (RBAC): a read-only preview."""
+    return err.status == 403 and bool(_RBAC_REFUSAL.search(str(err)))
+
+
+def local_result(change: Change) -> Optional[dict]:
+    """What a server-side apply would store, computed without the server: the desired object over the
+    live one (the set's fields replace theirs, lists whole; other managers' fields stay). No defaults,
+    no validation: for previews the API server could not check (read-only credentials, rules_info)."""
+    if change.action == DELETE:
+        return None
+    if change.live is None or change.replace or change.action == CREATE:
+        return copy.deepcopy(change.desired)
+    return _merged(clean(change.live), change.desired or {})
+
+
+def _merged(live: Any, desired: Any) -> Any:
+    if isinstance(live, dict) and isinstance(desired, dict):
+        out = dict(live)
+        for key, value in desired.items():
+            out[key] = _merged(live.get(key), value)
+        return out
+    return copy.deepcopy(desired)
 
 
 def diff_entry(change: Change, stored: Optional[dict], where: str, *, forced: bool = False) -> dict[str, Any]:

@@ -4,11 +4,18 @@
 
 It denies, for everyone (this collection included):
 
-- ``MESH_EXTERNAL`` ServiceEntries whose ``addresses`` or endpoint addresses
-  fall in (or contain) a range of ``_address_policy.AddressPolicy.guardrail_ranges``,
-  or that Kubernetes' CEL cannot parse as an IP address or CIDR block;
+- ServiceEntries (of any ``location``) whose ``addresses`` or endpoint addresses,
+  and WorkloadEntries whose ``address``, fall in (or contain) a range of
+  ``_address_policy.AddressPolicy.guardrail_ranges``, or that Kubernetes' CEL
+  cannot parse as an IP address or CIDR block;
+- ServiceEntries with resolution ``NONE`` and no ``addresses``: Istio matches
+  every destination address on their ports;
 - NetworkPolicy egress ``ipBlock``s that allow an address of such a range
-  (a refused range covered by one ``except`` entry is not allowed by the block);
+  (a refused range covered by one ``except`` entry is not allowed by the block),
+  and egress rules without peers (``to`` left out or empty: every destination);
+- in the namespaces the set locks down (``registry_only``), a Sidecar that is not
+  ``REGISTRY_ONLY``: with a ``workloadSelector`` it would take the selected
+  workloads out of the lockdown;
 - any change to the objects of this rule set (its ownership and set labels,
   before or after the change) by an identity other than ``writers``. Deletes
   in a namespace being deleted are let through, so that namespaces can go.
@@ -17,8 +24,12 @@ Written in CEL with Kubernetes' IP and CIDR library (``isIP``, ``isCIDR``,
 ``cidr().containsIP/containsCIDR``), admissionregistration.k8s.io/v1, and
 nothing newer than Kubernetes 1.30 offers. The ranges are written from the
 same list the collection judges DNS answers with, so its own runs pass.
-Limits: a ServiceEntry that leaves resolution to Envoy's DNS (endpoints
-given as names, resolution DNS) is beyond what an admission policy can see.
+Limits (docs/address-policy.md, "What the guardrail covers"): a ServiceEntry
+that leaves resolution to Envoy's DNS (endpoints given as names, resolution
+DNS) is beyond what an admission policy can see; an EnvoyFilter can rewrite
+any listener or cluster and cannot be judged by its fields; a ServiceEntry of
+another namespace exported to a locked namespace with an external address is
+allowed (the policy cannot tell a wanted address from an unwanted one).
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ from ._spec import RuleSet
 # (the API server never sends admission policies and bindings to admission policies).
 GUARDED_KINDS = tuple(kind for kind in KINDS if kind.group != KUBERNETES_ADMISSION)
 OPERATIONS = ["CREATE", "UPDATE", "DELETE"]
+# Judged for their address although the collection never writes one: a ServiceEntry selects them
+# (workloadSelector) as its endpoints.
+WORKLOAD_ENTRIES = ("networking.istio.io", "workloadentries")
 WHY = (
     ". Special-purpose addresses and the cluster's own ranges are never external destinations; "
     "this guardrail denies them for every user"
@@ -60,7 +74,7 @@ def guardrail_objects(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[st
         "spec": {
             # An expression that cannot be evaluated denies: this is a security control.
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": _resource_rules(GUARDED_KINDS)},
+            "matchConstraints": {"resourceRules": _resource_rules(GUARDED_KINDS, [WORKLOAD_ENTRIES])},
             "variables": _variables(ruleset, ranges),
             "validations": _validations(ruleset, ruleset.guardrail.writers),
         },
@@ -74,10 +88,12 @@ def guardrail_objects(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[st
     return [policy, binding]
 
 
-def _resource_rules(kinds: Sequence[Kind]) -> list[dict[str, Any]]:
+def _resource_rules(kinds: Sequence[Kind], more: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
     by_group: dict[str, list[str]] = {}
     for kind in kinds:
         by_group.setdefault(kind.group, []).append(kind.plural)
+    for group, plural in more:
+        by_group.setdefault(group, []).append(plural)
     return [
         {"apiGroups": [group], "apiVersions": ["*"], "operations": OPERATIONS, "resources": sorted(plurals)}
         for group, plurals in sorted(by_group.items())
@@ -143,9 +159,11 @@ def _variables(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, str]
     )
     # Endpoint addresses that are IPs (or look like one): names are resolved by Envoy, beyond this policy.
     endpoint_ip = "!e.address.startsWith('unix://') && (e.address.contains(':') || e.address.matches('^[0-9.]+$'))"
-    external = (
-        "request.kind.kind == 'ServiceEntry' && object != null && has(object.spec)"
-        " && !(has(object.spec.location) && object.spec.location == 'MESH_INTERNAL')"
+    # Every location: a MESH_INTERNAL entry routes to its addresses as well.
+    entry = "request.kind.kind == 'ServiceEntry' && object != null && has(object.spec)"
+    workload_entry = (
+        "request.kind.kind == 'WorkloadEntry' && object != null && has(object.spec) && has(object.spec.address)"
+        " && !object.spec.address.startsWith('unix://')"
     )
     return [
         {"name": "refused", "expression": _cel_list([r.cidr for r in ranges])},
@@ -154,9 +172,36 @@ def _variables(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, str]
         {
             "name": "serviceEntryAddresses",
             "expression": (
-                f"{external} ? (has(object.spec.addresses) ? object.spec.addresses : [])"
+                f"{entry} ? (has(object.spec.addresses) ? object.spec.addresses : [])"
                 " + (has(object.spec.endpoints) ? object.spec.endpoints"
-                f".filter(e, has(e.address) && {endpoint_ip}).map(e, e.address) : []) : []"
+                f".filter(e, has(e.address) && {endpoint_ip}).map(e, e.address) : [])"
+                f" : {workload_entry} ? [object.spec.address] : []"
+            ),
+        },
+        {
+            # Resolution NONE (the default) without addresses: Istio matches every destination on the ports.
+            "name": "everyAddress",
+            "expression": (
+                f"{entry} && (!has(object.spec.resolution) || object.spec.resolution == 'NONE')"
+                " && (!has(object.spec.addresses) || object.spec.addresses.size() == 0)"
+            ),
+        },
+        {
+            # An egress rule without peers allows every destination.
+            "name": "openEgress",
+            "expression": (
+                "request.kind.kind == 'NetworkPolicy' && object != null && has(object.spec.egress)"
+                " && object.spec.egress.exists(e, !has(e.to) || e.to.size() == 0)"
+            ),
+        },
+        {
+            # A Sidecar that is not REGISTRY_ONLY in a namespace the set locks down.
+            "name": "unlocks",
+            "expression": (
+                "request.kind.kind == 'Sidecar' && object != null"
+                f" && request.namespace in {_cel_list(list(ruleset.registry_only))}"
+                " && !(has(object.spec.outboundTrafficPolicy) && has(object.spec.outboundTrafficPolicy.mode)"
+                " && object.spec.outboundTrafficPolicy.mode == 'REGISTRY_ONLY')"
             ),
         },
         # Parsed once, and judged against the ranges of their own family only: a STATIC entry may carry
@@ -210,9 +255,35 @@ def _validations(ruleset: RuleSet, writers: Sequence[str]) -> list[dict[str, str
         {
             "expression": "variables.refusedAddresses.size() == 0",
             "messageExpression": (
-                f"{cel_string(prefix)} + {where} + ' is MESH_EXTERNAL and allows '"
+                f"{cel_string(prefix)} + {where} + ' allows '"
                 f" + variables.refusedAddresses.map(a, a + {in_range}).join(', ')"
                 f" + {cel_string(WHY)}"
+            ),
+            "reason": "Forbidden",
+        },
+        {
+            "expression": "!variables.everyAddress",
+            "messageExpression": (
+                f"{cel_string(prefix)} + {where} + ' has resolution NONE and no addresses: Istio matches every "
+                "destination address on its ports, special-purpose and cluster addresses included; list its "
+                "addresses'"
+            ),
+            "reason": "Forbidden",
+        },
+        {
+            "expression": "!variables.openEgress",
+            "messageExpression": (
+                f"{cel_string(prefix)} + {where} + ' has an egress rule without to: it allows every destination, "
+                "special-purpose and cluster addresses included; name the peers'"
+            ),
+            "reason": "Forbidden",
+        },
+        {
+            "expression": "!variables.unlocks",
+            "messageExpression": (
+                f"{cel_string(prefix)} + {where} + ' is not REGISTRY_ONLY in namespace ' + request.namespace"
+                " + ', which the set locks down (registry_only): it would take the workloads it selects out of the"
+                " lockdown; set outboundTrafficPolicy.mode REGISTRY_ONLY'"
             ),
             "reason": "Forbidden",
         },

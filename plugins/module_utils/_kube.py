@@ -398,3 +398,31 @@ def _pool_for(cfg: Any, timeout: float):
     if cfg.proxy:
         return urllib3.ProxyManager(cfg.proxy, proxy_headers=cfg.proxy_headers, **kwargs)
     return urllib3.PoolManager(**kwargs)
+
+
+def api_server_of(options: ConnectionOptions) -> Optional[str]:
+    """The API server URL these options reach, read from the options and the kubeconfig only (no
+    request, no credential plugin run); None when it cannot be told. Two inventory hosts that
+    reach the same server are the same cluster."""
+    if options.host:
+        return options.host.rstrip("/")
+    config: Any = options.kubeconfig
+    if not isinstance(config, dict):
+        path = os.path.expanduser(config or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config")
+        try:
+            import yaml  # noqa: PLC0415 - a dependency of the kubernetes client, needed only here
+        except ImportError:
+            return None
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            # Unreadable here: the cluster's own task reports it.
+            return None
+    if not isinstance(config, dict):
+        return None
+    context_name = options.context or config.get("current-context")
+    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or [] if isinstance(c, dict)}
+    clusters = {c.get("name"): c.get("cluster") or {} for c in config.get("clusters") or [] if isinstance(c, dict)}
+    server = clusters.get(contexts.get(context_name, {}).get("cluster"), {}).get("server")
+    return str(server).rstrip("/") if server else None

@@ -122,6 +122,50 @@ def with_same_named(client: KubeClient, live: Live, desired: Iterable[dict], set
     return replace(live, owned=live.owned + tuple(mine), same_name=live.same_name + tuple(others))
 
 
+class MissingNamespaceError(MeshguardError):
+    """Namespaces the set writes to do not exist; ``missing`` names them."""
+
+    def __init__(self, where: str, missing: list[str]) -> None:
+        self.missing = list(missing)
+        names = ", ".join(repr(n) for n in missing)
+        word = "namespace" if len(missing) == 1 else "namespaces"
+        super().__init__(
+            f"{where}: {word} {names} of the rule set {'does' if len(missing) == 1 else 'do'} not exist; the set "
+            f"writes objects there: create {'it' if len(missing) == 1 else 'them'} first (or correct the namespace). "
+            "Nothing was changed"
+        )
+
+
+def check_namespaces(
+    client: KubeClient, names: Iterable[str], known: Optional[Mapping[str, object]] = None
+) -> list[str]:
+    """Every namespace the set writes to exists, read before any write: raises MissingNamespaceError
+    naming each missing one. ``known``: namespaces already read (None: missing).
+
+    Credentials that may not read namespaces are not stopped here (a warning is returned): the
+    API server then refuses the first write into a missing namespace, as before.
+    """
+    found = dict(known or {})
+    namespaces = client.resource("v1", "Namespace")
+    missing: list[str] = []
+    warnings: list[str] = []
+    for name in sorted(set(names)):
+        if name in found:
+            if found[name] is None:
+                missing.append(name)
+            continue
+        try:
+            if namespaces is None or client.get(namespaces, None, name) is None:
+                missing.append(name)
+        except KubeError as e:
+            if e.status not in (401, 403):
+                raise
+            warnings.append(f"{client.where}: cannot read namespace {name!r} ({e}); whether it exists was not checked")
+    if missing:
+        raise MissingNamespaceError(client.where, missing)
+    return warnings
+
+
 def resource_of(resources: Resources, obj: dict) -> Resource:
     """The served resource an object is written through."""
     return resources[identity(obj)[:2]]

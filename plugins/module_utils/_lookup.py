@@ -27,7 +27,7 @@ from ._dns_results import DNSSEC, FORBIDDEN_ADDRESS, HostResult, ResolveError, l
 from ._dnssec_anchors import parse_trust_anchors
 from ._dnssec_policy import OFF, judge, parse_mode
 from ._errors import MeshguardError, OptionError
-from ._refusals import refused_addresses
+from ._refusals import refused_addresses, summarised
 from ._resolve import resolve
 from ._terms import parse_terms
 from ._values import choice
@@ -134,4 +134,4 @@ def _judged(
     refused = refused_addresses("", [result], policy, aggregation, allow)
     if not refused:
         return result
-    return replace(result, error=ResolveError(FORBIDDEN_ADDRESS, "; ".join(r.message for r in refused)))
+    return replace(result, error=ResolveError(FORBIDDEN_ADDRESS, "; ".join(summarised(refused))))

@@ -79,6 +79,39 @@ def up_to_date(desired: dict, live: dict) -> bool:
     return contains(live, mine)
 
 
+def unwritten_fields(desired: dict, live: dict, manager: str) -> list[tuple[str, str]]:
+    """(path, manager) of every spec field of ``live`` that a field manager set and ``desired`` does not
+    have, so that a field added beside the set's own (a Sidecar's ``workloadSelector``, which takes the
+    namespace's workloads out of its REGISTRY_ONLY) is drift too.
+
+    Read from the API server's managedFields: fields the server defaults belong to no manager, and the
+    set's own field manager counts only for what it applied (a take-over's replace records defaults).
+    Inside a list the list is compared whole (``contains``), so only map keys are walked.
+    """
+    found: list[tuple[str, str]] = []
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        owner = entry.get("manager", "") or "(unnamed)"
+        if owner == manager and entry.get("operation") != "Apply":
+            continue
+        tree = (entry.get("fieldsV1") or {}).get("f:spec")
+        if isinstance(tree, dict):
+            found += [(path, owner) for path in _extra(tree, desired.get("spec"), "spec")]
+    return sorted(set(found))
+
+
+def _extra(tree: dict, want: Any, path: str) -> list[str]:
+    out: list[str] = []
+    for field_key, sub in tree.items():
+        if not field_key.startswith("f:"):
+            continue  # ".", or list entries (k:, v:, i:): the list is compared whole
+        name = field_key[2:]
+        if not isinstance(want, dict) or name not in want:
+            out.append(f"{path}.{name}")
+        elif isinstance(want[name], dict) and isinstance(sub, dict):
+            out += _extra(sub, want[name], f"{path}.{name}")
+    return out
+
+
 def clean(obj: Optional[dict]) -> dict:
     """An object as a user wants to read it: no server bookkeeping."""
     if not obj:
@@ -99,6 +132,9 @@ class Change:
     desired: Optional[dict] = None
     live: Optional[dict] = None
     reason: str = ""
+    # An update that replaces the object whole: fields another writer added beside the set's are
+    # dropped (a server-side apply keeps them).
+    replace: bool = False
 
     @property
     def obj(self) -> dict:
@@ -139,6 +175,7 @@ def make_plan(
     prune: bool = True,
     force: bool = False,
     keep: frozenset = frozenset(),
+    manager: str = "",
 ) -> Plan:
     """Compare desired objects with what is live.
 
@@ -158,8 +195,14 @@ def make_plan(
         if ident in keep:
             changes.append(Change(UNCHANGED, desired=live or obj, live=live))
         elif live is not None:
-            action = UNCHANGED if up_to_date(obj, live) else UPDATE
-            changes.append(Change(action, desired=obj, live=live))
+            extra = unwritten_fields(obj, live, manager) if manager else []
+            if extra:
+                why = "fields the set does not write: " + ", ".join(f"{path} (by {who})" for path, who in extra)
+                foreign = any(who != manager for _path, who in extra)
+                changes.append(Change(UPDATE, desired=obj, live=live, reason=why, replace=foreign))
+            else:
+                action = UNCHANGED if up_to_date(obj, live) else UPDATE
+                changes.append(Change(action, desired=obj, live=live))
         elif ident in others and not force:
             other = others[ident]
             owner = (other["metadata"].get("labels") or {}).get(SET_LABEL)

@@ -19,6 +19,7 @@ retained: removing one is the user's intent.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -79,26 +80,118 @@ class Retention:
     warnings: list[str] = field(default_factory=list)
 
 
-def previous(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """The last-seen map found on a service's live objects (merged; an
-    address missing on one and seen on another counts as seen)."""
+def record_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The last-seen map of one object (empty when it has none, or a broken one: start afresh)."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_SEEN_ANNOTATION)
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(address): since
+        for address, since in found.items()
+        if isinstance(since, str) and (not since or _valid_time(since))
+    }
+
+
+def merge(records: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Records of one service's objects merged: an address missing on one and seen on another counts as seen."""
     merged: dict[str, str] = {}
-    for obj in objects:
-        text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_SEEN_ANNOTATION)
-        if not text:
-            continue
-        try:
-            found = json.loads(text)
-        except ValueError:
-            continue  # a hand-edited, broken annotation: start afresh
-        if not isinstance(found, dict):
-            continue
-        for address, since in found.items():
-            if not isinstance(since, str) or (since and not _valid_time(since)):
-                continue
+    for record in records:
+        for address, since in record.items():
             if address not in merged or since == "" or (merged[address] and since > merged[address]):
                 merged[address] = since
     return merged
+
+
+def previous(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The last-seen map found on a service's live objects, merged."""
+    return merge(record_of(obj) for obj in objects)
+
+
+# A record "missing since" later than now by more than this is a forgery (clocks of two
+# controllers may differ by a little).
+CLOCK_SKEW = 300
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A service's last-seen record, checked against what its live objects hold."""
+
+    # The entries retention may use.
+    trusted: dict[str, str]
+    # One message per entry (or record) that does not match what was applied: never used.
+    tampered: tuple[str, ...] = ()
+
+
+def verify(
+    service: str,
+    before: Mapping[str, str],
+    held: Iterable[str],
+    now: datetime.datetime,
+    *,
+    foreign_writers: Iterable[str] = (),
+) -> Verified:
+    """The entries of the last-seen record that the collection can have written.
+
+    An address may come back into a rule from a retention record only when the rule really
+    held it (``held``: the CIDR blocks and addresses of the service's live objects) and the
+    record's time is not in the future. ``foreign_writers``: field managers other than the
+    collection that wrote the record (the API server's managedFields): then no entry is used.
+    Anything else is reported as tampering and never widens a rule.
+    """
+    writers = sorted(set(foreign_writers))
+    if writers and before:
+        return Verified(
+            {},
+            (
+                f"service {service!r}: the last-seen record was written by {', '.join(writers)}, not by "
+                "meshguard.egress: tampering suspected, the record is ignored and retains nothing",
+            ),
+        )
+    networks = []
+    for text in held:
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            continue
+    trusted: dict[str, str] = {}
+    tampered: list[str] = []
+    for address, since in sorted(before.items()):
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            tampered.append(f"service {service!r}: last-seen record names {address!r}, not an address: ignored")
+            continue
+        if since and (_parse_time(since) - now).total_seconds() > CLOCK_SKEW:
+            tampered.append(
+                f"service {service!r}: last-seen record says {address} was missing since {since}, a time in the "
+                "future: tampering suspected, not retained"
+            )
+        elif not any(ip in network for network in networks):
+            tampered.append(
+                f"service {service!r}: last-seen record names {address}, which the applied rule does not hold: "
+                "tampering suspected, not retained"
+            )
+        else:
+            trusted[address] = since
+    return Verified(trusted, tuple(tampered))
+
+
+def record_writers(obj: Mapping[str, Any], own_manager: str) -> list[str]:
+    """The field managers besides ``own_manager`` that own the last-seen annotation of ``obj``."""
+    key = f"f:{LAST_SEEN_ANNOTATION}"
+    found = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        annotations = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {}
+        manager = entry.get("manager", "")
+        if key in annotations and manager != own_manager:
+            found.append(manager or "(unnamed)")
+    return found
 
 
 def _valid_time(text: str) -> bool:

@@ -122,22 +122,31 @@ class Change:
     host: str
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    # The CNAME chain, when it changed (None: it did not): where the name now leads, and where it led.
+    cname_chain: Optional[tuple[str, ...]] = None
+    cname_chain_before: Optional[tuple[str, ...]] = None
     # (before, after) when the host's DNSSEC status changed; None values: not validated.
     dnssec: Optional[tuple[Optional[str], Optional[str]]] = None
 
     def as_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
+        out: dict[str, Any] = {
             "service": self.service,
             "host": self.host,
             "added": list(self.added),
             "removed": list(self.removed),
         }
+        if self.cname_chain is not None:
+            out.update(cname_chain=list(self.cname_chain), cname_chain_before=list(self.cname_chain_before or ()))
         if self.dnssec is not None:
-            found["dnssec"] = {"before": self.dnssec[0], "after": self.dnssec[1]}
-        return found
+            out["dnssec"] = {"before": self.dnssec[0], "after": self.dnssec[1]}
+        return out
 
     def __str__(self) -> str:
         parts = [f"+{a}" for a in self.added] + [f"-{a}" for a in self.removed]
+        if self.cname_chain is not None:
+            now = " -> ".join(self.cname_chain) or "no CNAME"
+            was = " -> ".join(self.cname_chain_before or ()) or "no CNAME"
+            parts.append(f"CNAME {now} (was {was})")
         if self.dnssec is not None:
             before, after = (status or "not validated" for status in self.dnssec)
             parts.append(f"(DNSSEC {before} -> {after})")
@@ -429,8 +438,9 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
     """The addresses that changed, per service and host, sorted by service then host.
 
     A host new to a service has all its addresses added; a host (or service)
-    gone has them all removed. TTLs, CNAME chains and the time are not changes;
-    a host whose DNSSEC status changed is.
+    gone has them all removed. A CNAME chain that leads elsewhere is shown with
+    the host (the provider behind a name changed), and so is a DNSSEC status that
+    changed. TTLs and the time are not changes.
     """
     old_services = dict(before.services) if before else {}
     old_hosts = dict(before.hosts) if before else {}
@@ -438,15 +448,22 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
     for service in sorted(set(old_services) | set(after.services)):
         was, now = set(old_services.get(service, ())), set(after.services.get(service, ()))
         for host in sorted(was | now):
-            old_entry = old_hosts.get(host) if host in was else None
-            new_entry = after.hosts.get(host) if host in now else None
-            old = set(old_entry.addresses) if old_entry else set()
-            new = set(new_entry.addresses) if new_entry else set()
+            before_entry = old_hosts.get(host) if host in was else None
+            after_entry = after.hosts.get(host) if host in now else None
+            old = set(before_entry.addresses) if before_entry else set()
+            new = set(after_entry.addresses) if after_entry else set()
+            both = before_entry is not None and after_entry is not None
+            chains = (
+                (after_entry.cname_chain, before_entry.cname_chain)
+                if both and before_entry.cname_chain != after_entry.cname_chain
+                else (None, None)
+            )
             status = None
-            if old_entry and new_entry and old_entry.dnssec != new_entry.dnssec:
-                status = (old_entry.dnssec, new_entry.dnssec)
-            if old != new or status:
-                out.append(Change(service, host, sorted_addresses(new - old), sorted_addresses(old - new), status))
+            if both and before_entry.dnssec != after_entry.dnssec:
+                status = (before_entry.dnssec, after_entry.dnssec)
+            if old != new or chains[0] is not None or status is not None:
+                added, removed = sorted_addresses(new - old), sorted_addresses(old - new)
+                out.append(Change(service, host, added, removed, *chains, status))
     return out
 
 

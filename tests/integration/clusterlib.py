@@ -37,6 +37,9 @@ def _load_tool(name: str):
 
 clustertool = _load_tool("clusters")
 apimetrics = _load_tool("apimetrics")
+istio_releases = _load_tool("istio_releases")
+# The Istio releases the platform runs, oldest first: tests that a release can change are parametrised over them.
+RELEASES = sorted(istio_releases.RELEASES, key=lambda r: tuple(int(x) for x in r.split(".")))
 
 # Under pytest-xdist each worker (gw0, gw1, ...) runs its own clusters: no test sees another worker's objects.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -108,6 +111,53 @@ def local_clusters() -> LocalClusters:
         for c in members:
             if c.name not in already:
                 c.shutdown()
+
+
+@pytest.fixture(scope="session")
+def release_clusters(local_clusters: LocalClusters):
+    """Live clusters of an Istio release: the newest is local_clusters; an older one gets one cluster of
+    its own (its istiod and CRDs), started on first use and kept for the session."""
+    made: dict[str, tuple[LocalClusters, bool]] = {}
+
+    def get(release: str) -> LocalClusters:
+        if release == istio_releases.NEWEST:
+            return local_clusters
+        if release not in made:
+            state = ROOT / ".cache" / f"test-clusters-{release}{'-' + WORKER if WORKER else ''}"
+            cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="istio" + release.replace(".", ""))
+            running = any(c.pid() for c in cs.known())
+            members = cs.up(1, release_name=release)
+            made[release] = (LocalClusters(cs, members, cs.kubeconfig), running)
+        return made[release][0]
+
+    yield get
+    if os.environ.get("MESHGUARD_KEEP_CLUSTERS") != "1":
+        for clusters, running in made.values():
+            if not running:
+                for c in clusters.members:
+                    c.shutdown()
+
+
+@dataclass
+class Live:
+    """A test's live cluster of one Istio release, and a fresh namespace on it."""
+
+    release: str
+    clusters: LocalClusters
+    namespace: str
+
+
+@pytest.fixture(params=RELEASES, ids=lambda r: f"istio-{r}")
+def live(request, release_clusters):
+    """Parametrises a test over the Istio releases: a release's clusters and a fresh namespace on each,
+    deleted afterwards."""
+    clusters = release_clusters(request.param)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    for ctx in clusters.contexts:
+        clusters.kubectl(ctx, "create", "namespace", name)
+    yield Live(request.param, clusters, name)
+    for ctx in clusters.contexts:
+        clusters.kubectl(ctx, "delete", "namespace", name, "--wait=false", check=False)
 
 
 # Every kind a rule set with an egress gateway writes.

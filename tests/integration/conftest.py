@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from clusterlib import local_clusters, namespace  # noqa: F401  (session fixtures)
+from clusterlib import live, local_clusters, namespace, release_clusters  # noqa: F401  (fixtures)
 from dnslib import (  # noqa: F401  (session fixtures)
     blackhole,
     dns_server,
@@ -25,6 +25,7 @@ from dnslib import (  # noqa: F401  (session fixtures)
 LONGEST_FIRST = (
     "test_bench_smoke.py",
     "test_rollout.py",
+    "test_packets.py",
     "test_rules_module.py",
     "test_snapshot.py",
     "test_dnssec.py",

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
 import clusters
+import istio_releases
 from clusters import EGRESS_GATEWAY
 from istioview import (
     GATEWAY_HOST,
@@ -72,8 +73,20 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = ROOT / ".cache" / "bin" / "meshguard-probe"
-ISTIOCTL = ROOT / ".cache" / "bin" / "istioctl"
+NEWEST = istio_releases.NEWEST
+
+
+def probe_binary(release: str = NEWEST) -> Path:
+    """The probe built from that release's istio.io/istio (istio_releases)."""
+    return istio_releases.release(release).binary("meshguard-probe")
+
+
+def istioctl_binary(release: str = NEWEST) -> Path:
+    return istio_releases.release(release).binary("istioctl")
+
+
+PROBE = probe_binary()
+ISTIOCTL = istioctl_binary()
 
 # --------------------------------------------------------------------------- the egress gateway
 
@@ -250,17 +263,18 @@ def mtls_router_calls(declared: list[tuple[str, str, int]]) -> list[dict]:
 # --------------------------------------------------------------------------- running the probe
 
 
-def probe(cases: list[dict], timeout: float = 1800, shards: int = 2) -> dict[str, dict]:
-    """Run the probe on all cases, in `shards` processes side by side (the
+def probe(cases: list[dict], timeout: float = 1800, shards: int = 2, release: str = NEWEST) -> dict[str, dict]:
+    """Run the probe of the Istio release on all cases, in `shards` processes side by side (the
     machine has two cores); results by case id."""
-    if not PROBE.exists():
-        raise AssertionError(f"{PROBE} is missing: run `make istio`")
+    binary = probe_binary(release)
+    if not binary.exists():
+        raise AssertionError(f"{binary} is missing: run `make istio`")
     groups = [cases[i::shards] for i in range(shards)]
     procs = []
     for group in groups:
         if group:
             p = subprocess.Popen(
-                [str(PROBE), "batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                [str(binary), "batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
             procs.append((p, json.dumps({"cases": group})))
     out = {}
@@ -276,13 +290,15 @@ def probe(cases: list[dict], timeout: float = 1800, shards: int = 2) -> dict[str
     return out
 
 
-def judge_until(cases: list[dict], check: Callable[[dict[str, dict]], None], timeout: float = 30.0) -> dict:
+def judge_until(
+    cases: list[dict], check: Callable[[dict[str, dict]], None], timeout: float = 30.0, release: str = NEWEST
+) -> dict:
     """Probe until `check` (of the results by case id) passes: istiod catches up
     with the writes within seconds. After `timeout` seconds, fails with the
     last check's error."""
     deadline = time.monotonic() + timeout
     while True:
-        results = probe(cases, shards=1)
+        results = probe(cases, shards=1, release=release)
         try:
             check(results)
             return results
@@ -355,12 +371,13 @@ def validation_messages(result: dict) -> list[str]:
     return out
 
 
-def analyze(*args: str) -> list[dict]:
-    """The messages of `istioctl analyze` (JSON output); fails on an error
+def analyze(*args: str, release: str = NEWEST) -> list[dict]:
+    """The messages of `istioctl analyze` of the Istio release (JSON output); fails on an error
     of istioctl itself."""
-    if not ISTIOCTL.exists():
-        raise AssertionError(f"{ISTIOCTL} is missing: run `make istio`")
-    cmd = [str(ISTIOCTL), "analyze", "-o", "json", "--failure-threshold", "Error", *args]
+    binary = istioctl_binary(release)
+    if not binary.exists():
+        raise AssertionError(f"{binary} is missing: run `make istio`")
+    cmd = [str(binary), "analyze", "-o", "json", "--failure-threshold", "Error", *args]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     try:
         messages = json.loads(res.stdout or "null")
@@ -371,18 +388,18 @@ def analyze(*args: str) -> list[dict]:
     return messages
 
 
-def analyze_folder(*paths) -> list[dict]:
+def analyze_folder(*paths, release: str = NEWEST) -> list[dict]:
     """Folders (or files) of manifests alone, read recursively. Analyzers
     that need Services or Pods are skipped (files never provide them), so
     the egress gateway is only analyzed on a cluster (analyze_cluster). -A:
     without it istioctl analyses the objects of namespace "default" only,
     and says there is nothing to report about the others."""
-    return analyze("--use-kube=false", "-A", *(str(p) for p in paths))
+    return analyze("--use-kube=false", "-A", *(str(p) for p in paths), release=release)
 
 
-def analyze_cluster(kubeconfig, context: str) -> list[dict]:
+def analyze_cluster(kubeconfig, context: str, release: str = NEWEST) -> list[dict]:
     """A cluster's live objects, every namespace."""
-    return analyze("--kubeconfig", str(kubeconfig), "--context", context, "-A")
+    return analyze("--kubeconfig", str(kubeconfig), "--context", context, "-A", release=release)
 
 
 def analyze_message(m: dict) -> str:

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, run
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
 
@@ -145,3 +146,37 @@ def test_valid_rule_sets_are_accepted_by_the_api_server(local_clusters, namespac
     after = local_clusters.requests(CTX)
     assert {k: n for k, n in writes(before, after).items() if k[1] in OURS} == {}
     assert writes(before, after, dry_run=True)[("APPLY", "serviceentries")] >= VALID_EXAMPLES
+
+
+def test_a_missing_namespace_is_named_before_any_dns_query_or_write(local_clusters, namespace):
+    """The services' and registry_only's namespaces are read first: the run fails naming each one that is
+    missing, not with a 404 from a dry run half-way; no write, and no DNS query (the host name here has no
+    nameserver that could answer, so a query would fail the run with another message)."""
+    conn = connection(local_clusters)
+    missing = f"{namespace}-nowhere"
+    spec = {
+        "set": "ns",
+        "namespace": namespace,
+        "registry_only": [f"{namespace}-absent"],
+        "services": [
+            {"name": "db", "hosts": ["db.nowhere.invalid"], "ports": [{"number": 5432, "protocol": "TCP"}]},
+            {
+                "name": "api",
+                "namespace": missing,
+                "hosts": ["192.0.2.9"],
+                "ports": [{"number": 443, "protocol": "TLS"}],
+            },
+        ],
+    }
+    resolver = {"nameservers": ["127.0.0.1"], "port": 9, "timeout": 0.2, "retries": 0}
+    before = local_clusters.requests(CTX)
+    for check_mode in (True, False):
+        with pytest.raises(MeshguardError) as caught:
+            run(Settings(spec=spec, resolver=resolver), conn, check_mode=check_mode)
+        assert str(caught.value) == (
+            f"context {CTX}: namespaces '{namespace}-absent', '{missing}' of the rule set do not exist; the set "
+            "writes objects there: create them first (or correct the namespace). Nothing was changed"
+        )
+    after = local_clusters.requests(CTX)
+    assert {k: n for k, n in writes(before, after).items() if k[1] in OURS} == {}
+    assert {k: n for k, n in writes(before, after, dry_run=True).items() if k[1] in OURS} == {}

@@ -19,7 +19,7 @@ import uuid
 
 import istiolib
 import pytest
-from clusterlib import owned, run_module
+from clusterlib import RELEASES, owned, run_module
 
 pytestmark = pytest.mark.integration
 
@@ -95,12 +95,14 @@ def test_mtls_every_declared_address_goes_through_the_gateway_with_its_own_sni(t
         ("203.0.113.40", 27017),
     ]
     source = {"manifests": istiolib.with_gateway(folder)}
-    judged = istiolib.probe(
-        cases(source, NS, istiolib.sidecar_calls(declared, "198.51.100.42"), istiolib.mtls_router_calls(declared)),
-        shards=1,
-    )
-    istiolib.check_mtls_sidecar(judged["sidecar"], declared)
-    istiolib.check_mtls_router(judged["router"], declared)
+    for release in RELEASES:
+        judged = istiolib.probe(
+            cases(source, NS, istiolib.sidecar_calls(declared, "198.51.100.42"), istiolib.mtls_router_calls(declared)),
+            shards=1,
+            release=release,
+        )
+        istiolib.check_mtls_sidecar(judged["sidecar"], declared)
+        istiolib.check_mtls_router(judged["router"], declared)
 
 
 def test_mtls_a_set_of_more_than_256_addresses(tmp_path):
@@ -115,11 +117,11 @@ def test_mtls_a_set_of_more_than_256_addresses(tmp_path):
     assert len(declared) == 768
     assert len({h for _a, h, _p in declared}) == 768, "one SNI per unit"
     source = {"manifests": istiolib.with_gateway(folder)}
-    judged = istiolib.probe(
-        cases(source, NS, istiolib.sidecar_calls(declared, "192.0.2.1"), istiolib.mtls_router_calls(declared)), shards=1
-    )
-    istiolib.check_mtls_sidecar(judged["sidecar"], declared)
-    istiolib.check_mtls_router(judged["router"], declared)
+    sidecar, router = istiolib.sidecar_calls(declared, "192.0.2.1"), istiolib.mtls_router_calls(declared)
+    for release in RELEASES:
+        judged = istiolib.probe(cases(source, NS, sidecar, router), shards=1, release=release)
+        istiolib.check_mtls_sidecar(judged["sidecar"], declared)
+        istiolib.check_mtls_router(judged["router"], declared)
 
 
 def test_plain_each_gateway_port_forwards_only_to_its_own_service(tmp_path):
@@ -133,14 +135,14 @@ def test_plain_each_gateway_port_forwards_only_to_its_own_service(tmp_path):
     unused = istiolib.GATEWAY_PLAIN_PORTS[3]
     router_calls = [*plain_router_calls(ports), istiolib.tcp(istiolib.GATEWAY_POD_IP, unused, "unused port")]
     source = {"manifests": istiolib.with_gateway(folder)}
-    judged = istiolib.probe(
-        cases(source, NS, istiolib.sidecar_calls(declared, "198.51.100.42"), router_calls), shards=1
-    )
-    to_port = check_plain_sidecar(judged["sidecar"], declared)
-    assert sorted(to_port) == ports
-    check_plain_router(judged["router"], to_port)
-    router = istiolib.by_name(judged["router"])
-    assert router["unused port"]["verdict"] == "denied", router["unused port"]
+    sidecar = istiolib.sidecar_calls(declared, "198.51.100.42")
+    for release in RELEASES:
+        judged = istiolib.probe(cases(source, NS, sidecar, router_calls), shards=1, release=release)
+        to_port = check_plain_sidecar(judged["sidecar"], declared)
+        assert sorted(to_port) == ports, release
+        check_plain_router(judged["router"], to_port)
+        router = istiolib.by_name(judged["router"])
+        assert router["unused port"]["verdict"] == "denied", (release, router["unused port"])
 
 
 def gateway_ports(resources: list[dict]) -> list[int]:
@@ -204,10 +206,12 @@ def ours(message: dict, set_name: str, namespace: str) -> bool:
     return set_name in origin or (namespace in origin and not origin.startswith("Namespace "))
 
 
-def test_a_live_set_through_the_gateway_judged_by_istiod_analyzed_and_switched_between_modes(local_clusters, namespace):
-    """The module applies the set to a cluster (its istiod; the gateway's Service, Pod and EndpointSlice);
-    istiod, asked over xDS as the application's sidecar and as the gateway, programs each mode as declared;
-    istioctl analyze has nothing to say about the set; each switch converges in one run; absent leaves nothing."""
+def test_a_live_set_through_the_gateway_judged_by_istiod_analyzed_and_switched_between_modes(live):
+    """The module applies the set to a cluster (its istiod, of each Istio release; the gateway's Service, Pod
+    and EndpointSlice); istiod, asked over xDS as the application's sidecar and as the gateway, programs each
+    mode as declared; that release's istioctl analyze has nothing to say about the set; each switch converges
+    in one run; absent leaves nothing."""
+    local_clusters, namespace = live.clusters, live.namespace
     ctx = local_clusters.contexts[0]
     set_name = f"lg{uuid.uuid4().hex[:8]}"
     base = {
@@ -232,8 +236,8 @@ def test_a_live_set_through_the_gateway_judged_by_istiod_analyzed_and_switched_b
             rerun = run_module("rules", modes[mode])[0]
             assert rerun["changed"] is False, (mode, rerun["plan"])
             probe_cases, check = live_expectation(mode, result["resources"], istiod, namespace)
-            istiolib.judge_until(probe_cases, check, timeout=60)
-            messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx)
+            istiolib.judge_until(probe_cases, check, timeout=60, release=live.release)
+            messages = istiolib.analyze_cluster(local_clusters.kubeconfig, ctx, release=live.release)
             messages = [m for m in messages if ours(m, set_name, namespace)]
             assert messages == [], (mode, [istiolib.analyze_message(m) for m in messages])
         assert run_module("rules", {**base, "state": "absent"})[0]["changed"] is True

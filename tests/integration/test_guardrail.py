@@ -20,6 +20,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import istiolib
 import pytest
 import yaml
 from clusterlib import KUBECTL, LocalClusters, clustertool, run_module, writes
@@ -224,17 +225,14 @@ def test_a_user_who_may_write_service_entries_is_denied_hostile_ones(guard_clust
         assert res.returncode != 0, addresses
         assert (
             f'serviceentries.networking.istio.io "hostile" {DENIED}{PREFIX}'
-            f"ServiceEntry {namespace}/hostile is MESH_EXTERNAL and allows {why}" in res.stderr
+            f"ServiceEntry {namespace}/hostile allows {why}" in res.stderr
         ), (addresses, res.stderr)
         assert NEVER in res.stderr
     # For everyone: the cluster's admin too.
     res = guard_cluster.kubectl(
         CTX, "apply", *extra, "-f", "-", stdin=service_entry(namespace, "hostile", "127.0.0.1"), check=False
     )
-    assert (
-        res.returncode != 0
-        and f"{PREFIX}ServiceEntry {namespace}/hostile is MESH_EXTERNAL and allows 127.0.0.1" in res.stderr
-    )
+    assert res.returncode != 0 and f"{PREFIX}ServiceEntry {namespace}/hostile allows 127.0.0.1" in res.stderr
     assert guard_cluster.kubectl(CTX, "get", "serviceentries", "-n", namespace, "-o", "name").stdout.split() == [
         "serviceentry.networking.istio.io/guarded--db"
     ]
@@ -244,7 +242,8 @@ def test_what_is_external_or_mesh_internal_passes(guarded, developer):
     namespace, _args = guarded
     for name, text in [
         ("partner", service_entry(namespace, "partner", "203.0.113.0/28", "2001:db8:5::/64")),
-        ("inside", service_entry(namespace, "inside", "10.0.0.5", location="MESH_INTERNAL")),
+        # Private addresses are not the guardrail's (the cluster's own ranges are, in every location).
+        ("inside", service_entry(namespace, "inside", "10.20.0.5", location="MESH_INTERNAL")),
         ("private", service_entry(namespace, "private", "10.20.0.0/24")),
         (
             "egress",
@@ -345,10 +344,7 @@ def test_with_the_guardrail_allow_ranges_cannot_open_special_or_cluster_ranges(g
     # Without the guardrail, allow_ranges are the one way to accept it knowingly.
     plain = run_module("rules", {**args, "set": "knowingly", "guardrail": None, "services": [metadata]}, check=True)[0]
     assert plain["failed"]  # ... but the live guardrail of set 'guarded' denies it for everyone, even in a dry run
-    assert (
-        f"{DENIED}{PREFIX}ServiceEntry {namespace}/knowingly--imds is MESH_EXTERNAL and allows 169.254.169.254"
-        in plain["msg"]
-    )
+    assert f"{DENIED}{PREFIX}ServiceEntry {namespace}/knowingly--imds allows 169.254.169.254" in plain["msg"]
 
 
 def test_deletes_in_a_namespace_being_deleted_pass(guard_cluster, guarded, developer):
@@ -378,3 +374,230 @@ def test_removing_the_guardrail_prunes_its_policy_and_binding(guard_cluster, gua
     result = run_module("rules", {**args, "guardrail": None})[0]
     assert result["plan"]["delete"] == preview["plan"]["delete"]
     assert our_admission_policies(guard_cluster) == []
+
+
+# --------------------------------------------------------------------------- what a hostile writer plants
+
+
+def probe(guard_cluster, namespace: str, calls: dict[str, tuple[str, int]], want: dict[str, str]) -> None:
+    """guard-1's istiod, asked as a sidecar of ``namespace``: each call's verdict (routed, denied, passthrough)
+    as ``want`` says, once istiod has caught up with the writes."""
+    istiod = {"istiod": str(guard_cluster.members[0].dir / "istiod.json")}
+    case = {
+        "id": "client",
+        **istiod,
+        "workload": {"namespace": namespace, "labels": {"app": "client"}},
+        "calls": [istiolib.tcp(address, port, name) for name, (address, port) in calls.items()],
+    }
+
+    def check(results):
+        got = {name: call["verdict"] for name, call in istiolib.by_name(results["client"]).items()}
+        assert got == want, got
+
+    istiolib.judge_until([case], check, timeout=60)
+
+
+def sidecar(namespace: str, name: str, mode=None, selector=None) -> str:
+    spec: dict = {"egress": [{"hosts": ["*/*"]}]}
+    if mode:
+        spec["outboundTrafficPolicy"] = {"mode": mode}
+    if selector:
+        spec["workloadSelector"] = {"labels": selector}
+    obj = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Sidecar",
+        "metadata": {"name": name, "namespace": namespace},
+    }
+    return yaml.safe_dump({**obj, "spec": spec})
+
+
+CALLS = {"declared": ("192.0.2.10", 5432), "metadata": ("169.254.169.254", 5432), "other": ("198.51.100.66", 5432)}
+LOCKED = {"declared": "routed", "metadata": "denied", "other": "denied"}
+
+
+def test_what_would_reopen_a_locked_namespace_is_denied_to_a_non_writer(guard_cluster, guarded, developer):
+    """Every object the review planted as a non-writer, judged by the guardrail (server-side dry runs and real
+    writes): entries that match every address, internal entries and WorkloadEntries in refused ranges, a patch
+    that turns an entry internal, egress rules without peers, Sidecars that leave REGISTRY_ONLY. istiod then
+    routes, for the locked namespace, what the set declared and nothing else."""
+    namespace, args = guarded
+    assert not run_module("rules", {**args, "registry_only": [namespace]})[0]["failed"]
+    every = yaml.safe_load(service_entry(namespace, "every", "192.0.2.99"))
+    del every["spec"]["addresses"]
+    internal = service_entry(namespace, "internal", "169.254.169.254", location="MESH_INTERNAL")
+    no_peers = yaml.safe_load(network_policy(namespace, "open", {"cidr": "192.0.2.0/24"}))
+    no_peers["spec"]["egress"] = [{"ports": [{"protocol": "TCP", "port": 5432}]}]
+    empty_peers = yaml.safe_load(network_policy(namespace, "open", {"cidr": "192.0.2.0/24"}))
+    empty_peers["spec"]["egress"] = [{"to": []}]
+    workload_entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "WorkloadEntry",
+        "metadata": {"name": "imds", "namespace": namespace},
+        "spec": {"address": "169.254.169.254", "labels": {"app": "imds"}},
+    }
+    attempts = {
+        "has resolution NONE and no addresses: Istio matches every destination address": yaml.safe_dump(every),
+        f"ServiceEntry {namespace}/internal allows 169.254.169.254": internal,
+        f"NetworkPolicy {namespace}/open has an egress rule without to": yaml.safe_dump(no_peers),
+        f"NetworkPolicy {namespace}/open has an egress rule without to: it": yaml.safe_dump(empty_peers),
+        f"Sidecar {namespace}/escape is not REGISTRY_ONLY in namespace {namespace}": sidecar(
+            namespace, "escape", "ALLOW_ANY", {"app": "client"}
+        ),
+        f"Sidecar {namespace}/inherits is not REGISTRY_ONLY": sidecar(namespace, "inherits", None, {"app": "client"}),
+        f"WorkloadEntry {namespace}/imds allows 169.254.169.254": yaml.safe_dump(workload_entry),
+    }
+    for why, text in attempts.items():
+        for dry_run in (["--dry-run=server"], []):
+            res = as_developer(developer, "apply", *dry_run, "-f", "-", stdin=text)
+            assert res.returncode != 0, (why, dry_run)
+            assert f"{DENIED}{PREFIX}" in res.stderr and why in res.stderr, (why, res.stderr)
+    # An external entry passes; a patch that turns it internal with a refused address does not.
+    assert (
+        as_developer(developer, "apply", "-f", "-", stdin=service_entry(namespace, "partner", "203.0.113.7")).returncode
+        == 0
+    )
+    patch = json.dumps(
+        [
+            {"op": "replace", "path": "/spec/location", "value": "MESH_INTERNAL"},
+            {"op": "replace", "path": "/spec/addresses", "value": ["169.254.169.254"]},
+        ]
+    )
+    res = as_developer(developer, "patch", "serviceentry", "partner", "-n", namespace, "--type=json", "-p", patch)
+    assert res.returncode != 0 and f"ServiceEntry {namespace}/partner allows 169.254.169.254" in res.stderr, res.stderr
+    # Outside the locked namespaces a Sidecar is the developer's business.
+    other = f"g-{uuid.uuid4().hex[:8]}"
+    guard_cluster.kubectl(CTX, "create", "namespace", other)
+    res = as_developer(developer, "apply", "--dry-run=server", "-f", "-", stdin=sidecar(other, "mine", "ALLOW_ANY"))
+    assert res.returncode == 0, res.stderr
+    calls = {**CALLS, "partner": ("203.0.113.7", 5432)}
+    probe(guard_cluster, namespace, calls, {**LOCKED, "partner": "routed"})
+    as_developer(developer, "delete", "serviceentry", "partner", "-n", namespace)
+
+
+def resolved(*addresses: str) -> list[dict]:
+    """A DNS answer given to the module (its resolved option): the test needs no DNS server."""
+    return [
+        {
+            "host": "db.tamper.test",
+            "addresses": list(addresses),
+            "cidrs": [],
+            "cname_chain": [],
+            "ttl": 30,
+            "error": None,
+        }
+    ]
+
+
+@pytest.fixture
+def unguarded(guard_cluster):
+    """A namespace and a set without the guardrail (what a writer may change there), removed after."""
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    guard_cluster.kubectl(CTX, "create", "namespace", namespace)
+    args = {
+        "kubeconfig": str(guard_cluster.kubeconfig),
+        "context": CTX,
+        "set": "unguarded",
+        "namespace": namespace,
+        "network_policy": True,
+        "registry_only": [namespace],
+        "services": [{"name": "db", "hosts": ["db.tamper.test"], "ports": [{"number": 5432, "protocol": "TCP"}]}],
+        "resolved": resolved("192.0.2.10"),
+    }
+    result = run_module("rules", args)[0]
+    assert not result["failed"], result.get("msg")
+    yield namespace, args
+    run_module("rules", {**args, "services": [], "state": "absent"})
+
+
+def last_seen(guard_cluster, namespace: str) -> dict:
+    (entry,) = guard_cluster.get(CTX, "serviceentries.networking.istio.io", namespace, "unguarded--db")
+    return json.loads(entry["metadata"]["annotations"]["meshguard.egress/last-seen"])
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ({"192.0.2.10": "", "198.51.100.66": ""}, "annotate", "written by kubectl-annotate"),
+        ({"192.0.2.10": "", "198.51.100.66": ""}, "as-the-collection", "which the applied rule does not hold"),
+        ({"192.0.2.10": "2099-01-01T00:00:00Z"}, "as-the-collection", "a time in the future"),
+    ],
+    ids=["annotate", "unheld-address", "future"],
+)
+def test_a_forged_retention_record_is_reported_and_widens_nothing(guard_cluster, unguarded, developer, case):
+    """A writer plants an address (or a time that never expires) in the last-seen record, with kubectl
+    annotate or with a server-side apply under the collection's own field manager name: the next run reports
+    it as tampering, writes it neither into the ServiceEntry nor the NetworkPolicy, and istiod does not
+    route it."""
+    forged, how, why = case
+    namespace, args = unguarded
+    record = json.dumps(forged, separators=(",", ":"))
+    if how == "annotate":
+        res = as_developer(
+            developer,
+            "annotate",
+            "--overwrite",
+            "serviceentry",
+            "unguarded--db",
+            "-n",
+            namespace,
+            f"meshguard.egress/last-seen={record}",
+        )
+    else:
+        (entry,) = guard_cluster.get(CTX, "serviceentries.networking.istio.io", namespace, "unguarded--db")
+        meta = entry["metadata"]
+        meta["annotations"]["meshguard.egress/last-seen"] = record
+        planted = {
+            "apiVersion": entry["apiVersion"],
+            "kind": entry["kind"],
+            "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")},
+            "spec": entry["spec"],
+        }
+        res = as_developer(
+            developer,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=meshguard.egress",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump(planted),
+        )
+    assert res.returncode == 0, res.stderr
+    result, printed = run_module("rules", args)
+    assert not result["failed"], result.get("msg")
+    (message,) = result["tampered"]
+    assert why in message and "tampering suspected" in message and message in printed
+    (entry,) = guard_cluster.get(CTX, "serviceentries.networking.istio.io", namespace, "unguarded--db")
+    assert entry["spec"]["addresses"] == ["192.0.2.10/32"]
+    (policy,) = guard_cluster.get(CTX, "networkpolicies.networking.k8s.io", namespace, "unguarded--db")
+    assert [p["ipBlock"]["cidr"] for p in policy["spec"]["egress"][0]["to"]] == ["192.0.2.10/32"]
+    assert last_seen(guard_cluster, namespace) == {"192.0.2.10": ""}
+    probe(guard_cluster, namespace, CALLS, LOCKED)
+    # The address DNS really stopped returning is retained as before.
+    result = run_module("rules", {**args, "resolved": resolved("192.0.2.11")})[0]
+    assert result["tampered"] == []
+    (entry,) = guard_cluster.get(CTX, "serviceentries.networking.istio.io", namespace, "unguarded--db")
+    assert entry["spec"]["addresses"] == ["192.0.2.10/31"]
+
+
+def test_a_field_added_beside_the_sets_own_is_drift_and_restored(guard_cluster, unguarded):
+    """A workloadSelector on the set's REGISTRY_ONLY Sidecar that matches nothing lifts the lockdown (istiod
+    passes an undeclared address through); rules_info reports the drift, rules restores the Sidecar whole,
+    and istiod blackholes it again."""
+    namespace, args = unguarded
+    probe(guard_cluster, namespace, CALLS, LOCKED)
+    selector = json.dumps({"spec": {"workloadSelector": {"labels": {"app": "nothing"}}}})
+    guard_cluster.kubectl(
+        CTX, "-n", namespace, "patch", "sidecars.networking.istio.io", "default", "--type=merge", "-p", selector
+    )
+    probe(guard_cluster, namespace, CALLS, {"declared": "routed", "metadata": "passthrough", "other": "passthrough"})
+    info, printed = run_module("rules_info", args)
+    assert info["in_sync"] is False and info["plan"]["update"] == [f"Sidecar/{namespace}/default"]
+    assert "fields the set does not write: spec.workloadSelector (by kubectl-patch)" in printed
+    result, printed = run_module("rules", args)
+    assert result["changed"] is True and result["plan"]["update"] == [f"Sidecar/{namespace}/default"]
+    assert "spec.workloadSelector (by kubectl-patch); restored" in printed
+    (live,) = guard_cluster.get(CTX, "sidecars.networking.istio.io", namespace, "default")
+    assert "workloadSelector" not in live["spec"]
+    probe(guard_cluster, namespace, CALLS, LOCKED)
+    assert run_module("rules", args)[0]["changed"] is False

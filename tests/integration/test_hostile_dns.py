@@ -136,8 +136,8 @@ def test_the_lookup_fails_or_warns_naming_host_address_and_range(dns_server_host
     assert str(caught.value) == (
         "1 host(s) answered addresses egress rules never allow: FORBIDDEN_ADDRESS: host mixed.hostile.test answered "
         "169.254.169.254: 169.254.169.254 is in 169.254.169.254/32, cloud instance metadata endpoint (AWS, Azure, "
-        "Google Cloud, Oracle Cloud, OpenStack) (the providers' documentation; link-local, RFC 3927): never an "
-        "external destination; an allow_ranges block inside 169.254.169.254/32 accepts it knowingly"
+        "Google Cloud, Oracle Cloud, OpenStack) (the providers' documentation; link-local, RFC 3927): not an "
+        "external destination, refused unless an allow_ranges block inside 169.254.169.254/32 accepts it knowingly"
     )
     # All or nothing: mixed's allowed 192.0.2.10 is not kept either; ok's 192.0.2.10 is.
     answer, warnings = lookup(terms, resolver=resolver(dns_server_hostile), on_error="warn")
@@ -263,8 +263,9 @@ def test_the_guard_reads_the_clusters_service_cidr(local_clusters, namespace, dn
     assert result["failed"]
     assert (
         "- service 'internal': host cluster-service.hostile.test answered 10.0.0.1: 10.0.0.1 is in 10.0.0.0/24, "
-        f"the cluster's Service range (ServiceCIDR kubernetes on context {CTX}): inside the cluster; allow_ranges "
-        "10.0.0.0/8 is broader than 10.0.0.0/24, so it does not open it" in result["msg"]
+        f"the cluster's Service range (ServiceCIDR kubernetes on context {CTX}): inside the cluster, refused unless "
+        "an allow_ranges block inside 10.0.0.0/24 accepts it knowingly (allow_ranges 10.0.0.0/8 is broader than "
+        "10.0.0.0/24, so it does not open it)" in result["msg"]
     )
     assert our_writes(local_clusters, before) == {}
     # A literal in the Service range fails too, whatever on_error says.

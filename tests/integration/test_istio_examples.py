@@ -255,16 +255,17 @@ def test_istioctl_analyze_recursive_analyses_nothing(tmp_path):
 
 
 def test_another_sets_protocol_on_the_same_port_does_not_silently_drop_a_rule(tmp_path):
-    # Two rule sets of a mesh, in two namespaces, each exported to all (the
-    # default): one declares a block on 27017 as TCP, the other a block on
-    # 27017 as MONGO. istiod refuses to put MONGO (or MYSQL) next to another
-    # protocol on one port ("conflict happens on a well known port", a log
-    # line, no conflict record) and drops the later one. A user who declares
-    # a port must get it reachable, or be told.
+    # Two rule sets of a mesh, in two namespaces, each exported to all
+    # (export_to: ["*"], the shared-services case; the default exports each
+    # to its own namespace only): one declares a block on 27017 as TCP, the
+    # other a block on 27017 as MONGO. istiod refuses to put MONGO (or MYSQL)
+    # next to another protocol on one port ("conflict happens on a well known
+    # port", a log line, no conflict record) and drops the later one. A user
+    # who declares a port must get it reachable, or be told.
     tcp = {"name": "reports", "hosts": ["192.0.2.0/28"], "ports": [{"number": 27017, "protocol": "TCP"}]}
     mongo = {"name": "orders", "hosts": ["198.51.100.0/28"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
     for set_name, namespace, service in (("a", "reports", tcp), ("b", "orders", mongo)):
-        args = {"state": "rendered", "set": set_name, "namespace": namespace, "services": [service]}
+        args = {"state": "rendered", "set": set_name, "namespace": namespace, "services": [service], "export_to": ["*"]}
         result = run_module("rules", {**args, "dest": str(tmp_path / set_name)})[0]
         assert not result["failed"], result["msg"]
     judged = istiolib.probe(

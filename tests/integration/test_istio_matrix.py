@@ -34,7 +34,7 @@ import istio_matrix as mx
 import istiolib
 import pytest
 import yaml
-from clusterlib import ANSIBLE_PLAYBOOK, ROOT
+from clusterlib import ANSIBLE_PLAYBOOK, RELEASES, ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -123,17 +123,19 @@ def render(base: Path, cases: list[mx.Case]) -> dict[str, dict]:
     return out
 
 
-def analyze_folders(folders: list[Path]) -> list[list[dict]]:
+def analyze_folders(folders: list[Path], release: str) -> list[list[dict]]:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(istiolib.analyze_folder, folders))
+        return list(pool.map(lambda f: istiolib.analyze_folder(f, release=release), folders))
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory) -> dict[str, Outcome]:
+def matrix(tmp_path_factory) -> dict[str, dict[str, Outcome]]:
+    """Every case rendered once, then judged by each Istio release's own code (its probe, its istioctl):
+    outcomes by release, then case id."""
     base = tmp_path_factory.mktemp("istio-matrix")
     t0 = time.monotonic()
     rendered = render(base, CASES)
-    t1 = time.monotonic()
+    timings = {"render_s": round(time.monotonic() - t0, 1)}
     specs = {c.id: mx.spec(c) for c in CASES}
     batch = []
     for c in CASES:
@@ -141,21 +143,34 @@ def matrix(tmp_path_factory) -> dict[str, Outcome]:
         calls = istiolib.positive_calls(d) + istiolib.negative_calls(d, c.families)
         batch.append({"id": c.id, "manifests": [str(base / c.id)], "workload": mx.workload(c), "calls": calls})
     ok = [b for b in batch if not rendered[b["id"]].get("failed")]
-    results = istiolib.probe(ok)
-    t2 = time.monotonic()
-    analyzed = dict(zip([b["id"] for b in ok], analyze_folders([Path(b["manifests"][0]) for b in ok])))
-    t3 = time.monotonic()
-    outcomes = {
-        c.id: Outcome(c, specs[c.id].declared, rendered[c.id], results.get(c.id), analyzed.get(c.id, [])) for c in CASES
-    }
-    timings = {"render_s": round(t1 - t0, 1), "probe_s": round(t2 - t1, 1), "analyze_s": round(t3 - t2, 1)}
+    outcomes: dict[str, dict[str, Outcome]] = {}
+    for release in RELEASES:
+        t1 = time.monotonic()
+        results = istiolib.probe(ok, release=release)
+        t2 = time.monotonic()
+        folders = [Path(b["manifests"][0]) for b in ok]
+        analyzed = dict(zip([b["id"] for b in ok], analyze_folders(folders, release)))
+        t3 = time.monotonic()
+        outcomes[release] = {
+            c.id: Outcome(c, specs[c.id].declared, rendered[c.id], results.get(c.id), analyzed.get(c.id, []))
+            for c in CASES
+        }
+        timings[release] = {"probe_s": round(t2 - t1, 1), "analyze_s": round(t3 - t2, 1)}
     write_report(outcomes, timings)
     return outcomes
 
 
-def write_report(outcomes: dict[str, Outcome], timings: dict) -> None:
+def write_report(outcomes: dict[str, dict[str, Outcome]], timings: dict) -> None:
     """Every case's findings in one file, for people (the table of the
-    renderer's defects is made from it)."""
+    renderer's defects is made from it), per Istio release."""
+    report: dict[str, dict] = {}
+    for release, by_case in outcomes.items():
+        report[release] = findings(by_case)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps({"timings": timings, "releases": report}, indent=1, sort_keys=True))
+
+
+def findings(outcomes: dict[str, Outcome]) -> dict:
     report = {}
     for cid, o in outcomes.items():
         entry = {"case": o.case.__dict__, "module_failed": o.rendered.get("failed", False)}
@@ -173,8 +188,7 @@ def write_report(outcomes: dict[str, Outcome], timings: dict) -> None:
                 calls=len(o.result["calls"]),
             )
         report[cid] = entry
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps({"timings": timings, "cases": report}, indent=1, sort_keys=True))
+    return report
 
 
 def shown(problems: list[str], limit: int = 8) -> str:
@@ -195,17 +209,19 @@ def test_the_matrix_covers_every_pair_of_values():
     assert len(cells) == len(istiolib.PROTOCOLS) * len(mx.HOST_KINDS) * len(mx.LAYOUTS)
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: f"istio-{r}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_every_declared_address_and_port_is_routed_to_the_service(matrix, case):
-    o = matrix[case.id]
+def test_every_declared_address_and_port_is_routed_to_the_service(matrix, case, release):
+    o = matrix[release][case.id]
     o.check()
     bad = istiolib.unreachable(o.result, o.hosts)
     assert not bad, f"{len(bad)} declared calls not routed to {sorted(o.hosts)[:3]}:\n{shown(bad)}"
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: f"istio-{r}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_undeclared_traffic_is_denied_under_registry_only_and_passed_through_otherwise(matrix, case):
-    o = matrix[case.id]
+def test_undeclared_traffic_is_denied_under_registry_only_and_passed_through_otherwise(matrix, case, release):
+    o = matrix[release][case.id]
     o.check()
     assert o.result["fallback"] == mx.expected_sidecar(case)
     bad = istiolib.leaks(o.result, case.registry_only)
@@ -213,25 +229,28 @@ def test_undeclared_traffic_is_denied_under_registry_only_and_passed_through_oth
     assert not bad, f"{len(bad)} undeclared calls not {want}:\n{shown(bad)}"
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: f"istio-{r}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_istiod_records_no_conflict(matrix, case):
-    o = matrix[case.id]
+def test_istiod_records_no_conflict(matrix, case, release):
+    o = matrix[release][case.id]
     o.check()
     bad = istiolib.conflicts(o.result)
     assert not bad, shown(bad)
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: f"istio-{r}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_no_cluster_has_more_endpoints_than_the_service_declares_addresses(matrix, case):
-    o = matrix[case.id]
+def test_no_cluster_has_more_endpoints_than_the_service_declares_addresses(matrix, case, release):
+    o = matrix[release][case.id]
     o.check()
     bad = istiolib.endpoint_excess(o.result, o.hosts, o.declared.addresses)
     assert not bad, shown(bad)
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: f"istio-{r}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_istio_validation_and_istioctl_analyze_report_nothing(matrix, case):
-    o = matrix[case.id]
+def test_istio_validation_and_istioctl_analyze_report_nothing(matrix, case, release):
+    o = matrix[release][case.id]
     o.check()
     assert istiolib.validation_messages(o.result) == []
     ignored = o.result.get("ignored") or []

@@ -42,7 +42,8 @@ CLUSTERS = ["local-1", "local-2", "local-3"]
 OUR_RESOURCES = {"serviceentries", "networkpolicies", "sidecars", "egressrules"}
 KINDS = {"ServiceEntry": "serviceentries.networking.istio.io", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
 RULES_TASK = "Apply the egress rule set"
-RESOLVE_TASK = "Resolve the host names of every cluster's services, once for the whole run"
+RESOLVE_TASK = "Check every cluster and resolve their host names, once for the whole run"
+STOP_TASK = "Stop before any cluster is touched"
 SUMMARY_TASK = "Summary of every cluster"
 
 MONGO_HOSTS = ["mongo-0.db.rollout.test", "mongo-1.db.rollout.test", "mongo-2.db.rollout.test"]
@@ -272,6 +273,25 @@ def untouched(local_clusters, rollout, run: Run, before: dict[str, dict]) -> Non
     other tests may use the shared clusters at any time."""
     assert run.results(RULES_TASK) == {}
     assert snapshot(local_clusters, rollout) == before
+
+
+def stopped(run: Run) -> str:
+    """The run stopped before any cluster was touched: every cluster failed in the stop task (none shows
+    as green), the first with the run's one report, the others pointing to it; the report printed once."""
+    results = run.results(STOP_TASK, "failed")
+    assert sorted(results) == CLUSTERS, run.out
+    assert all(run.recap[c]["failed"] == 1 for c in CLUSTERS), run.recap
+    report = results["local-1"]["msg"]
+    for ctx in CLUSTERS[1:]:
+        assert results[ctx]["msg"] == (
+            "not touched: the run stopped before any cluster was touched (the problems are reported once, by local-1)"
+        )
+    assert report.startswith("the rule set was applied to no cluster, ")
+    first = report.splitlines()[2]
+    # Printed by one host's failure only (which ansible-core shows as an error block and as the fatal result).
+    failures = [line for line in run.out.splitlines() if line.startswith("fatal: [") and first in line]
+    assert [line.split("]")[0] for line in failures] == ["fatal: [local-1"], run.out
+    return report
 
 
 def wait_serving(local_clusters, context: str, timeout: float = 120.0) -> None:
@@ -589,7 +609,8 @@ def test_host_names_are_resolved_once_per_run(local_clusters, rollout, dns, tmp_
     start = dns.queries()
     run = ok(rollout.rollout(meshguard_egress_serial=1))
     assert dns.queries() - start == once
-    assert run.statuses(RESOLVE_TASK) == [("local-1", "ok"), ("local-2", "skipped"), ("local-3", "skipped")]
+    # Each batch checks its clusters again; the answers of the first are reused.
+    assert run.statuses(RESOLVE_TASK) == [("local-1", "ok"), ("local-2", "ok"), ("local-3", "ok")]
     assert sorted(run.results(RULES_TASK)) == CLUSTERS
     # Each batch prints the summary of every cluster done so far.
     assert [len([line for line in s if "created" in line]) for s in run.summary()] == [1, 2, 3]
@@ -602,7 +623,12 @@ def test_default_policy_fails_before_any_cluster_is_touched(local_clusters, roll
     before = snapshot(local_clusters, rollout)
     run = rollout.rollout()
     assert run.rc == 2, run.out
-    assert "1 host name(s) did not resolve, no cluster was touched: mongo-1.db.rollout.test: does not exist" in run.out
+    report = stopped(run)
+    assert "host names that did not resolve:\n- mongo-1.db.rollout.test: does not exist" in report
+    assert report.endswith(
+        "(every cluster)\nWith meshguard_egress_on_error=keep, the other services are applied and these keep "
+        "their live rules."
+    )
     untouched(local_clusters, rollout, run, before)
 
 
@@ -624,9 +650,8 @@ def test_keep_policy_keeps_the_live_addresses_of_a_host_that_does_not_resolve(lo
         assert addresses(objects, set_name, "mongo") == MONGO_CIDRS  # as before, not shrunk
         assert addresses(objects, set_name, "mysql") == ["192.0.2.51/32"]
     (summary,) = run.summary()
-    assert summary[-1].startswith(
-        "not resolved, live rules kept on every cluster: mongo-1.db.rollout.test: does not exist"
-    )
+    assert summary[-1].startswith("not resolved, live rules kept: mongo-1.db.rollout.test: does not exist")
+    assert summary[-1].endswith("(every cluster)")
 
 
 def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clusters, rollout):
@@ -638,8 +663,8 @@ def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clust
     run = rollout.rollout()
     assert run.rc == 2, run.out
     assert (
-        "meshguard_egress_services[1] 'cache': clusters: local-4: neither a host nor a group of the inventory"
-        in run.out
+        "- meshguard_egress_services[1] 'cache': clusters: local-4: neither a host nor a group of the inventory "
+        "(every cluster)" in stopped(run)
     )
     untouched(local_clusters, rollout, run, before)
 
@@ -648,9 +673,7 @@ def test_bad_scoping_or_resolvers_fail_before_any_cluster_is_touched(local_clust
     rollout.write([MONGO], extra={"host_vars/local-3.yml": {"meshguard_egress_resolver": other}})
     run = rollout.rollout()
     assert run.rc == 2, run.out
-    assert "meshguard_egress_resolver or meshguard_egress_trust_anchors differs between the clusters of this run" in (
-        " ".join(run.out.split())
-    )
+    assert "meshguard_egress_resolver differs between the clusters of this run" in stopped(run)
     untouched(local_clusters, rollout, run, before)
 
 
@@ -667,8 +690,9 @@ def test_a_refused_answer_stops_the_rollout_before_any_cluster_is_touched(local_
     rollout.write([MONGO, dict(PARTNER, hosts=["partner-api.rollout.test"])])
     run = rollout.rollout(*(["--check", "--diff"] if check else []))
     assert run.rc == 2, run.out
-    flat = " ".join(run.out.split())
-    assert f"1 answer(s) egress rules never allow, no cluster was touched: {METADATA}169.254.169.254/32, cloud" in flat
+    report = stopped(run)
+    assert f"answers egress rules never allow:\n- {METADATA}169.254.169.254/32, cloud" in report
+    assert report.count(METADATA) == 1 and "(local-1, local-2)" in report  # partner is scoped to eu
     untouched(local_clusters, rollout, run, before)
 
 
@@ -687,13 +711,16 @@ def test_with_keep_a_refused_service_keeps_its_live_rules_and_the_summary_says_s
             assert [r["address"] for r in result["refused"]] == ["169.254.169.254"], ctx
             assert f"ServiceEntry/{rollout.namespace}/{rollout.set_name}--partner" in result["plan"]["unchanged"]
     (summary,) = run.summary()
-    assert summary[-1].startswith(f"refused, live rules kept on every cluster: {METADATA}169.254.169.254/32")
+    assert summary[-1].startswith(f"refused, live rules kept: {METADATA}169.254.169.254/32")
+    assert summary[-1].endswith("(local-1, local-2)")
 
 
 def test_private_answers_need_allow_ranges_and_internal_ranges_apply_per_cluster(local_clusters, rollout):
     rollout.write([MONGO, LEGACY])
     run = rollout.rollout()
-    assert run.rc == 2 and "host legacy-db.corp.rollout.test answered 10.20.0.5: 10.20.0.5 is in 10.0.0.0/8" in run.out
+    assert run.rc == 2 and "host legacy-db.corp.rollout.test answered 10.20.0.5: 10.20.0.5 is in 10.0.0.0/8" in stopped(
+        run
+    )
     assert run.results(RULES_TASK) == {}
     allowed = dict(LEGACY, allow_ranges=["10.20.0.0/16"])
     rollout.write([MONGO, allowed])
@@ -708,8 +735,9 @@ def test_private_answers_need_allow_ranges_and_internal_ranges_apply_per_cluster
     )
     run = rollout.rollout()
     assert run.rc == 2, run.out
-    flat = " ".join(run.out.split())
-    assert "10.20.0.5 is in 10.20.0.0/24, internal range (internal_ranges[0]): declared internal" in flat
+    report = stopped(run)
+    assert "10.20.0.5 is in 10.20.0.0/24, internal range (internal_ranges[0]): declared internal" in report
+    assert report.count("10.20.0.5 is in") == 1 and report.count("(local-3)") == 1
     untouched(local_clusters, rollout, run, before)
 
 
@@ -823,3 +851,105 @@ def test_dns_stopped_during_a_rollout_changes_no_address(local_clusters, rollout
         assert addresses(live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "mongo") == (
             MONGO_CIDRS
         )
+
+
+# --------------------------------------------------------------------------- every problem once, before anything
+
+EVERY_PROBLEM = [
+    dict(MONGO, ports=[{"number": 27017, "protocol": "MONGOO"}]),
+    dict(MYSQL, ports=[{"number": 70000, "protocol": "MYSQL"}]),
+    dict(CACHE, namespace="Bad_Namespace", clusters=["eu"]),
+    {"name": "gone", "hosts": ["gone.rollout.test"], "ports": [{"number": 5432, "protocol": "TCP"}]},
+    dict(PARTNER, hosts=["partner-api.rollout.test"]),
+]
+
+
+def test_every_problem_of_every_cluster_is_reported_once_in_one_run(local_clusters, rollout, dns):
+    """Field errors, a name that does not resolve and a hostile answer: one run shows them all, each
+    once with the clusters it concerns, and every cluster fails untouched."""
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    rollout.write(EVERY_PROBLEM)
+    start = dns.queries()
+    run = rollout.rollout()
+    assert run.rc == 2, run.out
+    report = stopped(run)
+    assert dns.queries() > start  # the names were asked after the fields were checked, in the same run
+    expected = [
+        "invalid input:",
+        "- services[0] 'mongo': ports[0].protocol: must be one of TCP, MONGO, MYSQL, REDIS, TLS, HTTPS, HTTP, "
+        "HTTP2, GRPC, got 'MONGOO' (every cluster)",
+        "- services[1] 'mysql': ports[0].number: must be between 1 and 65535, got 70000 (every cluster)",
+        "- services[2] 'cache': namespace: ",
+        "host names that did not resolve:",
+        "- gone.rollout.test: does not exist",
+        "answers egress rules never allow:",
+        f"- {METADATA}169.254.169.254/32",
+    ]
+    lines = report.splitlines()
+    assert lines[0] == "the rule set was applied to no cluster, 5 problems:"
+    for want, line in zip(expected, lines[1:]):
+        assert line.startswith(want), (want, line)
+    assert lines[4].endswith("(local-1, local-2)")  # cache is scoped to eu here
+    untouched(local_clusters, rollout, run, before)
+
+
+def test_two_inventory_hosts_that_reach_the_same_cluster_are_refused_before_any_write(local_clusters, rollout):
+    """local-3's host vars name no context: the kubeconfig's current context, the same cluster as
+    local-1's (tools/clusters.py makes local-1 current). Applying the set twice there would prune
+    what the other host applied."""
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    rollout.write(SERVICES, extra={"host_vars/local-3.yml": {"meshguard_egress_context": ""}})
+    run = rollout.rollout()
+    assert run.rc == 2, run.out
+    server = local_clusters.by_context("local-1").server
+    assert f"- inventory hosts local-1 and local-3 reach the same cluster (API server {server}): " in stopped(run)
+    untouched(local_clusters, rollout, run, before)
+
+
+# --------------------------------------------------------------------------- the reachability report
+
+
+def test_a_dns_change_is_reported_as_its_reachability_change_once_across_clusters(
+    local_clusters, rollout, dns, tmp_path
+):
+    """A replica-set member moves: the preview prints, writes (Markdown and JSON) and publishes (set_stats)
+    exactly that change, one line for every cluster, and it is what each cluster's rules task reported."""
+    ok(rollout.rollout())
+    dns.edit(("mongo-1.db        A     192.0.2.11\n", "mongo-1.db        A     192.0.2.12\n"))
+    report = tmp_path / "reports" / "egress.md"
+    report.parent.mkdir()
+    run = ok(rollout.rollout("--check", "--diff", meshguard_egress_report=str(report)))
+    (printed,) = [r["result"]["msg"] for r in run.records if r["task"] == "Reachability across clusters"]
+    ns = rollout.namespace
+    assert printed[0] == f"reachability of set {rollout.set_name} on 3 cluster(s), check mode: nothing was written:"
+    changes = [line for line in printed if line[:2] in ("+ ", "- ")]
+    # The new address, and the old one now kept by retention alone (24h), on every cluster.
+    assert len(changes) == 2, printed
+    # DNS no longer answers it: every host name of the service stands for its provenance.
+    assert changes[0].startswith(
+        f"+ {ns} -> 192.0.2.11:27017 MONGO  mongo direct ({', '.join(MONGO_HOSTS)}, retained until "
+    )
+    assert changes[0].endswith("every cluster (3)")
+    assert changes[1] == f"+ {ns} -> 192.0.2.12:27017 MONGO  mongo direct (mongo-1.db.rollout.test)  every cluster (3)"
+    data = json.loads(report.with_name("egress.md.json").read_text())
+    assert [c["destination"] for c in data["changes"]] == ["192.0.2.11", "192.0.2.12"]
+    assert all(c["clusters"] == CLUSTERS for c in data["changes"])
+    # Each cluster's own result says the same.
+    for ctx, result in run.results(RULES_TASK).items():
+        added = [(a["destination"], a["retained_until"] is not None) for a in result["reachability"]["added"]]
+        assert added == [("192.0.2.11", True), ("192.0.2.12", False)], ctx
+        assert result["reachability"]["removed"] == []
+    markdown = report.read_text()
+    assert markdown.startswith(f"### meshguard.egress: reachability of set `{rollout.set_name}` (check mode")
+    assert (
+        f"| + | {ns} | `192.0.2.12:27017` | MONGO | mongo | direct | mongo-1.db.rollout.test | every cluster (3) |"
+        in markdown
+    )
+    (stats,) = [
+        r["result"]
+        for r in run.records
+        if r["task"] == "Publish the reachability change for the next node of an AWX workflow"
+    ]
+    assert stats["ansible_stats"]["data"]["meshguard_egress_reachability"] == data

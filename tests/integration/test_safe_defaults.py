@@ -108,7 +108,7 @@ def test_a_set_grants_its_own_namespace_only_as_istiod_programs_it(local_cluster
             ("VirtualService", (".", "istio-system")),
         }
         expect(cases, {"own": {"mysql": True, "mongo": True}, "other": {"mysql": False, "mongo": False}})
-        info = run_module("rules_info", {k: v for k, v in args.items()})[0]
+        info = run_module("rules_info", dict(args))[0]
         assert (info["in_sync"], info["exported_wider"]) == (True, [])
 
         # Someone takes exportTo off the direct service's ServiceEntry: Istio's default, every namespace.
@@ -231,7 +231,7 @@ def allows(connections: str, protocol: str, port: int) -> bool:
         if protocol not in [p.strip() for p in protocols.split(",")]:
             continue
         for item in ports.replace(" ", "").split(","):
-            low, _, high = item.partition("-")
+            low, _dash, high = item.partition("-")
             if int(low) <= port <= int(high or low):
                 return True
     return False

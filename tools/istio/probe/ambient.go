@@ -196,7 +196,7 @@ func describeWDSService(resource string, s *workloadapi.Service) WDSService {
 		out.LoadBalancingMode = lb.GetMode().String()
 		out.HealthPolicy = lb.GetHealthPolicy().String()
 	}
-	out.Visibility = s.GetVisibility().String()
+	out.Visibility = visibility(s)
 	return out
 }
 

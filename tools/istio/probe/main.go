@@ -128,8 +128,13 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	detail := fs.Bool("detail", false, "print every listener, cluster and route")
 	summary := fs.Bool("summary", false, "print a human-readable summary instead of JSON")
 	verbose := fs.Bool("v", false, "Istio's own logs on stderr")
+	version := fs.Bool("version", false, "print the Istio proxy version the probe claims (its release's) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, proxyVersion)
+		return 0
 	}
 	configureLogs(*verbose)
 

@@ -47,11 +47,6 @@ import (
 	"istio.io/istio/pkg/test"
 )
 
-// proxyVersion is the Istio version the probe's proxy claims: the minor
-// version of the pinned istio.io/istio module (its VERSION file), so that
-// istiod generates what it generates for its own sidecars.
-const proxyVersion = "1.31.0"
-
 // Addresses of the probe's workload per IP family: pod addresses as a CNI
 // would hand them out, outside every range the tests declare.
 var workloadIPs = map[string][]string{

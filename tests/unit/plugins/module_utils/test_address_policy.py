@@ -153,9 +153,9 @@ def test_the_message_says_what_the_range_is_its_source_and_why():
     refusal = POLICY.judge("169.254.169.254")
     assert str(refusal).startswith(
         "169.254.169.254 is in 169.254.169.254/32, cloud instance metadata endpoint (AWS, Azure, Google Cloud, "
-        "Oracle Cloud, OpenStack) (the providers' documentation; link-local, RFC 3927): never an external destination"
+        "Oracle Cloud, OpenStack) (the providers' documentation; link-local, RFC 3927): not an external destination"
     )
-    assert "allow_ranges block inside 169.254.169.254/32 accepts it knowingly" in str(refusal)
+    assert "refused unless an allow_ranges block inside 169.254.169.254/32 accepts it knowingly" in str(refusal)
 
 
 def test_private_addresses_pass_only_inside_allow_ranges():

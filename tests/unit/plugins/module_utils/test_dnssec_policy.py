@@ -17,6 +17,7 @@ import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects, refused_answers
 from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import HostResult
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_anchors import parse_trust_anchors
 from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import (
     Unproven,
     judge,
@@ -25,6 +26,13 @@ from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy im
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError, OptionError
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
+from ansible_collections.meshguard.egress.plugins.module_utils._report import report_data, report_lines, report_markdown
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
+    ClusterInput,
+    check_clusters,
+    resolution_key,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout import judge as judge_run
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import (
     changes,
     dump,
@@ -38,6 +46,7 @@ TCP = [{"number": 443, "protocol": "TLS"}]
 FORGED = "RRSIG over api.partner.test A by partner.test key 4242: does not verify"
 UNSIGNED = "cdn.test is delegated without DS (NSEC of test)"
 ONLY_SECURE = "dnssec require accepts secure answers only"
+FORGED_ANCHOR = "partner.test. DS 4242 13 2 " + "ab" * 32
 
 
 def detail(host, *addresses, status=None, reason="", error=None):
@@ -266,3 +275,55 @@ def _result(item):
 
 def _detail(result):
     return detail(result.host, *result.addresses, status=result.dnssec, reason=result.dnssec_reason)
+
+
+# --------------------------------------------------------------------------- the rollout's one check
+
+
+def _cluster(host, services, **spec):
+    return ClusterInput(host, Settings(spec={"set": "s", "services": services, **spec}))
+
+
+def test_the_rollout_validates_when_any_cluster_asks_and_judges_each_by_its_mode():
+    plain = [_cluster("c1", SERVICES[:2]), _cluster("c2", SERVICES[:2])]
+    assert check_clusters(plain).anchors is None  # nobody asks: nothing is validated
+    clusters = [_cluster("c1", SERVICES[:2]), _cluster("c2", SERVICES[:2], dnssec="require")]
+    checked = check_clusters(clusters)
+    assert [a.zone.to_text() for a in checked.anchors.anchors] == ["."]  # the root's, by default
+    unresolved, refused = judge_run(checked.judged, ANSWERS)
+    assert unresolved == []
+    assert [(p.message.split(":")[0], p.hosts) for p in refused] == [
+        ("service 'partner'", ("c2",)),
+        ("service 'cdn'", ("c2",)),
+    ]
+
+
+def test_the_rollout_needs_one_set_of_anchors():
+    clusters = [_cluster("c1", SERVICES, dnssec="prefer"), _cluster("c2", SERVICES, trust_anchors=[FORGED_ANCHOR])]
+    problems = [p.message for p in check_clusters(clusters).problems]
+    assert problems == [
+        "meshguard_egress_trust_anchors differs between the clusters of this run; host names are resolved and "
+        "validated once for every cluster, so set it once (for example in group_vars/all)"
+    ]
+    assert resolution_key(["a.test"], {}, "", "24h", parse_trust_anchors([FORGED_ANCHOR]))["trust_anchors"] == [
+        FORGED_ANCHOR
+    ]
+
+
+def test_the_reachability_report_shows_each_hosts_status():
+    added = {
+        "namespace": "apps",
+        "sources": ["apps"],
+        "service": "partner",
+        "destination": "192.0.2.10/32",
+        "port": 443,
+        "protocol": "TLS",
+        "way": "direct",
+        "hosts": ["api.partner.test"],
+        "retained_until": None,
+    }
+    outcomes = {"c1": {"reachability": {"added": [added], "removed": [], "unchanged": 0}}}
+    data = report_data("s", check_mode=True, outcomes=outcomes, hosts=["c1"], resolution={"results": ANSWERS})
+    assert data["dnssec"] == {"api.partner.test": "bogus", "www.cdn.test": "insecure", "db.partner.test": "secure"}
+    assert "(api.partner.test (DNSSEC bogus))" in report_lines(data)[1]
+    assert "api.partner.test (DNSSEC bogus)" in report_markdown(data)

@@ -101,7 +101,9 @@ def test_an_address_missing_from_dns_is_kept_from_the_live_annotation():
                 "meshguard.egress/service": "pg",
                 "meshguard.egress/last-seen": json.dumps({"192.0.2.1": "", "192.0.2.7": ""}),
             }
-        }
+        },
+        # What the collection applied: the record matches it.
+        "spec": {"addresses": ["192.0.2.1/32", "192.0.2.7/32"]},
     }
     settings = Settings(
         spec=spec({"name": "pg", "hosts": ["pg.example.com"], "ports": TCP}),
@@ -152,3 +154,52 @@ def test_rendered_files_equal_the_set_and_stale_files_of_the_set_go(tmp_path):
     assert second["removed"] == [str(tmp_path / "serviceentry-db-shop--old.yaml")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "serviceentry-db-shop--pg.yaml"]
     assert rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=False)["changed"] is False
+
+
+def forged(record: dict, addresses: list, managers=()):
+    managed = [
+        {
+            "manager": m,
+            "operation": "Update",
+            "fieldsV1": {"f:metadata": {"f:annotations": {"f:meshguard.egress/last-seen": {}}}},
+        }
+        for m in managers
+    ]
+    return {
+        "metadata": {
+            "annotations": {"meshguard.egress/service": "pg", "meshguard.egress/last-seen": json.dumps(record)},
+            "managedFields": managed,
+        },
+        "spec": {"addresses": addresses},
+    }
+
+
+@pytest.mark.parametrize(
+    ("record", "addresses", "managers", "why"),
+    [
+        # An address the applied rule never held, added to the record: it would be retained for a day.
+        ({"192.0.2.1": "", "198.51.100.66": ""}, ["192.0.2.1/32"], (), "which the applied rule does not hold"),
+        # A time in the future never expires.
+        ({"192.0.2.1": "", "192.0.2.7": "2099-01-01T00:00:00Z"}, ["192.0.2.1/32", "192.0.2.7/32"], (), "in the future"),
+        # Written by someone else (kubectl edit, patch): nothing of it is used.
+        (
+            {"192.0.2.1": "", "192.0.2.7": ""},
+            ["192.0.2.1/32", "192.0.2.7/32"],
+            ("meshguard.egress", "kubectl-edit"),
+            "written by kubectl-edit",
+        ),
+    ],
+    ids=["unknown-address", "future", "foreign-writer"],
+)
+def test_a_forged_retention_record_is_reported_and_widens_nothing(record, addresses, managers, why):
+    settings = Settings(
+        spec=spec({"name": "pg", "hosts": ["pg.example.com"], "ports": TCP}),
+        resolved=[detail("pg.example.com", ["192.0.2.1"])],
+    )
+    result = desired(settings, [forged(record, addresses, managers)])
+    (entry,) = result.objects
+    assert entry["spec"]["addresses"] == ["192.0.2.1/32"]
+    assert json.loads(entry["metadata"]["annotations"]["meshguard.egress/last-seen"]) == {"192.0.2.1": ""}
+    (message,) = result.tampered
+    assert why in message and "tampering suspected" in message
+    assert message in result.warnings

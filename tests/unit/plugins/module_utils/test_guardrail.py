@@ -37,8 +37,9 @@ def test_a_policy_and_its_binding_are_rendered_with_the_sets_labels():
     assert binding["spec"] == {"policyName": "meshguard-egress--shop", "validationActions": ["Deny"]}
     assert policy["spec"]["failurePolicy"] == "Fail"
     guarded = {p for rule in policy["spec"]["matchConstraints"]["resourceRules"] for p in rule["resources"]}
-    assert guarded == {k.plural for k in KINDS if k not in (ADMISSION_POLICY, ADMISSION_BINDING)}
-    writers = policy["spec"]["validations"][2]["expression"]
+    # Every kind the set writes, and WorkloadEntries (judged for their address).
+    assert guarded == {k.plural for k in KINDS if k not in (ADMISSION_POLICY, ADMISSION_BINDING)} | {"workloadentries"}
+    writers = policy["spec"]["validations"][-1]["expression"]
     assert "request.userInfo.username in ['system:serviceaccount:ci:deployer', 'alice']" in writers
     assert rendered(guardrail={"writers": ["alice"]}) == rendered(guardrail={"writers": ["alice"]})
     assert not [o for o in rendered() if o["kind"].startswith("ValidatingAdmission")]

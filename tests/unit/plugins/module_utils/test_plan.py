@@ -137,3 +137,47 @@ def test_clean_drops_server_bookkeeping_only():
     assert set(out["metadata"]) == {"name", "namespace", "labels", "annotations"}
     assert "status" not in out
     assert out["spec"]["resolution"] == "NONE"
+
+
+def _managed(manager, operation, spec_tree):
+    return {"manager": manager, "operation": operation, "fieldsV1": {"f:spec": spec_tree}}
+
+
+def test_a_field_another_writer_added_beside_the_sets_is_drift_and_replaced():
+    desired = with_hash(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Sidecar",
+            "metadata": {
+                "name": "default",
+                "namespace": "shop",
+                "labels": {"app.kubernetes.io/managed-by": "meshguard.egress", "meshguard.egress/set": "s"},
+            },
+            "spec": {"egress": [{"hosts": ["*/*"]}], "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+        }
+    )
+    live = copy.deepcopy(desired)
+    live["spec"]["workloadSelector"] = {"labels": {"app": "nothing"}}
+    live["metadata"]["managedFields"] = [
+        _managed("meshguard.egress", "Apply", {"f:egress": {}, "f:outboundTrafficPolicy": {"f:mode": {}}}),
+        _managed("kubectl-edit", "Update", {"f:workloadSelector": {".": {}, "f:labels": {".": {}, "f:app": {}}}}),
+    ]
+    (change,) = make_plan([desired], [live], [], manager="meshguard.egress").changes
+    assert (change.action, change.replace) == ("update", True)
+    assert change.reason == "fields the set does not write: spec.workloadSelector (by kubectl-edit)"
+    # A key added inside a field the set writes counts too; one the set's own applies hold does not.
+    live["spec"].pop("workloadSelector")
+    live["spec"]["outboundTrafficPolicy"]["egressProxy"] = {"host": "x"}
+    live["metadata"]["managedFields"][1] = _managed(
+        "kubectl-patch", "Update", {"f:outboundTrafficPolicy": {"f:egressProxy": {}}}
+    )
+    (change,) = make_plan([desired], [live], [], manager="meshguard.egress").changes
+    assert change.reason == "fields the set does not write: spec.outboundTrafficPolicy.egressProxy (by kubectl-patch)"
+    del live["spec"]["outboundTrafficPolicy"]["egressProxy"]
+    live["metadata"]["managedFields"].pop()
+    assert make_plan([desired], [live], [], manager="meshguard.egress").changes[0].action == "unchanged"
+    # Written with the set's own field manager name (server-side apply): drift, which a plain apply removes.
+    live["spec"]["workloadSelector"] = {"labels": {"app": "nothing"}}
+    live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:workloadSelector"] = {}
+    (change,) = make_plan([desired], [live], [], manager="meshguard.egress").changes
+    assert (change.action, change.replace) == ("update", False)

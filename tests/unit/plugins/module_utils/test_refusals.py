@@ -117,9 +117,14 @@ def test_with_keep_a_refused_service_keeps_its_live_objects_and_the_others_apply
 
 def test_allow_ranges_open_a_private_answer_only_inside_them():
     resolved = [detail("db.corp.test", "10.20.0.5", "10.20.0.6")]
-    with pytest.raises(MeshguardError, match=r"10\.20\.0\.5 is in 10\.0\.0\.0/8, private-use \(RFC 1918\)"):
+    with pytest.raises(MeshguardError) as caught:
         run_ = prepared([svc("db", "db.corp.test")], resolved)
         desired_objects(run_, run_.resolved)
+    assert (
+        "service 'db': host db.corp.test answered 2 addresses in 10.0.0.0/8, private-use (RFC 1918): 10.20.0.5, "
+        "10.20.0.6: a private address, refused unless an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+        in str(caught.value)
+    )
     run_ = prepared([svc("db", "db.corp.test", allow_ranges=["10.20.0.0/24"])], resolved)
     assert addresses_of(desired_objects(run_, run_.resolved).objects, "db") == {"10.20.0.5/32", "10.20.0.6/32"}
     run_ = prepared([svc("db", "db.corp.test", allow_ranges=["10.20.0.4/31"])], resolved)
@@ -133,7 +138,8 @@ def test_the_cluster_service_range_is_refused_even_inside_a_broad_allow_range():
         desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,))
     assert (
         "10.96.0.1 is in 10.96.0.0/12, the cluster's Service range (ServiceCIDR kubernetes on context prod): "
-        "inside the cluster; allow_ranges 10.0.0.0/8 is broader than 10.96.0.0/12" in str(caught.value)
+        "inside the cluster, refused unless an allow_ranges block inside 10.96.0.0/12 accepts it knowingly "
+        "(allow_ranges 10.0.0.0/8 is broader than 10.96.0.0/12, so it does not open it)" in str(caught.value)
     )
     assert desired_objects(run_, run_.resolved).objects  # without the cluster's ranges it would pass
 
@@ -153,10 +159,10 @@ def test_literals_are_bad_input_named_by_service_and_field():
     with pytest.raises(SpecError) as caught:
         prepared([svc("db", "192.0.2.1", "127.0.0.1"), svc("cache", "c.test", addresses=["169.254.0.0/24"])], [])
     assert caught.value.errors == [
-        "services[0] 'db': hosts[1]: 127.0.0.1 is in 127.0.0.0/8, loopback (RFC 1122 §3.2.1.3): never an external "
-        "destination; an allow_ranges block inside 127.0.0.0/8 accepts it knowingly",
-        "services[1] 'cache': addresses: 169.254.0.0/24 is in 169.254.0.0/16, link-local (RFC 3927): never an "
-        "external destination; an allow_ranges block inside 169.254.0.0/16 accepts it knowingly",
+        "services[0] 'db': hosts[1]: 127.0.0.1 is in 127.0.0.0/8, loopback (RFC 1122 §3.2.1.3): not an external "
+        "destination, refused unless an allow_ranges block inside 127.0.0.0/8 accepts it knowingly",
+        "services[1] 'cache': addresses: 169.254.0.0/24 is in 169.254.0.0/16, link-local (RFC 3927): not an "
+        "external destination, refused unless an allow_ranges block inside 169.254.0.0/16 accepts it knowingly",
     ]
     # A private literal is the user's own word; internal_ranges make it internal.
     assert prepared([svc("db", "10.20.0.5")], [])
@@ -172,8 +178,8 @@ def test_a_literal_in_the_cluster_range_fails_whatever_on_error_says():
     assert str(caught.value) == (
         "the rule set allows addresses that egress rules never allow, nothing was changed:\n"
         "- services[0] 'db': hosts[0]: 10.96.0.10 is in 10.96.0.0/12, the cluster's Service range (ServiceCIDR "
-        "kubernetes on context prod): inside the cluster; an allow_ranges block inside 10.96.0.0/12 accepts it "
-        "knowingly"
+        "kubernetes on context prod): inside the cluster, refused unless an allow_ranges block inside 10.96.0.0/12 "
+        "accepts it knowingly"
     )
 
 
@@ -362,3 +368,20 @@ def test_with_on_error_fail_a_refused_answer_renders_nothing_at_all(case):
             desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,))
     else:
         assert len(desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,)).objects) == 2 * len(services)
+
+
+def test_a_host_answering_many_refused_addresses_is_one_sentence_and_the_result_keeps_them_all():
+    addresses = [f"10.20.{i // 250}.{i % 250 + 1}" for i in range(120)]
+    run_ = prepared([svc("db", "db.corp.test")], [detail("db.corp.test", *addresses)])
+    with pytest.raises(MeshguardError) as caught:
+        desired_objects(run_, run_.resolved)
+    (line,) = [line for line in str(caught.value).splitlines() if line.startswith("- ")]
+    assert line == (
+        "- service 'db': host db.corp.test answered 120 addresses in 10.0.0.0/8, private-use (RFC 1918): "
+        "10.20.0.1, 10.20.0.2, 10.20.0.3, ..., 10.20.0.119, 10.20.0.120 (and 115 more): a private address, "
+        "refused unless an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+    )
+    kept = prepared([svc("db", "db.corp.test")], [detail("db.corp.test", *addresses)], on_error="keep")
+    result = desired_objects(kept, kept.resolved)
+    assert len(result.refused) == 120
+    assert len(" ".join(result.warnings)) < 1000

@@ -1,0 +1,243 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: rollout_prepare
+short_description: Check every cluster of a rollout and resolve its host names once, before any cluster is touched
+version_added: 0.1.0
+author: meshguard.egress developers (@meshguard)
+description:
+  - The first step of the role C(meshguard.egress.rollout), once per run, on the controller. For every inventory host
+    of O(hosts) (each a cluster) it reads the host's C(meshguard_egress_*) variables as the role's apply task passes
+    them to M(meshguard.egress.rules) (a variable the host does not have, such as a role default or play variable,
+    is the current host's), assembles its services with P(meshguard.egress.cluster_services#filter), and validates
+    them with the module's own checks, every field of every cluster, without any request.
+  - It also finds inventory hosts that reach the same cluster (the same API server, read from the kubeconfig and
+    context, or C(meshguard_egress_host)) and clusters that use different resolvers.
+  - Then it resolves every host name of every cluster once (or reads them from the snapshot
+    C(meshguard_egress_snapshot), checked for missing names and age), and judges the answers by each cluster's
+    address policy (built-in ranges, C(meshguard_egress_internal_ranges), each service's C(allow_ranges)).
+  - Every problem is reported once in RV(_raw[0].report), with the clusters it concerns, and RV(_raw[0].stop) says
+    whether the run must stop before any cluster is touched (input problems always; names that did not resolve
+    and refused answers with C(meshguard_egress_on_error=fail)). The lookup itself fails only when its own
+    options are wrong.
+  - A later serial batch of the same run, with the same host names and resolver (or snapshot), reuses the answers
+    stored in C(hostvars['localhost'].meshguard_egress_resolution) instead of asking DNS again.
+options:
+  hosts:
+    description: The inventory hosts (clusters) of the run, usually C(ansible_play_hosts_all).
+    type: list
+    elements: str
+    required: true
+notes:
+  - Runs on the controller; DNS is asked from there.
+seealso:
+  - module: meshguard.egress.rules
+"""
+
+EXAMPLES = r"""
+- name: Check every cluster and resolve once
+  ansible.builtin.set_fact:
+    meshguard_egress_resolution: "{{ lookup('meshguard.egress.rollout_prepare', hosts=ansible_play_hosts_all) }}"
+  delegate_to: localhost
+  delegate_facts: true
+  run_once: true
+"""
+
+RETURN = r"""
+_raw:
+  description: One dictionary.
+  type: list
+  elements: dict
+  contains:
+    key:
+      description:
+        - What the answers depend on (host names, resolver or snapshot); a later batch with the same key reuses them.
+      type: dict
+    results:
+      description: One entry per host name, sorted, as the resolve lookup's C(detail=true) gives them.
+      type: list
+      elements: dict
+    time:
+      description: When the names were resolved, or the snapshot's time (UTC, RFC 3339).
+      type: str
+    path:
+      description: The snapshot file, when the addresses come from one.
+      type: str
+    digest:
+      description: SHA-256 of the snapshot file, when the addresses come from one.
+      type: str
+    problems:
+      description: Invalid input, each message once with the clusters (C(hosts)) it concerns.
+      type: list
+      elements: dict
+    unresolved:
+      description: Host names that did not resolve, each message once with the clusters whose services use it.
+      type: list
+      elements: dict
+    refused:
+      description: Answers the address policy refuses, each message once with the clusters it concerns.
+      type: list
+      elements: dict
+    stop:
+      description: Whether the run must stop before any cluster is touched.
+      type: bool
+    report:
+      description: Why, in one message (empty when it need not stop).
+      type: str
+"""
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    RESOLVER,
+    RULES_REQUIRED_IF,
+    connection_options,
+    rules_spec,
+    settings_from,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._kube import api_server_of
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
+    ROLE_PREFIX,
+    ClusterInput,
+    Problem,
+    check_clusters,
+    judge,
+    report,
+    resolution_key,
+    resolve_run,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._scope import SERVICES_VAR, ScopeError, cluster_services
+from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import for_rollout
+
+# Options of the rules module the role does not take from a variable of the same name.
+_NOT_FROM_VARIABLES = ("services", "resolved", "resolved_at", "return_resources", *RESOLVER)
+RESULT = "meshguard_egress_resolution"
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        hosts = list(self.get_option("hosts"))
+        if not hosts:
+            raise AnsibleLookupError("meshguard.egress.rollout_prepare: no hosts given")
+        spec = rules_spec(env_fallback)
+        options = [name for name in spec if name not in _NOT_FROM_VARIABLES]
+        clusters = [self._cluster(host, variables, spec, options) for host in hosts]
+        checked = check_clusters(clusters)
+        state = variables.get("meshguard_egress_state") or "present"
+        on_error = variables.get("meshguard_egress_on_error") or "fail"
+        answer = {}
+        if state != "absent":
+            answer = self._answers(checked, variables)
+        if "error" in answer:
+            checked = replace(checked, problems=(*checked.problems, Problem(answer.pop("error"), tuple(hosts))))
+        unresolved, refused = judge(checked.judged, answer["results"]) if "results" in answer else ([], [])
+        stop, text = report(checked, unresolved, refused, on_error=on_error, hosts=hosts)
+        answer.update(
+            problems=[p.as_dict() for p in checked.problems],
+            unresolved=[p.as_dict() for p in unresolved],
+            refused=[p.as_dict() for p in refused],
+            stop=stop,
+            report=text,
+        )
+        return [answer]
+
+    def _cluster(self, host, variables, spec, options):
+        """One inventory host: its module options from its variables, validated as the module's argument spec
+        validates them; its services; the API server it reaches."""
+        hostvars = variables["hostvars"][host]
+        problems = []
+        params = {}
+        for name in options:
+            value = _value(hostvars, host, variables, ROLE_PREFIX + name)
+            if value is not None:
+                params[name] = value
+        if params.get("state", "present") != "absent":
+            try:
+                groups = variables["groups"]
+                known = list(groups) + list(groups.get("all", []))
+                params["services"] = _plain(
+                    cluster_services(
+                        hostvars, host, hostvars.get("group_names", []), known, variables.get(SERVICES_VAR)
+                    )
+                )
+            except ScopeError as exc:
+                problems.extend(exc.problems)
+                params["services"] = []
+        resolver = _value(hostvars, host, variables, "meshguard_egress_resolver") or {}
+        if not isinstance(resolver, dict):
+            problems.append(f"meshguard_egress_resolver: must be a dict, got {type(resolver).__name__}")
+            resolver = {}
+        params.update(resolver)
+        result = ArgumentSpecValidator(spec, required_if=RULES_REQUIRED_IF).validate(params)
+        if result.error_messages:
+            problems.extend(f"{ROLE_PREFIX}*: {message}" for message in result.error_messages)
+            return ClusterInput(host, None, problems=tuple(problems))
+        validated = result.validated_parameters
+        return ClusterInput(
+            host,
+            settings_from(validated),
+            server=api_server_of(connection_options(validated)),
+            problems=tuple(problems),
+        )
+
+    def _answers(self, checked, variables):
+        """The run's answers: reused from an earlier batch, read from the snapshot, or resolved now."""
+        resolver = variables.get("meshguard_egress_resolver") or {}
+        snapshot = variables.get("meshguard_egress_snapshot") or ""
+        max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")
+        key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
+        try:
+            earlier = variables["hostvars"]["localhost"].get(RESULT) or {}
+        except KeyError:
+            earlier = {}
+        if earlier.get("key") == key and "results" in earlier:
+            return {k: earlier[k] for k in ("key", "results", "time", "path", "digest") if k in earlier}
+        if not snapshot:
+            try:
+                ResolverOptions.from_dict(resolver)
+            except MeshguardError:
+                # Reported for every cluster already (its options were validated); nothing to ask DNS with.
+                return {"key": key}
+        try:
+            if snapshot:
+                taken = for_rollout(snapshot, checked.names, max_age)
+                return {"key": key, **taken}
+            time = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"key": key, "results": resolve_run(checked.names, resolver, checked.anchors), "time": time}
+        except MeshguardError as exc:
+            return {"key": key, "error": str(exc)}
+
+
+def _value(hostvars, host, variables, name):
+    """A host's variable; one it does not hold (a role default, a play variable) is the current host's.
+    As plain data: Ansible's lazily templated containers cost a deep copy of their templating context each
+    time they are copied (the argument spec's validation copies them)."""
+    if name in hostvars:
+        return _plain(hostvars[name])
+    return _plain(variables.get(name))
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    # bool before int: a bool is an int.
+    for kind in (str, bool, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
