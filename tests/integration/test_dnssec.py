@@ -44,7 +44,7 @@ import yaml
 from clusterlib import ANSIBLE_PLAYBOOK, run_module, writes
 from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import dnstool, start_server
-from test_rollout import CLUSTERS, Rollout, Zone, live, ok, untouched
+from test_rollout import CLUSTERS, Rollout, Zone, live, ok, stopped, untouched
 
 from ansible_collections.meshguard.egress.plugins.module_utils._lookup import ResolutionFailed, lookup
 
@@ -59,6 +59,7 @@ TLS = [{"number": 443, "protocol": "TLS"}]
 ATTACKER = "198.51.100.66"
 UNSIGNED = "plain.test is delegated without DS (NSEC of test)"
 ONLY_SECURE = "dnssec require accepts secure answers only"
+REACHABILITY = "Reachability across clusters"
 
 
 @pytest.fixture(scope="module")
@@ -419,7 +420,9 @@ def signed_rollout(tmp_path, namespace, signed, anchor) -> Rollout:
 def test_the_role_applies_secure_answers_and_stops_a_spoofed_one_before_any_cluster(
     local_clusters, signed_rollout, replayer, anchor
 ):
-    ok(signed_rollout.rollout())
+    first = ok(signed_rollout.rollout())
+    (report,) = [r["result"]["msg"] for r in first.records if r["task"] == REACHABILITY and r["status"] == "ok"]
+    assert any("(api.partner.test (DNSSEC secure))" in line and line.startswith("+ ") for line in report), report
     for ctx in CLUSTERS:
         objects = live(local_clusters, ctx, signed_rollout.namespace, signed_rollout.set_name)
         partner = objects[f"ServiceEntry/{signed_rollout.set_name}--partner"]
@@ -429,11 +432,12 @@ def test_the_role_applies_secure_answers_and_stops_a_spoofed_one_before_any_clus
     spoofed = {"nameservers": ["127.0.0.1"], "port": replayer.port, "timeout": 2}
     run = signed_rollout.rollout("-e", json.dumps({"meshguard_egress_resolver": spoofed}))
     assert run.rc != 0
-    flat = " ".join(run.out.split())
-    assert (
-        "1 answer(s) egress rules never allow, no cluster was touched: service 'partner': host api.partner.test: "
-        "DNSSEC bogus: RRSIG over api.partner.test A by partner.test key" in flat
+    report = stopped(run)
+    assert report.startswith("the rule set was applied to no cluster, 1 problem:\nanswers egress rules never allow:\n")
+    assert report.splitlines()[2].startswith(
+        "- service 'partner': host api.partner.test: DNSSEC bogus: RRSIG over api.partner.test A by partner.test key "
     )
+    assert report.splitlines()[2].endswith("; dnssec require accepts secure answers only (every cluster)")
     untouched(local_clusters, signed_rollout, run, before)
 
 
@@ -466,8 +470,10 @@ def test_a_rollout_from_a_snapshot_with_require_refuses_a_host_not_recorded_secu
             f"NetworkPolicy/{signed_rollout.set_name}--partner",
             f"ServiceEntry/{signed_rollout.set_name}--partner",
         ]
-    assert "refused, live rules kept on every cluster: service 'cdn': host www.plain.test: DNSSEC insecure" in (
-        " ".join(run.out.split())
+    (summary,) = run.summary()
+    assert summary[-1] == (
+        f"refused, live rules kept: service 'cdn': host www.plain.test: DNSSEC insecure: {UNSIGNED}; {ONLY_SECURE} "
+        "(every cluster)"
     )
 
     # A snapshot that does not record the partner's host as secure (its verdict removed): refused too.
@@ -476,9 +482,10 @@ def test_a_rollout_from_a_snapshot_with_require_refuses_a_host_not_recorded_secu
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     before = {ctx: live(local_clusters, ctx, signed_rollout.namespace, signed_rollout.set_name) for ctx in CLUSTERS}
     run = ok(signed_rollout.rollout(meshguard_egress_snapshot=str(path)))
+    (summary,) = run.summary()
     assert (
-        "refused, live rules kept on every cluster: service 'partner': host api.partner.test: not validated (the "
-        f"answer was given without a DNSSEC verdict); {ONLY_SECURE}" in " ".join(run.out.split())
+        "refused, live rules kept: service 'partner': host api.partner.test: not validated (the answer was given "
+        f"without a DNSSEC verdict); {ONLY_SECURE} (every cluster)" in summary
     )
     after = {ctx: live(local_clusters, ctx, signed_rollout.namespace, signed_rollout.set_name) for ctx in CLUSTERS}
     assert after == before
