@@ -46,6 +46,8 @@ options:
         V(10.0.0.0/8) never opens the cluster's Service range or a metadata address. Literals of C(hosts) and
         C(addresses) are the user's own word and may be private, but are refused in special-purpose and cluster
         ranges unless a block here holds them.
+      - C(dnssec) - V(off), V(prefer) or V(require), what DNSSEC must prove of this service's answers, instead of
+        O(dnssec).
       - C(egress_gateway) - V(false) sends this service direct although the rule set has O(egress_gateway); V(true)
         (the default when the rule set has it) sends it through the gateway.
       - C(allowed_sources) - with O(egress_gateway.mode=mtls), the only clients the egress gateway admits for this

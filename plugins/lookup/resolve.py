@@ -39,7 +39,8 @@ options:
       - 'Error types: C(NXDOMAIN), C(NODATA), C(TIMEOUT), C(SERVFAIL), C(REFUSED), C(CNAME_LOOP),
         C(CNAME_DEPTH) (chain longer than 16), C(NETWORK) (the nameserver cannot be reached),
         C(BAD_RESPONSE), C(FORBIDDEN_ADDRESS) (an answer holds an address egress rules never allow, see
-        O(internal_ranges); the host then contributes none of its addresses).'
+        O(internal_ranges); the host then contributes none of its addresses), C(DNSSEC) (O(dnssec) refuses the
+        answer: not proven authentic; the host contributes none of its addresses).'
       - Invalid terms, blocks rejected by O(broadest_prefix) and literals the address policy refuses always fail.
     type: str
     choices: [fail, warn, omit]
@@ -65,6 +66,7 @@ extends_documentation_fragment:
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
   - meshguard.egress.addresses
+  - meshguard.egress.dnssec
 notes:
   - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
     to get a list.
@@ -90,6 +92,11 @@ EXAMPLES = r"""
   ansible.builtin.set_fact:
     cidrs: "{{ query('meshguard.egress.resolve', hosts, nameservers=['10.0.0.2', '10.1.0.2'],
                all_nameservers=true, on_error='warn') }}"
+
+- name: A partner's signed zone, its key pinned; only DNSSEC-proven answers
+  ansible.builtin.set_fact:
+    partner_cidrs: "{{ query('meshguard.egress.resolve', 'api.partner.example', dnssec='require',
+                     trust_anchors=['root', lookup('ansible.builtin.file', 'partner.example.ds')]) }}"
 
 - name: Per-host detail, resolved once and handed to every cluster
   ansible.builtin.set_fact:
@@ -136,6 +143,19 @@ _raw:
           refused address and its range.
       type: dict
       sample: {"type": "NXDOMAIN", "message": "db3.example.com: does not exist (NXDOMAIN from 127.0.0.1:53)"}
+    dnssec:
+      description:
+        - DNSSEC's verdict on the host's answer (O(dnssec) not V(off)) - V(secure), V(insecure) or V(bogus), the
+          weakest over both families and every CNAME hop, NXDOMAIN and NODATA included; null when not validated
+          and for literals.
+        - With the C(DNSSEC) error, C(addresses) still lists what DNS answered.
+      type: str
+      sample: secure
+    dnssec_reason:
+      description: For V(secure), the zones that signed; otherwise why (the RRset and the signature, or where the
+        chain of trust proves the zone unsigned). Empty when not validated.
+      type: str
+      sample: signed by db.example.com
 """
 
 from ansible.errors import AnsibleLookupError
@@ -161,6 +181,8 @@ class LookupModule(LookupBase):
                 detail=self.get_option("detail"),
                 internal_ranges=self.get_option("internal_ranges"),
                 allow_ranges=self.get_option("allow_ranges"),
+                dnssec=self.get_option("dnssec"),
+                trust_anchors=self.get_option("trust_anchors"),
             )
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None

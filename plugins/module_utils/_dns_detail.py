@@ -11,10 +11,11 @@ from typing import Any, Optional
 
 from ._addresses import AggregateOptions, cidrs_of
 from ._dns_results import ERROR_TYPES, HostResult, ResolveError
+from ._dnssec import STATUSES
 from ._errors import MeshguardError, OptionError
 from ._terms import parse_term
 
-DETAIL_KEYS = ("host", "addresses", "cidrs", "cname_chain", "ttl", "error")
+DETAIL_KEYS = ("host", "addresses", "cidrs", "cname_chain", "ttl", "error", "dnssec", "dnssec_reason")
 
 
 def results_to_detail(results: Sequence[HostResult], aggregation: Optional[AggregateOptions] = None) -> list[dict]:
@@ -30,6 +31,8 @@ def results_to_detail(results: Sequence[HostResult], aggregation: Optional[Aggre
             "cname_chain": list(r.cname_chain),
             "ttl": r.ttl,
             "error": None if r.error is None else {"type": r.error.type, "message": r.error.message},
+            "dnssec": r.dnssec,
+            "dnssec_reason": r.dnssec_reason,
         }
         for r, cidrs in zip(results, cidrs_of(results, aggregation))
     ]
@@ -90,6 +93,12 @@ def _result_from_dict(item: Any) -> HostResult:
         if not isinstance(error, Mapping) or error.get("type") not in ERROR_TYPES:
             raise ValueError(f"error must be null or {{type, message}} with type one of {', '.join(ERROR_TYPES)}")
         error = ResolveError(error["type"], str(error.get("message", "")))
+    status = item.get("dnssec")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"dnssec must be null or one of {', '.join(STATUSES)}, got {status!r}")
+    reason = item.get("dnssec_reason") or ""
+    if not isinstance(reason, str):
+        raise ValueError("dnssec_reason must be a string")
     return HostResult(
         host=term.value,
         kind=term.kind,
@@ -97,4 +106,6 @@ def _result_from_dict(item: Any) -> HostResult:
         cname_chain=strings("cname_chain"),
         ttl=ttl,
         error=error,
+        dnssec=status,
+        dnssec_reason=reason,
     )

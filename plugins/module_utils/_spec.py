@@ -31,6 +31,8 @@ from ._ambient_spec import (
     owned_label_problem,
     parse_waypoint,
 )
+from ._dnssec_anchors import TrustAnchors
+from ._dnssec_policy import ruleset_options, service_option
 from ._errors import MeshguardError
 from ._expand import address_count
 from ._gateway_spec import (
@@ -90,6 +92,8 @@ RULESET_KEYS = (
     "istio_version",
     "export_to",
     "network_policy_lockdown",
+    "dnssec",
+    "trust_anchors",
 )
 SERVICE_KEYS = (
     "name",
@@ -105,6 +109,7 @@ SERVICE_KEYS = (
     "allow_ranges",
     "egress_gateway",
     "allowed_sources",
+    "dnssec",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
@@ -152,6 +157,8 @@ class Service:
     egress_gateway: Optional[bool] = None
     # Namespaces and namespace/service-account that the gateway admits (mtls only).
     allowed_sources: tuple[str, ...] = ()
+    # off, prefer or require (_dnssec_policy); None: as the rule set says.
+    dnssec: Optional[str] = None
 
     @property
     def host_names(self) -> tuple[str, ...]:
@@ -188,6 +195,9 @@ class RuleSet:
     dataplane: str = SIDECAR
     waypoint: Optional[Waypoint] = None
     istio_version: Version = NEWEST
+    # What DNSSEC must prove of the answers (_dnssec_policy), and from which anchors (None: the root's).
+    dnssec: str = "off"
+    trust_anchors: Optional[TrustAnchors] = None
     # The namespaces in ambient mode; None until dataplane auto has read the
     # namespaces' labels (``with_dataplanes``).
     ambient: Optional[frozenset[str]] = frozenset()
@@ -625,6 +635,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
     for problem in problems:
         report.error("", problem)
+    dnssec = service_option(item, report.error)
     via, allowed_sources = _gateway_choice(item, context, report)
     if via:
         _check_gateway_service(
@@ -646,6 +657,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         allow_ranges=allow_ranges,
         egress_gateway=item.get("egress_gateway"),
         allowed_sources=allowed_sources,
+        dnssec=dnssec,
     )
 
 
@@ -896,6 +908,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
             "it cannot render NetworkPolicies that send the traffic through them",
         )
     dataplane, waypoint, version = _ambient_options(spec, namespace, api, report)
+    dnssec, anchors = ruleset_options(spec, report.error)
     context = _Context(
         namespace=namespace,
         legacy=api == LEGACY_API,
@@ -925,6 +938,8 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         dataplane=dataplane,
         waypoint=waypoint,
         istio_version=version,
+        dnssec=dnssec,
+        trust_anchors=anchors,
         ambient=None if dataplane == AUTO else frozenset(),
     )
     if dataplane == AMBIENT:

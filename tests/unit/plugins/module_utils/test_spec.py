@@ -116,7 +116,7 @@ def test_every_error_is_reported_together():
     assert errors == [
         "unknown key 'servics' (did you mean 'services'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown",
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown, dnssec, trust_anchors",
         "layout: must be one of per_service, per_address, got 'per_host'",
         "services[1] 'mongo': name: is a duplicate of services[0]",
         "services[1] 'mongo': hosts: must list at least one host name, IP address or CIDR block",
@@ -154,7 +154,7 @@ def test_unknown_rule_set_key_is_an_error():
     assert only_error(spec(registry_olny=["apps"])) == (
         "unknown key 'registry_olny' (did you mean 'registry_only'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown"
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown, dnssec, trust_anchors"
     )
 
 
@@ -225,7 +225,7 @@ def test_unknown_service_key_is_an_error():
     assert only_error(spec(service(port=[]))) == (
         "services[0] 'mongo': unknown key 'port' (did you mean 'ports'?); allowed: "
         "name, hosts, ports, namespace, export_to, resolution, addresses, network_policy, labels, annotations, "
-        "allow_ranges, egress_gateway, allowed_sources"
+        "allow_ranges, egress_gateway, allowed_sources, dnssec"
     )
 
 
