@@ -16,8 +16,9 @@ description:
     them with the module's own checks, every field of every cluster, without any request.
   - It also finds inventory hosts that reach the same cluster (the same API server, read from the kubeconfig and
     context, or C(meshguard_egress_host)) and clusters that use different resolvers.
-  - Then it resolves every host name of every cluster once (or reads them from the snapshot
-    C(meshguard_egress_snapshot), checked for missing names and age), and judges the answers by each cluster's
+  - Then it resolves every host name of every cluster once (or reads them from the snapshot file
+    C(meshguard_egress_snapshot) or the snapshot given as data in C(meshguard_egress_snapshot_data), checked for
+    missing names and age), and judges the answers by each cluster's
     address policy (built-in ranges, C(meshguard_egress_internal_ranges), each service's C(allow_ranges)).
   - Every problem is reported once in RV(_raw[0].report), with the clusters it concerns, and RV(_raw[0].stop) says
     whether the run must stop before any cluster is touched (input problems always; names that did not resolve
@@ -66,8 +67,13 @@ _raw:
     path:
       description: The snapshot file, when the addresses come from one.
       type: str
+    source:
+      description: C(meshguard_egress_snapshot_data), when the addresses come from a snapshot given as data.
+      type: str
     digest:
-      description: SHA-256 of the snapshot file, when the addresses come from one.
+      description:
+        - SHA-256 of the snapshot file, when the addresses come from one (of the file the same snapshot makes, when
+          it is given as data).
       type: str
     problems:
       description: Invalid input, each message once with the clusters (C(hosts)) it concerns.
@@ -90,6 +96,8 @@ _raw:
 """
 
 import datetime
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -121,7 +129,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
     resolve_run,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._scope import SERVICES_VAR, ScopeError, cluster_services
-from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import for_rollout
+from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import DATA_VAR, for_rollout, for_rollout_data
 
 # Options of the rules module the role does not take from a variable of the same name.
 _NOT_FROM_VARIABLES = ("services", "resolved", "resolved_at", "return_resources", *RESOLVER)
@@ -200,14 +208,21 @@ class LookupModule(LookupBase):
         """The run's answers: reused from an earlier batch, read from the snapshot, or resolved now."""
         resolver = variables.get("meshguard_egress_resolver") or {}
         snapshot = variables.get("meshguard_egress_snapshot") or ""
+        data = _plain(variables.get(DATA_VAR)) or None
         max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")
+        if snapshot and data is not None:
+            key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
+            return {"key": key, "error": f"give meshguard_egress_snapshot or {DATA_VAR}, not both"}
+        if data is not None:
+            # The data is the key: a later batch with the same data reuses its checked answers.
+            snapshot = {DATA_VAR: hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()}
         key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
         try:
             earlier = variables["hostvars"]["localhost"].get(RESULT) or {}
         except KeyError:
             earlier = {}
         if earlier.get("key") == key and "results" in earlier:
-            return {k: earlier[k] for k in ("key", "results", "time", "path", "digest") if k in earlier}
+            return {k: earlier[k] for k in ("key", "results", "time", "path", "source", "digest") if k in earlier}
         if not snapshot:
             try:
                 ResolverOptions.from_dict(resolver)
@@ -215,6 +230,8 @@ class LookupModule(LookupBase):
                 # Reported for every cluster already (its options were validated); nothing to ask DNS with.
                 return {"key": key}
         try:
+            if data is not None:
+                return {"key": key, **for_rollout_data(data, checked.names, max_age)}
             if snapshot:
                 # Relative to ansible-playbook's working directory, named absolute in the summary (docs/rollout.md).
                 taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)

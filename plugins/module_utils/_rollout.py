@@ -273,9 +273,10 @@ def summary_lines(
     mode = ", check mode: nothing was written" if check_mode else ""
     source = ""
     if state != "absent" and "time" in resolution:
-        if resolution.get("path"):
+        where = resolution.get("path") or resolution.get("source")
+        if where:
             source = (
-                f"; addresses of snapshot {resolution['path']} taken {resolution['time']} "
+                f"; addresses of snapshot {where} taken {resolution['time']} "
                 f"(sha256 {str(resolution.get('digest', ''))[:12]})"
             )
         else:

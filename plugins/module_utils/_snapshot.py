@@ -60,6 +60,8 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
 VERSION = 1
+# The variable that carries a snapshot as data (set_stats of the snapshot playbook, a workflow's extra variable).
+DATA_VAR = "meshguard_egress_snapshot_data"
 DEFAULT_MAX_AGE = "24h"
 HEADER = (
     "# meshguard.egress address snapshot, written by meshguard.egress.snapshot.\n"
@@ -297,6 +299,18 @@ def parse(text: str, source: str = "snapshot") -> Snapshot:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise SnapshotError(f"{source}: not YAML: {exc}") from None
+    return _from_mapping(data, source)
+
+
+def from_data(data: Any, source: str = DATA_VAR) -> Snapshot:
+    """A snapshot given as data: the mapping ``to_data`` gives (as set_stats publishes it), or the file's text.
+    Every problem is named with ``source`` and the field, as for a file."""
+    if isinstance(data, str):
+        return parse(data, source)
+    return _from_mapping(data, source)
+
+
+def _from_mapping(data: Any, source: str) -> Snapshot:
     if not isinstance(data, Mapping):
         raise SnapshotError(f"{source}: not a meshguard.egress snapshot (expected a mapping with version, time, hosts)")
     problems: list[str] = []
@@ -471,7 +485,7 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
 
 
 def write_snapshot(
-    path: str,
+    path: Optional[str],
     services: Any,
     resolver: Optional[Mapping[str, Any]] = None,
     on_error: str = "fail",
@@ -481,8 +495,10 @@ def write_snapshot(
     now: Optional[datetime.datetime] = None,
     dnssec: Any = None,
     trust_anchors: Any = None,
+    return_data: bool = False,
 ) -> dict[str, Any]:
-    """Resolve every host name of ``services`` and write the snapshot to ``path``.
+    """Resolve every host name of ``services`` and write the snapshot to ``path``
+    (None: write no file; ``return_data`` then gives the snapshot as data).
 
     ``changed`` only when addresses (or DNSSEC statuses) changed (per service
     and host); the file is rewritten on every run that is not in check mode,
@@ -498,15 +514,18 @@ def write_snapshot(
     modes = service_modes(services, dnssec)
     anchors = parse_trust_anchors(trust_anchors) if strongest(modes.values()) != OFF else None
     policy = choice("on_error", on_error, ON_ERROR)
+    if not path and not return_data:
+        raise OptionError("path: is required unless return_data is true (the snapshot returned as data)")
     before, before_text = None, None
-    if os.path.exists(path):
+    if path and os.path.exists(path):
         before, before_text = read(path)  # a broken file is an error, not something to overwrite silently
     names = sorted({h for hosts in wanted.values() for h in hosts})
     results = resolve_names(names, options, anchors) if names else []
     failed = [r for r in results if r.error is not None]
     if failed and policy == "fail":
         lines = "\n".join(f"- {r.error}" for r in failed)
-        raise SnapshotError(f"{len(failed)} host name(s) did not resolve, {path} was not written:\n{lines}")
+        unwritten = f"{path} was not written" if path else "no snapshot was taken"
+        raise SnapshotError(f"{len(failed)} host name(s) did not resolve, {unwritten}:\n{lines}")
     warnings = [f"{r.error}; written with its error, the rollout keeps the live rules of its services" for r in failed]
     by_host = {r.host: r for r in results}
     for service, hosts in wanted.items():
@@ -517,7 +536,7 @@ def write_snapshot(
     snapshot = take(wanted, results, asked, now or datetime.datetime.now(datetime.timezone.utc))
     text = dump(snapshot)
     found = changes(before, snapshot)
-    if not check_mode and text != before_text:
+    if path and not check_mode and text != before_text:
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         # Atomic: a reader (a rollout starting now) sees the old file or the new one, never half of one.
@@ -532,15 +551,19 @@ def write_snapshot(
                 os.remove(temporary)
             raise
     result: dict[str, Any] = {
-        "changed": bool(found) or before is None,
-        "path": path,
+        # Without a file nothing is kept between runs: the data is new each time, and nothing was written.
+        "changed": bool(path) and (bool(found) or before is None),
+        "path": path or "",
         "time": snapshot.stamp,
         "hosts": len(snapshot.hosts),
         "changes": [c.as_dict() for c in found],
         "summary": [str(c) for c in found] or ["no address changed"],
         "warnings": warnings,
     }
-    if diff:
+    if return_data:
+        result["snapshot"] = to_data(snapshot)
+        result["digest"] = digest(text)
+    if diff and path:
         result["diff"] = {
             "before": before_text or "",
             "after": text,
@@ -553,14 +576,28 @@ def write_snapshot(
 def for_rollout(
     path: str, names: Iterable[str], max_age: Any = DEFAULT_MAX_AGE, now: Optional[datetime.datetime] = None
 ) -> dict[str, Any]:
-    """What a rollout takes from a snapshot, checked: every host of ``names``
+    """What a rollout takes from a snapshot file, checked: every host of ``names``
     is in it and it is not too old (the ``snapshot`` lookup's answer)."""
     snapshot, text = read(path)
+    return {"path": path, **_serving(snapshot, text, names, max_age, now, f"snapshot {path}")}
+
+
+def for_rollout_data(
+    data: Any, names: Iterable[str], max_age: Any = DEFAULT_MAX_AGE, now: Optional[datetime.datetime] = None
+) -> dict[str, Any]:
+    """What a rollout takes from a snapshot given as data (``DATA_VAR``), with the checks of a file. Its
+    digest is that of the file the same snapshot makes, so a file and its data can be told to agree."""
+    snapshot = from_data(data, DATA_VAR)
+    return {"source": DATA_VAR, **_serving(snapshot, dump(snapshot), names, max_age, now, DATA_VAR)}
+
+
+def _serving(
+    snapshot: Snapshot, text: str, names: Iterable[str], max_age: Any, now: Optional[datetime.datetime], source: str
+) -> dict[str, Any]:
     wanted = sorted(set(names))
-    check(snapshot, wanted, max_age, now, source=f"snapshot {path}")
+    check(snapshot, wanted, max_age, now, source=source)
     results = snapshot.results()
     return {
-        "path": path,
         "time": snapshot.stamp,
         "digest": digest(text),
         "results": results_to_detail([results[name] for name in wanted]),

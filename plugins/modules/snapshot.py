@@ -41,8 +41,15 @@ options:
       - On the controller (a local connection, as with C(delegate_to=localhost)) a relative path is relative to the
         working directory of C(ansible-playbook), whichever playbook runs the task, as for the
         P(meshguard.egress.snapshot#lookup) lookup that reads it back.
+      - Required unless O(return_data=true); without it no file is written and no change can be told.
     type: path
-    required: true
+  return_data:
+    description:
+      - Return the snapshot as data in RV(snapshot) (and its RV(digest)), for C(ansible.builtin.set_stats): a
+        workflow (AWX, Automation Controller) passes it to a later rollout as C(meshguard_egress_snapshot_data),
+        with no file shared between the nodes.
+    type: bool
+    default: false
   services:
     description:
       - The services whose host names are resolved, as for the O(meshguard.egress.rules#module:services) option
@@ -98,12 +105,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether an address changed (or the file is new).
+  description: Whether an address changed (or the file is new); always false without O(path).
   returned: always
   type: bool
 path:
-  description: The snapshot file, absolute when the module ran on the controller.
+  description: The snapshot file, absolute when the module ran on the controller; empty without O(path).
   returned: always
+  type: str
+snapshot:
+  description:
+    - The snapshot as data, the file's content (C(version), C(time), C(services), C(hosts)); what a rollout accepts as
+      C(meshguard_egress_snapshot_data).
+  returned: when O(return_data=true)
+  type: dict
+digest:
+  description: SHA-256 of the snapshot's file text (the same as the file's when O(path) is given).
+  returned: when O(return_data=true)
   type: str
 time:
   description: The time of the snapshot, UTC, RFC 3339.
@@ -141,7 +158,8 @@ from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import 
 def argument_spec() -> dict:
     spec = merged(RESOLVER, DNSSEC, env_fallback=None)
     spec.update(
-        path={"type": "path", "required": True},
+        path={"type": "path"},
+        return_data={"type": "bool", "default": False},
         services={"type": "list", "elements": "dict", "required": True},
         on_error={"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
     )
@@ -161,6 +179,7 @@ def main() -> None:
             diff=module._diff,
             dnssec=p["dnssec"],
             trust_anchors=p["trust_anchors"],
+            return_data=p["return_data"],
         )
     except MeshguardError as e:
         module.fail_json(msg=str(e))

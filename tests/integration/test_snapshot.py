@@ -11,6 +11,7 @@ query counter; what the clusters hold, with kubectl.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 
@@ -200,3 +201,44 @@ def test_a_host_that_did_not_resolve_is_kept_in_the_snapshot_only_with_keep(loca
     assert last.startswith("not resolved, live rules kept: mongo-1.db.rollout.test") and last.endswith(
         "(every cluster)"
     )
+
+
+def test_a_snapshot_given_as_data_is_applied_and_checked_as_its_file(local_clusters, rollout, dns, tmp_path):
+    path = tmp_path / "snapshot.yml"
+    ok(take(rollout, path))
+    data = yaml.safe_load(path.read_text())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    dns.edit(MOVE_MONGO_1)  # DNS moves on; the rollout must apply the data, not ask
+    start = dns.queries()
+    run = ok(rollout.rollout(meshguard_egress_snapshot_data=data))
+    assert dns.queries() == start
+    # Named by the variable and the digest of the file the same snapshot makes: the file's.
+    assert run.summary()[0][0] == (
+        f"set {rollout.set_name}, state present; addresses of snapshot meshguard_egress_snapshot_data taken "
+        f"{data['time']} (sha256 {digest[:12]})"
+    )
+    for ctx in CLUSTERS:
+        objects = live(local_clusters, ctx, rollout.namespace, rollout.set_name)
+        assert addresses(objects, rollout.set_name, "mongo") == MONGO_CIDRS
+    before = snapshot(local_clusters, rollout)
+
+    # The file's text is accepted too (a survey's text field).
+    ok(rollout.rollout(meshguard_egress_snapshot_data=path.read_text()))
+
+    # The checks of a file: a host missing from it, an old one; neither touches a cluster.
+    missing = {**data, "hosts": {h: e for h, e in data["hosts"].items() if h != "cache.rollout.test"}}
+    missing["services"] = {s: h for s, h in data["services"].items() if s != "cache"}
+    run = rollout.rollout(meshguard_egress_snapshot_data=missing)
+    assert run.rc == 2, run.out
+    assert "meshguard_egress_snapshot_data: 1 host name(s) of the rule set are not in it: cache.rollout.test" in run.out
+    untouched(local_clusters, rollout, run, before)
+    old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = rollout.rollout(meshguard_egress_snapshot_data={**data, "time": old})
+    assert run.rc == 2, run.out
+    assert f"meshguard_egress_snapshot_data: taken at {old}" in run.out and "older than the maximum age 24h" in run.out
+    untouched(local_clusters, rollout, run, before)
+    # A file and data together: which one would apply is not guessed.
+    run = rollout.rollout(meshguard_egress_snapshot=str(path), meshguard_egress_snapshot_data=data)
+    assert run.rc == 2, run.out
+    assert "give meshguard_egress_snapshot or meshguard_egress_snapshot_data, not both" in run.out
+    untouched(local_clusters, rollout, run, before)

@@ -18,9 +18,12 @@ from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import 
     check,
     dump,
     for_rollout,
+    for_rollout_data,
+    from_data,
     parse,
     service_hosts,
     take,
+    to_data,
 )
 
 NOON = datetime.datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
@@ -160,3 +163,39 @@ def test_for_rollout_reads_checks_and_gives_the_detail_form(tmp_path):
     assert len(taken["digest"]) == 64
     with pytest.raises(SnapshotError, match="cannot read it"):
         for_rollout(str(tmp_path / "missing.yml"), [], "24h", NOON)
+
+
+def test_a_snapshot_given_as_data_is_the_file_with_the_same_checks(tmp_path):
+    path = tmp_path / "snapshot.yml"
+    path.write_text(dump(snapshot()))
+    names = ["mongo-0.db.example.com", "mongo-2.db.example.com"]
+    from_file = for_rollout(str(path), names, "24h", NOON)
+    # As set_stats publishes it (a mapping), and as the file's text: the same answers, time and digest.
+    for data in (to_data(snapshot()), path.read_text()):
+        from_data_ = for_rollout_data(data, names, "24h", NOON)
+        assert from_data_.pop("source") == "meshguard_egress_snapshot_data"
+        assert from_data_ == {k: v for k, v in from_file.items() if k != "path"}
+    # The checks of a file: missing host names, age, a broken field, each named with the variable.
+    with pytest.raises(SnapshotError, match=r"^meshguard_egress_snapshot_data: 1 host name\(s\) .* new.example.com"):
+        for_rollout_data(to_data(snapshot()), ["new.example.com"], "24h", NOON)
+    with pytest.raises(SnapshotError, match=r"^meshguard_egress_snapshot_data: taken at .* older than the maximum"):
+        for_rollout_data(to_data(snapshot()), [], "24h", NOON + datetime.timedelta(hours=25))
+    broken = to_data(snapshot())
+    broken["hosts"]["mongo-0.db.example.com"]["addresses"] = ["0.0.0.0/0"]
+    with pytest.raises(SnapshotError, match=r"^meshguard_egress_snapshot_data: hosts: mongo-0.db.example.com: "):
+        for_rollout_data(broken, [], "0", NOON)
+    for bad in (["a list"], "just text", 42):
+        with pytest.raises(SnapshotError, match=r"^meshguard_egress_snapshot_data: not a meshguard.egress snapshot"):
+            from_data(bad)
+
+
+def test_a_dnssec_status_survives_the_data_form():
+    validated = [
+        HostResult(r.host, addresses=r.addresses, ttl=r.ttl, dnssec="secure", dnssec_reason="signed by example.com")
+        for r in RESULTS
+    ]
+    data = to_data(snapshot(validated))
+    assert data["hosts"]["mongo-0.db.example.com"]["dnssec"] == "secure"
+    results = from_data(data).results()
+    assert results["mongo-0.db.example.com"].dnssec == "secure"
+    assert results["mongo-0.db.example.com"].dnssec_reason == "signed by example.com"
