@@ -210,13 +210,13 @@ class LookupModule(LookupBase):
         snapshot = variables.get("meshguard_egress_snapshot") or ""
         data = _plain(variables.get(DATA_VAR)) or None
         max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")
-        if snapshot and data is not None:
-            key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
-            return {"key": key, "error": f"give meshguard_egress_snapshot or {DATA_VAR}, not both"}
-        if data is not None:
+        both = bool(snapshot) and data is not None
+        if data is not None and not both:
             # The data is the key: a later batch with the same data reuses its checked answers.
             snapshot = {DATA_VAR: hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()}
         key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
+        if both:
+            return {"key": key, "error": f"give meshguard_egress_snapshot or {DATA_VAR}, not both"}
         try:
             earlier = variables["hostvars"]["localhost"].get(RESULT) or {}
         except KeyError:
@@ -231,10 +231,13 @@ class LookupModule(LookupBase):
                 return {"key": key}
         try:
             if data is not None:
-                return {"key": key, **for_rollout_data(data, checked.names, max_age)}
-            if snapshot:
+                taken = for_rollout_data(data, checked.names, max_age)
+            elif snapshot:
                 # Relative to ansible-playbook's working directory, named absolute in the summary (docs/rollout.md).
                 taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)
+            else:
+                taken = {}
+            if taken:
                 return {"key": key, **taken}
             time = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             return {"key": key, "results": resolve_run(checked.names, resolver, checked.anchors), "time": time}

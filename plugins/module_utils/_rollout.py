@@ -186,21 +186,36 @@ def judge(
     the services' dnssec modes refuse), each message once with the clusters whose services it concerns."""
     results = {r.host: r for r in results_from_detail(list(detail))}
     unresolved, refused = Found(), Found()
+    # Clusters with the same input share one Prepared (check_clusters): each is judged once.
+    verdicts: dict[int, tuple[list[str], list[str]]] = {}
     for host, run in ((h, r) for h, runs in judged.items() for r in runs):
-        policy = run.policy()
-        for service in run.ruleset.services:
-            answers = service_answers(service, results)
-            failed = [r for r in answers if r.error is not None and r.error.type not in POLICY_TYPES]
-            for result in failed:
-                unresolved.add(result.error.message, host)  # type: ignore[union-attr]
-            if failed:
-                continue
-            for unproven in judge_all(service.name, answers, service_mode(run.ruleset, service))[0]:
-                refused.add(unproven.message, host)
-            found = refused_addresses(service.name, answers, policy, run.aggregation, service.allow_ranges)
-            for message in summarised(found):
-                refused.add(message, host)
+        if id(run) not in verdicts:
+            verdicts[id(run)] = _verdicts(run, results)
+        not_resolved, not_allowed = verdicts[id(run)]
+        for message in not_resolved:
+            unresolved.add(message, host)
+        for message in not_allowed:
+            refused.add(message, host)
     return unresolved.problems(), refused.problems()
+
+
+def _verdicts(run: Prepared, results: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """One run's answers judged: (messages of names that did not resolve, messages of refused answers)."""
+    unresolved: list[str] = []
+    refused: list[str] = []
+    policy = run.policy()
+    for service in run.ruleset.services:
+        answers = service_answers(service, results)
+        failed = [r for r in answers if r.error is not None and r.error.type not in POLICY_TYPES]
+        unresolved.extend(result.error.message for result in failed)  # type: ignore[union-attr]
+        if failed:
+            continue
+        refused.extend(
+            unproven.message for unproven in judge_all(service.name, answers, service_mode(run.ruleset, service))[0]
+        )
+        found = refused_addresses(service.name, answers, policy, run.aggregation, service.allow_ranges)
+        refused.extend(summarised(found))
+    return unresolved, refused
 
 
 def report(

@@ -579,7 +579,7 @@ def for_rollout(
     """What a rollout takes from a snapshot file, checked: every host of ``names``
     is in it and it is not too old (the ``snapshot`` lookup's answer)."""
     snapshot, text = read(path)
-    return {"path": path, **_serving(snapshot, text, names, max_age, now, f"snapshot {path}")}
+    return {"path": path, **_serving(snapshot, text, names, max_age=max_age, now=now, source=f"snapshot {path}")}
 
 
 def for_rollout_data(
@@ -588,11 +588,11 @@ def for_rollout_data(
     """What a rollout takes from a snapshot given as data (``DATA_VAR``), with the checks of a file. Its
     digest is that of the file the same snapshot makes, so a file and its data can be told to agree."""
     snapshot = from_data(data, DATA_VAR)
-    return {"source": DATA_VAR, **_serving(snapshot, dump(snapshot), names, max_age, now, DATA_VAR)}
+    return {"source": DATA_VAR, **_serving(snapshot, dump(snapshot), names, max_age=max_age, now=now, source=DATA_VAR)}
 
 
 def _serving(
-    snapshot: Snapshot, text: str, names: Iterable[str], max_age: Any, now: Optional[datetime.datetime], source: str
+    snapshot: Snapshot, text: str, names: Iterable[str], *, max_age: Any, now: Optional[datetime.datetime], source: str
 ) -> dict[str, Any]:
     wanted = sorted(set(names))
     check(snapshot, wanted, max_age, now, source=source)

@@ -117,7 +117,9 @@ class StreamedJob:
 def test_a_workflow_snapshot_then_two_slices_on_execution_nodes_with_no_shared_file(
     local_clusters, rollout, dns, tmp_path
 ):
-    taken = StreamedJob(rollout, tmp_path, "snapshot", "meshguard.egress.snapshot", meshguard_egress_snapshot_stats=True)
+    taken = StreamedJob(
+        rollout, tmp_path, "snapshot", "meshguard.egress.snapshot", meshguard_egress_snapshot_stats=True
+    )
     taken.ok()
     assert not taken.worker_dir.exists()  # the worker deleted its private data directory
     data = taken.stats()[DATA]
@@ -136,7 +138,9 @@ def test_a_workflow_snapshot_then_two_slices_on_execution_nodes_with_no_shared_f
     assert first.hosts() == {"local-1"} and second.hosts() == {"local-2", "local-3"}
 
     # The per-cluster summary came back through process, naming the same snapshot in both slices.
-    header = f"set {rollout.set_name}, state present; addresses of snapshot {DATA} taken {data['time']} (sha256 {digest})"
+    header = (
+        f"set {rollout.set_name}, state present; addresses of snapshot {DATA} taken {data['time']} (sha256 {digest})"
+    )
     assert first.summary()[0] == second.summary()[0] == header
     assert first.summary()[1:] == ["local-1 (context local-1): 6 created, 0 updated, 0 deleted, 0 unchanged"]
     assert second.summary()[1:] == [
