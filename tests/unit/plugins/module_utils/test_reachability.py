@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.meshguard.egress.plugins.module_utils._reachability import Grant, change, grants
+import netaddr
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability import Grant, _Answered, change, grants
 from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
 from ansible_collections.meshguard.egress.plugins.module_utils._report import report_data, report_lines
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
@@ -106,3 +110,39 @@ def test_the_report_groups_one_change_of_many_clusters_into_one_line():
     some = {h: (outcome if h != "c4" else {"failed": True}) for h in hosts}
     lines = report_lines(report_data("s", check_mode=False, outcomes=some, hosts=hosts, resolution={}))
     assert lines[1].endswith("4 clusters (c0, c1, c2, ...)") and lines[-1] == "not known, the run failed there: c4"
+
+
+def test_the_host_names_of_a_block_are_those_whose_answers_fall_in_it():
+    """The index by block (_Answered) finds what a pass over every answer finds, IPv4 and IPv6 apart."""
+    addresses = st.one_of(
+        st.integers(0, 2**32 - 1).map(lambda i: str(netaddr.IPAddress(i, 4))),
+        st.integers(0, 2**128 - 1).map(lambda i: str(netaddr.IPAddress(i, 6))),
+        st.sampled_from(["::ffff:192.0.2.1", "192.0.2.1", "not-an-address", ""]),
+    )
+    answers = st.dictionaries(addresses, st.lists(st.sampled_from(["a.test", "b.test", "c.test"]), min_size=1))
+    blocks = st.one_of(
+        st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)).map(lambda t: netaddr.IPNetwork((t[0], t[1]), 4)),
+        st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)).map(lambda t: netaddr.IPNetwork((t[0], t[1]), 6)),
+    )
+
+    def linear(hosts_of, network):
+        found = set()
+        for text, names in hosts_of.items():
+            try:
+                address = netaddr.IPAddress(text)
+            except (netaddr.AddrFormatError, ValueError):
+                continue
+            if address in network:
+                found.update(names)
+        return found
+
+    @given(answers, st.lists(blocks, min_size=1, max_size=5))
+    def check(hosts_of, networks):
+        index = _Answered.of(hosts_of)
+        for network in networks:
+            assert index.within(network) == linear(hosts_of, network)
+        for text in hosts_of:  # every address's own block finds it
+            if text and text != "not-an-address":
+                assert set(hosts_of[text]) <= index.within(netaddr.IPNetwork(text))
+
+    check()
