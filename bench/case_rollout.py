@@ -102,11 +102,19 @@ def _playbook(nameserver: str) -> list[dict[str, Any]]:
 
 
 def run_rollout(
-    clusters: kube.BenchClusters, work: Path, *, nameserver: str, count: int, names: int, sizes: list[int], runs: int
+    clusters: kube.BenchClusters,
+    work: Path,
+    *,
+    nameserver: str,
+    count: int,
+    names: int,
+    sizes: list[int],
+    runs: int,
+    forks: int = 0,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     services = workload.services(count, names)
-    forks = max(6, *sizes)
+    forks = forks or max(6, *sizes)
     for i in range(max(sizes)):
         clusters.ensure_namespace(clusters.context(i), NAMESPACE)
     if role_available():

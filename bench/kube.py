@@ -67,11 +67,12 @@ class BenchClusters:
         return common.request_counts(self.members[i])
 
 
-def start(count: int) -> BenchClusters:
+def start(count: int, istiod: bool = True) -> BenchClusters:
+    """``count`` clusters; without ``istiod``, Istio's CRDs only (no istiod, no Gateway API CRDs)."""
     tool = common.load_tool("clusters")
     cs = tool.ClusterSet(STATE, KUBECONFIG, PREFIX)
     already = {c.name for c in cs.known() if c.pid()}
-    members = cs.up(count)
+    members = cs.up(count, gateway_api=istiod)
     return BenchClusters(cs, members, [c.name for c in members if c.name not in already])
 
 

@@ -24,6 +24,11 @@ def _requests(delta: dict[str, float]) -> str:
     return ", ".join(parts) or "none"
 
 
+def _per_cluster(delta: dict[str, float]) -> str:
+    parts = [f"{k} {v:g}" for k, v in delta.items() if v and not k.startswith("GET path")]
+    return ", ".join(parts) or "none"
+
+
 def resolve_table(case: dict[str, Any]) -> list[str]:
     sec, rat = case["seconds"], case["ratios"]
     rows = [
@@ -144,6 +149,44 @@ def memory_table(case: dict[str, Any]) -> list[str]:
     ]
 
 
+def clusters_table(case: dict[str, Any]) -> list[str]:
+    rows = [
+        f"### Case 4: {case['services']} services on many clusters (API servers without istiod), forks {case['forks']}"
+        f" for CPU, median of {case['runs']} run(s)",
+        "",
+        "| clusters | first: CPU | first: CPU per added cluster | first: playbook | no-op: CPU "
+        "| no-op: CPU per added cluster | no-op: playbook | requests per cluster, first "
+        "| requests per cluster, no-op |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, entry in case["clusters"].items():
+        first, noop = entry["first"], entry["noop"]
+        rows.append(
+            f"| {n} | {_s(first['controller_cpu_seconds']['median'])} | {_s(first['cpu_per_added_cluster']['median'])} "
+            f"| {_s(first['playbook_seconds']['median'])} | {_s(noop['controller_cpu_seconds']['median'])} "
+            f"| {_s(noop['cpu_per_added_cluster']['median'])} | {_s(noop['playbook_seconds']['median'])} "
+            f"| {_per_cluster(first['requests_per_cluster'])} | {_per_cluster(noop['requests_per_cluster'])} |"
+        )
+    slopes = case["slope_cpu_per_cluster"]
+    rows += [
+        "",
+        f"Least-squares slope of controller CPU over clusters: first apply {_s(slopes['first'])}, "
+        f"no-op {_s(slopes['noop'])} per cluster.",
+        "",
+        f"Wall time on {case['wall_by_forks']['clusters']} clusters by forks:",
+        "",
+        "| forks | first: playbook | first: apply task | no-op: playbook | no-op: apply task |",
+        "|---|---|---|---|---|",
+    ]
+    for forks, entry in case["wall_by_forks"]["by_forks"].items():
+        first, noop = entry["first"], entry["noop"]
+        rows.append(
+            f"| {forks} | {_s(first['playbook_seconds']['median'])} | {_s(first['apply_task_seconds']['median'])} "
+            f"| {_s(noop['playbook_seconds']['median'])} | {_s(noop['apply_task_seconds']['median'])} |"
+        )
+    return rows
+
+
 def targets_table(results: dict[str, Any]) -> list[str]:
     rows = ["### Targets", "", "| case | target | measured | met |", "|---|---|---|---|"]
     for name, case in results["cases"].items():
@@ -170,6 +213,7 @@ def markdown(results: dict[str, Any]) -> str:
         ("apply", apply_table),
         ("rollout", rollout_table),
         ("memory", memory_table),
+        ("clusters", clusters_table),
     ):
         if key in cases:
             lines += [*table(cases[key]), ""]

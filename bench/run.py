@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import case_apply
+import case_clusters
 import case_dnssec
 import case_resolve
 import case_rollout
@@ -44,7 +45,7 @@ import peers
 import report
 import workload
 
-CASES = ("resolve", "dnssec", "apply", "rollout", "memory")
+CASES = ("resolve", "dnssec", "apply", "rollout", "memory", "clusters")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Size:
     memory_objects: int  # case 3, peak memory
     runs: int  # runs per figure
     k8s_runs: int  # runs of the kubernetes.core loop (one module process per object: slow)
+    many_sizes: tuple[int, ...] = (1, 2)  # clusters in case 4 (API servers without istiod)
+    many_forks: tuple[int, ...] = (2,)  # forks of case 4's wall times at its largest size
+    many_runs: int = 1  # runs per figure of case 4 (24 API servers: once)
 
 
 SIZES = {
@@ -63,7 +67,16 @@ SIZES = {
     # counts give a per-added-cluster figure. CI's smoke test of the harness.
     "smoke": Size(names=20, services=5, rollout_sizes=(1, 2), memory_objects=20, runs=1, k8s_runs=1),
     "small": Size(names=100, services=10, rollout_sizes=(1, 2), memory_objects=100, runs=2, k8s_runs=1),
-    "full": Size(names=2000, services=500, rollout_sizes=(1, 3, 6), memory_objects=5000, runs=3, k8s_runs=1),
+    "full": Size(
+        names=2000,
+        services=500,
+        rollout_sizes=(1, 3, 6),
+        memory_objects=5000,
+        runs=3,
+        k8s_runs=1,
+        many_sizes=(1, 6, 12, 24),
+        many_forks=(6, 12, 24),
+    ),
 }
 
 
@@ -178,6 +191,17 @@ def run_case(
             sizes=list(size.rollout_sizes),
             runs=runs,
         )
+    if case == "clusters":
+        return case_clusters.run_case(
+            clusters,
+            work,
+            nameserver=nameserver,
+            count=size.services,
+            names=size.names,
+            sizes=list(size.many_sizes),
+            forks=list(size.many_forks),
+            runs=min(runs, size.many_runs),
+        )
     return case_rollout.run_memory(
         clusters, work, nameserver=nameserver, objects=size.memory_objects, names=size.memory_objects, runs=runs
     )
@@ -245,10 +269,13 @@ def bench(args: argparse.Namespace) -> int:
             try:
                 # Clusters start when a case first needs them: case 2 runs with
                 # one API server on the machine, case 3 with up to six.
-                need = {"resolve": 0, "dnssec": 0, "apply": 1, "memory": 1}.get(case, max(size.rollout_sizes))
+                need = {"resolve": 0, "dnssec": 0, "apply": 1, "memory": 1, "clusters": max(size.many_sizes)}.get(
+                    case, max(size.rollout_sizes)
+                )
                 if need and (clusters is None or len(clusters.members) < need):
                     common.log(f"starting {need} local cluster(s) in .cache/bench-clusters")
-                    clusters = kube.start(need)
+                    # Case 4's many clusters without istiod (about 410 MiB each): the rollout needs Istio's CRDs only.
+                    clusters = kube.start(need, istiod=case != "clusters")
                     started_by_bench += clusters.started
                     results["environment"]["clusters_started_by_bench"] = started_by_bench
                 results["cases"][case] = run_case(

@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = ("resolve", "dnssec", "apply", "rollout", "memory")
+CASES = ("resolve", "dnssec", "apply", "rollout", "memory", "clusters")
 
 
 def _positive_summary(summary: dict) -> None:
@@ -116,3 +116,18 @@ def test_memory_case(results: dict) -> None:
         # a smaller figure would mean the wrapper measured itself.
         assert case["peak_rss_mib"][phase]["median"] > 20
     _targets(case)
+
+
+def test_clusters_case(results: dict) -> None:
+    case = results["cases"]["clusters"]
+    assert list(case["clusters"]) == ["1", "2"]
+    for entry in case["clusters"].values():
+        for phase in ("first", "noop"):
+            _positive_summary(entry[phase]["controller_cpu_seconds"])
+    # The first apply writes on each cluster; the no-op writes nothing.
+    writes = ("POST", "APPLY", "PATCH", "PUT", "DELETE")
+    assert any(k.startswith(writes) for k in case["clusters"]["2"]["first"]["requests_per_cluster"])
+    assert not any(k.startswith(writes) for k in case["clusters"]["2"]["noop"]["requests_per_cluster"])
+    assert set(case["slope_cpu_per_cluster"]) == {"first", "noop"}
+    assert list(case["wall_by_forks"]["by_forks"]) == ["2"]
+    _positive_summary(case["wall_by_forks"]["by_forks"]["2"]["noop"]["playbook_seconds"])
