@@ -40,6 +40,7 @@ from ._gateway_spec import (
     allowed_source_problem,
     istio_label_problem,
     parse_egress_gateway,
+    proxy_port_problem,
 )
 from ._istio_versions import (
     AMBIENT_CIDRS,
@@ -59,6 +60,9 @@ from ._names import (
     dns1123_label_problem,
     label_value_problem,
     qualified_key_problem,
+    service_name_problem,
+    set_name_problem,
+    user_name_problem,
 )
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
@@ -299,14 +303,19 @@ def _list(value: Any, field: str, report: _Report) -> Optional[list[Any]]:
     return value
 
 
-def _name_part(value: Any, field: str, report: _Report, what: str) -> Optional[str]:
-    """A set or service name: a DNS-1123 label without the name separator."""
+def _name_part(
+    value: Any, field: str, report: _Report, what: str, scheme: Optional[Callable[[str], Optional[str]]] = None
+) -> Optional[str]:
+    """A set or service name: a DNS-1123 label without the name separator; ``scheme``: what
+    the naming scheme (``_names``) further asks of it."""
     if value is None:
         report.error(field, f"is required: {what}")
         return None
     problem = dns1123_label_problem(value)
     if problem is None and SEPARATOR in value:
         problem = f"must not contain {SEPARATOR!r} (it separates the parts of object names), got {value!r}"
+    if problem is None and scheme is not None:
+        problem = scheme(value)
     if problem:
         report.error(field, problem)
         return None
@@ -367,6 +376,10 @@ def _port_number(value: Any, field: str, report: _Report) -> Optional[int]:
         return None
     if not 1 <= value <= 65535:
         report.error(field, f"must be between 1 and 65535, got {value}")
+        return None
+    problem = proxy_port_problem(value)
+    if problem:
+        report.error(field, problem)
         return None
     return value
 
@@ -604,7 +617,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         return None
     before = len(report.messages)
     _check_keys(item, SERVICE_KEYS, "", report)
-    name = _name_part(item.get("name"), "name", report, "the service name")
+    name = _name_part(item.get("name"), "name", report, "the service name", service_name_problem)
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
     hosts = _hosts(item.get("hosts"), context, report)
     ports = _ports(item.get("ports"), context.legacy, report)
@@ -837,8 +850,9 @@ def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
     names: list[str] = []
     for index, writer in enumerate(writers):
         field = f"guardrail.writers[{index}]"
-        if not isinstance(writer, str) or not writer.strip():
-            report.error(field, f"must be a user name, got {writer!r}")
+        problem = user_name_problem(writer)
+        if problem:
+            report.error(field, problem)
         elif writer in names:
             report.error(field, f"{writer!r} is listed twice")
         else:
@@ -846,18 +860,25 @@ def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
     return Guardrail(tuple(names))
 
 
-def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None) -> RuleSet:
+def validate_ruleset(
+    spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None, *, removing: bool = False
+) -> RuleSet:
     """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
 
     Options set to None count as not given, as Ansible passes them. Raises
     SpecError listing every problem found. ``guard`` checks each literal IP or
-    CIDR block (the breadth guard of the aggregation options).
+    CIDR block (the breadth guard of the aggregation options). ``removing``: the
+    set is being removed (state absent), which renders nothing: a set name that
+    an earlier release accepted and the naming scheme no longer does is taken, so
+    that the set's objects can still be removed.
     """
     if not isinstance(spec, Mapping):
         raise SpecError([f"the rule set must be a dict, got {type(spec).__name__}"])
     report = _Report([])
     _check_keys(spec, RULESET_KEYS, "", report)
-    set_name = _name_part(spec.get("set"), "set", report, "the name of the rule set")
+    set_name = _name_part(
+        spec.get("set"), "set", report, "the name of the rule set", None if removing else set_name_problem
+    )
     namespace = _namespace(spec.get("namespace"), "namespace", report) or DEFAULT_NAMESPACE
     api, layout = _api_and_layout(spec.get("api"), spec.get("layout"), report)
     network_policy = spec.get("network_policy")
