@@ -37,6 +37,7 @@ from ._dns_results import (
     ResolveError,
 )
 from ._errors import MissingLibraryError
+from ._scripts import shown
 
 try:
     import dns.exception
@@ -176,7 +177,7 @@ class Engine:
                 owner = target
             if response.rcode() == dns.rcode.NXDOMAIN:
                 what = "does not exist" if owner == origin else f"is a CNAME to {_text(owner)}, which does not exist"
-                outcome.error = ResolveError(NXDOMAIN, f"{host}: {what} (NXDOMAIN from {server})")
+                outcome.error = ResolveError(NXDOMAIN, f"{shown(host)}: {what} (NXDOMAIN from {server})")
                 return outcome
             if owner != current:
                 current = owner  # the answer stopped at a CNAME target: ask for it separately
@@ -270,7 +271,7 @@ def _combine(
             return HostResult(host=host, cname_chain=chain, error=nxdomain[0])
         servers = ", ".join(_ordered_union([o.server] for o in outcomes))
         where = f" (CNAME target {chain[-1]})" if chain else ""
-        error = ResolveError(NODATA, f"{host}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
+        error = ResolveError(NODATA, f"{shown(host)}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
         return HostResult(host=host, cname_chain=chain, error=error)
     ttls = [o.ttl for o in outcomes if o.ttl is not None]
     return HostResult(host=host, addresses=tuple(addresses), cname_chain=chain, ttl=min(ttls) if ttls else None)
@@ -284,9 +285,9 @@ def _answer_records(response: Any) -> dict[tuple[Any, Any], Any]:
 def _chain_error(host: str, chain: list[str], target: Any, loop: bool, server: str) -> ResolveError:
     path = " -> ".join([host, *chain, _text(target)])
     if loop:
-        return ResolveError(CNAME_LOOP, f"{host}: CNAME loop {path} (answers from {server})")
+        return ResolveError(CNAME_LOOP, f"{shown(host)}: CNAME loop {path} (answers from {server})")
     return ResolveError(
-        CNAME_DEPTH, f"{host}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
+        CNAME_DEPTH, f"{shown(host)}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
     )
 
 
@@ -298,7 +299,7 @@ def _failure_error(host: str, qname: Any, rdtype: str, failures: dict[str, _Fail
         times = f", {failure.attempts} attempts" if failure.attempts > 1 else ""
         parts.append(f"{failure.type} from {label} ({failure.detail}{times})")
     name = _text(qname)
-    subject = host if name == host else f"{host} (CNAME target {name})"
+    subject = shown(host) if name == host else f"{shown(host)} (CNAME target {shown(name)})"
     return ResolveError(first.type, f"{subject}: {rdtype} query failed: " + "; ".join(parts))
 
 

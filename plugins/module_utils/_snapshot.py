@@ -43,6 +43,7 @@ from ._errors import MeshguardError, OptionError
 from ._prepare import ON_ERROR
 from ._resolve import resolve_names
 from ._retain import parse_duration, parse_time, timestamp
+from ._scripts import shown
 from ._terms import KIND_NAME, TermError, parse_term
 from ._values import choice
 from ._yaml import require_yaml
@@ -116,7 +117,7 @@ class Change:
 
     def __str__(self) -> str:
         parts = [f"+{a}" for a in self.added] + [f"-{a}" for a in self.removed]
-        return f"service {self.service!r}: {self.host}: {' '.join(parts)}"
+        return f"service {self.service!r}: {shown(self.host)}: {' '.join(parts)}"
 
 
 def _address_key(text: str) -> tuple[int, int]:
@@ -161,7 +162,7 @@ def service_hosts(services: Any) -> dict[str, tuple[str, ...]]:
             continue
         for position, text in enumerate(hosts):
             try:
-                term = parse_term(text)
+                term = parse_term(text, allow_mixed_scripts=True)  # judged by each run, with its allowance
             except TermError as exc:
                 problems.append(f"{label}: hosts[{position}]: {exc}")
                 continue

@@ -64,6 +64,7 @@ from ._names import (
     set_name_problem,
     user_name_problem,
 )
+from ._scripts import mixed_script_problem, shown
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
 PROTOCOLS = ("TCP", "MONGO", "MYSQL", "REDIS", "TLS", "HTTPS", "HTTP", "HTTP2", "GRPC")
@@ -109,6 +110,7 @@ SERVICE_KEYS = (
     "allow_ranges",
     "egress_gateway",
     "allowed_sources",
+    "allow_mixed_scripts",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
@@ -156,6 +158,9 @@ class Service:
     egress_gateway: Optional[bool] = None
     # Namespaces and namespace/service-account that the gateway admits (mtls only).
     allowed_sources: tuple[str, ...] = ()
+    # Host names (normal form) of ``hosts`` that may mix scripts (``_scripts``): the user's word that a
+    # look-alike is the name meant.
+    allow_mixed_scripts: tuple[str, ...] = ()
 
     @property
     def host_names(self) -> tuple[str, ...]:
@@ -223,16 +228,19 @@ class RuleSet:
 # --- host terms ---------------------------------------------------------------
 
 
-def _parse_host(text: str, istio_hosts: bool) -> Term:
+def _parse_host(text: str, istio_hosts: bool, allowed: frozenset[str] = frozenset()) -> Term:
     """One host term, parsed by _terms as the lookup parses it, plus what Istio
     refuses where the name becomes a ServiceEntry host (``istio_hosts``).
+    ``allowed``: the names (normal form) that may mix scripts.
 
     Raises ValueError with a message naming the term.
     """
     if "*" in text:
         raise ValueError(f"{text!r}: wildcard host names cannot be resolved to addresses; list the names")
     try:
-        term = parse_term(text)
+        term = parse_term(text, allow_mixed_scripts=True)
+        if term.is_name and term.value not in allowed:
+            term = parse_term(text)
     except TermError as exc:
         raise ValueError(str(exc)) from None
     if istio_hosts and term.kind == KIND_NAME:
@@ -463,7 +471,7 @@ def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[st
     return problem is None
 
 
-def _hosts(value: Any, context: _Context, report: _Report) -> tuple[Term, ...]:
+def _hosts(value: Any, context: _Context, report: _Report, allowed: frozenset[str] = frozenset()) -> tuple[Term, ...]:
     if value is None:
         report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
         return ()
@@ -480,7 +488,7 @@ def _hosts(value: Any, context: _Context, report: _Report) -> tuple[Term, ...]:
             report.error(field, f"must be a string, got {type(item).__name__}")
             continue
         try:
-            term = _parse_host(item, context.istio_hosts)
+            term = _parse_host(item, context.istio_hosts, allowed)
         except ValueError as exc:
             report.error(field, str(exc))
             continue
@@ -619,7 +627,9 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     _check_keys(item, SERVICE_KEYS, "", report)
     name = _name_part(item.get("name"), "name", report, "the service name", service_name_problem)
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
-    hosts = _hosts(item.get("hosts"), context, report)
+    allowed = _allow_mixed_scripts(item.get("allow_mixed_scripts"), report)
+    hosts = _hosts(item.get("hosts"), context, report, frozenset(allowed))
+    _check_allowed_scripts(item.get("allow_mixed_scripts"), allowed, hosts, report)
     ports = _ports(item.get("ports"), context.legacy, report)
     resolution = _resolution(item.get("resolution"), context.legacy, report)
     export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
@@ -659,7 +669,52 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         allow_ranges=allow_ranges,
         egress_gateway=item.get("egress_gateway"),
         allowed_sources=allowed_sources,
+        allow_mixed_scripts=tuple(allowed),
     )
+
+
+def _allow_mixed_scripts(value: Any, report: _Report) -> list[str]:
+    """The names (normal form) the service lets mix scripts, in the order given."""
+    names: list[str] = []
+    if value is None:
+        return names
+    for index, item in enumerate(_list(value, "allow_mixed_scripts", report) or ()):
+        field = f"allow_mixed_scripts[{index}]"
+        try:
+            term = parse_term(item, allow_mixed_scripts=True)
+        except TermError as exc:
+            report.error(field, str(exc))
+            continue
+        if not term.is_name:
+            report.error(field, f"{item!r} is not a host name; allow_mixed_scripts takes names of hosts")
+        elif term.value in names:
+            report.error(field, f"{term.shown} is listed twice")
+        else:
+            names.append(term.value)
+    return names
+
+
+def _check_allowed_scripts(value: Any, allowed: list[str], hosts: tuple[Term, ...], report: _Report) -> None:
+    """Each allowance names a host of the service that needs it: an allowance left over from an
+    earlier host would let the next look-alike through unseen."""
+    given = {host.value for host in hosts}
+    items = value if isinstance(value, list) else []
+    for index, name in enumerate(allowed):
+        field = f"allow_mixed_scripts[{_index_of(items, name)}]" if items else f"allow_mixed_scripts[{index}]"
+        if name not in given:
+            report.error(field, f"{shown(name)} is not among the service's hosts")
+        elif mixed_script_problem(name) is None:
+            report.error(field, f"{shown(name)} does not mix scripts: leave it out")
+
+
+def _index_of(items: list[Any], name: str) -> int:
+    for index, item in enumerate(items):
+        try:
+            if parse_term(item, allow_mixed_scripts=True).value == name:
+                return index
+        except TermError:
+            continue
+    return 0
 
 
 def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report) -> tuple[bool, tuple[str, ...]]:

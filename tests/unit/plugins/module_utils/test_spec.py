@@ -225,7 +225,7 @@ def test_unknown_service_key_is_an_error():
     assert only_error(spec(service(port=[]))) == (
         "services[0] 'mongo': unknown key 'port' (did you mean 'ports'?); allowed: "
         "name, hosts, ports, namespace, export_to, resolution, addresses, network_policy, labels, annotations, "
-        "allow_ranges, egress_gateway, allowed_sources"
+        "allow_ranges, egress_gateway, allowed_sources, allow_mixed_scripts"
     )
 
 
