@@ -323,7 +323,10 @@ refused:
       description: The service.
       type: str
     host:
-      description: The host name that answered the address, or the literal as written.
+      description: The host name that answered the address (ASCII form), or the literal as written.
+      type: str
+    unicode:
+      description: The host name as a person reads it (its C(xn--) labels decoded); the same as C(host) otherwise.
       type: str
     address:
       description: The address refused.
@@ -337,6 +340,7 @@ refused:
   sample:
     - service: partner-api
       host: api.partner.example
+      unicode: api.partner.example
       address: 169.254.169.254
       range: 169.254.169.254/32
       message: >-
