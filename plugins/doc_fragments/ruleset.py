@@ -35,7 +35,7 @@ options:
         V(MONGO), V(MYSQL), V(HTTP), V(HTTP2) and V(GRPC) as V(TCP), and V(TLS) and V(HTTPS) as well unless the
         object carries the service's one host name (its clients' SNI); the C(meshguard.egress/declared-protocols)
         annotation keeps what was declared. Istio's own proxy ports (V(15000), V(15001), V(15004), V(15006),
-        V(15008), V(15020), V(15021), V(15053), V(15090)) are refused on every way out: a C(ServiceEntry) on them
+        V(15008), V(15020), V(15021), V(15053), V(15090)) are refused on every way out, as a C(ServiceEntry) on them
         can break the sidecar (istio/istio#60722). See docs/rendering.md.
       - C(namespace) - where its objects go; default O(namespace).
       - C(export_to) - Istio C(exportTo) of the service's objects, as O(export_to) for the rule set (which it
@@ -160,7 +160,7 @@ options:
           - The users that may change the set's objects, as the API server names them (a service account is
             C(system:serviceaccount:<namespace>:<name>)). The user this run authenticates as must be one of them,
             or nothing is changed.
-          - Each is checked before anything is written or rendered, with an error naming C(guardrail.writers[<i>]): no
+          - Each is checked before anything is written or rendered, with an error naming C(guardrail.writers[<i>]), no
             control, format or line-break character (a newline, a zero-width or bidi mark), no spaces around it, no
             group name (V(system:serviceaccounts), V(system:masters), ...), and a service account's name as the API
             server makes it.
