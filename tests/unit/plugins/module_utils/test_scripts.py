@@ -118,7 +118,8 @@ def test_an_allowance_must_name_a_host_of_the_service_that_needs_it():
 
 def test_the_lookup_refuses_before_any_query_unless_allowed():
     with pytest.raises(MeshguardError, match="mixes scripts"):
-        lookup([PAYPAL], resolver={"nameservers": ["192.0.2.53"], "timeout": 0.1, "retries": 0})
+        # Loopback, where nothing listens: were a query sent, it would fail otherwise.
+        lookup([PAYPAL], resolver={"nameservers": ["127.0.0.1"], "port": 9, "timeout": 0.1, "retries": 0})
     with pytest.raises(MeshguardError, match="allow_mixed_scripts: must be a list"):
         lookup([PAYPAL], allow_mixed_scripts=PAYPAL)
 
