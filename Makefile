@@ -27,6 +27,8 @@ ISTIO_130_SRC := tools/istio/go-1.30.mod tools/istio/go-1.30.sum $(wildcard tool
 ISTIO_RELEASE_BINS := $(if $(filter 1.30,$(ISTIO)),$(ISTIO_130_BINS),$(ISTIO_BINS))
 # Knot, and its geoip module for the test zone that answers with a rotating subset.
 DNS_PACKAGES := knotd:knot '/usr/lib/*/knot/modules-*/geoip.so:knot-module-geoip'
+# An HTTP proxy with basic authentication, for the connection options' tests (proxy, proxy_headers, no_proxy).
+PROXY_PACKAGES := tinyproxy:tinyproxy-bin
 
 
 .PHONY: help setup demo test lint docs sanity units units-2.19 integration integration-deps integration-2.19 bench istio-crds \
@@ -116,9 +118,9 @@ istio-crds: setup
 	@$(PY) tools/clusters.py crds >/dev/null
 
 # What every integration suite needs: the venvs, the Go builds of both Istio
-# releases, Knot, iptables (the packet check).
+# releases, Knot, iptables (the packet check), tinyproxy (the connection options).
 integration-deps: setup $(KUBE_BIN) $(ISTIO_BINS) $(ISTIO_130_BINS)
-	@tools/apt-install.sh $(DNS_PACKAGES) iptables-restore:iptables
+	@tools/apt-install.sh $(DNS_PACKAGES) iptables-restore:iptables $(PROXY_PACKAGES)
 
 # Whole files to two workers, the longest first (LONGEST_FIRST in tests/integration/conftest.py).
 integration: integration-deps
@@ -126,10 +128,10 @@ integration: integration-deps
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
 # netaddr 1.2) against the same real clusters and DNS servers: the lookup and
-# the module through ansible-playbook.
+# the module through ansible-playbook, and the connection options.
 integration-2.19: integration-deps
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider --durations=5 tests/integration/test_lookup_playbook.py \
-	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py
+	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py tests/integration/test_kube_options.py
 
 # lint docs sanity units units-2.19 integration integration-2.19, the Go builds
 # running alongside the checks (tools/test.sh).

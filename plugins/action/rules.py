@@ -16,6 +16,11 @@ in the main process, before it forks the workers, so no worker imports it.
 Anything else runs the module as usual: another connection, another Python,
 ``become``, ``async``, or a task ``environment`` (the module reads the
 K8S_AUTH_* variables from its environment).
+
+Either way, on a local connection the path options (``dest``, ``kubeconfig``,
+the certificates) are made absolute against ansible-playbook's working
+directory first: the module process would read them relative to the
+playbook's directory (plugin_utils/_action.py).
 """
 
 from __future__ import annotations
@@ -29,11 +34,20 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES_REQUIRED_IF, rules_spec, secrets_of
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
+    CONNECTION,
+    RULES_OWN,
+    RULES_REQUIRED_IF,
+    rules_spec,
+    secrets_of,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
+from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules"
+PATHS = path_options(CONNECTION, RULES_OWN)
 
 
 class ActionModule(ActionBase):
@@ -44,12 +58,13 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
+        args = controller_args(self, PATHS)
         if not self._in_process(task_vars):
-            result.update(self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars))
+            result.update(run_module(self, MODULE, args, task_vars))
             return result
         # Plain data, as the module process gets it: Ansible's tagged strings and containers make every
         # copy the library and the validator take many times slower (a JSON round trip is a few ms).
-        args = json.loads(json.dumps(dict(self._task.args), default=str))
+        args = json.loads(json.dumps(args, default=str))
         validated = ArgumentSpecValidator(rules_spec(env_fallback), required_if=RULES_REQUIRED_IF).validate(args)
         if validated.error_messages:
             result.update(failed=True, msg="; ".join(validated.error_messages))

@@ -18,6 +18,13 @@ attributes:
     support: full
     description:
       - One diff per object created, updated or deleted, with the whole object before and after as YAML.
+  action_group:
+    support: full
+    membership: [meshguard.egress.cluster, meshguard.egress.egress, meshguard.egress.k8s]
+    description:
+      - C(module_defaults) of C(group/meshguard.egress.cluster) set its connection options once.
+        C(group/meshguard.egress.k8s) covers kubernetes.core's C(k8s) group too (when installed), for the options
+        both collections take.
 """
 
     INFO_MODULE = r"""
@@ -30,4 +37,11 @@ attributes:
     support: none
     description:
       - Nothing is changed, so there is nothing to show a diff of.
+  action_group:
+    support: full
+    membership: [meshguard.egress.cluster, meshguard.egress.egress, meshguard.egress.k8s]
+    description:
+      - C(module_defaults) of C(group/meshguard.egress.cluster) set its connection options once.
+        C(group/meshguard.egress.k8s) covers kubernetes.core's C(k8s) group too (when installed), for the options
+        both collections take.
 """

@@ -90,6 +90,7 @@ _raw:
 """
 
 import datetime
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -108,6 +109,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
 from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._kube import api_server_of
+from ansible_collections.meshguard.egress.plugins.module_utils._paths import anchored
 from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
     ROLE_PREFIX,
     ClusterInput,
@@ -214,7 +216,8 @@ class LookupModule(LookupBase):
                 return {"key": key}
         try:
             if snapshot:
-                taken = for_rollout(snapshot, checked.names, max_age)
+                # Relative to ansible-playbook's working directory, named absolute in the summary (docs/rollout.md).
+                taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)
                 return {"key": key, **taken}
             time = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             return {"key": key, "results": resolve_run(checked.names, resolver), "time": time}

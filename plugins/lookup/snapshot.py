@@ -18,7 +18,9 @@ description:
     before any cluster is touched.
 options:
   _terms:
-    description: The snapshot file (one path).
+    description:
+      - The snapshot file (one path). A relative path is relative to the working directory of
+        C(ansible-playbook), as for the O(meshguard.egress.snapshot#module:path) the module writes.
     required: true
     type: list
     elements: path
@@ -58,7 +60,7 @@ _raw:
   elements: dict
   contains:
     path:
-      description: The file read.
+      description: The file read, an absolute path.
       type: str
     time:
       description: The time of the snapshot, UTC, RFC 3339.
@@ -73,10 +75,13 @@ _raw:
       elements: dict
 """
 
+import os
+
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._paths import anchored
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import for_rollout
 
 
@@ -87,6 +92,8 @@ class LookupModule(LookupBase):
         if len(paths) != 1:
             raise AnsibleLookupError(f"meshguard.egress.snapshot: expected one snapshot file, got {len(paths)}")
         try:
-            return [for_rollout(paths[0], self.get_option("hosts"), self.get_option("max_age"))]
+            # Lookups run in ansible-playbook's working directory; anchored, the result names the file read.
+            path = anchored(paths[0], os.getcwd())
+            return [for_rollout(path, self.get_option("hosts"), self.get_option("max_age"))]
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.snapshot: {exc}") from None

@@ -51,6 +51,21 @@ CONNECTION: dict[str, dict[str, Any]] = {
     "client_cert": {"type": "path", "aliases": ["cert_file"], "env": "K8S_AUTH_CERT_FILE"},
     "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False, "env": "K8S_AUTH_KEY_FILE"},
     "proxy": {"type": "str", "env": "K8S_AUTH_PROXY"},
+    "no_proxy": {"type": "str", "env": "K8S_AUTH_NO_PROXY"},
+    # As kubernetes.core: without the option, each header from K8S_AUTH_PROXY_HEADERS_<NAME>.
+    "proxy_headers": {
+        "type": "dict",
+        "apply_defaults": True,
+        "options": {
+            "proxy_basic_auth": {"type": "str", "no_log": True, "env": "K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH"},
+            "basic_auth": {"type": "str", "no_log": True, "env": "K8S_AUTH_PROXY_HEADERS_BASIC_AUTH"},
+            "user_agent": {"type": "str", "env": "K8S_AUTH_PROXY_HEADERS_USER_AGENT"},
+        },
+    },
+    "username": {"type": "str", "env": "K8S_AUTH_USERNAME"},
+    "password": {"type": "str", "no_log": True, "env": "K8S_AUTH_PASSWORD"},
+    "impersonate_user": {"type": "str", "env": "K8S_AUTH_IMPERSONATE_USER"},
+    "impersonate_groups": {"type": "list", "elements": "str", "env": "K8S_AUTH_IMPERSONATE_GROUPS"},
     "request_timeout": {"type": "float", "default": DEFAULT_REQUEST_TIMEOUT},
 }
 
@@ -150,12 +165,18 @@ def merged(*groups: Mapping[str, Mapping[str, Any]], env_fallback: Any) -> dict[
     spec: dict[str, dict[str, Any]] = {}
     for group in groups:
         for name, given in group.items():
-            option = dict(given)
-            env = option.pop("env", None)
-            if env:
-                option["fallback"] = (env_fallback, [env])
-            spec[name] = option
+            spec[name] = _with_fallback(given, env_fallback)
     return spec
+
+
+def _with_fallback(given: Mapping[str, Any], env_fallback: Any) -> dict[str, Any]:
+    option = dict(given)
+    env = option.pop("env", None)
+    if env:
+        option["fallback"] = (env_fallback, [env])
+    if "options" in option:
+        option["options"] = {name: _with_fallback(sub, env_fallback) for name, sub in option["options"].items()}
+    return option
 
 
 def pick(params: Mapping[str, Any], spec: Iterable[str]) -> dict[str, Any]:
@@ -166,7 +187,14 @@ def pick(params: Mapping[str, Any], spec: Iterable[str]) -> dict[str, Any]:
 def connection_options(params: Mapping[str, Any]) -> ConnectionOptions:
     values = pick(params, CONNECTION)
     timeout = values.pop("request_timeout") or DEFAULT_REQUEST_TIMEOUT
-    return ConnectionOptions(timeout=float(timeout), **values)
+    headers = {k: v for k, v in (values.pop("proxy_headers") or {}).items() if v is not None}
+    groups = [g for g in values.pop("impersonate_groups") or () if g]
+    return ConnectionOptions(
+        timeout=float(timeout),
+        proxy_headers=headers or None,
+        impersonate_groups=tuple(groups) if groups else None,
+        **values,
+    )
 
 
 def secrets_of(kubeconfig: Any) -> list[str]:

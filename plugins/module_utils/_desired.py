@@ -26,7 +26,7 @@ from ._gateway_render import GatewayView
 from ._kinds import identity
 from ._kube import FIELD_MANAGER
 from ._prepare import Prepared, Settings, prepare
-from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses
+from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._render import ServiceAddresses, render, service_of
 from ._resolve import resolve_names
 from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
@@ -120,11 +120,10 @@ def desired_objects(
         for name, why in sorted(unresolved.items())
     ]
     warnings += [
-        f"service {name!r} is not applied, its live objects are kept as they are: "
-        + "; ".join(r.message for r in found)
+        f"service {name!r} is not applied, its live objects are kept as they are: " + "; ".join(summarised(found))
         for name, found in sorted(refused.items())
     ]
-    unresolved.update({name: [r.message for r in found] for name, found in refused.items()})
+    unresolved.update({name: summarised(found) for name, found in refused.items()})
     warnings += ambient_warnings(ruleset)
     objects = render(
         ruleset,
@@ -161,7 +160,7 @@ def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Ref
         lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
         parts.append("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
     if refused:
-        lines = [r.message for _name, found in sorted(refused.items()) for r in found]
+        lines = [line for _name, found in sorted(refused.items()) for line in summarised(found)]
         parts.append(
             "DNS answered addresses that egress rules never allow, nothing was changed:\n"
             + "\n".join(f"- {x}" for x in lines)

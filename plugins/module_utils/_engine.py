@@ -13,6 +13,7 @@ touching a cluster.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
@@ -22,7 +23,7 @@ from ._argspec import connection_options, settings_from
 from ._cluster_ranges import read_cluster_ranges
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
-from ._execute import execute, report
+from ._execute import diff_entry, execute, local_result, report
 from ._export import exported_wider, wider_message
 from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
 from ._gateway_render import GatewayView, unchecked_view
@@ -32,8 +33,9 @@ from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._network_policy import allowances
-from ._plan import CONFLICT, UPDATE, Plan, clean, make_plan, with_hash
+from ._plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
 from ._prepare import Prepared, Settings, prepare
+from ._reachability import change, grants
 from ._render import rendered_kinds
 from ._spec import RuleSet, SpecError
 
@@ -47,6 +49,8 @@ class ClusterPlan:
     plan: Plan
     # The egress gateway as the cluster has it (None: no service of the set goes through it).
     gateway: Optional[GatewayView] = None
+    # Which addresses answered from which host names (this run's answers): reachability's provenance.
+    hosts_of: Optional[dict[str, list[str]]] = None
 
 
 def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
@@ -98,7 +102,7 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         keep=desired.kept(live.owned),
         manager=FIELD_MANAGER,
     )
-    return ClusterPlan(live, desired, plan, gateway)
+    return ClusterPlan(live, desired, plan, gateway, hosts_by_address(results))
 
 
 def written_namespaces(ruleset: RuleSet) -> set[str]:
@@ -110,6 +114,24 @@ def written_namespaces(ruleset: RuleSet) -> set[str]:
     if ruleset.waypoint is not None and ruleset.has_ambient:
         names.add(ruleset.waypoint.namespace)
     return names
+
+
+def hosts_by_address(results: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The host names that answered each address."""
+    found: dict[str, list[str]] = {}
+    for name, result in results.items():
+        for address in getattr(result, "addresses", ()) or ():
+            found.setdefault(address, []).append(name)
+    return found
+
+
+def reachability_change(found: ClusterPlan, retain: int, set_name: str) -> dict[str, Any]:
+    """Who may newly reach what, and who no longer may: the grants of the set's live objects against
+    those of the objects that will be live after the run (kept ones included, conflicts excluded)."""
+    before = grants([o for o in found.live.owned if owned_by(o, set_name)], retain=retain, hosts_of=found.hosts_of)
+    after_objects = [c.obj for c in found.plan.changes if c.action in (CREATE, UPDATE, UNCHANGED)]
+    after = grants(after_objects, retain=retain, hosts_of=found.hosts_of)
+    return change(before, after).as_dict()
 
 
 NO_CLUSTER_DATAPLANE = (
@@ -130,6 +152,10 @@ NO_CLUSTER_GATEWAY = (
     "and plain mode's gateway ports were kept from the Gateways in dest (if any) or assigned afresh, not checked "
     "against other Gateways and the Service's ports"
 )
+
+
+def objects_of_set(live: Live, set_name: Optional[str]) -> list[dict]:
+    return [o for o in live.owned if owned_by(o, set_name)]
 
 
 def check_writer(client: KubeClient, writers: tuple[str, ...]) -> None:
@@ -168,13 +194,17 @@ def run(
         if needs_gateway(ruleset):
             # Plain mode's ports are kept from the files of the last rendering, as from live Gateways.
             view = unchecked_view(ruleset, previous_ports(read_manifests(prepared.dest, ruleset.name)))
-        desired = desired_objects(prepared, host_results(prepared), gateway=view)
+        answers = host_results(prepared)
+        desired = desired_objects(prepared, answers, gateway=view)
         result = write_manifests(desired.objects, prepared.dest, ruleset.name, check_mode)
         notes = [NO_CLUSTER_RANGES] + ([NO_CLUSTER_GATEWAY] if view else [])
         notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
         result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
         result["network_policies"] = network_policies(desired.objects)
+        # Against an empty cluster: rendering reads none.
+        rendered = grants(desired.objects, retain=prepared.retain, hosts_of=hosts_by_address(answers))
+        result["reachability"] = change([], rendered).as_dict()
         if view is not None:
             result["egress_gateway"] = view.summary()
         return result
@@ -182,8 +212,15 @@ def run(
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
     found = plan_on_cluster(client, prepared)
+    preview_warnings: list[str] = []
     if prepared.ruleset.guardrail is not None and found.plan.writes:
-        check_writer(client, prepared.ruleset.guardrail.writers)
+        try:
+            check_writer(client, prepared.ruleset.guardrail.writers)
+        except MeshguardError as e:
+            if not check_mode:
+                raise
+            # A preview may run as another user (read-only credentials) than the real run.
+            preview_warnings.append(f"{e}; in check mode this is a warning: the real run must be a writer")
     execution = execute(
         client,
         found.plan,
@@ -203,10 +240,15 @@ def run(
         "counts": counts,
         "resources": found.desired.objects,
         "refused": found.desired.refused,
-        "warnings": found.desired.warnings + list(found.live.warnings) + noted + list(execution.warnings),
+        "warnings": found.desired.warnings
+        + list(found.live.warnings)
+        + noted
+        + preview_warnings
+        + list(execution.warnings),
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
         "tampered": list(found.desired.tampered),
+        "reachability": reachability_change(found, prepared.retain, prepared.ruleset.name),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
@@ -259,12 +301,24 @@ def inspect(
         result["refused"] = found.desired.refused
         result["network_policies"] = network_policies(found.desired.objects)
         result["tampered"] = list(found.desired.tampered)
+        # Each drifted object's diff, computed from the live object (rules_info writes nothing, not even a dry run).
+        result["diff"] = [
+            diff_entry(c, local_result(c), client.where)
+            for c in found.plan.changes
+            if c.action in (CREATE, UPDATE, DELETE)
+        ]
+        result["reachability"] = {
+            "current": [g.as_dict() for g in grants(objects_of_set(live, set_name), retain=prepared.retain)],
+            **reachability_change(found, prepared.retain, prepared.ruleset.name),
+        }
         wide = exported_wider(live.owned, found.desired.objects)
         result["exported_wider"] = wide
         warnings = [*warnings, *map(wider_message, wide)]
         if found.gateway is not None:
             result["egress_gateway"] = found.gateway.summary()
-    objects = sorted((clean(o) for o in live.owned if owned_by(o, set_name)), key=identity)
+    objects = sorted((clean(o) for o in objects_of_set(live, set_name)), key=identity)
+    if prepared is None:
+        result["reachability"] = {"current": [g.as_dict() for g in grants(objects)]}
     result["objects"] = objects
     result["sets"] = dict(sorted(Counter(o["metadata"]["labels"].get(SET_LABEL, "") for o in objects).items()))
     result["warnings"] = list(live.warnings) + warnings

@@ -12,6 +12,8 @@ write succeeded.
 
 from __future__ import annotations
 
+import copy
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -43,6 +45,9 @@ class Result:
     stored: Optional[dict] = None
     error: str = ""
     forced: Optional[dict] = None
+    # Check mode only: the credentials may not write, so no dry run validated it; ``stored`` is
+    # computed from the live object (``local_result``).
+    unvalidated: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ def execute(
             else:
                 stored = _apply(client, res, change.desired, dry_run=check_mode, force=force)
         except KubeError as e:
+            if check_mode and _may_not_write(e):
+                # Read-only credentials: the preview still says what would change, computed here.
+                return Result(change, DONE, local_result(change), unvalidated=str(e))
             forced = _forced(client, res, change, set_name) if want_diff and e.status == 409 else None
             return Result(change, FAILED, error=_explain(e, change), forced=forced)
         return Result(change, DONE, stored)
@@ -122,6 +130,14 @@ def execute(
             results.extend(pool.map(write, deletes))
         conflicts = list(pool.map(conflict, plan.of(CONFLICT)))
     failures = [r.error for r in results if r.status == FAILED]
+    refused = [r for r in results if r.unvalidated]
+    if refused:
+        warnings.append(
+            f"{client.where}: the API server did not validate this preview: the credentials may not write "
+            f"({refused[0].unvalidated}), so no server-side dry run was made for {len(refused)} change(s); "
+            "the diff and the reachability change are computed from the live objects, and the real run may "
+            "still be refused (by RBAC, admission or Istio's validation)"
+        )
     failures += [
         f"{client.where}: {change.key} exists and is {change.reason}; it was left untouched "
         "(set force: true to take it over)"
@@ -200,6 +216,35 @@ def delete_if_still_owned(
         if current is None or not owned_by(current, set_name):
             return None
     return client.delete(res, current, dry_run=dry_run)
+
+
+# RBAC's refusal (as opposed to an admission policy's or webhook's, which also answer 403).
+_RBAC_REFUSAL = re.compile(r'is forbidden: User ".*" cannot [a-z]+ resource')
+
+
+def _may_not_write(err: KubeError) -> bool:
+    """The credentials may not write this resource at all (RBAC): a read-only preview."""
+    return err.status == 403 and bool(_RBAC_REFUSAL.search(str(err)))
+
+
+def local_result(change: Change) -> Optional[dict]:
+    """What a server-side apply would store, computed without the server: the desired object over the
+    live one (the set's fields replace theirs, lists whole; other managers' fields stay). No defaults,
+    no validation: for previews the API server could not check (read-only credentials, rules_info)."""
+    if change.action == DELETE:
+        return None
+    if change.live is None or change.replace or change.action == CREATE:
+        return copy.deepcopy(change.desired)
+    return _merged(clean(change.live), change.desired or {})
+
+
+def _merged(live: Any, desired: Any) -> Any:
+    if isinstance(live, dict) and isinstance(desired, dict):
+        out = dict(live)
+        for key, value in desired.items():
+            out[key] = _merged(live.get(key), value)
+        return out
+    return copy.deepcopy(desired)
 
 
 def diff_entry(change: Change, stored: Optional[dict], where: str, *, forced: bool = False) -> dict[str, Any]:

@@ -209,7 +209,8 @@ def _service_entry(svc: _Service, unit: _Unit) -> dict[str, Any]:
 
 def gateway_export_to(service: Service, gateway: EgressGateway) -> list[str]:
     """The ``exportTo`` of a service's ServiceEntries and VirtualServices through the gateway:
-    as given (default its own namespace), plus the gateway's namespace.
+    as given (default its own namespace and the namespaces of its ``allowed_sources``, whose
+    sidecars must see the units to send them to the gateway), plus the gateway's namespace.
 
     Istio's default (every namespace) would route every namespace's sidecars to the gateway for
     the set's addresses. The gateway reads both kinds from its own namespace's view
@@ -217,7 +218,8 @@ def gateway_export_to(service: Service, gateway: EgressGateway) -> list[str]:
     ``VirtualServicesForGateway`` takes a VirtualService exported to the gateway's namespace):
     without it the gateway's route has no cluster.
     """
-    export_to = set(service.export_to) or {"."}
+    named = {"." if s.split("/")[0] == service.namespace else s.split("/")[0] for s in service.allowed_sources}
+    export_to = set(service.export_to) or {".", *named}
     own = gateway.namespace == service.namespace and "." in export_to
     if "*" not in export_to and not own:
         export_to.add(gateway.namespace)

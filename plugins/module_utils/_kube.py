@@ -12,10 +12,18 @@ selectors, pagination) and over how many are sent.
 
 Every error is a KubeError whose message names the cluster, the verb, the
 resource and the namespace, and never carries a credential.
+
+The options kubernetes.core has beyond the kubeconfig are applied on top of
+it, with its names: HTTP basic authentication (``username``, ``password``),
+impersonation (the ``Impersonate-User`` and ``Impersonate-Group`` headers
+the API server reads, one header per group), ``no_proxy`` and the headers
+sent to the proxy (``proxy_headers``).
 """
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
 import os
 import re
@@ -24,14 +32,15 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Optional, Union
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-from ._errors import MeshguardError, MissingLibraryError
+from ._errors import MeshguardError, MissingLibraryError, OptionError
 
 try:
     import urllib3
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
+    from urllib3._collections import HTTPHeaderDict
 except ImportError:  # pragma: no cover - reported when a client is built
     k8s_client = None
 
@@ -52,7 +61,18 @@ class ConnectionOptions:
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
     proxy: Optional[str] = None
+    no_proxy: Optional[str] = None
+    # Keys of urllib3's make_headers: proxy_basic_auth, basic_auth, user_agent.
+    proxy_headers: Optional[dict] = None
+    username: Optional[str] = None
+    password: Optional[str] = None
+    impersonate_user: Optional[str] = None
+    impersonate_groups: Optional[tuple[str, ...]] = None
     timeout: float = 30.0
+
+    @property
+    def impersonating(self) -> bool:
+        return bool(self.impersonate_user or self.impersonate_groups)
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,7 @@ class KubeClient:
         self.options = options
         self._config, self.where, self.user = _configure(options)
         self._pool = _pool_for(self._config, options.timeout)
+        self._headers = base_headers(options)
         self._discovery: dict[str, Optional[dict[str, Resource]]] = {}
         self._lock = threading.Lock()
 
@@ -259,7 +280,8 @@ class KubeClient:
         url = self._config.host.rstrip("/") + path
         if query:
             url += "?" + urlencode(query)
-        headers = {"Accept": "application/json", "User-Agent": "meshguard.egress"}
+        headers = self._headers.copy()
+        # Asked per request: an exec or OIDC plugin of the kubeconfig may refresh it.
         token = self._config.get_api_key_with_prefix("authorization")
         if token:
             headers["Authorization"] = token
@@ -297,13 +319,120 @@ class KubeClient:
         if status == 401:
             text = (
                 f"{self.where}: 401 Unauthorized: the API server rejected the credentials of user {self.user} "
-                f"(expired or wrong token or certificate) when trying to {verb} {what}{scope}"
+                f"(expired or wrong token, certificate or password) when trying to {verb} {what}{scope}"
+            )
+        elif status == 403 and self.options.username and _ANONYMOUS in message:
+            # Basic authentication is gone from Kubernetes (1.19): such a server ignores the header.
+            text = (
+                f"{self.where}: 403 Forbidden: the API server did not take the password of user {self.user} and "
+                f"treated the request as {_ANONYMOUS} (Kubernetes has no basic authentication since 1.19; basic "
+                f"authentication works only through a proxy in front of the API server that takes it) when trying "
+                f"to {verb} {what}{scope}: {message}"
             )
         elif status == 403:
-            text = f"{self.where}: 403 Forbidden: user {self.user} may not {verb} {what}{scope}: {message}"
+            text = f"{self.where}: 403 Forbidden: user {self._acting()} may not {verb} {what}{scope}: {message}"
         else:
             text = f"{self.where}: {verb} {what}{scope} failed: {status} {reason}: {message}".rstrip(": ")
         return KubeError(text, status, reason, payload.get("details"))
+
+    def _acting(self) -> str:
+        """Who the API server judged: the impersonated user and groups, when impersonating."""
+        if not self.options.impersonating:
+            return str(self.user)
+        who = self.options.impersonate_user or self.user
+        groups = self.options.impersonate_groups or ()
+        in_groups = f" in groups {', '.join(groups)}" if groups else ""
+        return f"{who}{in_groups} (impersonated by {self.user})"
+
+
+_ANONYMOUS = "system:anonymous"
+# urllib3 2 sends every value of an HTTPHeaderDict as a header line of its own.
+_SENDS_REPEATED_HEADERS = k8s_client is not None and int(urllib3.__version__.split(".")[0]) >= 2
+IMPERSONATE_USER = "Impersonate-User"
+IMPERSONATE_GROUP = "Impersonate-Group"
+PROXY_HEADER_KEYS = ("proxy_basic_auth", "basic_auth", "user_agent")
+
+
+def base_headers(options: ConnectionOptions) -> Any:
+    """The headers of every request: what is accepted, who asks, basic authentication and
+    impersonation. An HTTPHeaderDict, so that each impersonated group is a header of its own:
+    the API server reads every Impersonate-Group header and never splits one at commas."""
+    headers = HTTPHeaderDict({"Accept": "application/json", "User-Agent": "meshguard.egress"})
+    if options.username is not None or options.password is not None:
+        headers["Authorization"] = basic_authorization(options.username, options.password)
+    for name, value in impersonation_headers(options):
+        headers.add(name, value)
+    return headers
+
+
+def basic_authorization(username: Optional[str], password: Optional[str]) -> str:
+    """The Authorization header of HTTP basic authentication (RFC 7617: user-id ":" password, UTF-8)."""
+    if not username or password is None:
+        missing = "password" if username else "username"
+        raise OptionError(f"{missing}: username and password go together (HTTP basic authentication)")
+    if ":" in username:
+        raise OptionError("username: basic authentication cannot carry a user name with a colon (RFC 7617)")
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def impersonation_headers(options: ConnectionOptions) -> list[tuple[str, str]]:
+    """(header, value) pairs asking the API server to act as another user: Impersonate-User,
+    then one Impersonate-Group per group, in the order given. Groups alone impersonate the
+    authenticated user in those groups, which the API server refuses: it wants a user too."""
+    groups = [g for g in options.impersonate_groups or () if g]
+    if groups and not options.impersonate_user:
+        raise OptionError("impersonate_groups: needs impersonate_user (the API server impersonates groups of a user)")
+    if len(groups) > 1 and not _SENDS_REPEATED_HEADERS:
+        raise OptionError(
+            f"impersonate_groups: more than one group needs urllib3 >= 2 (found {urllib3.__version__}), which sends "
+            "a header per group; urllib3 1 joins them into one, which the API server reads as one group"
+        )
+    pairs = [(IMPERSONATE_USER, options.impersonate_user)] if options.impersonate_user else []
+    pairs += [(IMPERSONATE_GROUP, g) for g in groups]
+    for name, value in pairs:
+        if not value.isprintable() or value != value.strip():
+            raise OptionError(f"{_option_of(name)}: {value!r} cannot be sent as an HTTP header")
+    return pairs
+
+
+def _option_of(header: str) -> str:
+    return "impersonate_user" if header == IMPERSONATE_USER else "impersonate_groups"
+
+
+def bypasses_proxy(url: str, no_proxy: Optional[str]) -> bool:
+    """Whether a request to ``url`` goes direct: ``no_proxy`` is a comma-separated list of
+    host names (a name matches itself and its subdomains; a leading dot is the same),
+    host:port, IP addresses, CIDR blocks, or ``*`` for every host."""
+    if not no_proxy:
+        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host_port = f"{host}:{parts.port}" if parts.port else host
+    try:
+        ip: Optional[Any] = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if ip is not None:
+            try:
+                if ip in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                    return True
+            except ValueError:
+                pass
+        name = entry.lstrip(".")
+        if name in (host, host_port) or host.endswith("." + name) or host_port.endswith("." + name):
+            return True
+    return False
+
+
+def proxy_headers(given: Optional[dict]) -> Optional[dict]:
+    """The headers sent to the proxy, as kubernetes.core builds them (urllib3's make_headers)."""
+    values = {k: v for k, v in (given or {}).items() if k in PROXY_HEADER_KEYS and v}
+    return urllib3.util.make_headers(**values) if values else None
 
 
 # Characters YAML forbids raw or reads as line breaks (JSON escapes the C0 range itself).
@@ -348,30 +477,57 @@ def _configure(options: ConnectionOptions) -> tuple[Any, str, str]:
         "cert_file": options.client_cert,
         "key_file": options.client_key,
         "proxy": options.proxy,
+        "no_proxy": options.no_proxy,
     }
     for attr, value in overrides.items():
         if value is not None and value != "":
             setattr(cfg, attr, value)
     if options.api_key:
         cfg.api_key = {"authorization": "Bearer " + options.api_key}
+    if options.username:
+        user = options.username
+        # The kubeconfig's token would take the header's place: the password is what was asked for.
+        if not options.api_key:
+            cfg.api_key = {}
+    cfg.proxy_headers = proxy_headers(options.proxy_headers)
     if not cfg.host or cfg.host == "http://localhost":
         raise KubeError("no API server to talk to: set kubeconfig and context, or host")
     return cfg, where or cfg.host, user
+
+
+def kubeconfig_files(options: ConnectionOptions, environ: Optional[dict] = None) -> tuple[list[str], str]:
+    """The kubeconfig files to read, and where they were named: the kubeconfig option,
+    else KUBECONFIG (files separated as in PATH, as kubectl reads it), else kubectl's default."""
+    environ = os.environ if environ is None else environ
+    if isinstance(options.kubeconfig, str) and options.kubeconfig:
+        given, origin = options.kubeconfig, "the kubeconfig option"
+    elif environ.get("KUBECONFIG"):
+        given, origin = environ["KUBECONFIG"], "the KUBECONFIG environment variable"
+    else:
+        given, origin = "~/.kube/config", "the default, as for kubectl"
+    paths = [os.path.expanduser(p) for p in given.split(os.pathsep) if p]
+    return paths, origin
 
 
 def _load_kubeconfig(cfg: Any, options: ConnectionOptions) -> tuple[str, str]:
     # kubernetes.core builds its loader the same way; the public
     # load_kube_config() would hide which context it picked.
     get_loader = k8s_config.kube_config._get_kube_config_loader
+    named = ""
     try:
         if isinstance(options.kubeconfig, dict):
             loader = get_loader(config_dict=options.kubeconfig, active_context=options.context)
         else:
-            path = options.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            loader = get_loader(filename=os.path.expanduser(path), active_context=options.context)
+            paths, origin = kubeconfig_files(options)
+            named = " " + ", ".join(paths)
+            # The client's loader skips missing files and then says only that it found no configuration.
+            if not any(os.path.exists(p) for p in paths):
+                tried = " nor ".join(os.path.abspath(p) for p in paths)
+                raise KubeError(f"no kubeconfig file at {tried} (from {origin})")
+            loader = get_loader(filename=os.pathsep.join(paths), active_context=options.context)
         loader.load_and_set(cfg)
     except k8s_config.ConfigException as e:
-        raise KubeError(f"cannot load the kubeconfig: {e}") from None
+        raise KubeError(f"cannot load the kubeconfig{named}: {e}") from None
     except OSError as e:
         raise KubeError(f"cannot read the kubeconfig: {e.strerror}: {e.filename}") from None
     ctx = loader.current_context
@@ -395,7 +551,7 @@ def _pool_for(cfg: Any, timeout: float):
         kwargs["server_hostname"] = cfg.tls_server_name
     if not cfg.verify_ssl:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    if cfg.proxy:
+    if cfg.proxy and not bypasses_proxy(cfg.host, getattr(cfg, "no_proxy", None)):
         return urllib3.ProxyManager(cfg.proxy, proxy_headers=cfg.proxy_headers, **kwargs)
     return urllib3.PoolManager(**kwargs)
 

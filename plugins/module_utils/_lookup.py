@@ -24,7 +24,7 @@ from ._dns_detail import results_to_detail
 from ._dns_options import ResolverOptions
 from ._dns_results import FORBIDDEN_ADDRESS, HostResult, ResolveError, literal_result
 from ._errors import MeshguardError, OptionError
-from ._refusals import refused_addresses
+from ._refusals import refused_addresses, summarised
 from ._resolve import resolve
 from ._terms import parse_terms
 from ._values import choice
@@ -115,4 +115,4 @@ def _judged(
     refused = refused_addresses("", [result], policy, aggregation, allow)
     if not refused:
         return result
-    return replace(result, error=ResolveError(FORBIDDEN_ADDRESS, "; ".join(r.message for r in refused)))
+    return replace(result, error=ResolveError(FORBIDDEN_ADDRESS, "; ".join(summarised(refused))))

@@ -56,6 +56,42 @@ class RefusedAddress:
         }
 
 
+# Addresses a summary names before it counts the rest: the first few and the last few.
+SHOWN_FIRST = 3
+SHOWN_LAST = 2
+
+
+def summarised(refused: Sequence[RefusedAddress]) -> list[str]:
+    """One sentence per (service, host, refused range): a host that answers 120 private addresses is one
+    sentence with the count and the first and last few, not 120 copies (the full list stays in the
+    structured ``refused`` result)."""
+    groups: dict[tuple, list[RefusedAddress]] = {}
+    for item in refused:
+        # A widened answer keeps its own sentence: it names the block it was widened to.
+        widened_to = item.refusal.value if "/" in item.refusal.value else ""
+        key = (item.service, item.host, item.cname_chain, item.literal, item.refusal.range.cidr, widened_to)
+        groups.setdefault(key, []).append(item)
+    lines = []
+    for items in groups.values():
+        if len(items) == 1:
+            lines.append(items[0].message)
+            continue
+        first = items[0]
+        addresses = [i.address for i in items]
+        if len(addresses) > SHOWN_FIRST + SHOWN_LAST + 1:
+            more = len(addresses) - SHOWN_FIRST - SHOWN_LAST
+            shown = ", ".join(addresses[:SHOWN_FIRST]) + ", ..., " + ", ".join(addresses[-SHOWN_LAST:])
+            shown += f" (and {more} more)"
+        else:
+            shown = ", ".join(addresses)
+        service = f"service {first.service!r}: " if first.service else ""
+        via = f" (via CNAME {' -> '.join(first.cname_chain)})" if first.cname_chain else ""
+        where = "written as given" if first.literal else f"host {first.host}{via} answered"
+        reason = first.refusal.why.split(f"{first.refusal.range}: ", 1)[-1]
+        lines.append(f"{service}{where} {len(addresses)} addresses in {first.refusal.range}: {shown}: {reason}")
+    return lines
+
+
 def refused_addresses(
     service: str,
     answers: Iterable[HostResult],

@@ -22,7 +22,7 @@ from ._dns_detail import results_from_detail, results_to_detail
 from ._dns_options import ResolverOptions
 from ._dns_results import FORBIDDEN_ADDRESS
 from ._prepare import Prepared, Settings, prepare
-from ._refusals import refused_addresses
+from ._refusals import refused_addresses, summarised
 from ._resolve import resolve_names
 from ._scope import names_to_resolve
 from ._spec import SpecError
@@ -181,8 +181,9 @@ def judge(
                 unresolved.add(result.error.message, host)  # type: ignore[union-attr]
             if failed:
                 continue
-            for refusal in refused_addresses(service.name, answers, policy, run.aggregation, service.allow_ranges):
-                refused.add(refusal.message, host)
+            found = refused_addresses(service.name, answers, policy, run.aggregation, service.allow_ranges)
+            for message in summarised(found):
+                refused.add(message, host)
     return unresolved.problems(), refused.problems()
 
 

@@ -111,12 +111,27 @@ class Change:
     host: str
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    # The CNAME chain, when it changed (None: it did not): where the name now leads, and where it led.
+    cname_chain: Optional[tuple[str, ...]] = None
+    cname_chain_before: Optional[tuple[str, ...]] = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "host": self.host, "added": list(self.added), "removed": list(self.removed)}
+        out: dict[str, Any] = {
+            "service": self.service,
+            "host": self.host,
+            "added": list(self.added),
+            "removed": list(self.removed),
+        }
+        if self.cname_chain is not None:
+            out.update(cname_chain=list(self.cname_chain), cname_chain_before=list(self.cname_chain_before or ()))
+        return out
 
     def __str__(self) -> str:
         parts = [f"+{a}" for a in self.added] + [f"-{a}" for a in self.removed]
+        if self.cname_chain is not None:
+            now = " -> ".join(self.cname_chain) or "no CNAME"
+            was = " -> ".join(self.cname_chain_before or ()) or "no CNAME"
+            parts.append(f"CNAME {now} (was {was})")
         return f"service {self.service!r}: {shown(self.host)}: {' '.join(parts)}"
 
 
@@ -371,7 +386,8 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
     """The addresses that changed, per service and host, sorted by service then host.
 
     A host new to a service has all its addresses added; a host (or service)
-    gone has them all removed. TTLs, CNAME chains and the time are not changes.
+    gone has them all removed. A CNAME chain that leads elsewhere is shown with
+    the host (the provider behind a name changed). TTLs and the time are not changes.
     """
     old_services = dict(before.services) if before else {}
     old_hosts = dict(before.hosts) if before else {}
@@ -379,10 +395,17 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
     for service in sorted(set(old_services) | set(after.services)):
         was, now = set(old_services.get(service, ())), set(after.services.get(service, ()))
         for host in sorted(was | now):
-            old = set(old_hosts[host].addresses) if host in was and host in old_hosts else set()
-            new = set(after.hosts[host].addresses) if host in now and host in after.hosts else set()
-            if old != new:
-                out.append(Change(service, host, sorted_addresses(new - old), sorted_addresses(old - new)))
+            before_entry = old_hosts.get(host) if host in was else None
+            after_entry = after.hosts.get(host) if host in now else None
+            old = set(before_entry.addresses) if before_entry else set()
+            new = set(after_entry.addresses) if after_entry else set()
+            chains = (
+                (after_entry.cname_chain, before_entry.cname_chain)
+                if before_entry and after_entry and before_entry.cname_chain != after_entry.cname_chain
+                else (None, None)
+            )
+            if old != new or chains[0] is not None:
+                out.append(Change(service, host, sorted_addresses(new - old), sorted_addresses(old - new), *chains))
     return out
 
 

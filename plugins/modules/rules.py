@@ -62,6 +62,8 @@ options:
     description:
       - With O(state=rendered), a folder to write one YAML file per object into. Files of this set that are no
         longer rendered are removed, so the folder always equals the rule set.
+      - On the controller (a local connection) a relative path is relative to the working directory of
+        C(ansible-playbook), whichever playbook runs the task.
     type: path
   return_resources:
     description:
@@ -264,6 +266,75 @@ egress_gateway:
     mode: plain
     checked: true
     ports: {orders-mongo: {"27017": 40000}}
+reachability:
+  description:
+    - What the run changes in reachability, the question a reviewer approves. A grant is who may reach
+      which destination on which port by which way out, as the set's objects make it; RV(reachability.added) and
+      RV(reachability.removed) are the grants of the objects live after the run against those live before (in
+      check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half).
+    - With O(state=rendered), every grant is added (against an empty cluster: rendering reads none).
+    - See docs/rollout.md for the summary the role prints across clusters.
+  returned: always
+  type: dict
+  contains:
+    added:
+      description: Grants made by the run, one per destination block and port.
+      type: list
+      elements: dict
+      contains:
+        namespace:
+          description: The namespace of the objects that make the grant.
+          type: str
+        sources:
+          description:
+            - Who may use it. Namespaces the C(ServiceEntry) is exported to (V(*) for every namespace), narrowed to
+              C(namespace/service-account) or namespaces by the egress gateway's or the waypoint's
+              C(AuthorizationPolicy) (C(allowed_sources)), and to pods by the service's C(NetworkPolicy)
+              (C(shop (app=orders))).
+          type: list
+          elements: str
+        service:
+          description: The service of the rule set.
+          type: str
+        destination:
+          description: An address or CIDR block, never expanded.
+          type: str
+        port:
+          description: The destination port.
+          type: int
+        protocol:
+          description: The protocol as declared.
+          type: str
+        way:
+          description: V(direct), V(egress_gateway) or V(ambient) (through the waypoint).
+          type: str
+        hosts:
+          description: The host names that answered the destination (every host name of the service when unknown).
+          type: list
+          elements: str
+        retained_until:
+          description: When address retention alone keeps the destination, the time it expires (UTC); else null.
+          type: str
+    removed:
+      description: Grants the run takes away, in the same form.
+      type: list
+      elements: dict
+    unchanged:
+      description: How many grants stay as they were.
+      type: int
+  sample:
+    added:
+      - namespace: shop
+        sources: [shop]
+        service: orders-mongo
+        destination: 192.0.2.12
+        port: 27017
+        protocol: MONGO
+        way: egress_gateway
+        hosts: [mongo-2.db.example.com]
+        retained_until: null
+    removed: []
+    unchanged: 5
 network_policies:
   description:
     - With O(network_policy), what each C(NetworkPolicy) of the set allows (after this run, or in check mode after

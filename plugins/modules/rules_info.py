@@ -93,6 +93,13 @@ egress_gateway:
       RV(meshguard.egress.rules#module:egress_gateway) (plain mode's ports as the next run would assign them).
   returned: when O(services) is set and a service goes through the egress gateway
   type: dict
+reachability:
+  description:
+    - The grants of the set's live objects (C(current)), as RV(meshguard.egress.rules#module:reachability)
+      describes them; with O(services), also the drift as C(added) and C(removed) (what M(meshguard.egress.rules)
+      would change) and C(unchanged).
+  returned: always
+  type: dict
 network_policies:
   description:
     - With O(services), what each C(NetworkPolicy) of the set would allow once M(meshguard.egress.rules) ran, as

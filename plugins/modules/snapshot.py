@@ -32,6 +32,9 @@ options:
     description:
       - The snapshot file. Its folder is created when missing. An existing file must be a snapshot; it is compared
         with the new one and replaced atomically.
+      - On the controller (a local connection, as with C(delegate_to=localhost)) a relative path is relative to the
+        working directory of C(ansible-playbook), whichever playbook runs the task, as for the
+        P(meshguard.egress.snapshot#lookup) lookup that reads it back.
     type: path
     required: true
   services:
@@ -92,7 +95,7 @@ changed:
   returned: always
   type: bool
 path:
-  description: The snapshot file.
+  description: The snapshot file, absolute when the module ran on the controller.
   returned: always
   type: str
 time:

@@ -28,6 +28,8 @@ LONGEST_FIRST = (
     "test_packets.py",
     "test_rules_module.py",
     "test_snapshot.py",
+    "test_kube_options.py",
+    "test_installed.py",
     "test_hostile_dns.py",
     "test_istio_matrix.py",
     "test_action_plugin.py",

@@ -189,21 +189,31 @@ class Rollout:
             (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
             (self.dir / name).write_text(yaml.safe_dump(content, sort_keys=False))
 
-    def play(self, playbook: str = "meshguard.egress.rollout", *args: str, **extra_vars: Any) -> Run:
+    def play(
+        self,
+        playbook: str = "meshguard.egress.rollout",
+        *args: str,
+        cwd: Path = ROOT,
+        env: Optional[dict[str, str]] = None,
+        **extra_vars: Any,
+    ) -> Run:
+        """ansible-playbook from ``cwd`` (the repository root: its ansible.cfg finds this working
+        copy as the collection), with ``env`` added to the environment."""
         self.runs += 1
         record = self.dir / f"run-{self.runs}.jsonl"
         cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(self.dir / "inventory.yml"), playbook, *args]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
-        env = {
+        full_env = {
             **os.environ,
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_CALLBACK_PLUGINS": str(FILES / "callback_plugins"),
             "ANSIBLE_CALLBACKS_ENABLED": "meshguard_record",
             "MESHGUARD_RECORD": str(record),
+            **(env or {}),
         }
-        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        res = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600, check=False)
         out = res.stdout + res.stderr
         records = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
         recap = {
@@ -906,3 +916,50 @@ def test_two_inventory_hosts_that_reach_the_same_cluster_are_refused_before_any_
     server = local_clusters.by_context("local-1").server
     assert f"- inventory hosts local-1 and local-3 reach the same cluster (API server {server}): " in stopped(run)
     untouched(local_clusters, rollout, run, before)
+
+
+# --------------------------------------------------------------------------- the reachability report
+
+
+def test_a_dns_change_is_reported_as_its_reachability_change_once_across_clusters(
+    local_clusters, rollout, dns, tmp_path
+):
+    """A replica-set member moves: the preview prints, writes (Markdown and JSON) and publishes (set_stats)
+    exactly that change, one line for every cluster, and it is what each cluster's rules task reported."""
+    ok(rollout.rollout())
+    dns.edit(("mongo-1.db        A     192.0.2.11\n", "mongo-1.db        A     192.0.2.12\n"))
+    report = tmp_path / "reports" / "egress.md"
+    report.parent.mkdir()
+    run = ok(rollout.rollout("--check", "--diff", meshguard_egress_report=str(report)))
+    (printed,) = [r["result"]["msg"] for r in run.records if r["task"] == "Reachability across clusters"]
+    ns = rollout.namespace
+    assert printed[0] == f"reachability of set {rollout.set_name} on 3 cluster(s), check mode: nothing was written:"
+    changes = [line for line in printed if line[:2] in ("+ ", "- ")]
+    # The new address, and the old one now kept by retention alone (24h), on every cluster.
+    assert len(changes) == 2, printed
+    # DNS no longer answers it: every host name of the service stands for its provenance.
+    assert changes[0].startswith(
+        f"+ {ns} -> 192.0.2.11:27017 MONGO  mongo direct ({', '.join(MONGO_HOSTS)}, retained until "
+    )
+    assert changes[0].endswith("every cluster (3)")
+    assert changes[1] == f"+ {ns} -> 192.0.2.12:27017 MONGO  mongo direct (mongo-1.db.rollout.test)  every cluster (3)"
+    data = json.loads(report.with_name("egress.md.json").read_text())
+    assert [c["destination"] for c in data["changes"]] == ["192.0.2.11", "192.0.2.12"]
+    assert all(c["clusters"] == CLUSTERS for c in data["changes"])
+    # Each cluster's own result says the same.
+    for ctx, result in run.results(RULES_TASK).items():
+        added = [(a["destination"], a["retained_until"] is not None) for a in result["reachability"]["added"]]
+        assert added == [("192.0.2.11", True), ("192.0.2.12", False)], ctx
+        assert result["reachability"]["removed"] == []
+    markdown = report.read_text()
+    assert markdown.startswith(f"### meshguard.egress: reachability of set `{rollout.set_name}` (check mode")
+    assert (
+        f"| + | {ns} | `192.0.2.12:27017` | MONGO | mongo | direct | mongo-1.db.rollout.test | every cluster (3) |"
+        in markdown
+    )
+    (stats,) = [
+        r["result"]
+        for r in run.records
+        if r["task"] == "Publish the reachability change for the next node of an AWX workflow"
+    ]
+    assert stats["ansible_stats"]["data"]["meshguard_egress_reachability"] == data

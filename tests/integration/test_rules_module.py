@@ -161,8 +161,9 @@ def test_check_mode_fails_where_the_real_run_fails(local_clusters, namespace):
     preview = run_module("rules", a, check=True)[0]
     real = run_module("rules", a)[0]
     assert preview.get("failed") and real.get("failed")
-    assert f'namespaces "{missing}" not found' in preview["msg"]
-    assert f'namespaces "{missing}" not found' in real["msg"]
+    # Named up front, before any write or dry run, in both.
+    assert preview["msg"] == real["msg"]
+    assert f"namespace '{missing}' of the rule set does not exist" in real["msg"]
 
 
 def test_same_named_object_without_our_labels_is_reported_then_taken_over_with_force(local_clusters, namespace):
@@ -209,6 +210,39 @@ def test_readonly_context_gets_a_clear_403_and_nothing_is_written(local_clusters
     assert "patch serviceentries.networking.istio.io shop--mysql" in result["msg"]
     assert f"namespace {namespace}" in result["msg"]
     assert local_clusters.get("local-1", "serviceentries.networking.istio.io", namespace) == []
+
+
+def test_a_preview_with_read_only_credentials_says_what_would_change_without_a_dry_run(local_clusters, namespace):
+    """A merge-request pipeline on least-privilege credentials: --check --diff with the read-only context still
+    shows the YAML diff and the reachability change, computed against the live objects, and says that the API
+    server did not validate them; nothing is written, not even a dry run. rules_info shows each drifted object's
+    diff."""
+    ctx = "local-1"  # the read-only context's cluster
+    a = args(local_clusters, namespace, [MYSQL, PARTNER], context="local-1-readonly")
+    before = local_clusters.requests(ctx)
+    result, printed = run_module("rules", a, check=True, diff=True)
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    assert "the API server did not validate this preview: the credentials may not write" in printed
+    created = {d["before_header"].split(" ")[0] for d in result["diff"]}
+    assert created == {f"ServiceEntry/{namespace}/shop--mysql", f"ServiceEntry/{namespace}/shop--partner"}
+    assert [(g["destination"], g["port"]) for g in result["reachability"]["added"]] == [
+        ("192.0.2.10", 3306),
+        ("203.0.113.0/28", 443),
+    ]
+    after = local_clusters.requests(ctx)
+    for dry_run in (False, True):
+        assert {k: n for k, n in writes(before, after, dry_run=dry_run).items() if k[1] in OUR_RESOURCES} == {}
+    # Applied for real (admin); a hand edit; rules_info with the read-only credentials shows the edit as a diff.
+    assert not run_module("rules", args(local_clusters, namespace, [MYSQL], context=ctx))[0]["failed"]
+    patch = json.dumps({"spec": {"addresses": ["192.0.2.10/32", "10.6.6.6/32"]}})
+    local_clusters.kubectl(ctx, "-n", namespace, "patch", "serviceentry", "shop--mysql", "--type=merge", "-p", patch)
+    info = run_module("rules_info", args(local_clusters, namespace, [MYSQL], context="local-1-readonly"))[0]
+    assert info["plan"]["update"] == [f"ServiceEntry/{namespace}/shop--mysql"], info["plan"]
+    (entry,) = [d for d in info["diff"] if f"ServiceEntry/{namespace}/shop--mysql" in d["before_header"]]
+    assert "10.6.6.6/32" in entry["before"] and "10.6.6.6/32" not in entry["after"]
+    assert [(g["destination"], g["port"]) for g in info["reachability"]["removed"]] == [("10.6.6.6", 3306)]
+    run_module("rules", {**args(local_clusters, namespace, [], context=ctx), "state": "absent"})
 
 
 def test_wrong_token_gets_401_and_the_token_never_shows(local_clusters, namespace):

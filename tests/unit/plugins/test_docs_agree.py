@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.meshguard.egress.plugins.doc_fragments import addresses, aggregation, policy, resolver, ruleset
+from ansible_collections.meshguard.egress.plugins.doc_fragments import (
+    addresses,
+    aggregation,
+    cluster,
+    policy,
+    resolver,
+    ruleset,
+)
 from ansible_collections.meshguard.egress.plugins.lookup import resolve as resolve_lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import BUILT_IN, KEPT
 from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
@@ -30,6 +37,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._ambient_spec imp
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     ADDRESSES,
     AGGREGATION,
+    CONNECTION,
     POLICY,
     RESOLVER,
     RULESET,
@@ -201,3 +209,36 @@ def test_ambient_options_and_the_version_facts():
     assert f"Default: {version_text(NEWEST)}, the minor" in rendering
     assert f"at most {MAX_EXPANDED_ADDRESSES} per service" in rendering
     assert f'`"{version_text(NEWEST)}"`' in (ROLE / "README.md").read_text()
+
+
+def _agrees(docs: dict, spec: dict) -> None:
+    """Names, types, aliases, elements and environment variables of options (and suboptions)."""
+    assert sorted(docs) == sorted(spec)
+    for name, option in spec.items():
+        doc = docs[name]
+        assert doc["type"] == option["type"], name
+        assert doc.get("aliases", []) == option.get("aliases", []), name
+        assert doc.get("elements") == option.get("elements"), name
+        if option.get("env"):
+            assert f"E({option['env']})" in " ".join(doc["description"]), name
+        if "options" in option:
+            _agrees(doc["suboptions"], option["options"])
+
+
+def test_cluster_options_and_their_environment_variables():
+    _agrees(options_of(cluster), CONNECTION)
+
+
+ROLE_TASKS = ROLE / "tasks" / "apply.yml"
+
+
+def test_the_role_passes_every_connection_option():
+    role = role_options()
+    (task,) = [t for t in yaml.safe_load(ROLE_TASKS.read_text())[0]["block"] if "meshguard.egress.rules" in t]
+    passed = task["meshguard.egress.rules"]
+    for name, option in CONNECTION.items():
+        variable = f"meshguard_egress_{name}"
+        assert variable in role, name
+        assert role[variable]["type"] == option["type"], name
+        assert role[variable].get("no_log", False) == option.get("no_log", False), name
+        assert passed[name] == f"{{{{ {variable} | default(omit) }}}}", name

@@ -117,9 +117,14 @@ def test_with_keep_a_refused_service_keeps_its_live_objects_and_the_others_apply
 
 def test_allow_ranges_open_a_private_answer_only_inside_them():
     resolved = [detail("db.corp.test", "10.20.0.5", "10.20.0.6")]
-    with pytest.raises(MeshguardError, match=r"10\.20\.0\.5 is in 10\.0\.0\.0/8, private-use \(RFC 1918\)"):
+    with pytest.raises(MeshguardError) as caught:
         run_ = prepared([svc("db", "db.corp.test")], resolved)
         desired_objects(run_, run_.resolved)
+    assert (
+        "service 'db': host db.corp.test answered 2 addresses in 10.0.0.0/8, private-use (RFC 1918): 10.20.0.5, "
+        "10.20.0.6: a private address, refused unless an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+        in str(caught.value)
+    )
     run_ = prepared([svc("db", "db.corp.test", allow_ranges=["10.20.0.0/24"])], resolved)
     assert addresses_of(desired_objects(run_, run_.resolved).objects, "db") == {"10.20.0.5/32", "10.20.0.6/32"}
     run_ = prepared([svc("db", "db.corp.test", allow_ranges=["10.20.0.4/31"])], resolved)
@@ -363,3 +368,20 @@ def test_with_on_error_fail_a_refused_answer_renders_nothing_at_all(case):
             desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,))
     else:
         assert len(desired_objects(run_, run_.resolved, cluster=(SERVICE_CIDR,)).objects) == 2 * len(services)
+
+
+def test_a_host_answering_many_refused_addresses_is_one_sentence_and_the_result_keeps_them_all():
+    addresses = [f"10.20.{i // 250}.{i % 250 + 1}" for i in range(120)]
+    run_ = prepared([svc("db", "db.corp.test")], [detail("db.corp.test", *addresses)])
+    with pytest.raises(MeshguardError) as caught:
+        desired_objects(run_, run_.resolved)
+    (line,) = [line for line in str(caught.value).splitlines() if line.startswith("- ")]
+    assert line == (
+        "- service 'db': host db.corp.test answered 120 addresses in 10.0.0.0/8, private-use (RFC 1918): "
+        "10.20.0.1, 10.20.0.2, 10.20.0.3, ..., 10.20.0.119, 10.20.0.120 (and 115 more): a private address, "
+        "refused unless an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+    )
+    kept = prepared([svc("db", "db.corp.test")], [detail("db.corp.test", *addresses)], on_error="keep")
+    result = desired_objects(kept, kept.resolved)
+    assert len(result.refused) == 120
+    assert len(" ".join(result.warnings)) < 1000

@@ -130,8 +130,19 @@ def test_changes_per_service_and_host():
     assert changes(before, after) == [Change("mongo", "mongo-1.db.example.com", ("192.0.2.21",), ("192.0.2.11",))]
     assert str(changes(before, after)[0]) == "service 'mongo': mongo-1.db.example.com: +192.0.2.21 -192.0.2.11"
     # Only the time and TTLs differ: no change.
-    later = snapshot([HostResult(r.host, addresses=r.addresses, ttl=1) for r in RESULTS], NOON.replace(hour=13))
+    later = snapshot(
+        [HostResult(r.host, addresses=r.addresses, cname_chain=r.cname_chain, ttl=1) for r in RESULTS],
+        NOON.replace(hour=13),
+    )
     assert changes(before, later) == []
+    # A name that now leads elsewhere through its CNAME chain is shown, with or without new addresses.
+    elsewhere = [
+        *RESULTS[:2],
+        HostResult("mongo-2.db.example.com", addresses=("198.51.100.7",), cname_chain=("node-9.example.net",)),
+    ]
+    (chain,) = changes(before, snapshot(elsewhere))
+    assert str(chain) == "service 'mongo': mongo-2.db.example.com: CNAME node-9.example.net (was node-7.example.net)"
+    assert chain.as_dict()["cname_chain_before"] == ["node-7.example.net"]
     # A first snapshot adds everything.
     assert next((c.host, c.added) for c in changes(None, before)) == (
         "mongo-0.db.example.com",

@@ -1,0 +1,108 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reachability: the grants a set's objects make, on every way out, and their change in blocks."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability import Grant, change, grants
+from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
+from ansible_collections.meshguard.egress.plugins.module_utils._report import report_data, report_lines
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
+
+PG = {"name": "pg", "hosts": ["198.51.100.0/28"], "ports": [{"number": 5432, "protocol": "TCP"}]}
+MONGO = {"name": "mongo", "hosts": ["mongo.example.test"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
+
+
+def objects(*services, addresses, **options):
+    spec = {"set": "s", "namespace": "shop", "services": list(services), **options}
+    return render(validate_ruleset(spec), addresses)
+
+
+def blocks(*cidrs, **extra):
+    return ServiceAddresses(cidrs=tuple(cidrs), ips=(), **extra)
+
+
+def test_a_direct_service_grants_its_namespace_its_blocks_and_declared_protocol():
+    (grant,) = grants(objects(PG, addresses={"pg": blocks("198.51.100.0/28")}))
+    assert grant == Grant("shop", ("shop",), "pg", "198.51.100.0/28", 5432, "TCP", "direct")
+    (mongo,) = grants(objects(MONGO, addresses={"mongo": blocks("192.0.2.10/32", sources=("mongo.example.test",))}))
+    # Rendered as TCP for Istio; the grant says what was declared.
+    assert (mongo.protocol, mongo.destination, mongo.hosts) == ("MONGO", "192.0.2.10", ("mongo.example.test",))
+
+
+def test_sources_follow_export_to_pod_selectors_and_allowed_sources():
+    wide = grants(objects(PG, addresses={"pg": blocks("198.51.100.0/28")}, export_to=["*"]))
+    assert wide[0].sources == ("*",)
+    selected = dict(PG, network_policy={"pod_selector": {"app": "orders"}})
+    narrowed = grants(objects(selected, addresses={"pg": blocks("198.51.100.0/28")}, network_policy=True))
+    assert narrowed[0].sources == ("shop (app=orders)",)
+    limited = dict(PG, allowed_sources=["shop/api", "billing"])
+    through = grants(objects(limited, addresses={"pg": blocks("198.51.100.0/30")}, egress_gateway={}))
+    # The gateway renders one object per address; the grant is the block, admitted to what the policy admits.
+    assert [(g.way, g.destination, g.sources) for g in through] == [
+        ("egress_gateway", "198.51.100.0/30", ("billing", "shop/api"))
+    ]
+    ambient = grants(
+        objects(limited, addresses={"pg": blocks("198.51.100.0/28")}, dataplane="ambient", waypoint={"name": "wp"})
+    )
+    assert [(g.way, g.sources) for g in ambient] == [("ambient", ("billing", "shop/api"))]
+
+
+def test_a_retained_address_is_a_grant_of_its_own_with_its_expiry():
+    record = json.dumps({"192.0.2.10": "", "192.0.2.11": "2026-12-06T10:00:00Z"})
+    found = grants(
+        objects(MONGO, addresses={"mongo": blocks("192.0.2.10/31", last_seen=record)}),
+        retain=3600,
+        hosts_of={"192.0.2.10": ["mongo.example.test"]},
+    )
+    assert [(g.destination, g.retained_until, g.hosts) for g in found] == [
+        ("192.0.2.10", None, ("mongo.example.test",)),
+        ("192.0.2.11", "2026-12-06T11:00:00Z", ()),
+    ]
+
+
+def grant(destination, **extra):
+    return Grant("shop", ("shop",), "pg", destination, 5432, "TCP", "direct", **extra)
+
+
+def test_a_growing_block_adds_the_new_half_and_a_shrinking_one_removes_it():
+    grown = change([grant("198.51.100.0/28")], [grant("198.51.100.0/27")])
+    assert ([g.destination for g in grown.added], grown.removed, grown.unchanged) == (["198.51.100.16/28"], (), 0)
+    shrunk = change([grant("198.51.100.0/27")], [grant("198.51.100.0/28")])
+    assert ([g.destination for g in shrunk.removed], shrunk.added) == (["198.51.100.16/28"], ())
+    split = change([grant("198.51.100.0/27")], [grant("198.51.100.0/28"), grant("198.51.100.24/29")])
+    assert [g.destination for g in split.removed] == ["198.51.100.16/29"] and split.added == ()
+    same = change([grant("198.51.100.0/28")], [grant("198.51.100.0/29"), grant("198.51.100.8/29")])
+    assert (same.added, same.removed, same.unchanged) == ((), (), 2)
+
+
+def test_another_port_way_or_source_is_another_grant():
+    other_port = Grant("shop", ("shop",), "pg", "198.51.100.0/28", 5433, "TCP", "direct")
+    moved = Grant("shop", ("shop",), "pg", "198.51.100.0/28", 5432, "TCP", "egress_gateway")
+    result = change([grant("198.51.100.0/28")], [other_port, moved])
+    assert sorted((g.port, g.way) for g in result.added) == [(5432, "egress_gateway"), (5433, "direct")]
+    assert [(g.port, g.way) for g in result.removed] == [(5432, "direct")]
+
+
+def test_an_address_that_becomes_retained_is_shown_with_its_new_state():
+    result = change([grant("192.0.2.10/31")], [grant("192.0.2.10"), grant("192.0.2.11", retained_until="T")])
+    assert [(g.destination, g.retained_until) for g in result.added] == [("192.0.2.11", "T")]
+    assert (result.removed, result.unchanged) == ((), 1)
+
+
+def test_the_report_groups_one_change_of_many_clusters_into_one_line():
+    item = grant("192.0.2.12", hosts=("mongo-2.example.test",)).as_dict()
+    outcome = {"failed": False, "reachability": {"added": [item], "removed": [], "unchanged": 4}}
+    hosts = [f"c{i}" for i in range(5)]
+    data = report_data("s", check_mode=True, outcomes=dict.fromkeys(hosts, outcome), hosts=hosts, resolution={})
+    lines = report_lines(data)
+    assert lines == [
+        "reachability of set s on 5 cluster(s), check mode: nothing was written:",
+        "+ shop -> 192.0.2.12:5432 TCP  pg direct (mongo-2.example.test)  every cluster (5)",
+        "unchanged: 4 grant(s) on every cluster",
+    ]
+    some = {h: (outcome if h != "c4" else {"failed": True}) for h in hosts}
+    lines = report_lines(report_data("s", check_mode=False, outcomes=some, hosts=hosts, resolution={}))
+    assert lines[1].endswith("4 clusters (c0, c1, c2, ...)") and lines[-1] == "not known, the run failed there: c4"
