@@ -309,7 +309,9 @@ reachability:
           description: V(direct), V(egress_gateway) or V(ambient) (through the waypoint).
           type: str
         hosts:
-          description: The host names that answered the destination (every host name of the service when unknown).
+          description:
+            - The host names that answered the destination (every host name of the service when unknown).
+            - An internationalised name is shown in both forms, C(<ascii> (<unicode>)).
           type: list
           elements: str
         retained_until:
