@@ -131,7 +131,7 @@ _raw:
     unicode:
       description:
         - The host name a person reads, its C(xn--) labels decoded (V(paypal.example) with a Cyrillic C(U+0430) for
-          V(xn--pypal-4ve.example)); the same as RV(_raw.host) for a plain name and for literals.
+          V(xn--pypal-4ve.example)); the same as RV(_raw[].host) for a plain name and for literals.
         - Messages that name an internationalised host show both forms, C(<ascii> (<unicode>)).
       type: str
       sample: db1.example.com
