@@ -55,6 +55,17 @@ options:
     type: list
     elements: str
     default: []
+  allow_mixed_scripts:
+    description:
+      - Host names that may mix scripts, in either form (Unicode, or ASCII as V(xn--pypal-4ve.example)).
+      - A name whose letters are not of one script (a Cyrillic C(U+0430) in a Latin name, a Cyrillic label under a
+        Latin top-level domain), or of a combination Unicode Technical Standard 39 admits at its Highly Restrictive
+        level (Latin with Han and Japanese kana, with Han and Bopomofo, with Han and Hangul), reads as another name
+        and fails before any query, with both its forms, unless it is listed here.
+      - See docs/resolve.md, "Look-alike names".
+    type: list
+    elements: str
+    default: []
   detail:
     description:
       - Return one dictionary per term instead of the merged CIDR list. See RV(_raw).
@@ -115,6 +126,13 @@ _raw:
   contains:
     host:
       description: The term in normal form (lower-case ASCII name without trailing dot, canonical IP or CIDR).
+      type: str
+      sample: db1.example.com
+    unicode:
+      description:
+        - The host name a person reads, its C(xn--) labels decoded (V(paypal.example) with a Cyrillic C(U+0430) for
+          V(xn--pypal-4ve.example)); the same as RV(_raw[].host) for a plain name and for literals.
+        - Messages that name an internationalised host show both forms, C(<ascii> (<unicode>)).
       type: str
       sample: db1.example.com
     addresses:
@@ -183,6 +201,7 @@ class LookupModule(LookupBase):
                 allow_ranges=self.get_option("allow_ranges"),
                 dnssec=self.get_option("dnssec"),
                 trust_anchors=self.get_option("trust_anchors"),
+                allow_mixed_scripts=self.get_option("allow_mixed_scripts"),
             )
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None

@@ -13,9 +13,10 @@ from ._addresses import AggregateOptions, cidrs_of
 from ._dns_results import ERROR_TYPES, HostResult, ResolveError
 from ._dnssec import STATUSES
 from ._errors import MeshguardError, OptionError
-from ._terms import parse_term
+from ._scripts import to_unicode
+from ._terms import KIND_NAME, parse_term
 
-DETAIL_KEYS = ("host", "addresses", "cidrs", "cname_chain", "ttl", "error", "dnssec", "dnssec_reason")
+DETAIL_KEYS = ("host", "unicode", "addresses", "cidrs", "cname_chain", "ttl", "error", "dnssec", "dnssec_reason")
 
 
 def results_to_detail(results: Sequence[HostResult], aggregation: Optional[AggregateOptions] = None) -> list[dict]:
@@ -26,6 +27,8 @@ def results_to_detail(results: Sequence[HostResult], aggregation: Optional[Aggre
     return [
         {
             "host": r.host,
+            # A reviewer reads the Unicode form: an internationalised name shows both (docs/resolve.md).
+            "unicode": to_unicode(r.host) if r.kind == KIND_NAME else r.host,
             "addresses": list(r.addresses),
             "cidrs": list(cidrs),
             "cname_chain": list(r.cname_chain),
@@ -58,6 +61,18 @@ def results_from_detail(items: Any) -> list[HostResult]:
     return results
 
 
+def _host_of(item: Mapping) -> Any:
+    """The entry's host term; its ``unicode``, when given, must be the host's own Unicode form."""
+    # The names were judged where they were written (the spec, with its allowance, or the lookup).
+    term = parse_term(item["host"], allow_mixed_scripts=True)
+    unicode = item.get("unicode")
+    expected = to_unicode(term.value) if term.is_name else term.value
+    if unicode is not None and unicode != expected:
+        # The form a reviewer reads must be the host's own.
+        raise ValueError(f"unicode {unicode!r} is not the Unicode form of host {term.value} ({expected})")
+    return term
+
+
 def _result_from_dict(item: Any) -> HostResult:
     if not isinstance(item, Mapping):
         raise ValueError(f"expected a dict with keys {', '.join(DETAIL_KEYS)}, got {type(item).__name__}")
@@ -66,7 +81,7 @@ def _result_from_dict(item: Any) -> HostResult:
         raise ValueError(f"unknown key(s) {', '.join(map(str, unknown))}")
     if "host" not in item:
         raise ValueError("host is missing")
-    term = parse_term(item["host"])
+    term = _host_of(item)
 
     def strings(key: str) -> tuple[str, ...]:
         value = item.get(key) or []

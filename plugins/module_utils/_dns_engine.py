@@ -43,6 +43,7 @@ from ._dns_results import (
 from ._dnssec import Validator, Verdict, weakest
 from ._dnssec_anchors import TrustAnchors
 from ._errors import MissingLibraryError
+from ._scripts import shown
 
 try:
     import dns.exception
@@ -209,7 +210,7 @@ class Engine:
                 outcome.verdicts.append((yield from validator.denial(io, owner, rdtype, response)))
             if response.rcode() == dns.rcode.NXDOMAIN:
                 what = "does not exist" if owner == origin else f"is a CNAME to {_text(owner)}, which does not exist"
-                outcome.error = ResolveError(NXDOMAIN, f"{host}: {what} (NXDOMAIN from {server})")
+                outcome.error = ResolveError(NXDOMAIN, f"{shown(host)}: {what} (NXDOMAIN from {server})")
                 return outcome
             # The combined NODATA message is written by _combine, which sees every family.
             outcome.error = ResolveError(NODATA, "")
@@ -331,7 +332,7 @@ def _combine(
             return HostResult(host=host, cname_chain=chain, error=nxdomain[0], **dnssec)
         servers = ", ".join(_ordered_union([o.server] for o in outcomes))
         where = f" (CNAME target {chain[-1]})" if chain else ""
-        error = ResolveError(NODATA, f"{host}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
+        error = ResolveError(NODATA, f"{shown(host)}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
         return HostResult(host=host, cname_chain=chain, error=error, **dnssec)
     ttls = [o.ttl for o in outcomes if o.ttl is not None]
     if verdict is not None and verdict.ttl is not None:
@@ -349,9 +350,9 @@ def _answer_records(response: Any) -> dict[tuple[Any, Any], Any]:
 def _chain_error(host: str, chain: list[str], target: Any, loop: bool, server: str) -> ResolveError:
     path = " -> ".join([host, *chain, _text(target)])
     if loop:
-        return ResolveError(CNAME_LOOP, f"{host}: CNAME loop {path} (answers from {server})")
+        return ResolveError(CNAME_LOOP, f"{shown(host)}: CNAME loop {path} (answers from {server})")
     return ResolveError(
-        CNAME_DEPTH, f"{host}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
+        CNAME_DEPTH, f"{shown(host)}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
     )
 
 
@@ -363,7 +364,7 @@ def _failure_error(host: str, qname: Any, rdtype: str, failures: dict[str, _Fail
         times = f", {failure.attempts} attempts" if failure.attempts > 1 else ""
         parts.append(f"{failure.type} from {label} ({failure.detail}{times})")
     name = _text(qname)
-    subject = host if name == host else f"{host} (CNAME target {name})"
+    subject = shown(host) if name == host else f"{shown(host)} (CNAME target {shown(name)})"
     return ResolveError(first.type, f"{subject}: {rdtype} query failed: " + "; ".join(parts))
 
 

@@ -83,6 +83,7 @@ def lookup(
     allow_ranges: Any = None,
     dnssec: Any = None,
     trust_anchors: Any = None,
+    allow_mixed_scripts: Any = None,
 ) -> tuple[list[Any], list[str]]:
     """The lookup's answer for ``terms`` (lists flattened one level), and its warnings."""
     flat: list[Any] = []
@@ -96,9 +97,12 @@ def lookup(
     if problems or more:
         raise OptionError("; ".join(problems + more))
     addresses = AddressPolicy(internal(internal_blocks))
+    if allow_mixed_scripts is not None and not isinstance(allow_mixed_scripts, (list, tuple)):
+        kind = type(allow_mixed_scripts).__name__
+        raise OptionError(f"allow_mixed_scripts: must be a list of host names, got {kind}")
     mode = parse_mode(dnssec)
     anchors = parse_trust_anchors(trust_anchors) if mode != OFF else None
-    parsed = parse_terms(flat)
+    parsed = parse_terms(flat, allow_mixed_scripts or ())
     # Literals that break the guard or the address policy fail before any query is sent, all at once.
     literals = [literal_result(t) for t in parsed if not t.is_name]
     problems = [literal_problem(r.host, aggregate_options) for r in literals]

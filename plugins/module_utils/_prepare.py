@@ -97,7 +97,11 @@ def prepare(settings: Settings) -> Prepared:
     try:
         # The breadth guard on literal IPs and CIDR blocks, so that validation
         # reports them with the service and field.
-        ruleset = validate_ruleset(spec, partial(literal_problem, options=aggregation) if aggregation else None)
+        ruleset = validate_ruleset(
+            spec,
+            partial(literal_problem, options=aggregation) if aggregation else None,
+            removing=settings.state == "absent",
+        )
     except SpecError as e:
         errors[:0] = e.errors
     if settings.state not in STATES:

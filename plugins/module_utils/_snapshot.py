@@ -50,6 +50,7 @@ from ._errors import MeshguardError, OptionError
 from ._prepare import ON_ERROR
 from ._resolve import resolve_names
 from ._retain import parse_duration, parse_time, timestamp
+from ._scripts import shown
 from ._terms import KIND_NAME, TermError, parse_term
 from ._values import choice
 from ._yaml import require_yaml
@@ -152,7 +153,7 @@ class Change:
         if self.dnssec is not None:
             before, after = (status or "not validated" for status in self.dnssec)
             parts.append(f"(DNSSEC {before} -> {after})")
-        return f"service {self.service!r}: {self.host}: {' '.join(parts)}"
+        return f"service {self.service!r}: {shown(self.host)}: {' '.join(parts)}"
 
 
 def _address_key(text: str) -> tuple[int, int]:
@@ -219,7 +220,7 @@ def service_hosts(services: Any) -> dict[str, tuple[str, ...]]:
             continue
         for position, text in enumerate(hosts):
             try:
-                term = parse_term(text)
+                term = parse_term(text, allow_mixed_scripts=True)  # judged by each run, with its allowance
             except TermError as exc:
                 problems.append(f"{label}: hosts[{position}]: {exc}")
                 continue

@@ -310,7 +310,9 @@ reachability:
           description: V(direct), V(egress_gateway) or V(ambient) (through the waypoint).
           type: str
         hosts:
-          description: The host names that answered the destination (every host name of the service when unknown).
+          description:
+            - The host names that answered the destination (every host name of the service when unknown).
+            - An internationalised name is shown in both forms, C(<ascii> (<unicode>)).
           type: list
           elements: str
         retained_until:
@@ -395,7 +397,10 @@ refused:
       description: The service.
       type: str
     host:
-      description: The host name that answered the address, or the literal as written.
+      description: The host name that answered the address (ASCII form), or the literal as written.
+      type: str
+    unicode:
+      description: The host name as a person reads it (its C(xn--) labels decoded); the same as C(host) otherwise.
       type: str
     address:
       description: The address refused; null for a DNSSEC refusal (every address of the host's answer is refused).
@@ -416,6 +421,7 @@ refused:
   sample:
     - service: partner-api
       host: api.partner.example
+      unicode: api.partner.example
       address: 169.254.169.254
       range: 169.254.169.254/32
       message: >-

@@ -232,7 +232,7 @@ def test_nxdomain_and_nodata_under_require(signed, anchor):
 
 
 def test_off_validates_nothing(signed):
-    (entry,), _ = lookup(["api.partner.test"], resolver=resolver(signed), detail=True)
+    (entry,), _warnings = lookup(["api.partner.test"], resolver=resolver(signed), detail=True)
     assert (entry["dnssec"], entry["dnssec_reason"]) == (None, "")
 
 

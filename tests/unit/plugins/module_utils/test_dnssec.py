@@ -277,7 +277,7 @@ def test_a_signer_that_does_not_own_the_name_is_refused():
             edge = World.respond(
                 world_without_tamper(world), dns.message.make_query("edge.cdn.test", "A", want_dnssec=True)
             )
-            records = [r for r in edge.answer]
+            records = list(edge.answer)
             for rrset in records:
                 rrset.name = dns.name.from_text("api.partner.test")
             response.answer = records

@@ -76,8 +76,9 @@ def svc(name, host, **extra):
 SERVICES = [svc("partner", "api.partner.test"), svc("cdn", "www.cdn.test"), svc("db", "db.partner.test")]
 
 
-def desired(services, resolved=ANSWERS, live=None, **spec):
+def desired(services, resolved=None, live=None, **spec):
     """The desired objects with on_error=keep: refused services are left out (and kept live)."""
+    resolved = ANSWERS if resolved is None else resolved
     spec = {"set": "shop", "namespace": "apps", "services": services, **spec}
     run = prepare(Settings(spec=spec, resolved=resolved, now=NOW, on_error="keep"))
     return desired_objects(run, run.resolved, live)

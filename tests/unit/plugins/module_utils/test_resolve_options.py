@@ -237,6 +237,7 @@ def test_detail_round_trip():
     detail = results_to_detail(results)
     assert detail[0] == {
         "host": "db.example.com",
+        "unicode": "db.example.com",
         "addresses": ["192.0.2.7", "2001:db8::7"],
         "cidrs": ["192.0.2.7/32", "2001:db8::7/128"],
         "cname_chain": ["x.example.net"],
