@@ -860,7 +860,8 @@ class ClusterSet:
         unknown = sorted(set(istiod_env or {}) - set(SWITCHES))
         if unknown:
             raise SystemExit(f"clusters: istiod_env {unknown}: only {', '.join(SWITCHES)}")
-        check_binaries(istio, wanted)
+        # Without the Gateway API no istiod starts: its binary is not needed.
+        check_binaries(istio and gateway_api, wanted)
         crds = istio_crds(wanted) if istio else None
         gateway_crds = gateway_api_crds(wanted) if istio and gateway_api else None
         istio = istio and gateway_api
