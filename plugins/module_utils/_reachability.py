@@ -246,13 +246,14 @@ def grants(
 def _merged(found: Iterable[Grant]) -> list[Grant]:
     """Neighbouring destinations of the same grant merged into blocks (the egress gateway renders one
     object per address), so that a block is shown as a block."""
-    alike: dict[tuple, Any] = {}
+    alike: dict[tuple, list[str]] = {}
     for grant in found:
-        alike.setdefault((*grant.group, grant.hosts, grant.retained_until), netaddr.IPSet()).add(grant.destination)
+        alike.setdefault((*grant.group, grant.hosts, grant.retained_until), []).append(grant.destination)
     out = []
     for (namespace, sources, service, port, protocol, way, hosts, until), addresses in alike.items():
         base = Grant(namespace, sources, service, "", port, protocol, way, hosts, until)
-        out += _pieces(addresses, base)
+        # One IPSet of them all: adding one by one compacts the set again at each step.
+        out += _pieces(netaddr.IPSet(addresses), base)
     return sorted(out, key=_key)
 
 
@@ -356,13 +357,15 @@ def change(before: Iterable[Grant], after: Iterable[Grant]) -> Change:
         was, now = old.get(group, []), new.get(group, [])
         was_all = netaddr.IPSet(g.destination for g in was)
         now_all = netaddr.IPSet(g.destination for g in now)
-        by_state: dict[Optional[str], Any] = {}
+        states: dict[Optional[str], list[str]] = {}
         for grant in was:
-            by_state.setdefault(grant.retained_until, netaddr.IPSet()).add(grant.destination)
+            states.setdefault(grant.retained_until, []).append(grant.destination)
+        by_state = {state: netaddr.IPSet(blocks) for state, blocks in states.items()}
+        nothing = netaddr.IPSet()
         for grant in now:
             block = netaddr.IPSet([grant.destination])
             fresh = block - was_all
-            restated = (block & was_all) - by_state.get(grant.retained_until, netaddr.IPSet())
+            restated = (block & was_all) - by_state.get(grant.retained_until, nothing)
             added += _pieces(fresh, grant) + _pieces(restated, grant)
             unchanged += not fresh and not restated
         for grant in was:
