@@ -50,6 +50,9 @@ def run_case(
             entry[phase]["requests_per_cluster"] = {
                 k: round(v / int(n), 1) for k, v in entry[phase]["requests_all_clusters"].items()
             }
+    if not forks:
+        out["wall_by_forks"] = None  # not asked for (--many-forks 0)
+        return out
     out["wall_by_forks"] = _by_forks(
         clusters, work / "forks", nameserver=nameserver, count=count, names=names, n=max(sizes), forks=forks, runs=runs
     )

@@ -172,6 +172,10 @@ def clusters_table(case: dict[str, Any]) -> list[str]:
         "",
         f"Least-squares slope of controller CPU over clusters: first apply {_s(slopes['first'])}, "
         f"no-op {_s(slopes['noop'])} per cluster.",
+    ]
+    if not case.get("wall_by_forks"):
+        return rows  # not measured (--many-forks 0)
+    rows += [
         "",
         f"Wall time on {case['wall_by_forks']['clusters']} clusters by forks:",
         "",

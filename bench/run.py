@@ -143,10 +143,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="runs of the kubernetes.core loop (default: by size; 0 leaves it out, 20 minutes saved)",
     )
+    parser.add_argument(
+        "--many-forks",
+        help="case 4: comma-separated forks for its wall times at the largest size (default by size; 0: none)",
+    )
     parser.add_argument("--keep-clusters", action="store_true", help="leave bench-1 .. running for a faster rerun")
     parser.add_argument("--output", type=Path, help="results file (default bench/results/<timestamp>.json)")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.many_forks is not None:
+        args.many_forks = [int(f) for f in args.many_forks.split(",") if f.strip() and int(f)]
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
@@ -163,6 +169,7 @@ def run_case(
     k8s_runs: int,
     port: int,
     ds_file: Path,
+    many_forks: list[int] | None = None,
 ) -> dict[str, Any]:
     nameserver = f"127.0.0.1:{port}"
     if case == "resolve":
@@ -192,6 +199,7 @@ def run_case(
             runs=runs,
         )
     if case == "clusters":
+        forks = list(size.many_forks) if many_forks is None else many_forks
         return case_clusters.run_case(
             clusters,
             work,
@@ -199,7 +207,7 @@ def run_case(
             count=size.services,
             names=size.names,
             sizes=list(size.many_sizes),
-            forks=list(size.many_forks),
+            forks=forks,
             runs=min(runs, size.many_runs),
         )
     return case_rollout.run_memory(
@@ -279,7 +287,15 @@ def bench(args: argparse.Namespace) -> int:
                     started_by_bench += clusters.started
                     results["environment"]["clusters_started_by_bench"] = started_by_bench
                 results["cases"][case] = run_case(
-                    case, clusters, work / case, size=size, runs=runs, k8s_runs=k8s_runs, port=port, ds_file=ds_file
+                    case,
+                    clusters,
+                    work / case,
+                    size=size,
+                    runs=runs,
+                    k8s_runs=k8s_runs,
+                    port=port,
+                    ds_file=ds_file,
+                    many_forks=args.many_forks,
                 )
             except (common.BenchError, OSError) as e:
                 # One case failing must not lose the others' figures.
