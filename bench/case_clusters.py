@@ -64,9 +64,9 @@ def slope(points: list[tuple[int, Optional[float]]]) -> Optional[float]:
     known = [(x, y) for x, y in points if y is not None]
     if len(known) < 2:
         return None
-    mean_x = sum(x for x, _ in known) / len(known)
-    mean_y = sum(y for _, y in known) / len(known)
-    spread = sum((x - mean_x) ** 2 for x, _ in known)
+    xs, ys = [x for x, y in known], [y for x, y in known]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
     if not spread:
         return None
     return round(sum((x - mean_x) * (y - mean_y) for x, y in known) / spread, 3)
