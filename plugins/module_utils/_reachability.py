@@ -273,7 +273,7 @@ class _Answered:
             for address, names in ((_ip(a), n) for a, n in hosts_of.items())
             if address is not None
         )
-        return cls(tuple(k for k, _ in parsed), tuple(n for _, n in parsed))
+        return cls(tuple(key for key, names in parsed), tuple(names for key, names in parsed))
 
     def within(self, network: Any) -> set[str]:
         low = bisect.bisect_left(self.keys, (network.version, network.first))

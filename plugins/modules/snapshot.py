@@ -45,7 +45,7 @@ options:
     type: path
   return_data:
     description:
-      - Return the snapshot as data in RV(snapshot) (and its RV(digest)), for C(ansible.builtin.set_stats): a
+      - Return the snapshot as data in RV(snapshot) (and its RV(digest)), for C(ansible.builtin.set_stats). A
         workflow (AWX, Automation Controller) passes it to a later rollout as C(meshguard_egress_snapshot_data),
         with no file shared between the nodes.
     type: bool
