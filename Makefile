@@ -7,6 +7,7 @@ SHELL := /bin/bash
 N ?= 3
 ZONES ?= examples/dns
 PORT ?= 5353
+DNSSEC ?=
 SIZE ?= full
 # The Istio release of `make clusters`, `make packets` (istio_releases.py): 1.31 (the newest) or 1.30.
 ISTIO ?= 1.31
@@ -44,7 +45,7 @@ help:
 	@echo "make clusters N=3 [ISTIO=1.30]  start N local kube-apiservers with an istiod each (.cache/kubeconfig)"
 	@echo "make packets RULESET=<vars file> [ZONES=<dir>] [ISTIO=1.30]  a real Envoy carries or refuses the set's connections"
 	@echo "make clusters-down    stop them"
-	@echo "make dns ZONES=<dir> PORT=<port>   local DNS server for the zones in <dir>"
+	@echo "make dns ZONES=<dir> PORT=<port> [DNSSEC=1]   local DNS server for the zones in <dir> (signed)"
 	@echo "make dns-down         stop it"
 	@echo "make clean            stop everything and remove .cache and the venvs"
 
@@ -82,7 +83,7 @@ clusters-down:
 
 dns: setup
 	@tools/apt-install.sh $(DNS_PACKAGES)
-	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT)
+	@$(PY) tools/dnsserver.py up --zones $(ZONES) --port $(PORT) $(if $(filter 1 yes true,$(DNSSEC)),--dnssec)
 
 dns-down:
 	@if [ -x $(PY) ]; then $(PY) tools/dnsserver.py down --port $(PORT); else tools/stop-all.sh dns $(PORT); fi
@@ -127,11 +128,13 @@ integration: integration-deps
 	@$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests/integration
 
 # The oldest supported stack (ansible-core 2.19, kubernetes 31, dnspython 2.6,
-# netaddr 1.2) against the same real clusters and DNS servers: the lookup and
-# the module through ansible-playbook, and the connection options.
+# netaddr 1.2, cryptography 41) against the same real clusters and DNS servers:
+# the lookup and the module through ansible-playbook, the connection options,
+# DNSSEC with the role.
 integration-2.19: integration-deps
 	@.venv-2.19/bin/python -m pytest -q -p no:cacheprovider --durations=5 tests/integration/test_lookup_playbook.py \
-	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py tests/integration/test_kube_options.py
+	  tests/integration/test_resolve_dns.py tests/integration/test_rules_module.py tests/integration/test_kube_options.py \
+	  tests/integration/test_dnssec.py
 
 # lint docs sanity units units-2.19 integration integration-2.19, the Go builds
 # running alongside the checks (tools/test.sh).

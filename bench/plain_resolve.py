@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Resolve the benchmark's names without Ansible, in a fresh interpreter.
 
-    python bench/plain_resolve.py MODE NAMES_FILE NAMESERVER PORT
+    python bench/plain_resolve.py MODE NAMES_FILE NAMESERVER PORT [DS_FILE]
 
 MODE is one of:
   sequential  dnspython's stub resolver, one name and type after the other
@@ -11,10 +11,12 @@ MODE is one of:
   asyncio     dns.asyncresolver, 32 names in flight (the floor: plain
               concurrent dnspython)
   library     meshguard.egress's resolver library (the lookup without Ansible),
-              concurrency 32
+              concurrency 32; with DS_FILE, every answer validated by DNSSEC
+              from that trust anchor (dnssec: require)
 
-Prints one JSON line: {"seconds": ..., "addresses": [...]}; the time covers
-the resolution only, not the start of the interpreter or the imports.
+Prints one JSON line: {"seconds": ..., "addresses": [...], "dnssec": {status:
+count}}; the time covers the resolution only, not the start of the
+interpreter or the imports.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import dns.resolver
 
 COLLECTIONS = Path(__file__).resolve().parent.parent / ".cache" / "collections"
 CONCURRENCY = 32
+PACKAGE = "ansible_collections.meshguard.egress.plugins.module_utils"
 TYPES = ("A", "AAAA")
 
 
@@ -94,27 +97,37 @@ def _library():
     """The collection's resolver module, from the symlink tree of `make setup`."""
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
-    return importlib.import_module("ansible_collections.meshguard.egress.plugins.module_utils._resolve")
+    return importlib.import_module(f"{PACKAGE}._resolve")
 
 
-def library(names: list[str], nameserver: str, port: int) -> list[str]:
+STATUSES: dict[str, int] = {}
+
+
+def library(names: list[str], nameserver: str, port: int, anchors: object = None) -> list[str]:
     lib = _library()
     options = lib.ResolverOptions.from_dict({"nameservers": [f"{nameserver}:{port}"], "concurrency": CONCURRENCY})
-    return [a for r in lib.resolve(names, options) for a in r.addresses]
+    results = lib.resolve(names, options, anchors)
+    for r in results:
+        STATUSES[str(r.dnssec)] = STATUSES.get(str(r.dnssec), 0) + 1
+    return [a for r in results for a in r.addresses]
 
 
 MODES = {"sequential": sequential, "threads": threads, "asyncio": asyncio_mode, "library": library}
 
 
 def main(argv: list[str]) -> int:
-    mode, names_file, nameserver, port = argv
+    mode, names_file, nameserver, port, *ds_file = argv
     names = json.loads(Path(names_file).read_text())
+    extra = []
     if mode == "library":
         _library()  # imported before the clock starts, as dnspython is
+        if ds_file:  # the anchor is read and parsed before the clock starts too
+            anchors = importlib.import_module(f"{PACKAGE}._dnssec_anchors")
+            extra = [anchors.parse_trust_anchors([Path(ds_file[0]).read_text()])]
     started = time.perf_counter()
-    found = MODES[mode](names, nameserver, int(port))
+    found = MODES[mode](names, nameserver, int(port), *extra)
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": round(seconds, 4), "addresses": sorted(set(found))}))
+    print(json.dumps({"seconds": round(seconds, 4), "addresses": sorted(set(found)), "dnssec": STATUSES}))
     return 0
 
 

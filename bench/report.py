@@ -49,6 +49,21 @@ def resolve_table(case: dict[str, Any]) -> list[str]:
     return rows
 
 
+def dnssec_table(case: dict[str, Any]) -> list[str]:
+    sec, rat = case["seconds"], case["ratios"]
+    return [
+        f"### DNSSEC: resolve {case['names']} names of a signed zone ({case['cname_names']} behind CNAMEs), "
+        f"dnssec off against require, median of {case['runs']} runs",
+        "",
+        "| contender | off | require | require / off (pair by pair) |",
+        "|---|---|---|---|",
+        f"| resolver library, no Ansible | {_s(sec['library_off']['median'])} | {_s(sec['library_require']['median'])} "
+        f"| {_x(rat['library require / off']['median'])} |",
+        f"| `meshguard.egress.resolve`, one lookup (task time) | {_s(sec['lookup_off']['median'])} "
+        f"| {_s(sec['lookup_require']['median'])} | {_x(rat['lookup require / off']['median'])} |",
+    ]
+
+
 def apply_table(case: dict[str, Any]) -> list[str]:
     rows = [
         f"### Case 2: {case['services']} services ({case['objects']} objects) on one cluster, "
@@ -151,6 +166,7 @@ def markdown(results: dict[str, Any]) -> str:
     cases = results["cases"]
     for key, table in (
         ("resolve", resolve_table),
+        ("dnssec", dnssec_table),
         ("apply", apply_table),
         ("rollout", rollout_table),
         ("memory", memory_table),

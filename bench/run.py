@@ -3,13 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmarks of meshguard.egress against the tools people use today.
 
-    make bench                # SIZE=full: 2,000 names, 500 services, 1/3/6 clusters, 5,000 objects
+    make bench                # SIZE=full: 2,000 names (also with DNSSEC), 500 services, 1/3/6 clusters, 5,000 objects
     make bench SIZE=small     # the same cases, small
     make bench SIZE=smoke     # the same cases, the fewest inputs: a smoke check of the harness (CI)
     .venv/bin/python bench/run.py --size full --cases resolve,apply --runs 5
 
 Everything runs on this machine: a Knot DNS server on a free port with a
-generated zone (.cache/bench/zones, state .cache/bench/dns) and the harness's
+generated zone, signed (.cache/bench/zones, state .cache/bench/dns) and the harness's
 own local clusters (.cache/bench-clusters, contexts bench-1 ..), stopped at
 the end unless --keep-clusters. The peers (community.general.dig,
 kubernetes.core.k8s) run from their own venv, .cache/bench/venv-peers, built
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import case_apply
+import case_dnssec
 import case_resolve
 import case_rollout
 import common
@@ -43,7 +44,7 @@ import peers
 import report
 import workload
 
-CASES = ("resolve", "apply", "rollout", "memory")
+CASES = ("resolve", "dnssec", "apply", "rollout", "memory")
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_case(
-    case: str, clusters: kube.BenchClusters | None, work: Path, *, size: Size, runs: int, k8s_runs: int, port: int
+    case: str,
+    clusters: kube.BenchClusters | None,
+    work: Path,
+    *,
+    size: Size,
+    runs: int,
+    k8s_runs: int,
+    port: int,
+    ds_file: Path,
 ) -> dict[str, Any]:
     nameserver = f"127.0.0.1:{port}"
     if case == "resolve":
         return case_resolve.run_case(work, port, size.names, runs)
+    if case == "dnssec":
+        return case_dnssec.run_case(work, port, size.names, runs, ds_file)
     if clusters is None:
         raise common.BenchError(f"case {case} needs the clusters")
     if case == "apply":
@@ -220,8 +231,10 @@ def bench(args: argparse.Namespace) -> int:
     dns_state = common.CACHE / "dns"
     dnstool.down(0, dns_state)  # one left by an interrupted run
     port = dnstool.free_port()
-    dnstool.up(zones, port, dns_state)
-    common.log(f"DNS: knot on 127.0.0.1@{port} with {size.names} names")
+    # Signed, for the dnssec case (answers carry signatures only to queries that ask for them).
+    server = dnstool.up(zones, port, dns_state, dnssec=True)
+    ds_file = server.ds_dir / f"{workload.ZONE}.ds"
+    common.log(f"DNS: knot on 127.0.0.1@{port} with {size.names} names, signed (DS in {ds_file})")
 
     clusters: kube.BenchClusters | None = None
     started_by_bench: list[str] = []
@@ -232,14 +245,14 @@ def bench(args: argparse.Namespace) -> int:
             try:
                 # Clusters start when a case first needs them: case 2 runs with
                 # one API server on the machine, case 3 with up to six.
-                need = {"resolve": 0, "apply": 1, "memory": 1}.get(case, max(size.rollout_sizes))
+                need = {"resolve": 0, "dnssec": 0, "apply": 1, "memory": 1}.get(case, max(size.rollout_sizes))
                 if need and (clusters is None or len(clusters.members) < need):
                     common.log(f"starting {need} local cluster(s) in .cache/bench-clusters")
                     clusters = kube.start(need)
                     started_by_bench += clusters.started
                     results["environment"]["clusters_started_by_bench"] = started_by_bench
                 results["cases"][case] = run_case(
-                    case, clusters, work / case, size=size, runs=runs, k8s_runs=k8s_runs, port=port
+                    case, clusters, work / case, size=size, runs=runs, k8s_runs=k8s_runs, port=port, ds_file=ds_file
                 )
             except (common.BenchError, OSError) as e:
                 # One case failing must not lose the others' figures.

@@ -3,6 +3,7 @@
 """Local authoritative DNS server (Knot DNS) for tests, benchmarks and the demo.
 
     tools/dnsserver.py up --zones DIR --port PORT    # idempotent; returns once it answers
+    tools/dnsserver.py up --zones DIR --port PORT --dnssec   # the same, every zone signed
     tools/dnsserver.py reload --port PORT            # re-read the zone files (and new/removed ones)
     tools/dnsserver.py down --port PORT              # stop it; no process left
     tools/dnsserver.py status                        # every server started from this tree
@@ -18,6 +19,19 @@ passes to up().
 A zone file Knot cannot load stays configured and is answered with SERVFAIL;
 the test zones use that on purpose. Only the standard library is used here,
 so the tests can check the resolver against it without sharing its code.
+
+With --dnssec (``make dns DNSSEC=1``), Knot signs every zone itself
+(automatic signing, ECDSA P-256 SHA-256, algorithm 13, one key per zone
+that never rolls, signatures valid for 2 hours and renewed) except a zone
+with a <zone>.dnssec file that says ``unsigned``; one that says ``nsec3``
+denies with NSEC3 (no salt, no extra iterations, RFC 9276) instead of NSEC.
+Keys are made before the server starts, so every zone's DS is known then:
+it is written to <state dir>/ds/<zone>.ds, and a served parent zone (say
+``test``, standing in for the root) gets the DS of each signed child it
+delegates (its NS records are the zone file's), so a chain of trust runs
+from the parent's DS through the children. The zone files are served from
+copies in <state dir>/zones (the parents with those DS records added).
+Keys and signatures never touch the zones directory.
 """
 
 from __future__ import annotations
@@ -62,6 +76,7 @@ class Server:
     zones: list[str]
     failed_zones: list[str]
     pid: Optional[int] = None
+    dnssec: bool = False
 
     @property
     def config(self) -> Path:
@@ -92,11 +107,29 @@ class Server:
                 counters[key[len("mod-stats.") :]] = int(value)
         return counters
 
+    @property
+    def ds_dir(self) -> Path:
+        """With dnssec: <zone>.ds, the DS records of each signed zone (what its parent, or a trust anchor, holds)."""
+        return self.state_dir / "ds"
+
+    def ds(self, zone: str) -> str:
+        """The DS records of a signed zone, one a line (keymgr's form: ``<zone>. DS <tag> 13 <digest type> <hex>``)."""
+        return (self.ds_dir / f"{zone}.ds").read_text()
+
+    def key_file(self, zone: str) -> Path:
+        """The private key a signed zone is signed with (PEM, in the state dir's key store): tests sign
+        records of their own with it, as an attacker who replays or forges the zone's signatures would."""
+        (key_id, *_rest) = _keymgr(self.state_dir, zone, "list").split()
+        return self.state_dir / "db" / "keys" / "keys" / f"{key_id}.pem"
+
     def describe(self) -> str:
         loaded = [z for z in self.zones if z not in self.failed_zones]
         text = f"knot (pid {self.pid}) answering on 127.0.0.1@{self.port} and [::1]@{self.port} for {', '.join(loaded)}"
         if self.failed_zones:
             text += f"; not loaded (answered with SERVFAIL): {', '.join(self.failed_zones)}"
+        if self.dnssec:
+            signed = sorted(p.name[: -len(".ds")] for p in self.ds_dir.glob("*.ds"))
+            text += f"; signed: {', '.join(signed) or 'none'}, their DS records in {self.ds_dir}/<zone>.ds"
         return text
 
 
@@ -107,6 +140,13 @@ def find_knotd() -> str:
     path = shutil.which("knotd") or ("/usr/sbin/knotd" if os.access("/usr/sbin/knotd", os.X_OK) else None)
     if not path:
         raise DnsToolError(f"knotd (Knot DNS) is not installed: {INSTALL_HINT}")
+    return path
+
+
+def find_keymgr() -> str:
+    path = shutil.which("keymgr") or ("/usr/sbin/keymgr" if os.access("/usr/sbin/keymgr", os.X_OK) else None)
+    if not path:
+        raise DnsToolError(f"keymgr (Knot DNS) is not installed: {INSTALL_HINT}")
     return path
 
 
@@ -149,8 +189,19 @@ def geoip_available() -> bool:
     return bool(glob.glob("/usr/lib/*/knot/modules-*/geoip.so") or glob.glob("/usr/lib/knot/modules-*/geoip.so"))
 
 
-def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str]) -> str:
-    """knot.conf for these zones; weighted zones get the geoip module."""
+def signing(zones_dir: Path, zone: str) -> str:
+    """How a zone is served with --dnssec: "nsec", "nsec3" or "unsigned" (its <zone>.dnssec file)."""
+    marker = zones_dir / f"{zone}.dnssec"
+    if not marker.is_file():
+        return "nsec"
+    word = marker.read_text().split("#", 1)[0].strip()
+    if word not in ("nsec3", "unsigned"):
+        raise DnsToolError(f"{marker}: expected 'nsec3' or 'unsigned', got {word!r}")
+    return word
+
+
+def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str], dnssec: bool = False) -> str:
+    """knot.conf for these zones; weighted zones get the geoip module; with dnssec, zones are signed."""
     weighted = [z for z in zones if (zones_dir / f"{z}.weighted").is_file()]
     if weighted and not geoip_available():
         raise DnsToolError(f"zones {', '.join(weighted)} need Knot's geoip module: {GEOIP_HINT}")
@@ -175,6 +226,26 @@ def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str])
         "    server-operation: on",
         "    response-code: on",
     ]
+    if dnssec:
+        # One key per zone that never rolls (ksk-lifetime 0: the DS stays the trust anchor),
+        # short-lived signatures that Knot renews, TTLs short enough for tests.
+        lines.append("policy:")
+        for policy, nsec3 in (("meshguard", False), ("meshguard-nsec3", True)):
+            lines += [
+                f"  - id: {policy}",
+                "    algorithm: ecdsap256sha256",
+                "    single-type-signing: on",
+                "    ksk-lifetime: 0",
+                "    zsk-lifetime: 0",
+                "    rrsig-lifetime: 2h",
+                "    rrsig-refresh: 30m",
+                "    rrsig-pre-refresh: 5m",
+                "    dnskey-ttl: 300",
+                "    zone-max-ttl: 300",
+                "    propagation-delay: 0",
+            ]
+            if nsec3:
+                lines += ["    nsec3: on", "    nsec3-iterations: 0", "    nsec3-salt-length: 0"]
     if weighted:
         lines.append("mod-geoip:")
         for zone in weighted:
@@ -187,7 +258,8 @@ def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str])
     lines += [
         "template:",
         "  - id: default",
-        f'    storage: "{zones_dir}"',
+        # Signed: the copies with the children's DS records (served_zones).
+        f'    storage: "{state_dir / "zones" if dnssec else zones_dir}"',
         '    file: "%s.zone"',
         "    global-module: mod-stats/counters",
         # The zone files are the only source of truth: never write back, no journal,
@@ -201,7 +273,63 @@ def render_config(zones_dir: Path, state_dir: Path, port: int, zones: list[str])
         lines.append(f'  - domain: "{zone}."')
         if zone in weighted:
             lines.append(f"    module: mod-geoip/{zone}")
+        how = signing(zones_dir, zone) if dnssec else "unsigned"
+        if how != "unsigned":
+            lines += [
+                "    dnssec-signing: on",
+                f"    dnssec-policy: {'meshguard-nsec3' if how == 'nsec3' else 'meshguard'}",
+            ]
     return "\n".join(lines) + "\n"
+
+
+def _keymgr(state_dir: Path, zone: str, *args: str) -> str:
+    cmd = [find_keymgr(), "-c", str(state_dir / "knot.conf"), f"{zone}.", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise DnsToolError(f"keymgr {zone}. {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def prepare_signing(zones_dir: Path, state_dir: Path, zones: list[str]) -> dict[str, str]:
+    """Keys for every zone to sign (made once, kept in the state dir), their DS files, and the
+    served copies of the zone files, each parent with its signed children's DS. Returns the DS by zone."""
+    signed = [z for z in zones if signing(zones_dir, z) != "unsigned"]
+    ds: dict[str, str] = {}
+    ds_dir = state_dir / "ds"
+    ds_dir.mkdir(exist_ok=True)
+    for old in ds_dir.glob("*.ds"):
+        if old.name[: -len(".ds")] not in signed:
+            old.unlink()
+    for zone in signed:
+        if not _keymgr(state_dir, zone, "list").strip():
+            _keymgr(state_dir, zone, "generate", "algorithm=13", "ksk=yes", "zsk=yes")
+        ds[zone] = _keymgr(state_dir, zone, "ds")
+        (ds_dir / f"{zone}.ds").write_text(ds[zone])
+    served = state_dir / "zones"
+    served.mkdir(exist_ok=True)
+    for old in served.glob("*.zone"):
+        if old.name[: -len(".zone")] not in zones:
+            old.unlink()
+    for zone in zones:
+        text = (zones_dir / f"{zone}.zone").read_text()
+        children = [c for c in signed if _parent_zone(c, zones) == zone]
+        if children:
+            text = text.rstrip("\n") + "\n; DS of the signed children, added by tools/dnsserver.py\n"
+            text += "".join(ds[child] for child in children)
+        path = served / f"{zone}.zone"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    return ds
+
+
+def _parent_zone(zone: str, zones: list[str]) -> Optional[str]:
+    """The closest served zone above ``zone``."""
+    labels = zone.split(".")
+    for cut in range(1, len(labels)):
+        candidate = ".".join(labels[cut:])
+        if candidate in zones:
+            return candidate
+    return None
 
 
 def _read_pid(state_dir: Path) -> Optional[int]:
@@ -325,6 +453,7 @@ def _load_server(state_dir: Path) -> Optional[Server]:
         zones=info["zones"],
         failed_zones=info.get("failed_zones", []),
         pid=running_pid(state_dir),
+        dnssec=info.get("dnssec", False),
     )
 
 
@@ -334,6 +463,7 @@ def _save_server(server: Server, fingerprint: str) -> None:
         "zones_dir": str(server.zones_dir),
         "zones": server.zones,
         "failed_zones": server.failed_zones,
+        "dnssec": server.dnssec,
         "fingerprint": fingerprint,
     }
     (server.state_dir / "server.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -342,15 +472,16 @@ def _save_server(server: Server, fingerprint: str) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def up(zones_dir: os.PathLike, port: int, state_dir: Optional[os.PathLike] = None) -> Server:
-    """Start knotd for the zones in zones_dir, or do nothing when it already runs with the same zones."""
+def up(zones_dir: os.PathLike, port: int, state_dir: Optional[os.PathLike] = None, dnssec: bool = False) -> Server:
+    """Start knotd for the zones in zones_dir (signed with ``dnssec``), or do nothing when it
+    already runs with the same zones."""
     zones_dir = Path(zones_dir).resolve()
     if not zones_dir.is_dir():
         raise DnsToolError(f"zones directory {zones_dir} does not exist")
     state = Path(state_dir).resolve() if state_dir else state_dir_for(port)
     knotd = find_knotd()
     zones = zones_in(zones_dir)
-    config = render_config(zones_dir, state, port, zones)
+    config = render_config(zones_dir, state, port, zones, dnssec)
     fingerprint = _fingerprint(zones_dir, zones, config)
 
     current = _load_server(state)
@@ -367,6 +498,8 @@ def up(zones_dir: os.PathLike, port: int, state_dir: Optional[os.PathLike] = Non
     (state / "db").mkdir(exist_ok=True)
     control_socket(state).unlink(missing_ok=True)  # left by a knotd that was killed
     (state / "knot.conf").write_text(config)
+    if dnssec:
+        prepare_signing(zones_dir, state, zones)  # before the start: the keys, so every DS is known
     result = subprocess.run(
         [knotd, "-c", str(state / "knot.conf"), "-d"], capture_output=True, text=True, timeout=60, check=False
     )
@@ -379,7 +512,7 @@ def up(zones_dir: os.PathLike, port: int, state_dir: Optional[os.PathLike] = Non
         time.sleep(0.05)
     # Blocks until every zone's load has finished (or failed), so failed zones are known.
     knotc(state, "-b", "zone-reload", check=False)
-    server = Server(port, zones_dir, state, zones, _failed_zones(state, zones), running_pid(state))
+    server = Server(port, zones_dir, state, zones, _failed_zones(state, zones), running_pid(state), dnssec)
     _wait_answering(server, START_TIMEOUT)
     _save_server(server, fingerprint)
     return server
@@ -392,11 +525,14 @@ def reload(port: int, state_dir: Optional[os.PathLike] = None) -> Server:
     if not current or not current.pid:
         raise DnsToolError(f"no knot running for port {port} (state {state}); start it with up")
     zones = zones_in(current.zones_dir)
-    config = render_config(current.zones_dir, state, port, zones)
+    config = render_config(current.zones_dir, state, port, zones, current.dnssec)
     (state / "knot.conf").write_text(config)
+    if current.dnssec:
+        prepare_signing(current.zones_dir, state, zones)  # new zones' keys, the copies anew
     knotc(state, "reload")  # configuration: zones added or removed, module files
     knotc(state, "-b", "zone-reload", check=False)  # failed zones make this exit non-zero; reported below
-    server = Server(port, current.zones_dir, state, zones, _failed_zones(state, zones), running_pid(state))
+    failed = _failed_zones(state, zones)
+    server = Server(port, current.zones_dir, state, zones, failed, running_pid(state), current.dnssec)
     _wait_answering(server, START_TIMEOUT)
     _save_server(server, _fingerprint(current.zones_dir, zones, config))
     return server
@@ -440,13 +576,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     p_up = sub.add_parser("up", help="start (idempotent); returns once it answers")
     p_up.add_argument("--zones", required=True, help="directory of <zone>.zone files")
     p_up.add_argument("--port", type=int, default=5353)
+    p_up.add_argument("--dnssec", action="store_true", help="sign the zones; DS records in <state dir>/ds/<zone>.ds")
     for name, text in (("down", "stop"), ("reload", "re-read the zone files")):
         sub.add_parser(name, help=text).add_argument("--port", type=int, default=5353)
     sub.add_parser("status", help="servers started from this tree")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            print(up(args.zones, args.port).describe())
+            print(up(args.zones, args.port, dnssec=args.dnssec).describe())
         elif args.command == "reload":
             print("reloaded: " + reload(args.port).describe())
         elif args.command == "down":

@@ -10,15 +10,19 @@ class ModuleDocFragment:
 options:
   set:
     description:
-      - Name of the rule set, a DNS-1123 label. Everything rendered for it carries it as a label, and only
-        objects of this set are ever pruned.
+      - Name of the rule set, a DNS-1123 label without V(--), at most 49 characters. Everything rendered for it
+        carries it as a label, and only objects of this set are ever pruned.
+      - Every object name of the set starts with V(<set>--), whole also when a long name is cut to 63 characters, so
+        two sets never produce the same name (docs/rendering.md, "Names"). O(state=absent) takes a longer name,
+        which earlier versions accepted, so that such a set can be removed.
     type: str
     required: true
   services:
     description:
       - The external services.
       - 'Each item is a dict with these keys:'
-      - C(name) (required) - a DNS-1123 label, unique in the set.
+      - C(name) (required) - a DNS-1123 label without V(--), unique in the set; not V(meshguard-egress), which names
+        the set's own objects.
       - C(hosts) (required) - host names, IP addresses and CIDR blocks, read as the P(meshguard.egress.resolve#lookup)
         lookup reads them (surrounding spaces, upper case and a trailing dot do not matter; internationalised
         names become their ASCII form). Names are resolved to all their addresses; IPs and CIDRs are taken as
@@ -30,7 +34,9 @@ options:
         egress port by destination address and port only when it is TCP, so the C(ServiceEntry) declares
         V(MONGO), V(MYSQL), V(HTTP), V(HTTP2) and V(GRPC) as V(TCP), and V(TLS) and V(HTTPS) as well unless the
         object carries the service's one host name (its clients' SNI); the C(meshguard.egress/declared-protocols)
-        annotation keeps what was declared. See docs/rendering.md.
+        annotation keeps what was declared. Istio's own proxy ports (V(15000), V(15001), V(15004), V(15006),
+        V(15008), V(15020), V(15021), V(15053), V(15090)) are refused on every way out, as a C(ServiceEntry) on them
+        can break the sidecar (istio/istio#60722). See docs/rendering.md.
       - C(namespace) - where its objects go; default O(namespace).
       - C(export_to) - Istio C(exportTo) of the service's objects, as O(export_to) for the rule set (which it
         replaces for this service).
@@ -46,6 +52,14 @@ options:
         V(10.0.0.0/8) never opens the cluster's Service range or a metadata address. Literals of C(hosts) and
         C(addresses) are the user's own word and may be private, but are refused in special-purpose and cluster
         ranges unless a block here holds them.
+      - C(dnssec) - V(off), V(prefer) or V(require), what DNSSEC must prove of this service's answers, instead of
+        O(dnssec).
+      - C(allow_mixed_scripts) - host names of C(hosts) that may mix scripts (in either form, Unicode or
+        C(xn--)). A host name whose letters are not of one script (a Cyrillic C(U+0430) in a Latin name, a Cyrillic
+        label under a Latin top-level domain), or of a combination Unicode Technical Standard 39 admits at its Highly
+        Restrictive level (Latin with Han and Japanese kana, with Han and Bopomofo, with Han and Hangul), reads as
+        another name and is refused, with both its forms, unless it is listed here; an entry that is not among the
+        hosts, or whose name does not mix scripts, is an error. See docs/resolve.md, "Look-alike names".
       - C(egress_gateway) - V(false) sends this service direct although the rule set has O(egress_gateway); V(true)
         (the default when the rule set has it) sends it through the gateway.
       - C(allowed_sources) - with O(egress_gateway.mode=mtls), the only clients the egress gateway admits for this
@@ -131,7 +145,7 @@ options:
   guardrail:
     description:
       - Also apply a C(ValidatingAdmissionPolicy) and its binding (C(admissionregistration.k8s.io/v1), Kubernetes 1.30
-        or later), named C(meshguard-egress--<set>), that the API server enforces for every user, this collection
+        or later), named C(<set>--meshguard-egress), that the API server enforces for every user, this collection
         included. It denies C(MESH_EXTERNAL) C(ServiceEntry) addresses and endpoint addresses, and C(NetworkPolicy)
         egress C(ipBlock) blocks, in the special-purpose ranges and the cluster's Service and pod ranges (the same
         list that O(internal_ranges) describes), and any change to this set's objects by a user not in
@@ -148,6 +162,10 @@ options:
           - The users that may change the set's objects, as the API server names them (a service account is
             C(system:serviceaccount:<namespace>:<name>)). The user this run authenticates as must be one of them,
             or nothing is changed.
+          - Each is checked before anything is written or rendered, with an error naming C(guardrail.writers[<i>]), no
+            control, format or line-break character (a newline, a zero-width or bidi mark), no spaces around it, no
+            group name (V(system:serviceaccounts), V(system:masters), ...), and a service account's name as the API
+            server makes it.
         type: list
         elements: str
         required: true

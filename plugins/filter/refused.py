@@ -19,6 +19,8 @@ description:
     C(allow_ranges) and O(internal_ranges). The C(meshguard.egress.rollout) role uses it to stop before any cluster
     is touched.
   - M(meshguard.egress.rules) judges again on each cluster, with the Service and pod ranges that cluster reports.
+  - Also judges each answer's DNSSEC status (C(dnssec) of the lookup's detail) by the service's C(dnssec) mode, or
+    O(dnssec).
   - Services that are not valid input are left out; M(meshguard.egress.rules) names their problems.
 positional: resolved
 options:
@@ -37,6 +39,11 @@ options:
     type: list
     elements: str
     default: []
+  dnssec:
+    description: As the O(meshguard.egress.rules#module:dnssec) option, for services without their own C(dnssec).
+    type: str
+    choices: ['off', prefer, require]
+    default: 'off'
 seealso:
   - module: meshguard.egress.rules
   - plugin: meshguard.egress.resolve
@@ -57,16 +64,17 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - One dict per refused address, as RV(meshguard.egress.rules#module:refused) of M(meshguard.egress.rules), with
-      C(service), C(host), C(address), C(range) and C(message).
+    - One dict per refused address or DNSSEC refusal, as RV(meshguard.egress.rules#module:refused) of
+      M(meshguard.egress.rules), with C(service), C(host), C(address), C(range) (null for DNSSEC), C(dnssec) (DNSSEC
+      refusals) and C(message).
   type: list
   elements: dict
 """
 
 
-def refused(services, resolved, internal_ranges=None):
+def refused(services, resolved, internal_ranges=None, dnssec=None):
     try:
-        return refused_answers(services, resolved, internal_ranges)
+        return refused_answers(services, resolved, internal_ranges, dnssec)
     except MeshguardError as exc:
         raise AnsibleFilterError(f"meshguard.egress.refused: {exc}") from None
 

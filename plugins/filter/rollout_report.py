@@ -43,12 +43,13 @@ options:
     type: bool
     default: false
   resolution:
-    description: The run's resolution (refused and unresolved answers).
+    description: The run's resolution (refused and unresolved answers, each host's DNSSEC status).
     type: dict
     default: {}
   format:
     description:
-      - V(data) the report as a dictionary (C(changes), C(unchanged), C(failed), C(refused), C(unresolved)), as the role
+      - V(data) the report as a dictionary (C(changes), C(unchanged), C(failed), C(refused), C(unresolved), C(dnssec)
+        the status of each host name validated by DNSSEC; the other formats show it next to the host), as the role
         publishes it with C(set_stats) (key C(meshguard_egress_reachability)); V(json) the same as text; V(lines) a
         list of lines for the play's output; V(markdown) a merge-request comment.
     type: str

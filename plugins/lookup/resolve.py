@@ -39,7 +39,8 @@ options:
       - 'Error types: C(NXDOMAIN), C(NODATA), C(TIMEOUT), C(SERVFAIL), C(REFUSED), C(CNAME_LOOP),
         C(CNAME_DEPTH) (chain longer than 16), C(NETWORK) (the nameserver cannot be reached),
         C(BAD_RESPONSE), C(FORBIDDEN_ADDRESS) (an answer holds an address egress rules never allow, see
-        O(internal_ranges); the host then contributes none of its addresses).'
+        O(internal_ranges); the host then contributes none of its addresses), C(DNSSEC) (O(dnssec) refuses the
+        answer: not proven authentic; the host contributes none of its addresses).'
       - Invalid terms, blocks rejected by O(broadest_prefix) and literals the address policy refuses always fail.
     type: str
     choices: [fail, warn, omit]
@@ -54,6 +55,17 @@ options:
     type: list
     elements: str
     default: []
+  allow_mixed_scripts:
+    description:
+      - Host names that may mix scripts, in either form (Unicode, or ASCII as V(xn--pypal-4ve.example)).
+      - A name whose letters are not of one script (a Cyrillic C(U+0430) in a Latin name, a Cyrillic label under a
+        Latin top-level domain), or of a combination Unicode Technical Standard 39 admits at its Highly Restrictive
+        level (Latin with Han and Japanese kana, with Han and Bopomofo, with Han and Hangul), reads as another name
+        and fails before any query, with both its forms, unless it is listed here.
+      - See docs/resolve.md, "Look-alike names".
+    type: list
+    elements: str
+    default: []
   detail:
     description:
       - Return one dictionary per term instead of the merged CIDR list. See RV(_raw).
@@ -65,6 +77,7 @@ extends_documentation_fragment:
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
   - meshguard.egress.addresses
+  - meshguard.egress.dnssec
 notes:
   - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
     to get a list.
@@ -91,6 +104,11 @@ EXAMPLES = r"""
     cidrs: "{{ query('meshguard.egress.resolve', hosts, nameservers=['10.0.0.2', '10.1.0.2'],
                all_nameservers=true, on_error='warn') }}"
 
+- name: A partner's signed zone, its key pinned; only DNSSEC-proven answers
+  ansible.builtin.set_fact:
+    partner_cidrs: "{{ query('meshguard.egress.resolve', 'api.partner.example', dnssec='require',
+                     trust_anchors=['root', lookup('ansible.builtin.file', 'partner.example.ds')]) }}"
+
 - name: Per-host detail, resolved once and handed to every cluster
   ansible.builtin.set_fact:
     resolved: "{{ query('meshguard.egress.resolve', 'db1.example.com', 'legacy-db.example.com', detail=true) }}"
@@ -108,6 +126,13 @@ _raw:
   contains:
     host:
       description: The term in normal form (lower-case ASCII name without trailing dot, canonical IP or CIDR).
+      type: str
+      sample: db1.example.com
+    unicode:
+      description:
+        - The host name a person reads, its C(xn--) labels decoded (V(paypal.example) with a Cyrillic C(U+0430) for
+          V(xn--pypal-4ve.example)); the same as RV(_raw[].host) for a plain name and for literals.
+        - Messages that name an internationalised host show both forms, C(<ascii> (<unicode>)).
       type: str
       sample: db1.example.com
     addresses:
@@ -136,6 +161,19 @@ _raw:
           refused address and its range.
       type: dict
       sample: {"type": "NXDOMAIN", "message": "db3.example.com: does not exist (NXDOMAIN from 127.0.0.1:53)"}
+    dnssec:
+      description:
+        - DNSSEC's verdict on the host's answer (O(dnssec) not V(off)) - V(secure), V(insecure) or V(bogus), the
+          weakest over both families and every CNAME hop, NXDOMAIN and NODATA included; null when not validated
+          and for literals.
+        - With the C(DNSSEC) error, C(addresses) still lists what DNS answered.
+      type: str
+      sample: secure
+    dnssec_reason:
+      description: For V(secure), the zones that signed; otherwise why (the RRset and the signature, or where the
+        chain of trust proves the zone unsigned). Empty when not validated.
+      type: str
+      sample: signed by db.example.com
 """
 
 from ansible.errors import AnsibleLookupError
@@ -161,6 +199,9 @@ class LookupModule(LookupBase):
                 detail=self.get_option("detail"),
                 internal_ranges=self.get_option("internal_ranges"),
                 allow_ranges=self.get_option("allow_ranges"),
+                dnssec=self.get_option("dnssec"),
+                trust_anchors=self.get_option("trust_anchors"),
+                allow_mixed_scripts=self.get_option("allow_mixed_scripts"),
             )
         except MeshguardError as exc:
             raise AnsibleLookupError(f"meshguard.egress.resolve: {exc}") from None

@@ -201,7 +201,7 @@ class LookupModule(LookupBase):
         resolver = variables.get("meshguard_egress_resolver") or {}
         snapshot = variables.get("meshguard_egress_snapshot") or ""
         max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")
-        key = resolution_key(checked.names, resolver, snapshot, max_age)
+        key = resolution_key(checked.names, resolver, snapshot, max_age, checked.anchors)
         try:
             earlier = variables["hostvars"]["localhost"].get(RESULT) or {}
         except KeyError:
@@ -220,7 +220,7 @@ class LookupModule(LookupBase):
                 taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)
                 return {"key": key, **taken}
             time = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return {"key": key, "results": resolve_run(checked.names, resolver), "time": time}
+            return {"key": key, "results": resolve_run(checked.names, resolver, checked.anchors), "time": time}
         except MeshguardError as exc:
             return {"key": key, "error": str(exc)}
 

@@ -189,7 +189,7 @@ def parse_blocks(values: Any, field: str) -> tuple[tuple[str, ...], list[str]]:
     problems: list[str] = []
     for index, value in enumerate(values):
         try:
-            term = parse_term(value)
+            term = parse_term(value, allow_mixed_scripts=True)
             if term.kind == KIND_NAME:
                 raise TermError([(value, "a host name; give IP addresses or CIDR blocks")])
         except TermError as exc:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from ._dns_results import HostResult
 from ._errors import MissingLibraryError, OptionError
+from ._scripts import shown
 from ._terms import KIND_NAME
 from ._values import boolean, integer
 
@@ -227,7 +228,7 @@ def blocks_of(result: HostResult) -> list[Block]:
         return []
     if result.kind != KIND_NAME:
         return [_literal(result.host)]
-    return [Block(address, f"{address} of {result.host}", widen=True) for address in result.addresses]
+    return [Block(address, f"{address} of {shown(result.host)}", widen=True) for address in result.addresses]
 
 
 def cidrs_of(results: Sequence[HostResult], options: Optional[AggregateOptions] = None) -> list[tuple[str, ...]]:

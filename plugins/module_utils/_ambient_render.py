@@ -29,7 +29,7 @@ from ._ambient_spec import (
 )
 from ._gateway_render import source_rules
 from ._kinds import AUTHORIZATION_POLICY, ISTIO_NETWORKING, NETWORK_POLICY, SERVICE_ENTRY, WAYPOINT, Kind, api_version
-from ._names import object_name
+from ._names import object_name, set_object_name
 from ._network_policy import NAMESPACE_NAME_LABEL, proxy_base_policy, proxy_policies
 from ._spec import RuleSet, Service
 
@@ -119,7 +119,7 @@ def service_network_policies(
 
 
 def base_network_policy_name(set_name: str) -> str:
-    return object_name("meshguard-egress", set_name, "waypoint")
+    return set_object_name(set_name, "waypoint")
 
 
 def waypoint_objects(ruleset: RuleSet, metadata: SetMetadata, in_use: bool = False) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@
 | RULESET     | meshguard.egress.ruleset      | rules, rules_info     |
 | POLICY      | meshguard.egress.policy       | rules, rules_info     |
 | ADDRESSES   | meshguard.egress.addresses    | rules, rules_info, the resolve lookup |
+| DNSSEC      | meshguard.egress.dnssec       | rules, rules_info, snapshot, the resolve lookup |
 
 Choices and defaults are read from the library that checks them, so a spec
 cannot drift from the code (the doc fragments state them for users, and
@@ -28,6 +29,8 @@ from typing import Any
 from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
 from ._ambient_spec import DATAPLANES, SIDECAR
 from ._dns_options import FAMILY_CHOICES, ResolverOptions
+from ._dnssec_policy import DEFAULT_MODE as DEFAULT_DNSSEC
+from ._dnssec_policy import MODES as DNSSEC_MODES
 from ._gateway_spec import MODES as GATEWAY_MODES
 from ._istio_versions import NEWEST
 from ._istio_versions import text as version_text
@@ -144,6 +147,13 @@ ADDRESSES: dict[str, dict[str, Any]] = {
     "internal_ranges": {"type": "list", "elements": "str", "default": []},
 }
 
+# What DNSSEC must prove of the answers, and from which trust anchors (_dnssec_policy): a
+# rule set's options (a service overrides dnssec), and the lookup's and the snapshot's.
+DNSSEC: dict[str, dict[str, Any]] = {
+    "dnssec": {"type": "str", "choices": list(DNSSEC_MODES), "default": DEFAULT_DNSSEC},
+    "trust_anchors": {"type": "list", "elements": "str"},
+}
+
 # The options of the rules module besides the groups, and when which are required.
 RULES_OWN: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "choices": list(STATES), "default": STATES[0]},
@@ -156,7 +166,9 @@ RULES_REQUIRED_IF = [("state", "present", ("services",)), ("state", "rendered", 
 
 def rules_spec(env_fallback: Any) -> dict[str, dict[str, Any]]:
     """The rules module's argument_spec (also validated by its action plugin, which runs it in-process)."""
-    return merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, RULES_OWN, env_fallback=env_fallback)
+    return merged(
+        CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, DNSSEC, POLICY, RULES_OWN, env_fallback=env_fallback
+    )
 
 
 def merged(*groups: Mapping[str, Mapping[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:
@@ -242,7 +254,7 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
     """The Settings of a run from a module's params; options a module does
     not have (rules_info: state, force, dest) keep their defaults."""
     return Settings(
-        spec=pick(params, RULESET),
+        spec={**pick(params, RULESET), **pick(params, DNSSEC)},
         state=params.get("state") or "present",
         prune=params["prune"],
         force=bool(params.get("force")),

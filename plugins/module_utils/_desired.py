@@ -4,10 +4,11 @@
 the address policy, address retention, aggregation, then ``render``.
 
 A service whose hosts did not resolve, or whose answers hold an address the
-policy refuses (``_address_policy``), is never rendered from a partial
-answer: with on_error=fail nothing is done at all, with on_error=keep it is
-left out, and its live objects stay exactly as they are (neither updated nor
-pruned). A retained address the policy refuses is dropped, never brought back.
+policy refuses (``_address_policy``) or an answer its dnssec mode refuses
+(``_dnssec_policy``), is never rendered from a partial answer: with
+on_error=fail nothing is done at all, with on_error=keep it is left out, and
+its live objects stay exactly as they are (neither updated nor pruned). A
+retained address the policy refuses is dropped, never brought back.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
 from ._ambient_render import ambient_warnings
 from ._dns_results import HostResult
+from ._dnssec_policy import Unproven, anchors_for, judge_all, service_mode
 from ._errors import MeshguardError
 from ._gateway_render import GatewayView
 from ._kinds import identity
@@ -40,10 +42,12 @@ class Desired:
     # service name -> why its hosts did not resolve, or why an answer was refused (on_error=keep)
     unresolved: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # Every refused address, as the modules return it (RV refused).
+    # Every refused address and every answer refused by DNSSEC, as the modules return them (RV refused).
     refused: list[dict] = field(default_factory=list)
     # Retention records that do not match what was applied: never used (RV tampered).
     tampered: tuple[str, ...] = ()
+    # DNSSEC's verdict on each host name that was validated (RV dnssec): host, status, reason.
+    dnssec: list[dict] = field(default_factory=list)
 
     def kept(self, live: Iterable[dict]) -> frozenset:
         """Identities of the live objects of services that did not resolve: they stay as they are."""
@@ -51,13 +55,14 @@ class Desired:
 
 
 def host_results(prepared: Prepared) -> dict[str, HostResult]:
-    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones)."""
+    """DNS answers for every host name of the rule set, asked once each (or the pre-resolved ones);
+    validated by DNSSEC when a service's dnssec mode asks for it."""
     if prepared.resolved is not None:
         return prepared.resolved
     names = sorted({name for s in prepared.ruleset.services if s.addresses is None for name in s.host_names})
     if not names:
         return {}
-    return dict(zip(names, resolve_names(names, prepared.resolver)))
+    return dict(zip(names, resolve_names(names, prepared.resolver, anchors_for(prepared.ruleset))))
 
 
 def desired_objects(
@@ -82,7 +87,7 @@ def desired_objects(
         live_by_service.setdefault(service_of(obj), []).append(obj)
     by_service: dict[str, ServiceAddresses] = {}
     unresolved: dict[str, list[str]] = {}
-    refused: dict[str, list[RefusedAddress]] = {}
+    refused: dict[str, list[Union[RefusedAddress, Unproven]]] = {}
     warnings: list[str] = []
     tampered: list[str] = []
     for service in prepared.ruleset.services:
@@ -91,10 +96,12 @@ def desired_objects(
         if failed:
             unresolved[service.name] = failed
             continue
+        unproven, insecure = judge_all(service.name, answers, service_mode(prepared.ruleset, service))
         found = refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
-        if found:
-            refused[service.name] = found
+        if unproven or found:
+            refused[service.name] = [*unproven, *found]
             continue
+        warnings.extend(insecure)
         kept = None
         # Literals are never retained: removing one is the user's intent.
         if prepared.retain and service.addresses is None:
@@ -120,10 +127,10 @@ def desired_objects(
         for name, why in sorted(unresolved.items())
     ]
     warnings += [
-        f"service {name!r} is not applied, its live objects are kept as they are: " + "; ".join(summarised(found))
+        f"service {name!r} is not applied, its live objects are kept as they are: " + "; ".join(_sentences(found))
         for name, found in sorted(refused.items())
     ]
-    unresolved.update({name: summarised(found) for name, found in refused.items()})
+    unresolved.update({name: _sentences(found) for name, found in refused.items()})
     warnings += ambient_warnings(ruleset)
     objects = render(
         ruleset,
@@ -132,7 +139,14 @@ def desired_objects(
         gateway,
         ambient_in_use=prepared.ruleset.has_ambient,
     )
-    return Desired(objects, unresolved, [*tampered, *warnings], as_dicts(refused), tuple(tampered))
+    return Desired(
+        objects,
+        unresolved,
+        [*tampered, *warnings],
+        as_dicts(refused),
+        tuple(tampered),
+        dnssec=verdicts(prepared.ruleset.services, results),
+    )
 
 
 def _held(objects: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -154,18 +168,43 @@ def _held(objects: Iterable[Mapping[str, Any]]) -> list[str]:
     return found
 
 
-def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[RefusedAddress]]) -> str:
+def verdicts(services: Iterable[Service], results: Mapping[str, HostResult]) -> list[dict]:
+    """The DNSSEC verdict of each host name of the services that has one, sorted by host."""
+    names = sorted({name for s in services if s.addresses is None for name in s.host_names})
+    return [
+        {"host": name, "status": results[name].dnssec, "reason": results[name].dnssec_reason}
+        for name in names
+        if name in results and results[name].dnssec is not None
+    ]
+
+
+def _failure(unresolved: Mapping[str, list[str]], refused: Mapping[str, list[Union[RefusedAddress, Unproven]]]) -> str:
     parts = []
     if unresolved:
         lines = [f"service {name!r}: {'; '.join(why)}" for name, why in sorted(unresolved.items())]
         parts.append("DNS resolution failed, nothing was changed:\n" + "\n".join(f"- {x}" for x in lines))
-    if refused:
-        lines = [line for _name, found in sorted(refused.items()) for line in summarised(found)]
+    every = [r for _name, found in sorted(refused.items()) for r in found]
+    unproven = [r.message for r in every if isinstance(r, Unproven)]
+    if unproven:
+        parts.append(
+            "DNS answers DNSSEC does not prove authentic, nothing was changed:\n"
+            + "\n".join(f"- {x}" for x in unproven)
+        )
+    addresses = summarised([r for r in every if not isinstance(r, Unproven)])
+    if addresses:
         parts.append(
             "DNS answered addresses that egress rules never allow, nothing was changed:\n"
-            + "\n".join(f"- {x}" for x in lines)
+            + "\n".join(f"- {x}" for x in addresses)
         )
     return "\n".join(parts)
+
+
+def _sentences(found: Iterable[Union[RefusedAddress, Unproven]]) -> list[str]:
+    """One sentence per DNSSEC refusal, and the address policy's refusals summarised."""
+    items = list(found)
+    return [r.message for r in items if isinstance(r, Unproven)] + summarised(
+        [r for r in items if not isinstance(r, Unproven)]
+    )
 
 
 def _check_literals(prepared: Prepared, policy: AddressPolicy) -> None:
@@ -202,25 +241,28 @@ def _without_refused(
     )
 
 
-def refused_answers(services: list, resolved: list, internal_ranges: Optional[list] = None) -> list[dict]:
-    """What the address policy refuses in a list of services, given the lookup's detail answers,
-    before any cluster is read (the rollout role's check for the whole run): the built-in ranges,
-    internal_ranges and each service's allow_ranges. Services that are not valid input are left
-    out: the rules task of each cluster names their problems."""
+def refused_answers(
+    services: list, resolved: list, internal_ranges: Optional[list] = None, dnssec: Optional[str] = None
+) -> list[dict]:
+    """What the address policy and the dnssec modes refuse in a list of services, given the lookup's
+    detail answers, before any cluster is read (the rollout role's check for the whole run): the
+    built-in ranges, internal_ranges and each service's allow_ranges; each service's dnssec mode, or
+    ``dnssec`` (the rule set's). Services that are not valid input are left out: the rules task of
+    each cluster names their problems."""
     # The egress gateway's options do not change what the policy refuses, and need the rule
     # set's egress_gateway, which this check has not got.
     services = [_without_gateway(s) for s in services]
+    spec = {"set": "run", "services": services, "dnssec": dnssec}
     try:
-        prepared = prepare(
-            Settings(spec={"set": "run", "services": services}, resolved=resolved, internal_ranges=internal_ranges)
-        )
+        prepared = prepare(Settings(spec=spec, resolved=resolved, internal_ranges=internal_ranges))
     except SpecError:
         return []
     policy = prepared.policy()
-    found = []
+    found: list[Union[RefusedAddress, Unproven]] = []
     for service in prepared.ruleset.services:
         answers = service_answers(service, prepared.resolved or {})
         if not any(r.error is not None for r in answers):
+            found += judge_all(service.name, answers, service_mode(prepared.ruleset, service))[0]
             found += refused_addresses(service.name, answers, policy, prepared.aggregation, service.allow_ranges)
     return [r.to_dict() for r in found]
 

@@ -11,10 +11,12 @@ from typing import Any, Optional
 
 from ._addresses import AggregateOptions, cidrs_of
 from ._dns_results import ERROR_TYPES, HostResult, ResolveError
+from ._dnssec import STATUSES
 from ._errors import MeshguardError, OptionError
-from ._terms import parse_term
+from ._scripts import to_unicode
+from ._terms import KIND_NAME, parse_term
 
-DETAIL_KEYS = ("host", "addresses", "cidrs", "cname_chain", "ttl", "error")
+DETAIL_KEYS = ("host", "unicode", "addresses", "cidrs", "cname_chain", "ttl", "error", "dnssec", "dnssec_reason")
 
 
 def results_to_detail(results: Sequence[HostResult], aggregation: Optional[AggregateOptions] = None) -> list[dict]:
@@ -25,11 +27,15 @@ def results_to_detail(results: Sequence[HostResult], aggregation: Optional[Aggre
     return [
         {
             "host": r.host,
+            # A reviewer reads the Unicode form: an internationalised name shows both (docs/resolve.md).
+            "unicode": to_unicode(r.host) if r.kind == KIND_NAME else r.host,
             "addresses": list(r.addresses),
             "cidrs": list(cidrs),
             "cname_chain": list(r.cname_chain),
             "ttl": r.ttl,
             "error": None if r.error is None else {"type": r.error.type, "message": r.error.message},
+            "dnssec": r.dnssec,
+            "dnssec_reason": r.dnssec_reason,
         }
         for r, cidrs in zip(results, cidrs_of(results, aggregation))
     ]
@@ -55,6 +61,18 @@ def results_from_detail(items: Any) -> list[HostResult]:
     return results
 
 
+def _host_of(item: Mapping) -> Any:
+    """The entry's host term; its ``unicode``, when given, must be the host's own Unicode form."""
+    # The names were judged where they were written (the spec, with its allowance, or the lookup).
+    term = parse_term(item["host"], allow_mixed_scripts=True)
+    unicode = item.get("unicode")
+    expected = to_unicode(term.value) if term.is_name else term.value
+    if unicode is not None and unicode != expected:
+        # The form a reviewer reads must be the host's own.
+        raise ValueError(f"unicode {unicode!r} is not the Unicode form of host {term.value} ({expected})")
+    return term
+
+
 def _result_from_dict(item: Any) -> HostResult:
     if not isinstance(item, Mapping):
         raise ValueError(f"expected a dict with keys {', '.join(DETAIL_KEYS)}, got {type(item).__name__}")
@@ -63,7 +81,7 @@ def _result_from_dict(item: Any) -> HostResult:
         raise ValueError(f"unknown key(s) {', '.join(map(str, unknown))}")
     if "host" not in item:
         raise ValueError("host is missing")
-    term = parse_term(item["host"])
+    term = _host_of(item)
 
     def strings(key: str) -> tuple[str, ...]:
         value = item.get(key) or []
@@ -90,6 +108,12 @@ def _result_from_dict(item: Any) -> HostResult:
         if not isinstance(error, Mapping) or error.get("type") not in ERROR_TYPES:
             raise ValueError(f"error must be null or {{type, message}} with type one of {', '.join(ERROR_TYPES)}")
         error = ResolveError(error["type"], str(error.get("message", "")))
+    status = item.get("dnssec")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"dnssec must be null or one of {', '.join(STATUSES)}, got {status!r}")
+    reason = item.get("dnssec_reason") or ""
+    if not isinstance(reason, str):
+        raise ValueError("dnssec_reason must be a string")
     return HostResult(
         host=term.value,
         kind=term.kind,
@@ -97,4 +121,6 @@ def _result_from_dict(item: Any) -> HostResult:
         cname_chain=strings("cname_chain"),
         ttl=ttl,
         error=error,
+        dnssec=status,
+        dnssec_reason=reason,
     )

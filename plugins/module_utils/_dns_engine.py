@@ -11,6 +11,10 @@ answer must be chased explicitly.
 query (and a ``Pause`` between retries) and receives the answer, so the same
 logic runs one name at a time, many names from one thread, or against canned
 answers in tests. Each name's queries share one time budget (``lifetime``).
+
+Given trust anchors, every answer, CNAME hop and denial is also judged by
+DNSSEC (``_dnssec``): queries ask for signatures (DO) and leave validation
+to the collection (CD), and the host's result carries the weakest verdict.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import ipaddress
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ._dns_options import Nameserver, ResolverOptions, system_nameservers
 from ._dns_results import (
@@ -36,10 +40,14 @@ from ._dns_results import (
     HostResult,
     ResolveError,
 )
+from ._dnssec import Validator, Verdict, weakest
+from ._dnssec_anchors import TrustAnchors
 from ._errors import MissingLibraryError
+from ._scripts import shown
 
 try:
     import dns.exception
+    import dns.flags
     import dns.message
     import dns.name
     import dns.rcode
@@ -51,6 +59,8 @@ except ImportError:  # pragma: no cover - exercised only where dnspython is miss
     HAS_DNSPYTHON = False
 
 MAX_CNAME_DEPTH = 16
+# How long a resolution waits, at a time, for another one that is asking for the keys both need.
+KEY_WAIT = 0.002
 # Fits the EDNS buffer size recommended since DNS flag day 2020; larger answers come truncated and go to TCP.
 EDNS_PAYLOAD = 1232
 
@@ -74,6 +84,7 @@ class _Outcome:
     ttl: Optional[int] = None
     error: Optional[ResolveError] = None
     server: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 @dataclass
@@ -111,13 +122,17 @@ class Engine:
     ``_dns_transport``; tests drive it with canned answers.
     """
 
-    def __init__(self, options: ResolverOptions) -> None:
+    def __init__(
+        self, options: ResolverOptions, anchors: Optional[TrustAnchors] = None, clock: Callable[[], float] = time.time
+    ) -> None:
         require_dnspython()
         self.options = options
         servers = options.nameservers or system_nameservers()
         self.servers = servers
         # all_nameservers: each server answers on its own (its own CNAME chain, its own view).
         self.groups = [(server,) for server in servers] if options.all_nameservers else [servers]
+        # DNSSEC (anchors given): one validator, and so one cache of keys, per group: views may differ.
+        self.validators = [Validator(anchors, clock) for _group in self.groups] if anchors is not None else None
 
     def resolution(self, host: str, deadline: Optional[float] = None) -> Generator[Any, Any, HostResult]:
         """Resolve one name (lower-case ASCII, no trailing dot) within ``lifetime`` (or until ``deadline``)."""
@@ -125,9 +140,10 @@ class Engine:
         outcomes: list[_Outcome] = []
         hard_error = None
         for _round in range(self.options.rounds):
-            for group in self.groups:
+            for index, group in enumerate(self.groups):
+                validator = self.validators[index] if self.validators else None
                 for rdtype in self.options.rdtypes:
-                    outcome = yield from self._chase(host, rdtype, group, deadline)
+                    outcome = yield from self._chase(host, rdtype, group, deadline, validator)
                     outcomes.append(outcome)
                     if outcome.error and outcome.error.type not in NEGATIVE_TYPES:
                         hard_error = outcome.error
@@ -141,12 +157,21 @@ class Engine:
         return _combine(host, outcomes, hard_error, self.options.rdtypes)
 
     def _chase(
-        self, host: str, rdtype_text: str, group: Sequence[Nameserver], deadline: float
+        self,
+        host: str,
+        rdtype_text: str,
+        group: Sequence[Nameserver],
+        deadline: float,
+        validator: Optional[Validator] = None,
     ) -> Generator[Any, Any, _Outcome]:
-        """Ask for host/rdtype, following CNAMEs; ask again for a target the answer did not include."""
+        """Ask for host/rdtype, following CNAMEs; ask again for a target the answer did not include.
+
+        With a validator, each RRset used and the final denial get a verdict.
+        """
         rdtype = dns.rdatatype.from_text(rdtype_text)
         origin = dns.name.from_text(host)
         outcome = _Outcome()
+        io = _Io(self, group, deadline)
         current = origin
         seen = {origin}
         while True:
@@ -160,12 +185,16 @@ class Engine:
             while True:
                 rrset = records.get((owner, rdtype))
                 if rrset is not None:
+                    if validator is not None:
+                        outcome.verdicts.append((yield from validator.answer(io, rrset, response)))
                     outcome.addresses = [rdata.address for rdata in rrset]
                     outcome.ttl = _min_ttl(outcome.ttl, rrset.ttl)
                     return outcome
                 cname = records.get((owner, dns.rdatatype.CNAME))
                 if cname is None:
                     break
+                if validator is not None:
+                    outcome.verdicts.append((yield from validator.answer(io, cname, response)))
                 target = cname[0].target
                 outcome.ttl = _min_ttl(outcome.ttl, cname.ttl)
                 if target in seen or len(outcome.chain) >= MAX_CNAME_DEPTH:
@@ -174,13 +203,15 @@ class Engine:
                 outcome.chain.append(_text(target))
                 seen.add(target)
                 owner = target
-            if response.rcode() == dns.rcode.NXDOMAIN:
-                what = "does not exist" if owner == origin else f"is a CNAME to {_text(owner)}, which does not exist"
-                outcome.error = ResolveError(NXDOMAIN, f"{host}: {what} (NXDOMAIN from {server})")
-                return outcome
-            if owner != current:
+            if response.rcode() != dns.rcode.NXDOMAIN and owner != current:
                 current = owner  # the answer stopped at a CNAME target: ask for it separately
                 continue
+            if validator is not None:
+                outcome.verdicts.append((yield from validator.denial(io, owner, rdtype, response)))
+            if response.rcode() == dns.rcode.NXDOMAIN:
+                what = "does not exist" if owner == origin else f"is a CNAME to {_text(owner)}, which does not exist"
+                outcome.error = ResolveError(NXDOMAIN, f"{shown(host)}: {what} (NXDOMAIN from {server})")
+                return outcome
             # The combined NODATA message is written by _combine, which sees every family.
             outcome.error = ResolveError(NODATA, "")
             return outcome
@@ -239,7 +270,12 @@ class Engine:
         """One query and its answer: UDP, then TCP when truncated (or TCP only with tcp=true)."""
         address, port = server.endpoint(self.options.port)
         wait = min(self.options.timeout, deadline - time.monotonic())
-        query = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+        query = dns.message.make_query(
+            qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=self.validators is not None
+        )
+        if self.validators is not None:
+            # Checking Disabled: a validating resolver passes its data on and the collection judges it.
+            query.flags |= dns.flags.CD
         try:
             response = yield Send(query, address, port, wait, self.options.tcp, deadline)
         except dns.exception.Timeout:
@@ -256,24 +292,54 @@ class Engine:
         return None, _Failure(BAD_RESPONSE, f"unexpected response code {rcode}")
 
 
+class _Io:
+    """The network as one name's resolution offers it to the validator: its nameservers, its time budget."""
+
+    def __init__(self, engine: Engine, group: Sequence[Nameserver], deadline: float) -> None:
+        self.engine = engine
+        self.group = group
+        self.deadline = deadline
+
+    def ask(self, qname: Any, rdtype: int) -> Generator[Any, Any, tuple[Any, str]]:
+        response, _server, failures = yield from self.engine._query(qname, rdtype, self.group, self.deadline)
+        if failures is not None:
+            return None, str(_failure_error(_text(qname), qname, dns.rdatatype.to_text(rdtype), failures))
+        return response, ""
+
+    def wait(self) -> Generator[Any, Any, bool]:
+        if time.monotonic() >= self.deadline:
+            return False
+        yield Pause(KEY_WAIT)
+        return True
+
+
 def _combine(
     host: str, outcomes: list[_Outcome], hard_error: Optional[ResolveError], rdtypes: Sequence[str]
 ) -> HostResult:
-    """One result from every family, group and round: any failure fails; any address wins over NODATA."""
+    """One result from every family, group and round: any failure fails; any address wins over NODATA.
+
+    The DNSSEC status is the weakest verdict of every RRset and denial used.
+    """
     chain = tuple(_ordered_union(o.chain for o in outcomes))
     if hard_error:
         return HostResult(host=host, cname_chain=chain, error=hard_error)
+    verdict = weakest(v for o in outcomes for v in o.verdicts)
+    dnssec = {"dnssec": verdict.status, "dnssec_reason": verdict.reason} if verdict else {}
     addresses = sorted({a for o in outcomes for a in o.addresses}, key=lambda a: _address_key(ipaddress.ip_address(a)))
     if not addresses:
         nxdomain = [o.error for o in outcomes if o.error and o.error.type == NXDOMAIN]
         if nxdomain:
-            return HostResult(host=host, cname_chain=chain, error=nxdomain[0])
+            return HostResult(host=host, cname_chain=chain, error=nxdomain[0], **dnssec)
         servers = ", ".join(_ordered_union([o.server] for o in outcomes))
         where = f" (CNAME target {chain[-1]})" if chain else ""
-        error = ResolveError(NODATA, f"{host}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
-        return HostResult(host=host, cname_chain=chain, error=error)
+        error = ResolveError(NODATA, f"{shown(host)}: no {' or '.join(rdtypes)} record{where} (NODATA from {servers})")
+        return HostResult(host=host, cname_chain=chain, error=error, **dnssec)
     ttls = [o.ttl for o in outcomes if o.ttl is not None]
-    return HostResult(host=host, addresses=tuple(addresses), cname_chain=chain, ttl=min(ttls) if ttls else None)
+    if verdict is not None and verdict.ttl is not None:
+        ttls.append(verdict.ttl)  # no longer than the signatures say
+    return HostResult(
+        host=host, addresses=tuple(addresses), cname_chain=chain, ttl=min(ttls) if ttls else None, **dnssec
+    )
 
 
 def _answer_records(response: Any) -> dict[tuple[Any, Any], Any]:
@@ -284,9 +350,9 @@ def _answer_records(response: Any) -> dict[tuple[Any, Any], Any]:
 def _chain_error(host: str, chain: list[str], target: Any, loop: bool, server: str) -> ResolveError:
     path = " -> ".join([host, *chain, _text(target)])
     if loop:
-        return ResolveError(CNAME_LOOP, f"{host}: CNAME loop {path} (answers from {server})")
+        return ResolveError(CNAME_LOOP, f"{shown(host)}: CNAME loop {path} (answers from {server})")
     return ResolveError(
-        CNAME_DEPTH, f"{host}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
+        CNAME_DEPTH, f"{shown(host)}: CNAME chain longer than {MAX_CNAME_DEPTH} ({path}) (answers from {server})"
     )
 
 
@@ -298,7 +364,7 @@ def _failure_error(host: str, qname: Any, rdtype: str, failures: dict[str, _Fail
         times = f", {failure.attempts} attempts" if failure.attempts > 1 else ""
         parts.append(f"{failure.type} from {label} ({failure.detail}{times})")
     name = _text(qname)
-    subject = host if name == host else f"{host} (CNAME target {name})"
+    subject = shown(host) if name == host else f"{shown(host)} (CNAME target {shown(name)})"
     return ResolveError(first.type, f"{subject}: {rdtype} query failed: " + "; ".join(parts))
 
 

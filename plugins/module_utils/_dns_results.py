@@ -25,6 +25,8 @@ NETWORK = "NETWORK"
 BAD_RESPONSE = "BAD_RESPONSE"
 # An answer the address policy refuses (_address_policy): special-purpose, private or internal.
 FORBIDDEN_ADDRESS = "FORBIDDEN_ADDRESS"
+# An answer the dnssec policy refuses (_dnssec_policy): not proven authentic.
+DNSSEC = "DNSSEC"
 ERROR_TYPES = (
     NXDOMAIN,
     NODATA,
@@ -36,7 +38,10 @@ ERROR_TYPES = (
     NETWORK,
     BAD_RESPONSE,
     FORBIDDEN_ADDRESS,
+    DNSSEC,
 )
+# Verdicts of a policy on an answer that did resolve: its addresses stay in the detail form.
+POLICY_TYPES = (FORBIDDEN_ADDRESS, DNSSEC)
 # The name does not exist or has no addresses: an answer, not a failure of the servers.
 NEGATIVE_TYPES = (NXDOMAIN, NODATA)
 
@@ -67,6 +72,10 @@ class HostResult:
     cname_chain: tuple[str, ...] = ()
     ttl: Optional[int] = None
     error: Optional[ResolveError] = None
+    # DNSSEC's verdict on every record used (secure, insecure, bogus; _dnssec), None when not validated,
+    # and why (the signer, or what is missing).
+    dnssec: Optional[str] = None
+    dnssec_reason: str = ""
 
     @property
     def ok(self) -> bool:

@@ -201,6 +201,7 @@ def run(
         notes += [NO_CLUSTER_WAYPOINT] if ruleset.has_ambient else []
         result["warnings"] = [*notes, *desired.warnings, *result["warnings"]]
         result["refused"] = desired.refused
+        result["dnssec"] = desired.dnssec
         result["network_policies"] = network_policies(desired.objects)
         # Against an empty cluster: rendering reads none.
         rendered = grants(desired.objects, retain=prepared.retain, hosts_of=hosts_by_address(answers))
@@ -240,6 +241,7 @@ def run(
         "counts": counts,
         "resources": found.desired.objects,
         "refused": found.desired.refused,
+        "dnssec": found.desired.dnssec,
         "warnings": found.desired.warnings
         + list(found.live.warnings)
         + noted
@@ -299,6 +301,7 @@ def inspect(
         result.update(plan=plan, counts=counts, in_sync=not found.plan.writes and not found.plan.of(CONFLICT))
         warnings = [*warnings, *(f"{client.where}: {c.key}: {c.reason}" for c in found.plan.of(UPDATE) if c.replace)]
         result["refused"] = found.desired.refused
+        result["dnssec"] = found.desired.dnssec
         result["network_policies"] = network_policies(found.desired.objects)
         result["tampered"] = list(found.desired.tampered)
         # Each drifted object's diff, computed from the live object (rules_info writes nothing, not even a dry run).

@@ -29,7 +29,7 @@ from ._kinds import (
     Kind,
     api_version,
 )
-from ._names import address_slug, object_name
+from ._names import address_slug, object_name, set_object_name
 from ._network_policy import TargetPort, proxy_base_policy, proxy_policies
 from ._spec import RuleSet, Service
 from ._terms import ip_text
@@ -365,7 +365,7 @@ def _network_policies(svc: _Service, networks: Sequence[Any]) -> list[dict[str, 
 
 
 def base_network_policy_name(set_name: str) -> str:
-    return object_name("meshguard-egress", set_name, "gateway")
+    return set_object_name(set_name, "gateway")
 
 
 def gateway_base_objects(ruleset: RuleSet, metadata: MetadataOf, in_use: bool = False) -> list[dict[str, Any]]:

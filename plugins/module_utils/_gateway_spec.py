@@ -28,9 +28,23 @@ MODES = (MTLS, PLAIN)
 DEFAULT_PORTS = (40000, 40099)
 # mtls mode: every service shares the Service's https port, told apart by SNI.
 MTLS_PORT = 443
-# Ports of the gateway proxy itself (istioReservedPorts, pilot/cmd/pilot-agent/status/server.go)
-# and the chart's own servers (http2 80, https 443): never a plain-mode port.
-ISTIO_RESERVED_PORTS = (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090)
+# The ports of Istio's own proxy and agent in every pod (istioReservedPorts,
+# pilot/cmd/pilot-agent/status/server.go), with what each is: never a plain-mode
+# gateway port, and never a service port on any way out (``_spec``): a ServiceEntry
+# on one of them takes the port from the sidecar itself (istio/istio#60722).
+ISTIO_PROXY_PORTS = {
+    15000: "Envoy admin",
+    15001: "outbound traffic capture",
+    15004: "pilot debug",
+    15006: "inbound traffic capture",
+    15008: "HBONE tunnel",
+    15020: "pilot-agent status and merged Prometheus",
+    15021: "Envoy health",
+    15053: "DNS proxy",
+    15090: "Envoy Prometheus",
+}
+ISTIO_RESERVED_PORTS = tuple(sorted(ISTIO_PROXY_PORTS))
+# The chart's own servers (http2 80, https 443): never a plain-mode port either.
 CHART_PORTS = (80, 443)
 RESERVED_PORTS = tuple(sorted((*CHART_PORTS, *ISTIO_RESERVED_PORTS)))
 # Through the gateway every address of a service is a ServiceEntry, a route,
@@ -202,6 +216,18 @@ def _check_range(start: int, end: int, field: str, problems: Problems) -> None:
                 "(Istio's 15000-15090) or of the chart's own servers (80, 443); pick a range without them",
             )
         )
+
+
+def proxy_port_problem(number: int) -> Optional[str]:
+    """Why a service port is one of Istio's own proxy ports (``ISTIO_PROXY_PORTS``), or None."""
+    what = ISTIO_PROXY_PORTS.get(number)
+    if what is None:
+        return None
+    return (
+        f"{number} is a port of Istio's own proxy in every pod ({what}); a ServiceEntry on it can break the "
+        f"sidecar (istio/istio#60722), so no service may use Istio's ports "
+        f"{', '.join(map(str, ISTIO_RESERVED_PORTS))}"
+    )
 
 
 def allowed_source_problem(item: Any) -> Optional[str]:

@@ -40,7 +40,7 @@ from typing import Any
 
 from ._address_policy import Range
 from ._kinds import ADMISSION_BINDING, ADMISSION_POLICY, KINDS, KUBERNETES_ADMISSION, Kind
-from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, object_name
+from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, set_object_name
 from ._spec import RuleSet
 
 # The kinds whose objects the guardrail protects: everything the collection writes but itself
@@ -58,7 +58,7 @@ WHY = (
 
 def guardrail_name(set_name: str) -> str:
     """The policy's and the binding's name, cluster-wide: one pair per rule set."""
-    return object_name("meshguard-egress", set_name)
+    return set_object_name(set_name)
 
 
 def guardrail_objects(ruleset: RuleSet, ranges: Sequence[Range]) -> list[dict[str, Any]]:

@@ -3,13 +3,14 @@
 """The ``meshguard.egress.resolve`` lookup, as plain data in and out.
 
     terms -> parse (every invalid term at once) -> guard the literals
-          -> resolve the names -> the address policy -> on_error policy
-          -> merged CIDRs, or the detail form
+          -> resolve the names (validated with dnssec) -> the dnssec and address
+          policies -> on_error policy -> merged CIDRs, or the detail form
 
 Everything is checked before the first DNS query: the options, the terms,
 IP literals or CIDR blocks broader than the guard allows, and literals the
 address policy refuses. A name whose answer holds a refused address is a
-failed host (``FORBIDDEN_ADDRESS``), whatever else it answered: all or nothing.
+failed host (``FORBIDDEN_ADDRESS``), whatever else it answered: all or nothing;
+so is a name whose answer the dnssec mode refuses (``DNSSEC``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ._address_policy import AddressPolicy, internal, parse_blocks
 from ._addresses import AggregateOptions, AggregationError, literal_problem, merged_cidrs
 from ._dns_detail import results_to_detail
 from ._dns_options import ResolverOptions
-from ._dns_results import FORBIDDEN_ADDRESS, HostResult, ResolveError, literal_result
+from ._dns_results import DNSSEC, FORBIDDEN_ADDRESS, HostResult, ResolveError, literal_result
+from ._dnssec_anchors import parse_trust_anchors
+from ._dnssec_policy import OFF, judge, parse_mode
 from ._errors import MeshguardError, OptionError
 from ._refusals import refused_addresses, summarised
 from ._resolve import resolve
@@ -40,12 +43,15 @@ class ResolutionFailed(MeshguardError):
     def __init__(self, results: Sequence[HostResult]) -> None:
         self.results = list(results)
         refused = [str(r.error) for r in self.results if r.error and r.error.type == FORBIDDEN_ADDRESS]
-        failed = [str(r.error) for r in self.results if r.error and r.error.type != FORBIDDEN_ADDRESS]
+        unproven = [str(r.error) for r in self.results if r.error and r.error.type == DNSSEC]
+        failed = [str(r.error) for r in self.results if r.error and r.error.type not in (FORBIDDEN_ADDRESS, DNSSEC)]
         parts = []
         if failed:
             parts.append(f"DNS resolution failed for {len(failed)} host(s): " + "; ".join(failed))
         if refused:
             parts.append(f"{len(refused)} host(s) answered addresses egress rules never allow: " + "; ".join(refused))
+        if unproven:
+            parts.append(f"{len(unproven)} host(s) answered without DNSSEC proof: " + "; ".join(unproven))
         super().__init__("; ".join(parts))
 
 
@@ -75,6 +81,9 @@ def lookup(
     *,
     internal_ranges: Any = None,
     allow_ranges: Any = None,
+    dnssec: Any = None,
+    trust_anchors: Any = None,
+    allow_mixed_scripts: Any = None,
 ) -> tuple[list[Any], list[str]]:
     """The lookup's answer for ``terms`` (lists flattened one level), and its warnings."""
     flat: list[Any] = []
@@ -88,18 +97,36 @@ def lookup(
     if problems or more:
         raise OptionError("; ".join(problems + more))
     addresses = AddressPolicy(internal(internal_blocks))
-    parsed = parse_terms(flat)
+    if allow_mixed_scripts is not None and not isinstance(allow_mixed_scripts, (list, tuple)):
+        kind = type(allow_mixed_scripts).__name__
+        raise OptionError(f"allow_mixed_scripts: must be a list of host names, got {kind}")
+    mode = parse_mode(dnssec)
+    anchors = parse_trust_anchors(trust_anchors) if mode != OFF else None
+    parsed = parse_terms(flat, allow_mixed_scripts or ())
     # Literals that break the guard or the address policy fail before any query is sent, all at once.
     literals = [literal_result(t) for t in parsed if not t.is_name]
     problems = [literal_problem(r.host, aggregate_options) for r in literals]
     problems += [r.message for r in refused_addresses("", literals, addresses, aggregate_options, allow)]
     if any(problems):
         raise AggregationError([problem for problem in problems if problem])
-    results = [_judged(r, addresses, aggregate_options, allow) for r in resolve(parsed, resolver_options)]
-    warnings = apply_on_error(results, policy)
+    warnings: list[str] = []
+    results = []
+    for answer in resolve(parsed, resolver_options, anchors):
+        proven, warning = _proven(answer, mode)
+        warnings += [warning] if warning else []
+        results.append(_judged(proven, addresses, aggregate_options, allow))
+    warnings += apply_on_error(results, policy)
     if detail:
         return results_to_detail(results, aggregate_options), warnings
     return merged_cidrs(results, aggregate_options), warnings
+
+
+def _proven(result: HostResult, mode: str) -> tuple[HostResult, Optional[str]]:
+    """A name whose answer the dnssec mode refuses fails as a whole; its addresses stay in the detail form."""
+    refusal, warning = judge("", result, mode)
+    if refusal is None:
+        return result, warning
+    return replace(result, error=ResolveError(DNSSEC, refusal.message)), None
 
 
 def _judged(

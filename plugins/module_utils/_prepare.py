@@ -18,7 +18,7 @@ from ._address_policy import AddressPolicy, Range, internal, parse_blocks
 from ._addresses import AggregateOptions, literal_problem
 from ._dns_detail import results_from_detail
 from ._dns_options import ResolverOptions
-from ._dns_results import FORBIDDEN_ADDRESS, HostResult
+from ._dns_results import POLICY_TYPES, HostResult
 from ._errors import MeshguardError
 from ._refusals import literal_problems
 from ._retain import DEFAULT_RETAIN, parse_duration, parse_time
@@ -97,7 +97,11 @@ def prepare(settings: Settings) -> Prepared:
     try:
         # The breadth guard on literal IPs and CIDR blocks, so that validation
         # reports them with the service and field.
-        ruleset = validate_ruleset(spec, partial(literal_problem, options=aggregation) if aggregation else None)
+        ruleset = validate_ruleset(
+            spec,
+            partial(literal_problem, options=aggregation) if aggregation else None,
+            removing=settings.state == "absent",
+        )
     except SpecError as e:
         errors[:0] = e.errors
     if settings.state not in STATES:
@@ -148,8 +152,9 @@ def _check_resolved(
     if given is None:
         return None
     try:
-        # A refusal by the lookup was judged without the services' allow_ranges and the
-        # cluster's ranges: the addresses are judged again here, with the run's policy.
+        # A refusal by the lookup was judged without the services' allow_ranges, the
+        # cluster's ranges and the services' dnssec modes: the answers are judged again
+        # here, with the run's policies.
         resolved = {r.host: _unjudged(r) for r in results_from_detail(given)}
     except MeshguardError as e:
         errors.append(f"resolved: {e}")
@@ -167,6 +172,6 @@ def _check_resolved(
 
 
 def _unjudged(result: HostResult) -> HostResult:
-    if result.error is not None and result.error.type == FORBIDDEN_ADDRESS:
+    if result.error is not None and result.error.type in POLICY_TYPES:
         return replace(result, error=None)
     return result

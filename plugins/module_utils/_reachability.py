@@ -29,6 +29,7 @@ from ._ambient_spec import USE_WAYPOINT_LABEL
 from ._kinds import AUTHORIZATION_POLICY, EGRESS_RULE, GATEWAY, NETWORK_POLICY, SERVICE_ENTRY
 from ._names import SET_LABEL
 from ._retain import LAST_SEEN_ANNOTATION
+from ._scripts import shown
 
 try:
     import netaddr
@@ -78,7 +79,8 @@ class Grant:
             "port": self.port,
             "protocol": self.protocol,
             "way": self.way,
-            "hosts": list(self.hosts),
+            # A reviewer reads these: an internationalised name in both forms (docs/resolve.md, "Look-alike names").
+            "hosts": [shown(host) for host in self.hosts],
             "retained_until": self.retained_until,
         }
 

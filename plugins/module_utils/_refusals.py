@@ -17,6 +17,7 @@ from typing import Any, Optional
 from ._address_policy import AddressPolicy, Refusal
 from ._addresses import AggregateOptions, widened
 from ._dns_results import HostResult
+from ._scripts import shown, to_unicode
 from ._spec import RuleSet
 from ._terms import KIND_NAME
 
@@ -41,13 +42,14 @@ class RefusedAddress:
         via = f" (via CNAME {' -> '.join(self.cname_chain)})" if self.cname_chain else ""
         block = self.refusal.value
         widening = f" (widened to {block})" if "/" in block else ""
-        return f"{service}host {self.host}{via} answered {self.address}{widening}: {self.refusal}"
+        return f"{service}host {shown(self.host)}{via} answered {self.address}{widening}: {self.refusal}"
 
     def to_dict(self) -> dict[str, Any]:
         """The module result's form (RV refused)."""
         return {
             "service": self.service,
             "host": self.host,
+            "unicode": to_unicode(self.host),
             "address": self.address,
             "range": self.refusal.range.cidr,
             "message": self.message,

@@ -46,8 +46,9 @@ def report_data(
     resolution: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The run's reachability change grouped across clusters: ``changes`` (each with ``change`` ``+`` or
-    ``-``, the item's keys and ``clusters``), ``unchanged`` per cluster, ``failed`` clusters, and the
-    answers refused or not resolved (each with the clusters it concerns)."""
+    ``-``, the item's keys and ``clusters``), ``unchanged`` per cluster, ``failed`` clusters, the
+    answers refused or not resolved (each with the clusters it concerns), and the DNSSEC status of
+    each host name that was validated (``dnssec``)."""
     grouped: dict[tuple, list[str]] = {}
     unchanged: dict[str, int] = {}
     failed: list[str] = []
@@ -77,6 +78,7 @@ def report_data(
         "failed": failed,
         "refused": list(resolution.get("refused") or []),
         "unresolved": list(resolution.get("unresolved") or []),
+        "dnssec": {r["host"]: r["dnssec"] for r in resolution.get("results") or [] if r.get("dnssec")},
     }
 
 
@@ -88,8 +90,13 @@ def _thawed(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _line(change: Mapping[str, Any], every: Sequence[str]) -> str:
-    hosts = ", ".join(change.get("hosts") or [])
+def _hosts(change: Mapping[str, Any], dnssec: Mapping[str, str]) -> str:
+    """The host names that answered, each with its DNSSEC status when it was validated."""
+    return ", ".join(f"{h} (DNSSEC {dnssec[h]})" if h in dnssec else h for h in change.get("hosts") or [])
+
+
+def _line(change: Mapping[str, Any], every: Sequence[str], dnssec: Mapping[str, str]) -> str:
+    hosts = _hosts(change, dnssec)
     retained = f", retained until {change['retained_until']}" if change.get("retained_until") else ""
     provenance = f" ({hosts}{retained})" if hosts or retained else ""
     return (
@@ -103,7 +110,7 @@ def report_lines(data: Mapping[str, Any]) -> list[str]:
     every = data["clusters"]
     mode = ", check mode: nothing was written" if data["check_mode"] else ""
     lines = [f"reachability of set {data['set']} on {len(every)} cluster(s){mode}:"]
-    lines += [_line(c, every) for c in data["changes"]] or ["no change in reachability"]
+    lines += [_line(c, every, data.get("dnssec") or {}) for c in data["changes"]] or ["no change in reachability"]
     counts = sorted(set(data["unchanged"].values()))
     if len(counts) == 1:
         lines.append(f"unchanged: {counts[0]} grant(s) on every cluster")
@@ -131,7 +138,7 @@ def report_markdown(data: Mapping[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for c in data["changes"]:
-            hosts = ", ".join(c.get("hosts") or [])
+            hosts = _hosts(c, data.get("dnssec") or {})
             if c.get("retained_until"):
                 hosts += f" (retained until {c['retained_until']})"
             cells = [

@@ -5,7 +5,9 @@
 ``resolve(terms, options)`` parses the terms (``_terms``), lets IP literals
 and CIDR blocks pass through, and resolves every distinct host name once
 (``_dns_engine`` for the logic, ``_dns_transport`` for the I/O). It returns
-addresses; aggregating them into CIDR blocks is ``_addresses``' job.
+addresses; aggregating them into CIDR blocks is ``_addresses``' job. Given
+trust anchors, every name's answer is validated by DNSSEC as well
+(``_dnssec``); what a verdict does is the caller's policy (``_dnssec_policy``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from ._dns_engine import Engine
 from ._dns_options import ResolverOptions
 from ._dns_results import HostResult, literal_result
 from ._dns_transport import Pipeline, perform, run_blocking
+from ._dnssec_anchors import TrustAnchors
 from ._terms import Term, parse_terms
 
 
 def resolve(
-    terms: Union[str, Iterable[Union[str, Term]]], options: Optional[ResolverOptions] = None
+    terms: Union[str, Iterable[Union[str, Term]]],
+    options: Optional[ResolverOptions] = None,
+    anchors: Optional[TrustAnchors] = None,
 ) -> list[HostResult]:
     """One HostResult per term, in input order.
 
@@ -32,13 +37,16 @@ def resolve(
     """
     parsed = parse_terms([terms] if isinstance(terms, str) else terms)
     names = sorted({t.value for t in parsed if t.is_name})
-    by_name = dict(zip(names, resolve_names(names, options or ResolverOptions()))) if names else {}
+    by_name = dict(zip(names, resolve_names(names, options or ResolverOptions(), anchors))) if names else {}
     return [by_name[t.value] if t.is_name else literal_result(t) for t in parsed]
 
 
-def resolve_names(names: Sequence[str], options: ResolverOptions) -> list[HostResult]:
-    """Host names in normal form to one HostResult each, ``concurrency`` at a time."""
-    engine = Engine(options)
+def resolve_names(
+    names: Sequence[str], options: ResolverOptions, anchors: Optional[TrustAnchors] = None
+) -> list[HostResult]:
+    """Host names in normal form to one HostResult each, ``concurrency`` at a time; with
+    ``anchors``, validated by DNSSEC (the keys of each zone asked for once)."""
+    engine = Engine(options, anchors)
     workers = min(options.concurrency, len(names))
     if workers <= 1:
         return [run_blocking(engine.resolution(name), perform) for name in names]

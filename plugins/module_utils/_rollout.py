@@ -6,8 +6,8 @@ The rollout role asks once per run (the ``meshguard.egress.rollout_plan`` lookup
 adapter that reads each cluster's variables): every cluster's options and services are
 validated as the rules module validates them, inventory hosts that reach the same cluster
 and differing resolvers are found, then the host names of every cluster are resolved once
-(or read from a snapshot) and judged by each cluster's own address policy. Every problem of
-the run is reported together, each once, with the clusters it concerns.
+(or read from a snapshot) and judged by each cluster's own address policy and dnssec modes.
+Every problem of the run is reported together, each once, with the clusters it concerns.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any, Optional
 from ._desired import service_answers
 from ._dns_detail import results_from_detail, results_to_detail
 from ._dns_options import ResolverOptions
-from ._dns_results import FORBIDDEN_ADDRESS
+from ._dns_results import POLICY_TYPES
+from ._dnssec_anchors import TrustAnchors
+from ._dnssec_policy import anchors_for, judge_all, service_mode
 from ._prepare import Prepared, Settings, prepare
 from ._refusals import refused_addresses, summarised
 from ._resolve import resolve_names
@@ -90,6 +92,8 @@ class Checked:
     prepared: Mapping[str, Prepared]
     names: tuple[str, ...]
     judged: Mapping[str, tuple[Prepared, ...]] = field(default_factory=dict)
+    # The anchors the one resolution validates with; None when no cluster's service asks for DNSSEC.
+    anchors: Optional[TrustAnchors] = None
 
 
 def check_clusters(clusters: Sequence[ClusterInput]) -> Checked:
@@ -133,7 +137,17 @@ def check_clusters(clusters: Sequence[ClusterInput]) -> Checked:
             "every cluster, so set it once (for example in group_vars/all)",
             clusters[0].host,
         )
-    return Checked(tuple(found.problems()), prepared, tuple(sorted(names)), judged)
+    anchors = {repr(c.settings.spec.get("trust_anchors")) for c in clusters if c.settings is not None}
+    if len(anchors) > 1:
+        found.add(
+            "meshguard_egress_trust_anchors differs between the clusters of this run; host names are resolved and "
+            "validated once for every cluster, so set it once (for example in group_vars/all)",
+            clusters[0].host,
+        )
+    validating = [a for runs in judged.values() for run in runs if (a := anchors_for(run.ruleset)) is not None]
+    return Checked(
+        tuple(found.problems()), prepared, tuple(sorted(names)), judged, validating[0] if validating else None
+    )
 
 
 def _valid_services(settings: Settings) -> list[Prepared]:
@@ -168,19 +182,21 @@ def same_cluster(clusters: Sequence[ClusterInput]) -> list[tuple[str, str, str]]
 def judge(
     judged: Mapping[str, Sequence[Prepared]], detail: Sequence[Mapping[str, Any]]
 ) -> tuple[list[Problem], list[Problem]]:
-    """The answers judged for each cluster: (unresolved host names, refused addresses), each
-    message once with the clusters whose services it concerns."""
+    """The answers judged for each cluster: (unresolved host names, refused addresses and answers
+    the services' dnssec modes refuse), each message once with the clusters whose services it concerns."""
     results = {r.host: r for r in results_from_detail(list(detail))}
     unresolved, refused = Found(), Found()
     for host, run in ((h, r) for h, runs in judged.items() for r in runs):
         policy = run.policy()
         for service in run.ruleset.services:
             answers = service_answers(service, results)
-            failed = [r for r in answers if r.error is not None and r.error.type != FORBIDDEN_ADDRESS]
+            failed = [r for r in answers if r.error is not None and r.error.type not in POLICY_TYPES]
             for result in failed:
                 unresolved.add(result.error.message, host)  # type: ignore[union-attr]
             if failed:
                 continue
+            for unproven in judge_all(service.name, answers, service_mode(run.ruleset, service))[0]:
+                refused.add(unproven.message, host)
             found = refused_addresses(service.name, answers, policy, run.aggregation, service.allow_ranges)
             for message in summarised(found):
                 refused.add(message, host)
@@ -214,22 +230,29 @@ def report(
     return True, "\n".join(lines)
 
 
-def resolution_key(names: Iterable[str], resolver: Any, snapshot: Any, max_age: Any) -> dict[str, Any]:
+def resolution_key(
+    names: Iterable[str], resolver: Any, snapshot: Any, max_age: Any, anchors: Optional[TrustAnchors] = None
+) -> dict[str, Any]:
     """What a run's resolution depends on: a later serial batch with the same key reuses it."""
     key: dict[str, Any] = {"names": sorted(names)}
     if snapshot:
         key.update(snapshot=snapshot, max_age=max_age)
     else:
         key["resolver"] = resolver
+        if anchors is not None:
+            key["trust_anchors"] = list(anchors.texts)
     return key
 
 
-def resolve_run(names: Sequence[str], resolver: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every host name of the run asked once, as the resolve lookup's detail form. Not judged here:
-    each cluster's address policy judges the answers (``judge``), as its rules task will."""
+def resolve_run(
+    names: Sequence[str], resolver: Mapping[str, Any], anchors: Optional[TrustAnchors] = None
+) -> list[dict[str, Any]]:
+    """Every host name of the run asked once (validated by DNSSEC from ``anchors``), as the resolve lookup's
+    detail form. Not judged here: each cluster's address policy and dnssec modes judge the answers
+    (``judge``), as its rules task will."""
     if not names:
         return []
-    return results_to_detail(resolve_names(list(names), ResolverOptions.from_dict(resolver)))
+    return results_to_detail(resolve_names(list(names), ResolverOptions.from_dict(resolver), anchors))
 
 
 def summary_lines(

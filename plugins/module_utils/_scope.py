@@ -180,7 +180,7 @@ def names_to_resolve(services: Any) -> list[str]:
             continue
         for text in hosts:
             try:
-                term = parse_term(text)
+                term = parse_term(text, allow_mixed_scripts=True)  # judged by each run, with its allowance
             except TermError:
                 continue
             if term.is_name:

@@ -17,9 +17,14 @@ same bytes)::
         cname_chain: []
         ttl: 300                          # the smallest TTL of the records used
         nameservers: ['10.0.0.53:53']     # the nameservers it was asked of
+        dnssec: secure                    # validated: secure, insecure or bogus
+        dnssec_reason: signed by db.example.com
 
 A host that did not resolve (only with on_error=keep) has ``error`` ({type,
-message}) and no addresses; the rollout then treats it as not resolved.
+message}) and no addresses; the rollout then treats it as not resolved. A
+host is validated by DNSSEC when a service that reaches it (or the
+snapshot's ``dnssec``) asks for it; without ``dnssec`` in the file, a
+rollout whose mode is require refuses the host.
 
 Plain data, no Ansible: the ``snapshot`` module writes it, the ``snapshot``
 lookup and the ``rules`` module read it.
@@ -39,10 +44,13 @@ from typing import Any, Optional
 from ._dns_detail import results_from_detail, results_to_detail
 from ._dns_options import ResolverOptions, system_nameservers
 from ._dns_results import HostResult, ResolveError
+from ._dnssec_anchors import parse_trust_anchors
+from ._dnssec_policy import OFF, judge_all, parse_mode, strongest
 from ._errors import MeshguardError, OptionError
 from ._prepare import ON_ERROR
 from ._resolve import resolve_names
 from ._retain import parse_duration, parse_time, timestamp
+from ._scripts import shown
 from ._terms import KIND_NAME, TermError, parse_term
 from ._values import choice
 from ._yaml import require_yaml
@@ -73,6 +81,9 @@ class HostEntry:
     ttl: Optional[int] = None
     nameservers: tuple[str, ...] = ()
     error: Optional[ResolveError] = None
+    # DNSSEC's verdict (_dnssec) and why; None when the host was not validated.
+    dnssec: Optional[str] = None
+    dnssec_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ class Snapshot:
                 cname_chain=entry.cname_chain,
                 ttl=entry.ttl,
                 error=entry.error,
+                dnssec=entry.dnssec,
+                dnssec_reason=entry.dnssec_reason,
             )
             for host, entry in self.hosts.items()
         }
@@ -104,7 +117,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Change:
-    """The addresses of one host of one service, before and after."""
+    """The addresses of one host of one service, before and after (and its DNSSEC status, when that changed)."""
 
     service: str
     host: str
@@ -113,6 +126,8 @@ class Change:
     # The CNAME chain, when it changed (None: it did not): where the name now leads, and where it led.
     cname_chain: Optional[tuple[str, ...]] = None
     cname_chain_before: Optional[tuple[str, ...]] = None
+    # (before, after) when the host's DNSSEC status changed; None values: not validated.
+    dnssec: Optional[tuple[Optional[str], Optional[str]]] = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,6 +138,8 @@ class Change:
         }
         if self.cname_chain is not None:
             out.update(cname_chain=list(self.cname_chain), cname_chain_before=list(self.cname_chain_before or ()))
+        if self.dnssec is not None:
+            out["dnssec"] = {"before": self.dnssec[0], "after": self.dnssec[1]}
         return out
 
     def __str__(self) -> str:
@@ -131,7 +148,10 @@ class Change:
             now = " -> ".join(self.cname_chain) or "no CNAME"
             was = " -> ".join(self.cname_chain_before or ()) or "no CNAME"
             parts.append(f"CNAME {now} (was {was})")
-        return f"service {self.service!r}: {self.host}: {' '.join(parts)}"
+        if self.dnssec is not None:
+            before, after = (status or "not validated" for status in self.dnssec)
+            parts.append(f"(DNSSEC {before} -> {after})")
+        return f"service {self.service!r}: {shown(self.host)}: {' '.join(parts)}"
 
 
 def _address_key(text: str) -> tuple[int, int]:
@@ -145,6 +165,28 @@ def sorted_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- taking one
+
+
+def service_modes(services: Any, dnssec: Any = None) -> dict[str, str]:
+    """Service name -> its dnssec mode (its own, else ``dnssec``); the strongest when a name repeats.
+
+    ``services`` are checked by service_hosts; only the modes are read here.
+    """
+    default = parse_mode(dnssec)
+    found: dict[str, list[str]] = {}
+    problems = []
+    for index, service in enumerate(services if isinstance(services, (list, tuple)) else ()):
+        if not isinstance(service, Mapping) or not isinstance(service.get("name"), str):
+            continue
+        try:
+            mode = parse_mode(service.get("dnssec"), f"services[{index}] {service['name']!r}: dnssec")
+        except MeshguardError as exc:
+            problems.append(str(exc))
+            continue
+        found.setdefault(service["name"], []).append(default if service.get("dnssec") is None else mode)
+    if problems:
+        raise OptionError("; ".join(problems))
+    return {name: strongest(modes) for name, modes in found.items()}
 
 
 def service_hosts(services: Any) -> dict[str, tuple[str, ...]]:
@@ -176,7 +218,7 @@ def service_hosts(services: Any) -> dict[str, tuple[str, ...]]:
             continue
         for position, text in enumerate(hosts):
             try:
-                term = parse_term(text)
+                term = parse_term(text, allow_mixed_scripts=True)  # judged by each run, with its allowance
             except TermError as exc:
                 problems.append(f"{label}: hosts[{position}]: {exc}")
                 continue
@@ -201,6 +243,8 @@ def take(
             ttl=r.ttl,
             nameservers=tuple(nameservers),
             error=r.error,
+            dnssec=r.dnssec,
+            dnssec_reason=r.dnssec_reason,
         )
         for r in results
     }
@@ -224,6 +268,9 @@ def to_data(snapshot: Snapshot) -> dict[str, Any]:
         }
         if entry.error is not None:
             item["error"] = {"message": entry.error.message, "type": entry.error.type}
+        if entry.dnssec is not None:
+            item["dnssec"] = entry.dnssec
+            item["dnssec_reason"] = entry.dnssec_reason
         hosts[host] = item
     return {
         "version": VERSION,
@@ -316,11 +363,12 @@ def _hosts(value: Any, problems: list[str]) -> dict[str, HostEntry]:
         if not isinstance(entry, Mapping):
             problems.append(f"hosts: {name}: expected a mapping with addresses")
             continue
-        unknown = sorted(set(map(str, entry)) - {"addresses", "cname_chain", "ttl", "nameservers", "error"})
+        keys = {"addresses", "cname_chain", "ttl", "nameservers", "error", "dnssec", "dnssec_reason"}
+        unknown = sorted(set(map(str, entry)) - keys)
         if unknown:
             problems.append(f"hosts: {name}: unknown key(s) {', '.join(unknown)}")
             continue
-        item = {k: entry.get(k) for k in ("addresses", "cname_chain", "ttl", "error")}
+        item = {k: entry.get(k) for k in ("addresses", "cname_chain", "ttl", "error", "dnssec", "dnssec_reason")}
         try:
             (result,) = results_from_detail([{"host": name, **item}])
         except MeshguardError as exc:
@@ -337,7 +385,13 @@ def _hosts(value: Any, problems: list[str]) -> dict[str, HostEntry]:
             problems.append(f"hosts: {name}: addresses: empty without an error")
             continue
         out[name] = HostEntry(
-            sorted_addresses(result.addresses), result.cname_chain, result.ttl, tuple(servers), result.error
+            sorted_addresses(result.addresses),
+            result.cname_chain,
+            result.ttl,
+            tuple(servers),
+            result.error,
+            result.dnssec,
+            result.dnssec_reason,
         )
     return out
 
@@ -386,7 +440,8 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
 
     A host new to a service has all its addresses added; a host (or service)
     gone has them all removed. A CNAME chain that leads elsewhere is shown with
-    the host (the provider behind a name changed). TTLs and the time are not changes.
+    the host (the provider behind a name changed), and so is a DNSSEC status that
+    changed. TTLs and the time are not changes.
     """
     old_services = dict(before.services) if before else {}
     old_hosts = dict(before.hosts) if before else {}
@@ -398,13 +453,18 @@ def changes(before: Optional[Snapshot], after: Snapshot) -> list[Change]:
             after_entry = after.hosts.get(host) if host in now else None
             old = set(before_entry.addresses) if before_entry else set()
             new = set(after_entry.addresses) if after_entry else set()
+            both = before_entry is not None and after_entry is not None
             chains = (
                 (after_entry.cname_chain, before_entry.cname_chain)
-                if before_entry and after_entry and before_entry.cname_chain != after_entry.cname_chain
+                if both and before_entry.cname_chain != after_entry.cname_chain
                 else (None, None)
             )
-            if old != new or chains[0] is not None:
-                out.append(Change(service, host, sorted_addresses(new - old), sorted_addresses(old - new), *chains))
+            status = None
+            if both and before_entry.dnssec != after_entry.dnssec:
+                status = (before_entry.dnssec, after_entry.dnssec)
+            if old != new or chains[0] is not None or status is not None:
+                added, removed = sorted_addresses(new - old), sorted_addresses(old - new)
+                out.append(Change(service, host, added, removed, *chains, status))
     return out
 
 
@@ -420,28 +480,39 @@ def write_snapshot(
     check_mode: bool = False,
     diff: bool = False,
     now: Optional[datetime.datetime] = None,
+    dnssec: Any = None,
+    trust_anchors: Any = None,
 ) -> dict[str, Any]:
     """Resolve every host name of ``services`` and write the snapshot to ``path``.
 
-    ``changed`` only when addresses changed (per service and host); the file
-    is rewritten on every run that is not in check mode, so that its time says
-    when its addresses were last confirmed. A host that does not resolve fails
-    the run and leaves the file as it is, unless ``on_error`` is ``keep``:
-    then it is written with its error.
+    ``changed`` only when addresses (or DNSSEC statuses) changed (per service
+    and host); the file is rewritten on every run that is not in check mode,
+    so that its time says when its addresses were last confirmed. A host that
+    does not resolve fails the run and leaves the file as it is, unless
+    ``on_error`` is ``keep``: then it is written with its error. Hosts are
+    validated by DNSSEC when ``dnssec`` (the rule set's mode) or a service's
+    own ``dnssec`` asks for it; the file records each verdict, and the rollout
+    judges it by each service's mode (a warning here names what it will refuse).
     """
     options = ResolverOptions.from_dict(resolver)
     wanted = service_hosts(services)
+    modes = service_modes(services, dnssec)
+    anchors = parse_trust_anchors(trust_anchors) if strongest(modes.values()) != OFF else None
     policy = choice("on_error", on_error, ON_ERROR)
     before, before_text = None, None
     if os.path.exists(path):
         before, before_text = read(path)  # a broken file is an error, not something to overwrite silently
     names = sorted({h for hosts in wanted.values() for h in hosts})
-    results = resolve_names(names, options) if names else []
+    results = resolve_names(names, options, anchors) if names else []
     failed = [r for r in results if r.error is not None]
     if failed and policy == "fail":
         lines = "\n".join(f"- {r.error}" for r in failed)
         raise SnapshotError(f"{len(failed)} host name(s) did not resolve, {path} was not written:\n{lines}")
     warnings = [f"{r.error}; written with its error, the rollout keeps the live rules of its services" for r in failed]
+    by_host = {r.host: r for r in results}
+    for service, hosts in wanted.items():
+        refused, insecure = judge_all(service, [by_host[h] for h in hosts], modes[service])
+        warnings += [f"{r.message}; a rollout from this snapshot refuses it" for r in refused] + insecure
     servers = (options.nameservers or system_nameservers()) if names else ()
     asked = [server.label(options.port) for server in servers]
     snapshot = take(wanted, results, asked, now or datetime.datetime.now(datetime.timezone.utc))

@@ -31,6 +31,8 @@ from ._ambient_spec import (
     owned_label_problem,
     parse_waypoint,
 )
+from ._dnssec_anchors import TrustAnchors
+from ._dnssec_policy import ruleset_options, service_option
 from ._errors import MeshguardError
 from ._expand import address_count
 from ._gateway_spec import (
@@ -40,6 +42,7 @@ from ._gateway_spec import (
     allowed_source_problem,
     istio_label_problem,
     parse_egress_gateway,
+    proxy_port_problem,
 )
 from ._istio_versions import (
     AMBIENT_CIDRS,
@@ -59,7 +62,11 @@ from ._names import (
     dns1123_label_problem,
     label_value_problem,
     qualified_key_problem,
+    service_name_problem,
+    set_name_problem,
+    user_name_problem,
 )
+from ._scripts import mixed_script_problem, shown
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
 PROTOCOLS = ("TCP", "MONGO", "MYSQL", "REDIS", "TLS", "HTTPS", "HTTP", "HTTP2", "GRPC")
@@ -90,6 +97,8 @@ RULESET_KEYS = (
     "istio_version",
     "export_to",
     "network_policy_lockdown",
+    "dnssec",
+    "trust_anchors",
 )
 SERVICE_KEYS = (
     "name",
@@ -105,6 +114,8 @@ SERVICE_KEYS = (
     "allow_ranges",
     "egress_gateway",
     "allowed_sources",
+    "dnssec",
+    "allow_mixed_scripts",
 )
 PORT_KEYS = ("number", "protocol", "name")
 NETWORK_POLICY_KEYS = ("pod_selector",)
@@ -152,6 +163,11 @@ class Service:
     egress_gateway: Optional[bool] = None
     # Namespaces and namespace/service-account that the gateway admits (mtls only).
     allowed_sources: tuple[str, ...] = ()
+    # off, prefer or require (_dnssec_policy); None: as the rule set says.
+    dnssec: Optional[str] = None
+    # Host names (normal form) of ``hosts`` that may mix scripts (``_scripts``): the user's word that a
+    # look-alike is the name meant.
+    allow_mixed_scripts: tuple[str, ...] = ()
 
     @property
     def host_names(self) -> tuple[str, ...]:
@@ -188,6 +204,9 @@ class RuleSet:
     dataplane: str = SIDECAR
     waypoint: Optional[Waypoint] = None
     istio_version: Version = NEWEST
+    # What DNSSEC must prove of the answers (_dnssec_policy), and from which anchors (None: the root's).
+    dnssec: str = "off"
+    trust_anchors: Optional[TrustAnchors] = None
     # The namespaces in ambient mode; None until dataplane auto has read the
     # namespaces' labels (``with_dataplanes``).
     ambient: Optional[frozenset[str]] = frozenset()
@@ -219,16 +238,19 @@ class RuleSet:
 # --- host terms ---------------------------------------------------------------
 
 
-def _parse_host(text: str, istio_hosts: bool) -> Term:
+def _parse_host(text: str, istio_hosts: bool, allowed: frozenset[str] = frozenset()) -> Term:
     """One host term, parsed by _terms as the lookup parses it, plus what Istio
     refuses where the name becomes a ServiceEntry host (``istio_hosts``).
+    ``allowed``: the names (normal form) that may mix scripts.
 
     Raises ValueError with a message naming the term.
     """
     if "*" in text:
         raise ValueError(f"{text!r}: wildcard host names cannot be resolved to addresses; list the names")
     try:
-        term = parse_term(text)
+        term = parse_term(text, allow_mixed_scripts=True)
+        if term.is_name and term.value not in allowed:
+            term = parse_term(text)
     except TermError as exc:
         raise ValueError(str(exc)) from None
     if istio_hosts and term.kind == KIND_NAME:
@@ -299,14 +321,19 @@ def _list(value: Any, field: str, report: _Report) -> Optional[list[Any]]:
     return value
 
 
-def _name_part(value: Any, field: str, report: _Report, what: str) -> Optional[str]:
-    """A set or service name: a DNS-1123 label without the name separator."""
+def _name_part(
+    value: Any, field: str, report: _Report, what: str, scheme: Optional[Callable[[str], Optional[str]]] = None
+) -> Optional[str]:
+    """A set or service name: a DNS-1123 label without the name separator; ``scheme``: what
+    the naming scheme (``_names``) further asks of it."""
     if value is None:
         report.error(field, f"is required: {what}")
         return None
     problem = dns1123_label_problem(value)
     if problem is None and SEPARATOR in value:
         problem = f"must not contain {SEPARATOR!r} (it separates the parts of object names), got {value!r}"
+    if problem is None and scheme is not None:
+        problem = scheme(value)
     if problem:
         report.error(field, problem)
         return None
@@ -367,6 +394,10 @@ def _port_number(value: Any, field: str, report: _Report) -> Optional[int]:
         return None
     if not 1 <= value <= 65535:
         report.error(field, f"must be between 1 and 65535, got {value}")
+        return None
+    problem = proxy_port_problem(value)
+    if problem:
+        report.error(field, problem)
         return None
     return value
 
@@ -450,7 +481,7 @@ def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[st
     return problem is None
 
 
-def _hosts(value: Any, context: _Context, report: _Report) -> tuple[Term, ...]:
+def _hosts(value: Any, context: _Context, report: _Report, allowed: frozenset[str] = frozenset()) -> tuple[Term, ...]:
     if value is None:
         report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
         return ()
@@ -467,7 +498,7 @@ def _hosts(value: Any, context: _Context, report: _Report) -> tuple[Term, ...]:
             report.error(field, f"must be a string, got {type(item).__name__}")
             continue
         try:
-            term = _parse_host(item, context.istio_hosts)
+            term = _parse_host(item, context.istio_hosts, allowed)
         except ValueError as exc:
             report.error(field, str(exc))
             continue
@@ -604,9 +635,11 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         return None
     before = len(report.messages)
     _check_keys(item, SERVICE_KEYS, "", report)
-    name = _name_part(item.get("name"), "name", report, "the service name")
+    name = _name_part(item.get("name"), "name", report, "the service name", service_name_problem)
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
-    hosts = _hosts(item.get("hosts"), context, report)
+    allowed = _allow_mixed_scripts(item.get("allow_mixed_scripts"), report)
+    hosts = _hosts(item.get("hosts"), context, report, frozenset(allowed))
+    _check_allowed_scripts(item.get("allow_mixed_scripts"), allowed, hosts, report)
     ports = _ports(item.get("ports"), context.legacy, report)
     resolution = _resolution(item.get("resolution"), context.legacy, report)
     export_to = _export_to(item.get("export_to"), namespace, context.legacy, report)
@@ -625,6 +658,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
     for problem in problems:
         report.error("", problem)
+    dnssec = service_option(item, report.error)
     via, allowed_sources = _gateway_choice(item, context, report)
     if via:
         _check_gateway_service(
@@ -646,7 +680,53 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         allow_ranges=allow_ranges,
         egress_gateway=item.get("egress_gateway"),
         allowed_sources=allowed_sources,
+        dnssec=dnssec,
+        allow_mixed_scripts=tuple(allowed),
     )
+
+
+def _allow_mixed_scripts(value: Any, report: _Report) -> list[str]:
+    """The names (normal form) the service lets mix scripts, in the order given."""
+    names: list[str] = []
+    if value is None:
+        return names
+    for index, item in enumerate(_list(value, "allow_mixed_scripts", report) or ()):
+        field = f"allow_mixed_scripts[{index}]"
+        try:
+            term = parse_term(item, allow_mixed_scripts=True)
+        except TermError as exc:
+            report.error(field, str(exc))
+            continue
+        if not term.is_name:
+            report.error(field, f"{item!r} is not a host name; allow_mixed_scripts takes names of hosts")
+        elif term.value in names:
+            report.error(field, f"{term.shown} is listed twice")
+        else:
+            names.append(term.value)
+    return names
+
+
+def _check_allowed_scripts(value: Any, allowed: list[str], hosts: tuple[Term, ...], report: _Report) -> None:
+    """Each allowance names a host of the service that needs it: an allowance left over from an
+    earlier host would let the next look-alike through unseen."""
+    given = {host.value for host in hosts}
+    items = value if isinstance(value, list) else []
+    for index, name in enumerate(allowed):
+        field = f"allow_mixed_scripts[{_index_of(items, name)}]" if items else f"allow_mixed_scripts[{index}]"
+        if name not in given:
+            report.error(field, f"{shown(name)} is not among the service's hosts")
+        elif mixed_script_problem(name) is None:
+            report.error(field, f"{shown(name)} does not mix scripts: leave it out")
+
+
+def _index_of(items: list[Any], name: str) -> int:
+    for index, item in enumerate(items):
+        try:
+            if parse_term(item, allow_mixed_scripts=True).value == name:
+                return index
+        except TermError:
+            continue
+    return 0
 
 
 def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report) -> tuple[bool, tuple[str, ...]]:
@@ -837,8 +917,9 @@ def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
     names: list[str] = []
     for index, writer in enumerate(writers):
         field = f"guardrail.writers[{index}]"
-        if not isinstance(writer, str) or not writer.strip():
-            report.error(field, f"must be a user name, got {writer!r}")
+        problem = user_name_problem(writer)
+        if problem:
+            report.error(field, problem)
         elif writer in names:
             report.error(field, f"{writer!r} is listed twice")
         else:
@@ -846,18 +927,25 @@ def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
     return Guardrail(tuple(names))
 
 
-def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None) -> RuleSet:
+def validate_ruleset(
+    spec: Mapping[str, Any], guard: Optional[Callable[[str], Optional[str]]] = None, *, removing: bool = False
+) -> RuleSet:
     """Validate the rule-set options (the keys in RULESET_KEYS) and return them normalised.
 
     Options set to None count as not given, as Ansible passes them. Raises
     SpecError listing every problem found. ``guard`` checks each literal IP or
-    CIDR block (the breadth guard of the aggregation options).
+    CIDR block (the breadth guard of the aggregation options). ``removing``: the
+    set is being removed (state absent), which renders nothing: a set name that
+    an earlier release accepted and the naming scheme no longer does is taken, so
+    that the set's objects can still be removed.
     """
     if not isinstance(spec, Mapping):
         raise SpecError([f"the rule set must be a dict, got {type(spec).__name__}"])
     report = _Report([])
     _check_keys(spec, RULESET_KEYS, "", report)
-    set_name = _name_part(spec.get("set"), "set", report, "the name of the rule set")
+    set_name = _name_part(
+        spec.get("set"), "set", report, "the name of the rule set", None if removing else set_name_problem
+    )
     namespace = _namespace(spec.get("namespace"), "namespace", report) or DEFAULT_NAMESPACE
     api, layout = _api_and_layout(spec.get("api"), spec.get("layout"), report)
     network_policy = spec.get("network_policy")
@@ -896,6 +984,7 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
             "it cannot render NetworkPolicies that send the traffic through them",
         )
     dataplane, waypoint, version = _ambient_options(spec, namespace, api, report)
+    dnssec, anchors = ruleset_options(spec, report.error)
     context = _Context(
         namespace=namespace,
         legacy=api == LEGACY_API,
@@ -925,6 +1014,8 @@ def validate_ruleset(spec: Mapping[str, Any], guard: Optional[Callable[[str], Op
         dataplane=dataplane,
         waypoint=waypoint,
         istio_version=version,
+        dnssec=dnssec,
+        trust_anchors=anchors,
         ambient=None if dataplane == AUTO else frozenset(),
     )
     if dataplane == AMBIENT:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from ._errors import MeshguardError
+from ._scripts import mixed_script_problem, shown
 
 try:
     import idna as _idna
@@ -50,6 +51,11 @@ class Term:
         return self.kind == KIND_NAME
 
     @property
+    def shown(self) -> str:
+        """How people see it: an internationalised name in both forms, ASCII and Unicode (``_scripts.shown``)."""
+        return shown(self.value) if self.kind == KIND_NAME else self.value
+
+    @property
     def version(self) -> Optional[int]:
         """4 or 6 for addresses and networks, None for names."""
         if self.kind == KIND_ADDRESS:
@@ -68,8 +74,12 @@ class TermError(MeshguardError):
         super().__init__("; ".join(lines))
 
 
-def parse_term(text: Any) -> Term:
-    """Classify and normalise one term; raise TermError naming the term and the problem."""
+def parse_term(text: Any, allow_mixed_scripts: bool = False) -> Term:
+    """Classify and normalise one term; raise TermError naming the term and the problem.
+
+    A name that mixes scripts (a look-alike, ``_scripts``) is refused unless ``allow_mixed_scripts``:
+    callers that only collect names judged elsewhere pass True.
+    """
     if not isinstance(text, str):
         raise TermError([(text, f"expected a string, got {type(text).__name__}")])
     stripped = text.strip()
@@ -82,13 +92,21 @@ def parse_term(text: Any) -> Term:
             return Term(text, KIND_ADDRESS, _parse_ipv6(stripped))
         if _DOTTED_NUMBERS_RE.match(stripped):
             return Term(text, KIND_ADDRESS, _parse_ipv4(stripped))
-        return Term(text, KIND_NAME, _parse_name(stripped))
+        name = _parse_name(stripped)
+        problem = None if allow_mixed_scripts else mixed_script_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return Term(text, KIND_NAME, name)
     except ValueError as exc:
         raise TermError([(text, str(exc))]) from None
 
 
-def parse_terms(texts: Iterable[Any]) -> list[Term]:
-    """Parse every term (Term instances pass through); report all invalid ones at once."""
+def parse_terms(texts: Iterable[Any], allow_mixed_scripts: Iterable[str] = ()) -> list[Term]:
+    """Parse every term (Term instances pass through); report all invalid ones at once.
+
+    ``allow_mixed_scripts``: names (in any form) that may mix scripts.
+    """
+    allowed = allowed_names(allow_mixed_scripts)
     terms: list[Term] = []
     problems: list[tuple[Any, str]] = []
     for text in texts:
@@ -96,12 +114,34 @@ def parse_terms(texts: Iterable[Any]) -> list[Term]:
             terms.append(text)
             continue
         try:
-            terms.append(parse_term(text))
+            term = parse_term(text, allow_mixed_scripts=True)
+            if term.is_name and term.value not in allowed:
+                term = parse_term(text)
+            terms.append(term)
         except TermError as exc:
             problems.extend(exc.problems)
     if problems:
         raise TermError(problems)
     return terms
+
+
+def allowed_names(items: Iterable[str]) -> set[str]:
+    """The normal forms of names allowed to mix scripts; TermError for an entry that is no host name."""
+    names = set()
+    problems: list[tuple[Any, str]] = []
+    for item in items:
+        try:
+            term = parse_term(item, allow_mixed_scripts=True)
+        except TermError as exc:
+            problems.extend(exc.problems)
+            continue
+        if term.is_name:
+            names.add(term.value)
+        else:
+            problems.append((item, "allow_mixed_scripts takes host names"))
+    if problems:
+        raise TermError(problems)
+    return names
 
 
 def _parse_ipv4(text: str) -> str:

@@ -42,6 +42,7 @@ extends_documentation_fragment:
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
   - meshguard.egress.addresses
+  - meshguard.egress.dnssec
   - meshguard.egress.attributes
 options:
   state:
@@ -310,7 +311,9 @@ reachability:
           description: V(direct), V(egress_gateway) or V(ambient) (through the waypoint).
           type: str
         hosts:
-          description: The host names that answered the destination (every host name of the service when unknown).
+          description:
+            - The host names that answered the destination (every host name of the service when unknown).
+            - An internationalised name is shown in both forms, C(<ascii> (<unicode>)).
           type: list
           elements: str
         retained_until:
@@ -384,9 +387,9 @@ tampered:
       tampering suspected, not retained
 refused:
   description:
-    - Every address the address policy refused (see O(internal_ranges)), one entry each; its service was not applied
-      (with O(on_error=keep) its live objects were kept as they are; with O(on_error=fail) the task failed and
-      nothing was changed).
+    - Every address the address policy refused (see O(internal_ranges)), and every host whose answer O(dnssec) (or
+      the service's own C(dnssec)) refused, one entry each; its service was not applied (with O(on_error=keep) its
+      live objects were kept as they are; with O(on_error=fail) the task failed and nothing was changed).
   returned: always
   type: list
   elements: dict
@@ -395,25 +398,61 @@ refused:
       description: The service.
       type: str
     host:
-      description: The host name that answered the address, or the literal as written.
+      description: The host name that answered the address (ASCII form), or the literal as written.
+      type: str
+    unicode:
+      description: The host name as a person reads it (its C(xn--) labels decoded); the same as C(host) otherwise.
       type: str
     address:
-      description: The address refused.
+      description: The address refused; null for a DNSSEC refusal (every address of the host's answer is refused).
       type: str
     range:
-      description: The refused range it falls in (or that it contains).
+      description: The refused range it falls in (or that it contains); null for a DNSSEC refusal.
+      type: str
+    dnssec:
+      description:
+        - For a DNSSEC refusal, the host's status (V(insecure), V(bogus), or null when the answer given in
+          O(resolved) carries none). Not present for an address refusal.
       type: str
     message:
-      description: Service, host, address, the range, what it is, its source and why it is refused.
+      description:
+        - Service, host, address, the range, what it is, its source and why it is refused; for a DNSSEC refusal,
+          service, host (and CNAME chain), the status and why (the RRset and signature, or the unsigned delegation).
       type: str
   sample:
     - service: partner-api
       host: api.partner.example
+      unicode: api.partner.example
       address: 169.254.169.254
       range: 169.254.169.254/32
       message: >-
         service 'partner-api': host api.partner.example answered 169.254.169.254: 169.254.169.254 is in
         169.254.169.254/32, cloud instance metadata endpoint (...): not an external destination, refused unless ...
+dnssec:
+  description:
+    - DNSSEC's verdict on each host name of the rule set that was validated (O(dnssec) or a service's C(dnssec) not
+      V(off), or answers in O(resolved) that carry one), sorted by host. Empty when nothing was validated.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The host name.
+      type: str
+    status:
+      description: V(secure), V(insecure) or V(bogus); the weakest over both families and every CNAME hop.
+      type: str
+    reason:
+      description: For V(secure), the zones that signed; otherwise why (the RRset and signature, or where the chain
+        proves the zone unsigned).
+      type: str
+  sample:
+    - host: api.partner.example
+      status: secure
+      reason: signed by partner.example
+    - host: cdn.partner.example
+      status: insecure
+      reason: cdn-provider.example is delegated without DS (NSEC of example)
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback

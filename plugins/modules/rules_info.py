@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - meshguard.egress.resolver
   - meshguard.egress.aggregation
   - meshguard.egress.addresses
+  - meshguard.egress.dnssec
   - meshguard.egress.attributes.INFO_MODULE
 options:
   set:
@@ -154,9 +155,16 @@ exported_wider:
       wider: ["*"]
 refused:
   description:
-    - Every address the address policy refused, as RV(meshguard.egress.rules#module:refused) of
-      M(meshguard.egress.rules). With O(on_error=keep) the drift is what M(meshguard.egress.rules) would do, those
-      services left as they are; with O(on_error=fail) the task fails.
+    - Every address the address policy refused and every answer O(dnssec) refused, as
+      RV(meshguard.egress.rules#module:refused) of M(meshguard.egress.rules). With O(on_error=keep) the drift is what
+      M(meshguard.egress.rules) would do, those services left as they are; with O(on_error=fail) the task fails.
+  returned: when O(services) is set
+  type: list
+  elements: dict
+dnssec:
+  description:
+    - DNSSEC's verdict on each host name that was validated, as RV(meshguard.egress.rules#module:dnssec) of
+      M(meshguard.egress.rules).
   returned: when O(services) is set
   type: list
   elements: dict
@@ -168,6 +176,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     ADDRESSES,
     AGGREGATION,
     CONNECTION,
+    DNSSEC,
     POLICY,
     RESOLVER,
     RULESET,
@@ -181,7 +190,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._errors import Me
 
 
 def main() -> None:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, POLICY, env_fallback=env_fallback)
+    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, DNSSEC, POLICY, env_fallback=env_fallback)
     spec["set"]["required"] = False
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
     p = module.params

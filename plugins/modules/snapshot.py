@@ -21,12 +21,18 @@ description:
     when an address changed. It rewrites the file on every run outside check mode, so that the time says when the
     addresses were last confirmed (a rollout refuses a snapshot older than its maximum age).
   - A host that does not resolve fails the task and leaves the file as it is, unless O(on_error=keep).
+  - With O(dnssec) (or a service's own C(dnssec)) not V(off), each host's answer is validated and the file records
+    its status, V(secure), V(insecure) or V(bogus), with the reason (C(dnssec) and C(dnssec_reason)); a status
+    that changed is a change. The snapshot refuses nothing; a rollout from it judges each host by its services'
+    modes, so a host the file does not record as V(secure) is refused by V(require). The task warns about each
+    host a service's mode will refuse.
   - Runs where the file is, normally the controller (with C(delegate_to=localhost) and C(run_once)); the playbook
     C(meshguard.egress.snapshot) does that for every cluster of an inventory.
 author:
   - meshguard.egress developers (@meshguard-egress)
 extends_documentation_fragment:
   - meshguard.egress.resolver
+  - meshguard.egress.dnssec
 options:
   path:
     description:
@@ -40,8 +46,9 @@ options:
   services:
     description:
       - The services whose host names are resolved, as for the O(meshguard.egress.rules#module:services) option
-        of M(meshguard.egress.rules), usually those of every cluster of a run. Only C(name), C(hosts) and
-        C(addresses) are read; a service name on several clusters gets the union of their host names.
+        of M(meshguard.egress.rules), usually those of every cluster of a run. Only C(name), C(hosts),
+        C(addresses) and C(dnssec) are read; a service name on several clusters gets the union of their host names
+        (and the strongest C(dnssec)).
       - IP addresses and CIDR blocks need no DNS and are not in the file, nor are the hosts of services that give
         their own C(addresses).
     type: list
@@ -108,7 +115,9 @@ hosts:
   returned: always
   type: int
 changes:
-  description: The addresses added and removed, per service and host, sorted by service and host.
+  description:
+    - The addresses added and removed, per service and host, sorted by service and host.
+    - C(dnssec) (C(before) and C(after)) when the host's DNSSEC status changed; null means not validated.
   returned: always
   type: list
   elements: dict
@@ -123,14 +132,14 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RESOLVER, merged, pick
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import DNSSEC, RESOLVER, merged, pick
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import write_snapshot
 
 
 def argument_spec() -> dict:
-    spec = merged(RESOLVER, env_fallback=None)
+    spec = merged(RESOLVER, DNSSEC, env_fallback=None)
     spec.update(
         path={"type": "path", "required": True},
         services={"type": "list", "elements": "dict", "required": True},
@@ -150,6 +159,8 @@ def main() -> None:
             p["on_error"],
             check_mode=module.check_mode,
             diff=module._diff,
+            dnssec=p["dnssec"],
+            trust_anchors=p["trust_anchors"],
         )
     except MeshguardError as e:
         module.fail_json(msg=str(e))

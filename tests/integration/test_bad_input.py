@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import ISTIO_RESERVED_PORTS
 from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
 
@@ -46,7 +47,8 @@ injection = st.sampled_from(
 
 @st.composite
 def valid_service(draw, name: str) -> dict:
-    ports = draw(st.lists(st.integers(1, 65535), min_size=1, max_size=4, unique=True))
+    port = st.integers(1, 65535).filter(lambda n: n not in ISTIO_RESERVED_PORTS)
+    ports = draw(st.lists(port, min_size=1, max_size=4, unique=True))
     protocol = draw(st.sampled_from(PROTOCOLS))
     service = {
         "name": name,
@@ -64,6 +66,7 @@ def valid_service(draw, name: str) -> dict:
 DEFECTS = {
     "port-zero": (lambda s: s["ports"][0].update(number=0), "ports[0].number"),
     "port-too-big": (lambda s: s["ports"][0].update(number=65536), "ports[0].number"),
+    "port-istio-proxy": (lambda s: s["ports"][0].update(number=15001), "ports[0].number"),
     "port-duplicate": (lambda s: s["ports"].insert(1, dict(s["ports"][0])), "ports[1]"),
     "protocol-unknown": (lambda s: s["ports"][0].update(protocol="SMTP"), "ports[0].protocol"),
     "name-unicode": (lambda s: s.update(name="dätenbank"), "name"),

@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = ("resolve", "apply", "rollout", "memory")
+CASES = ("resolve", "dnssec", "apply", "rollout", "memory")
 
 
 def _positive_summary(summary: dict) -> None:
@@ -63,6 +63,14 @@ def test_resolve_case(results: dict) -> None:
     for who in ("meshguard", "dig_loop", "sequential", "threads", "asyncio", "library"):
         _positive_summary(case["seconds"][who])
     assert len(case["ratios"]["dig_loop / meshguard"]["runs"]) == case["runs"]
+    _targets(case)
+
+
+def test_dnssec_case(results: dict) -> None:
+    case = results["cases"]["dnssec"]
+    for who in ("library_off", "library_require", "lookup_off", "lookup_require"):
+        _positive_summary(case["seconds"][who])
+    assert len(case["ratios"]["library require / off"]["runs"]) == case["runs"]
     _targets(case)
 
 

@@ -127,7 +127,7 @@ def test_mtls_create_check_mode_rerun_and_absent(local_clusters, namespace, gate
         "DestinationRule": [f"{g}/{s}--cache", f"{g}/{s}--orders-mongo", f"{g}/{s}--payments-db"],
         "Gateway": [f"{g}/{s}--cache", f"{g}/{s}--orders-mongo", f"{g}/{s}--payments-db"],
         "NetworkPolicy": sorted(
-            [f"{g}/meshguard-egress--{s}--gateway"]
+            [f"{g}/{s}--meshguard-egress--gateway"]
             + [f"{g}/{s}--{svc}--gateway" for svc in ("cache", "orders-mongo", "payments-db")]
             + [f"{namespace}/{s}--{svc}" for svc in ("cache", "orders-mongo", "payments-db")]
         ),

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CTX = "guard-1"
 ADMIN = "admin-guard-1"
 DEVELOPER = "mesh-developer"
-POLICY = "meshguard-egress--guarded"
+POLICY = "guarded--meshguard-egress"
 DB = {"name": "db", "hosts": ["192.0.2.10", "2001:db8::10"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 OURS = {"serviceentries", "networkpolicies", "validatingadmissionpolicies", "validatingadmissionpolicybindings"}
 

@@ -64,6 +64,8 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
             "cname_chain": ["target.other.test"],
             "ttl": 300,
             "error": None,
+            "dnssec": None,  # not validated (dnssec off)
+            "dnssec_reason": "",
         },
         {
             "host": "missing.meshguard.test",
@@ -75,6 +77,8 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
                 "type": "NXDOMAIN",
                 "message": f"missing.meshguard.test: does not exist (NXDOMAIN from 127.0.0.1:{port})",
             },
+            "dnssec": None,
+            "dnssec_reason": "",
         },
         {
             "host": "192.0.2.1",
@@ -83,6 +87,8 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
             "cname_chain": [],
             "ttl": None,
             "error": None,
+            "dnssec": None,
+            "dnssec_reason": "",
         },
     ]
     assert result["warned"] == ["192.0.2.10/32"]

@@ -290,10 +290,10 @@ def test_rendered_with_dest_writes_files_and_opens_no_connection(local_clusters,
     assert not result.get("failed"), result.get("msg")
     files = sorted(p.name for p in dest.iterdir())
     assert files == [
-        f"networkpolicy-{namespace}-shop--mysql.yaml",
-        f"networkpolicy-{namespace}-shop--partner.yaml",
-        f"serviceentry-{namespace}-shop--mysql.yaml",
-        f"serviceentry-{namespace}-shop--partner.yaml",
+        f"networkpolicy.networking.k8s.io_{namespace}_shop--mysql.yaml",
+        f"networkpolicy.networking.k8s.io_{namespace}_shop--partner.yaml",
+        f"serviceentry.networking.istio.io_{namespace}_shop--mysql.yaml",
+        f"serviceentry.networking.istio.io_{namespace}_shop--partner.yaml",
     ]
     again = run_module("rules", a)[0]
     assert again["changed"] is False

@@ -22,6 +22,7 @@ from ansible_collections.meshguard.egress.plugins.doc_fragments import (
     addresses,
     aggregation,
     cluster,
+    dnssec,
     policy,
     resolver,
     ruleset,
@@ -38,11 +39,15 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     ADDRESSES,
     AGGREGATION,
     CONNECTION,
+    DNSSEC,
     POLICY,
     RESOLVER,
     RULESET,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import FAMILY_CHOICES, ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_anchors import ROOT_ANCHORS
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import DEFAULT_MODE as DNSSEC_DEFAULT
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import MODES as DNSSEC_MODES
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import (
     DEFAULT_NAMESPACE as GATEWAY_NAMESPACE,
 )
@@ -129,6 +134,21 @@ def test_the_address_policy_page_lists_every_range_of_the_library():
         assert entry.source.split(";")[0] in page, entry
 
 
+def test_dnssec_options():
+    docs = options_of(dnssec)
+    assert sorted(docs) == sorted(DNSSEC)
+    assert docs["dnssec"]["choices"] == list(DNSSEC_MODES)
+    assert docs["dnssec"]["default"] == DNSSEC_DEFAULT == DNSSEC["dnssec"]["default"]
+
+
+def test_the_dnssec_page_names_the_shipped_root_anchors():
+    page = (ROLE.parents[1] / "docs" / "dnssec.md").read_text()
+    for record in ROOT_ANCHORS:
+        tag = record.split()[3]
+        assert f"({tag})" in page or f"(key tag {tag})" in page, tag
+    assert "https://data.iana.org/root-anchors/root-anchors.xml" in page
+
+
 def test_lookup_on_error():
     docs = yaml.safe_load(resolve_lookup.DOCUMENTATION)["options"]
     assert docs["on_error"]["choices"] == list(ON_ERROR_CHOICES)
@@ -144,6 +164,7 @@ def test_lookup_on_error():
         ("meshguard_egress_layout", list(LAYOUTS), None),
         ("meshguard_egress_collapse", list(COLLAPSE_CHOICES), None),
         ("meshguard_egress_namespace", None, DEFAULT_NAMESPACE),
+        ("meshguard_egress_dnssec", list(DNSSEC_MODES), DNSSEC_DEFAULT),
     ],
 )
 def test_role_variables(variable, choices, default):

@@ -141,8 +141,8 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     objects = render(ruleset(service, network_policy=True), ADDRESSES)
     policies = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"] for p in of(objects, "NetworkPolicy")}
     assert sorted(policies) == [
+        ("istio-egress", "egress--meshguard-egress--waypoint"),
         ("istio-egress", "egress--payments-db--waypoint"),
-        ("istio-egress", "meshguard-egress--egress--waypoint"),
         ("shop", "egress--payments-db"),
     ]
     waypoint_pods = {"gateway.networking.k8s.io/gateway-name": "egress-waypoint"}
@@ -161,7 +161,7 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     assert exit_policy["egress"] == [
         {"to": [{"ipBlock": {"cidr": "198.51.100.0/28"}}], "ports": [{"protocol": "TCP", "port": 5432}]}
     ]
-    base = policies[("istio-egress", "meshguard-egress--egress--waypoint")]
+    base = policies[("istio-egress", "egress--meshguard-egress--waypoint")]
     assert base["podSelector"] == {"matchLabels": waypoint_pods}
     assert {p["port"] for rule in base["egress"] for p in rule.get("ports", [])} == {53, 15012}
     assert base["egress"][-1] == {"to": [{"namespaceSelector": {}}]}
@@ -582,7 +582,7 @@ def test_a_service_left_out_because_it_did_not_resolve_keeps_the_waypoint():
     objects = render(resolved_only, {}, ambient_in_use=whole.has_ambient)
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
         ("Gateway", "egress-waypoint"),
-        ("NetworkPolicy", "meshguard-egress--egress--waypoint"),
+        ("NetworkPolicy", "egress--meshguard-egress--waypoint"),
     ]
 
 

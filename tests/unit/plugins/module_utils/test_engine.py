@@ -138,6 +138,10 @@ def test_a_failed_host_fails_the_run_or_keeps_its_service():
     assert kept.unresolved == {"pg": ["TIMEOUT: pg.example.com: no answer from 10.0.0.53"]}
 
 
+OLD = "serviceentry.networking.istio.io_db_shop--old.yaml"
+PG = "serviceentry.networking.istio.io_db_shop--pg.yaml"
+
+
 def test_rendered_files_equal_the_set_and_stale_files_of_the_set_go(tmp_path):
     settings = Settings(
         spec=spec(
@@ -145,14 +149,14 @@ def test_rendered_files_equal_the_set_and_stale_files_of_the_set_go(tmp_path):
         )
     )
     first = rendered(desired(settings).objects, str(tmp_path), "shop", check_mode=False)
-    assert sorted(first["files"]) == ["serviceentry-db-shop--old.yaml", "serviceentry-db-shop--pg.yaml"]
+    assert sorted(first["files"]) == [OLD, PG]
     (tmp_path / "README.md").write_text("not ours")
     smaller = Settings(spec=spec({"name": "pg", "hosts": ["192.0.2.1"], "ports": TCP}))
     preview = rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=True)
-    assert preview["changed"] and (tmp_path / "serviceentry-db-shop--old.yaml").exists()
+    assert preview["changed"] and (tmp_path / OLD).exists()
     second = rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=False)
-    assert second["removed"] == [str(tmp_path / "serviceentry-db-shop--old.yaml")]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "serviceentry-db-shop--pg.yaml"]
+    assert second["removed"] == [str(tmp_path / OLD)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", PG]
     assert rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=False)["changed"] is False
 
 

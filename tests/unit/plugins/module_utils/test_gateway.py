@@ -409,7 +409,7 @@ def test_network_policies_make_the_gateway_the_only_way_out():
             "ports": [{"protocol": "TCP", "port": 27017}, {"protocol": "TCP", "port": 27018}],
         }
     ]
-    base = named(objects, "NetworkPolicy", "meshguard-egress--egress--gateway")
+    base = named(objects, "NetworkPolicy", "egress--meshguard-egress--gateway")
     assert base["metadata"]["namespace"] == "istio-system"
     assert base["spec"]["egress"] == [dns, istiod, {"to": [{"namespaceSelector": {}}]}]
     assert len(of(objects, "NetworkPolicy")) == 5
@@ -418,7 +418,7 @@ def test_network_policies_make_the_gateway_the_only_way_out():
     locked = ruleset(PG, MONGO, network_policy=True, network_policy_lockdown=True)
     objects = render(locked, {"payments-db": PG_ADDRESSES, "orders-mongo": MONGO_ADDRESSES}, gateway=view)
     assert named(objects, "NetworkPolicy", "egress--payments-db")["spec"]["egress"][1:] == [dns, istiod]
-    assert named(objects, "NetworkPolicy", "meshguard-egress--egress--gateway")["spec"]["egress"] == [dns, istiod]
+    assert named(objects, "NetworkPolicy", "egress--meshguard-egress--gateway")["spec"]["egress"] == [dns, istiod]
 
 
 def test_plain_network_policies_name_each_gateway_ports_target_port():
@@ -664,7 +664,7 @@ def test_a_service_left_out_because_it_did_not_resolve_keeps_the_gateway_wide_ob
     # The payments-db policy stays live (kept), so orders-mongo still needs its own ...
     assert [o["metadata"]["name"] for o in of(objects, "AuthorizationPolicy")] == ["egress--orders-mongo"]
     # ... and the gateway pods keep istiod and DNS.
-    assert "meshguard-egress--egress--gateway" in [o["metadata"]["name"] for o in of(objects, "NetworkPolicy")]
+    assert "egress--meshguard-egress--gateway" in [o["metadata"]["name"] for o in of(objects, "NetworkPolicy")]
 
 
 def test_the_rollouts_early_address_check_sees_services_with_gateway_options():

@@ -30,11 +30,11 @@ def test_a_policy_and_its_binding_are_rendered_with_the_sets_labels():
         policy["metadata"]
         == binding["metadata"]
         == {
-            "name": "meshguard-egress--shop",
+            "name": "shop--meshguard-egress",
             "labels": {"app.kubernetes.io/managed-by": "meshguard.egress", "meshguard.egress/set": "shop"},
         }
     )
-    assert binding["spec"] == {"policyName": "meshguard-egress--shop", "validationActions": ["Deny"]}
+    assert binding["spec"] == {"policyName": "shop--meshguard-egress", "validationActions": ["Deny"]}
     assert policy["spec"]["failurePolicy"] == "Fail"
     guarded = {p for rule in policy["spec"]["matchConstraints"]["resourceRules"] for p in rule["resources"]}
     # Every kind the set writes, and WorkloadEntries (judged for their address).

@@ -237,15 +237,27 @@ def test_detail_round_trip():
     detail = results_to_detail(results)
     assert detail[0] == {
         "host": "db.example.com",
+        "unicode": "db.example.com",
         "addresses": ["192.0.2.7", "2001:db8::7"],
         "cidrs": ["192.0.2.7/32", "2001:db8::7/128"],
         "cname_chain": ["x.example.net"],
         "ttl": 60,
         "error": None,
+        "dnssec": None,
+        "dnssec_reason": "",
     }
     assert detail[1]["error"] == {"type": "NXDOMAIN", "message": "gone.example.com: does not exist"}
     assert results_from_detail(detail) == results
     assert results_to_detail(results_from_detail(detail)) == detail
+
+
+def test_detail_carries_the_dnssec_verdict_and_checks_it():
+    validated = HostResult("db.example.com", addresses=("192.0.2.7",), dnssec="bogus", dnssec_reason="no RRSIG")
+    detail = results_to_detail([validated])
+    assert (detail[0]["dnssec"], detail[0]["dnssec_reason"]) == ("bogus", "no RRSIG")
+    assert results_from_detail(detail) == [validated]
+    with pytest.raises(OptionError, match=r"resolved\[0\]: dnssec must be null or one of secure, insecure, bogus"):
+        results_from_detail([{**detail[0], "dnssec": "trusted"}])
 
 
 def test_detail_accepts_a_trailing_dot_and_upper_case_host():

@@ -116,7 +116,7 @@ def test_every_error_is_reported_together():
     assert errors == [
         "unknown key 'servics' (did you mean 'services'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown",
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown, dnssec, trust_anchors",
         "layout: must be one of per_service, per_address, got 'per_host'",
         "services[1] 'mongo': name: is a duplicate of services[0]",
         "services[1] 'mongo': hosts: must list at least one host name, IP address or CIDR block",
@@ -154,7 +154,7 @@ def test_unknown_rule_set_key_is_an_error():
     assert only_error(spec(registry_olny=["apps"])) == (
         "unknown key 'registry_olny' (did you mean 'registry_only'?); allowed: "
         "services, set, namespace, api, layout, network_policy, registry_only, guardrail, egress_gateway, "
-        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown"
+        "dataplane, waypoint, istio_version, export_to, network_policy_lockdown, dnssec, trust_anchors"
     )
 
 
@@ -225,7 +225,7 @@ def test_unknown_service_key_is_an_error():
     assert only_error(spec(service(port=[]))) == (
         "services[0] 'mongo': unknown key 'port' (did you mean 'ports'?); allowed: "
         "name, hosts, ports, namespace, export_to, resolution, addresses, network_policy, labels, annotations, "
-        "allow_ranges, egress_gateway, allowed_sources"
+        "allow_ranges, egress_gateway, allowed_sources, dnssec, allow_mixed_scripts"
     )
 
 
@@ -648,3 +648,23 @@ def test_annotation_values_are_free_text_but_strings():
 
 def test_labels_must_be_a_dict():
     assert only_error(spec(service(labels=["team=db"]))) == "services[0] 'mongo': labels: must be a dict, got list"
+
+
+def test_a_writer_with_a_newline_is_named_by_its_field_before_anything_is_rendered():
+    errors = errors_of(spec(guardrail={"writers": ["ci", "ops\nadmin"]}))
+    assert errors == [
+        "guardrail.writers[1]: holds U+000A, a control, format or separator character no user name has: 'ops\\nadmin'"
+    ]
+
+
+@pytest.mark.parametrize("number", [15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090])
+@pytest.mark.parametrize("way", ["direct", "gateway", "legacy"])
+def test_istios_own_proxy_ports_are_no_service_ports_on_any_way_out(number, way):
+    options = {"gateway": {"egress_gateway": {}}, "legacy": {"api": "config.istio.io/v1alpha2"}}.get(way, {})
+    protocol = "tcp" if way == "legacy" else "TCP"
+    error = only_error(spec(service(hosts=["192.0.2.1"], ports=[{"number": number, "protocol": protocol}]), **options))
+    assert error.startswith(f"services[0] 'mongo': ports[0].number: {number} is a port of Istio's own proxy in ")
+    assert error.endswith(
+        "a ServiceEntry on it can break the sidecar (istio/istio#60722), so no service may use Istio's ports "
+        "15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090"
+    )
