@@ -105,14 +105,15 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     return ClusterPlan(live, desired, plan, gateway, hosts_by_address(results))
 
 
-def written_namespaces(ruleset: RuleSet) -> set[str]:
-    """The namespaces the set writes objects to: its services', registry_only, and the gateway's
-    or waypoint's where a service goes through one."""
-    names = {s.namespace for s in ruleset.services} | set(ruleset.registry_only)
+def written_namespaces(ruleset: RuleSet) -> dict[str, str]:
+    """The namespaces the set writes objects to, each with the option that names it: its services',
+    registry_only, and the gateway's or waypoint's where a service goes through one."""
+    names = {s.namespace: "namespace" for s in ruleset.services}
+    names.update((n, "registry_only") for n in ruleset.registry_only if n not in names)
     if ruleset.egress_gateway is not None and not ruleset.legacy and any(map(ruleset.via_gateway, ruleset.services)):
-        names.add(ruleset.egress_gateway.namespace)
+        names[ruleset.egress_gateway.namespace] = "egress_gateway.namespace"
     if ruleset.waypoint is not None and ruleset.has_ambient:
-        names.add(ruleset.waypoint.namespace)
+        names[ruleset.waypoint.namespace] = "waypoint.namespace"
     return names
 
 

@@ -122,41 +122,53 @@ def with_same_named(client: KubeClient, live: Live, desired: Iterable[dict], set
     return replace(live, owned=live.owned + tuple(mine), same_name=live.same_name + tuple(others))
 
 
-class MissingNamespaceError(MeshguardError):
-    """Namespaces the set writes to do not exist; ``missing`` names them."""
+# The namespaces a set writes to that are not its own, as a user names them.
+_WHOSE = {"egress_gateway.namespace": "the egress gateway's", "waypoint.namespace": "the waypoint's"}
 
-    def __init__(self, where: str, missing: list[str]) -> None:
-        self.missing = list(missing)
-        names = ", ".join(repr(n) for n in missing)
-        word = "namespace" if len(missing) == 1 else "namespaces"
+
+class MissingNamespaceError(MeshguardError):
+    """Namespaces the set writes to do not exist; ``missing`` names them, each with its option."""
+
+    def __init__(self, where: str, missing: Mapping[str, str]) -> None:
+        self.missing = dict(missing)
+        problems = [
+            f"{_WHOSE[field]} namespace {name!r} ({field}) does not exist"
+            for name, field in missing.items()
+            if field in _WHOSE
+        ]
+        own = [name for name, field in missing.items() if field not in _WHOSE]
+        if own:
+            names = ", ".join(repr(n) for n in own)
+            word = "namespace" if len(own) == 1 else "namespaces"
+            problems.append(f"{word} {names} of the rule set {'does' if len(own) == 1 else 'do'} not exist")
         super().__init__(
-            f"{where}: {word} {names} of the rule set {'does' if len(missing) == 1 else 'do'} not exist; the set "
-            f"writes objects there: create {'it' if len(missing) == 1 else 'them'} first (or correct the namespace). "
-            "Nothing was changed"
+            f"{where}: {'; '.join(problems)}; the set writes objects there: create "
+            f"{'it' if len(missing) == 1 else 'them'} first (or correct the namespace). Nothing was changed"
         )
 
 
 def check_namespaces(
-    client: KubeClient, names: Iterable[str], known: Optional[Mapping[str, object]] = None
+    client: KubeClient, names: Mapping[str, str], known: Optional[Mapping[str, object]] = None
 ) -> list[str]:
-    """Every namespace the set writes to exists, read before any write: raises MissingNamespaceError
-    naming each missing one. ``known``: namespaces already read (None: missing).
+    """Every namespace the set writes to (``names``: each with the option that names it) exists, read
+    before any write: raises MissingNamespaceError naming each missing one. ``known``: namespaces
+    already read (None: missing).
 
     Credentials that may not read namespaces are not stopped here (a warning is returned): the
     API server then refuses the first write into a missing namespace, as before.
     """
     found = dict(known or {})
     namespaces = client.resource("v1", "Namespace")
-    missing: list[str] = []
+    missing: dict[str, str] = {}
     warnings: list[str] = []
-    for name in sorted(set(names)):
+    for name in sorted(names):
         if name in found:
             if found[name] is None:
-                missing.append(name)
+                missing[name] = names[name]
             continue
         try:
             if namespaces is None or client.get(namespaces, None, name) is None:
-                missing.append(name)
+                missing[name] = names[name]
         except KubeError as e:
             if e.status not in (401, 403):
                 raise

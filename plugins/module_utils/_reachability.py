@@ -11,8 +11,9 @@ AuthorizationPolicy of the egress gateway or the waypoint), the destination (an 
 block, never expanded), the port and its declared protocol, the service, the host names it was
 resolved from, the way out, and ``retained_until`` when address retention alone keeps it.
 
-``change(before, after)`` is block arithmetic per (namespace, sources, service, port, protocol,
-way): a /28 that grows to a /27 is the new half added, not a block removed and another added.
+``change(before, after)`` is block arithmetic per (namespace, source, service, port, protocol, way):
+a /28 that grows to a /27 is the new half added, not a block removed and another added; a source
+that stops being admitted is removed, and the sources that keep the grant are not in the change.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import bisect
 import datetime
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from ._addresses import _require_netaddr
@@ -340,37 +341,56 @@ class Change:
 
 
 def change(before: Iterable[Grant], after: Iterable[Grant]) -> Change:
-    """What goes from ``before`` to ``after``, per group, in blocks: the addresses added (and those whose
-    retention changed, with their new state), the addresses removed, and how many grants of ``after``
-    stay exactly as they were."""
+    """What goes from ``before`` to ``after``, per group and per source, in blocks: the addresses added
+    (and those whose retention changed, with their new state), the addresses removed, and how many grants
+    of ``after`` stay exactly as they were. Per source: a grant whose sources narrow from ``shop, billing``
+    to ``shop`` is ``billing`` removed, not the grant removed and another added (shop keeps it throughout);
+    the sources that gain or lose the same block in the same way are one item again."""
     _require_netaddr()
     old: dict[tuple, list[Grant]] = {}
-    new: dict[tuple, list[Grant]] = {}
+    new: dict[tuple, list[tuple[int, Grant]]] = {}
     for grant in before:
-        old.setdefault(grant.group, []).append(grant)
-    for grant in after:
-        new.setdefault(grant.group, []).append(grant)
+        for one in _each_source(grant):
+            old.setdefault(one.group, []).append(one)
+    after = list(after)
+    for index, grant in enumerate(after):
+        for one in _each_source(grant):
+            new.setdefault(one.group, []).append((index, one))
     added: list[Grant] = []
     removed: list[Grant] = []
-    unchanged = 0
+    changed: set[int] = set()
     for group in set(old) | set(new):
         was, now = old.get(group, []), new.get(group, [])
         was_all = netaddr.IPSet(g.destination for g in was)
-        now_all = netaddr.IPSet(g.destination for g in now)
+        now_all = netaddr.IPSet(g.destination for _i, g in now)
         states: dict[Optional[str], list[str]] = {}
         for grant in was:
             states.setdefault(grant.retained_until, []).append(grant.destination)
         by_state = {state: netaddr.IPSet(blocks) for state, blocks in states.items()}
         nothing = netaddr.IPSet()
-        for grant in now:
+        for index, grant in now:
             block = netaddr.IPSet([grant.destination])
             fresh = block - was_all
             restated = (block & was_all) - by_state.get(grant.retained_until, nothing)
             added += _pieces(fresh, grant) + _pieces(restated, grant)
-            unchanged += not fresh and not restated
+            if fresh or restated:
+                changed.add(index)
         for grant in was:
             removed += _pieces(netaddr.IPSet([grant.destination]) - now_all, grant)
-    return Change(tuple(sorted(added, key=_key)), tuple(sorted(removed, key=_key)), unchanged)
+    return Change(_joined(added), _joined(removed), len(after) - len(changed))
+
+
+def _each_source(grant: Grant) -> list[Grant]:
+    """The grant once per source (a grant that admits nobody stays as it is)."""
+    return [replace(grant, sources=(source,)) for source in grant.sources] or [grant]
+
+
+def _joined(pieces: Iterable[Grant]) -> tuple[Grant, ...]:
+    """Pieces that differ in their source only, as one item with every such source."""
+    sources: dict[Grant, set[str]] = {}
+    for piece in pieces:
+        sources.setdefault(replace(piece, sources=()), set()).update(piece.sources)
+    return tuple(sorted((replace(g, sources=tuple(sorted(s))) for g, s in sources.items()), key=_key))
 
 
 def _pieces(addresses: Any, grant: Grant) -> list[Grant]:

@@ -272,7 +272,8 @@ reachability:
     - What the run changes in reachability, the question a reviewer approves. A grant is who may reach
       which destination on which port by which way out, as the set's objects make it; RV(reachability.added) and
       RV(reachability.removed) are the grants of the objects live after the run against those live before (in
-      check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half).
+      check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half) and per source
+      (a source that is no longer admitted is removed; the sources that keep a grant are not shown).
     - With O(state=rendered), every grant is added (against an empty cluster, as rendering reads none).
     - See docs/rollout.md for the summary the role prints across clusters.
   returned: always

@@ -41,6 +41,7 @@ LONGEST_FIRST = (
     "test_probe_gateway.py",
     "test_faults.py",
     "test_istio_examples.py",
+    "test_reachability_istio.py",
 )
 
 

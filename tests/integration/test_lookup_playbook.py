@@ -59,6 +59,7 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
     assert result["detail"] == [
         {
             "host": "cname-out.meshguard.test",
+            "unicode": "cname-out.meshguard.test",  # the same as host: no internationalised name
             "addresses": ["203.0.113.5", "2001:db8:1::5"],
             "cidrs": ["203.0.113.5/32", "2001:db8:1::5/128"],
             "cname_chain": ["target.other.test"],
@@ -69,6 +70,7 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
         },
         {
             "host": "missing.meshguard.test",
+            "unicode": "missing.meshguard.test",
             "addresses": [],
             "cidrs": [],
             "cname_chain": [],
@@ -82,6 +84,7 @@ def test_lookup_in_a_playbook(dns_server, tmp_path):
         },
         {
             "host": "192.0.2.1",
+            "unicode": "192.0.2.1",
             "addresses": ["192.0.2.1"],
             "cidrs": ["192.0.2.1/32"],
             "cname_chain": [],

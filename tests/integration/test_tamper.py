@@ -104,6 +104,7 @@ def test_the_module_refuses_a_dest_that_is_a_link(tmp_path):
 def render_playbook(tmp_path, render_dir) -> subprocess.CompletedProcess:
     inventory = tmp_path / "inventory.yml"
     spec = {"meshguard_egress_set": "shop", "meshguard_egress_namespace": "shop", "meshguard_egress_services": [db()]}
+    spec["ansible_python_interpreter"] = "{{ ansible_playbook_python }}"  # as the role's README says
     inventory.write_text(json.dumps({"egress_clusters": {"hosts": {"cluster-1": spec}}}))
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), "meshguard.egress.render"]
     cmd += ["-e", f"meshguard_egress_render_dir={render_dir}"]

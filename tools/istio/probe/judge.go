@@ -101,6 +101,12 @@ type FilterChain struct {
 	// Cluster of a TCP proxy, or the route configuration of an HTTP one.
 	Cluster     string `json:"cluster,omitempty"`
 	RouteConfig string `json:"route_config,omitempty"`
+	// WeightedClusters: the clusters of a TCP proxy over weighted_clusters
+	// (a gateway's plain port), by name.
+	WeightedClusters []string `json:"weighted_clusters,omitempty"`
+	// RBAC: the chain's network RBAC filters (what a call on it would show),
+	// so that a listing alone says who each chain admits.
+	RBAC []RBACFilter `json:"rbac,omitempty"`
 }
 
 type Cluster struct {
@@ -625,7 +631,11 @@ func describeChain(fc *listener.FilterChain) FilterChain {
 	}
 	if tcp := xdstest.ExtractTCPProxy(nil, fc); tcp != nil {
 		out.Cluster = tcp.GetCluster()
+		for _, w := range tcp.GetWeightedClusters().GetClusters() {
+			out.WeightedClusters = append(out.WeightedClusters, w.GetName())
+		}
 	}
+	out.RBAC = rbacFilters(fc)
 	if hcm := xdstest.ExtractHTTPConnectionManager(nil, fc); hcm != nil {
 		out.RouteConfig = hcm.GetRds().GetRouteConfigName()
 		if out.RouteConfig == "" && hcm.GetRouteConfig() != nil {

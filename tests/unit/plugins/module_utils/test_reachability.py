@@ -146,3 +146,23 @@ def test_the_host_names_of_a_block_are_those_whose_answers_fall_in_it():
                 assert set(hosts_of[text]) <= index.within(netaddr.IPNetwork(text))
 
     check()
+
+
+def test_sources_that_narrow_lose_the_grant_and_those_that_stay_keep_it():
+    wide = Grant("shop", ("billing/api", "shop"), "pg", "198.51.100.0/28", 5432, "TCP", "egress_gateway")
+    narrow = Grant("shop", ("shop",), "pg", "198.51.100.0/29", 5432, "TCP", "egress_gateway")
+    result = change([wide], [narrow])
+    # shop keeps the first half throughout: it loses the second half; billing/api loses the block.
+    assert [(g.sources, g.destination) for g in result.removed] == [
+        (("billing/api",), "198.51.100.0/28"),
+        (("shop",), "198.51.100.8/29"),
+    ]
+    assert (result.added, result.unchanged) == ((), 1)
+    wider = change([narrow], [wide])
+    assert [(g.sources, g.destination) for g in wider.added] == [
+        (("billing/api",), "198.51.100.0/28"),
+        (("shop",), "198.51.100.8/29"),
+    ]
+    # The same block for two sources is one item.
+    both = change([], [wide])
+    assert [(g.sources, g.destination) for g in both.added] == [(("billing/api", "shop"), "198.51.100.0/28")]
