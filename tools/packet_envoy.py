@@ -136,12 +136,14 @@ REJECTED = re.compile(r"\.update_rejected$")
 class Envoy:
     """One Envoy in namespace `netns`, its files in `dir` (owned by uid 1337)."""
 
-    def __init__(self, name: str, node: Node, netns_exec: list[str], dir: Path, *, xds: Path, sds: Path) -> None:
+    def __init__(
+        self, name: str, node: Node, netns_exec: list[str], dir: Path, *, xds: Path, sds: Path, admin: Path
+    ) -> None:
         self.name = name
         self.node = node
         self.netns_exec = netns_exec
         self.dir = dir
-        self.admin = dir / "admin.sock"
+        self.admin = admin  # a Unix socket: a short path (at most 108 bytes)
         self.log = dir / "envoy.log"
         self.xds, self.sds = xds, sds
         self.proc: subprocess.Popen | None = None

@@ -27,9 +27,11 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -216,6 +218,7 @@ class Check:
         self, work: Path, cluster: clusters.Cluster, plan: Declared, release: str, account: str = "default"
     ) -> None:
         self.work = work
+        self.sockets: Optional[Path] = None  # the Unix sockets' folder while a run is up
         self.cluster = cluster
         self.plan = plan
         self.release = istio_releases.release(release)
@@ -231,10 +234,16 @@ class Check:
             raise SystemExit(f"packets: {HELPER} is missing; run `make istio`")
         needs_gateway = any(t.via_gateway for t in self.plan.targets)
         self.work.mkdir(parents=True, exist_ok=True)
+        # Unix sockets in a short folder of their own: a socket's path may not exceed 108 bytes, which
+        # a run folder under a checkout's .cache can (Envoy refuses to start). Envoy's uid creates its
+        # admin socket there.
+        self.sockets = Path(tempfile.mkdtemp(prefix="mg-packets-", dir="/tmp"))
+        os.chown(self.sockets, PROXY_UID, PROXY_UID)
+        self.sockets.chmod(0o755)
         try:
             self.net.up()
             xds = self.cluster.istiod.addresses()["xds"]
-            sock = {k: self.work / f"{k}.sock" for k in ("xds", "app-sds", "gw-sds")}
+            sock = {k: self.sockets / f"{k}.sock" for k in ("xds", "app-sds", "gw-sds")}
             app_id = f"spiffe://cluster.local/ns/{self.plan.namespace}/sa/{self.account}"
             gw_id = f"spiffe://cluster.local/ns/{GATEWAY_NAMESPACE}/sa/{GATEWAY_SERVICE_ACCOUNT}"
             self.start(
@@ -258,6 +267,7 @@ class Check:
                 self.work / "sidecar",
                 xds=sock["xds"],
                 sds=sock["app-sds"],
+                admin=self.sockets / "sidecar-admin.sock",
             )
             self.envoys.append(app)
             if needs_gateway:
@@ -270,6 +280,7 @@ class Check:
                         self.work / "gateway",
                         xds=sock["xds"],
                         sds=sock["gw-sds"],
+                        admin=self.sockets / "gateway-admin.sock",
                     )
                 )
             for e in self.envoys:
@@ -280,7 +291,7 @@ class Check:
             self.bypass()
             outcomes = self.dial()
             if self.hold:
-                print(f"packets: holding {self.hold:.0f}s; Envoy admin sockets in {self.work}", file=sys.stderr)
+                print(f"packets: holding {self.hold:.0f}s; Envoy admin sockets in {self.sockets}", file=sys.stderr)
                 time.sleep(self.hold)
             return Report(outcomes, problems, ns)
         finally:
@@ -360,6 +371,9 @@ class Check:
                     p.wait()
         self.procs = []
         self.net.down()
+        if self.sockets is not None:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+            self.sockets = None
 
 
 def _proxy_version(release: istio_releases.Release) -> str:
