@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import test_rollout
 from test_rollout import CLUSTERS, MONGO_CIDRS, addresses
-from test_runner import MOVE_MONGO_1, SNAPSHOT_SUMMARY, SUMMARY, objects_by_cluster, same_on_every_cluster
+from test_runner import MOVE_MONGO_1, SNAPSHOT_SUMMARY, Events, objects_by_cluster, same_on_every_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ dns = test_rollout.dns
 rollout = test_rollout.rollout
 
 
-class StreamedJob:
+class StreamedJob(Events):
     """One job: the controller's private data directory (project, inventory, env/extravars), streamed by
     transmit to a worker with a directory of its own, whose output process turns into artifacts."""
 
@@ -93,20 +93,6 @@ class StreamedJob:
     def ok(self) -> StreamedJob:
         assert (self.status, self.rc, self.codes) == ("successful", "0", (0, 0, 0)), self.stdout[-4000:] + self.streams
         return self
-
-    def messages(self, task: str) -> list[list[str]]:
-        return [
-            e["event_data"]["res"]["msg"]
-            for e in self.events
-            if e.get("event") == "runner_on_ok" and e["event_data"].get("task", "").endswith(task)
-        ]
-
-    def summary(self) -> list[str]:
-        (lines,) = self.messages(SUMMARY)
-        return lines
-
-    def hosts(self) -> set[str]:
-        return {e["event_data"]["host"] for e in self.events if e.get("event") == "runner_on_ok"} - {"localhost"}
 
     def stats(self) -> dict:
         """The set_stats data AWX passes to the next workflow node: the artifact data of the stats event."""

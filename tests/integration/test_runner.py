@@ -38,7 +38,28 @@ dns = test_rollout.dns
 rollout = test_rollout.rollout
 
 
-class Job:
+class Events:
+    """What a job's events say (``self.events``: the runner's events, in order), as a controller shows them."""
+
+    events: list[dict]
+
+    def messages(self, task: str) -> list[list[str]]:
+        """What the debug task ``task`` printed, from the runner's events."""
+        return [
+            e["event_data"]["res"]["msg"]
+            for e in self.events
+            if e.get("event") == "runner_on_ok" and e["event_data"].get("task", "").endswith(task)
+        ]
+
+    def summary(self) -> list[str]:
+        (lines,) = self.messages(SUMMARY)
+        return lines
+
+    def hosts(self) -> set[str]:
+        return {e["event_data"]["host"] for e in self.events if e.get("event") == "runner_on_ok"} - {"localhost"}
+
+
+class Job(Events):
     """One ansible-runner job over a project folder that imports one of the collection's playbooks."""
 
     def __init__(self, rollout, base: Path, label: str, playbook: str, limit: str = "", **extravars):
@@ -68,21 +89,6 @@ class Job:
     def ok(self) -> Job:
         assert (self.runner.status, self.runner.rc) == ("successful", 0), self.stdout[-4000:]
         return self
-
-    def messages(self, task: str) -> list[list[str]]:
-        """What the debug task ``task`` printed, from the runner's events."""
-        return [
-            e["event_data"]["res"]["msg"]
-            for e in self.events
-            if e.get("event") == "runner_on_ok" and e["event_data"].get("task", "").endswith(task)
-        ]
-
-    def summary(self) -> list[str]:
-        (lines,) = self.messages(SUMMARY)
-        return lines
-
-    def hosts(self) -> set[str]:
-        return {e["event_data"]["host"] for e in self.events if e.get("event") == "runner_on_ok"} - {"localhost"}
 
 
 def objects_by_cluster(local_clusters, rollout) -> dict[str, dict]:
