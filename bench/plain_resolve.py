@@ -97,7 +97,7 @@ def _library():
     """The collection's resolver module, from the symlink tree of `make setup`."""
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
-    return importlib.import_module(f"{PACKAGE}._resolve")
+    return importlib.import_module(f"{PACKAGE}._dns.resolve")
 
 
 STATUSES: dict[str, int] = {}
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
     if mode == "library":
         _library()  # imported before the clock starts, as dnspython is
         if ds_file:  # the anchor is read and parsed before the clock starts too
-            anchors = importlib.import_module(f"{PACKAGE}._dnssec_anchors")
+            anchors = importlib.import_module(f"{PACKAGE}._dnssec.anchors")
             extra = [anchors.parse_trust_anchors([Path(ds_file[0]).read_text()])]
     started = time.perf_counter()
     found = MODES[mode](names, nameserver, int(port), *extra)

@@ -82,7 +82,7 @@ def with_dns(names: int, body: Callable[[str], None]) -> None:
 
 
 def profile_resolve(names: int) -> None:
-    lib = _library("_resolve")
+    lib = _library("_dns.resolve")
 
     def body(nameserver: str) -> None:
         options = lib.ResolverOptions.from_dict({"nameservers": [nameserver]})
@@ -94,7 +94,7 @@ def profile_resolve(names: int) -> None:
 
 def profile_rules(services: int, names: int) -> None:
     engine = _library("_engine")
-    kube_lib = _library("_kube")
+    kube_lib = _library("_cluster.client")
     clusters = kube.start(1)
     ctx = clusters.context(0)
     ns = "bench-profile"

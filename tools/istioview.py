@@ -195,7 +195,7 @@ def inventory_hosts(inventory: Path, group: str) -> list[Host]:
     if not hosts:
         raise SystemExit(f"istioview: the inventory {inventory} has no host in group {group}")
     known = list(manager.groups) + [h.name for h in manager.get_hosts()]
-    scope = _library("_scope")
+    scope = _library("_rollout.scope")
     out = []
     for host in hosts:
         hostvars = variables.get_vars(host=host, include_hostvars=False)

@@ -134,7 +134,7 @@ def declared(
             protocol = port.protocol.upper()
             for address, name in dialled:
                 target = _target(address, port.number, protocol, name, promised, service=service.name, via_gateway=via)
-                if via and ruleset.egress_gateway.mode == library("_gateway_spec").PLAIN:
+                if via and ruleset.egress_gateway.mode == library("_gateway.spec").PLAIN:
                     target.balanced = tuple(_destination(a, port.number) for a, _n in every)
                 out.targets.append(target)
             # Outside every block, on the declared port: plain, and (TLS, HTTP) as each declared name.
@@ -187,7 +187,7 @@ def _dialled(service: Any, results: dict, prepared: Any) -> list[tuple[str, Opti
     failed = [str(r.error) for r in answers if r.error is not None]
     if failed:
         raise SystemExit(f"packets: service {service.name!r} did not resolve: {'; '.join(failed)}")
-    refused = library("_refusals").refused_addresses(
+    refused = library("_policy.refusals").refused_addresses(
         service.name, answers, prepared.policy(), prepared.aggregation, service.allow_ranges
     )
     if refused:

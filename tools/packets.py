@@ -87,7 +87,7 @@ def rule_set(path: Path, cluster: Optional[str], namespace: Optional[str]) -> tu
     if any(isinstance(s, dict) and "clusters" in s for s in services):
         if not cluster:
             raise SystemExit("packets: services name `clusters`: say which cluster's services to check (--cluster)")
-        services = library("_scope").scoped(services, cluster)
+        services = library("_rollout.scope").scoped(services, cluster)
     namespace = namespace or params.get("namespace") or "default"
     mine = [s for s in services if (s.get("namespace") or params.get("namespace") or "default") == namespace]
     if not mine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshguard.egress.plugins.module_utils._scope import ScopeError, cluster_services
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope import ScopeError, cluster_services
 
 DOCUMENTATION = r"""
 name: cluster_services

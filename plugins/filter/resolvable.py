@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.meshguard.egress.plugins.module_utils._scope import names_to_resolve
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope import names_to_resolve
 
 DOCUMENTATION = r"""
 name: resolvable

@@ -7,7 +7,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshguard.egress.plugins.module_utils._report import (
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability.report import (
     report_data,
     report_lines,
     report_markdown,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import summary_lines
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import summary_lines
 
 DOCUMENTATION = r"""
 name: rollout_summary

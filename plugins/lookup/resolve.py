@@ -181,8 +181,8 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import AGGREGATION, RESOLVER
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import lookup
 
 display = Display()
 

@@ -114,11 +114,11 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     rules_spec,
     settings_from,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import api_server_of
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import ResolverOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import api_server_of
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import anchored
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import (
     ROLE_PREFIX,
     ClusterInput,
     Problem,
@@ -128,7 +128,11 @@ from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
     resolution_key,
     resolve_run,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._scope import SERVICES_VAR, ScopeError, cluster_services
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope import (
+    SERVICES_VAR,
+    ScopeError,
+    cluster_services,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import DATA_VAR, for_rollout, for_rollout_data
 
 # Options of the rules module the role does not take from a variable of the same name.

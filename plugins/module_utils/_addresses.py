@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ._dns_results import HostResult
+from ._dns.results import HostResult
 from ._errors import MissingLibraryError, OptionError
 from ._scripts import shown
 from ._terms import KIND_NAME

@@ -27,15 +27,15 @@ from dataclasses import fields
 from typing import Any
 
 from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
-from ._ambient_spec import DATAPLANES, SIDECAR
-from ._dns_options import FAMILY_CHOICES, ResolverOptions
-from ._dnssec_policy import DEFAULT_MODE as DEFAULT_DNSSEC
-from ._dnssec_policy import MODES as DNSSEC_MODES
-from ._gateway_spec import MODES as GATEWAY_MODES
+from ._ambient.spec import DATAPLANES, SIDECAR
+from ._cluster.client import ConnectionOptions
+from ._dns.options import FAMILY_CHOICES, ResolverOptions
+from ._dnssec.policy import DEFAULT_MODE as DEFAULT_DNSSEC
+from ._dnssec.policy import MODES as DNSSEC_MODES
+from ._gateway.spec import MODES as GATEWAY_MODES
 from ._istio_versions import NEWEST
 from ._istio_versions import text as version_text
 from ._kinds import APIS, DEFAULT_API
-from ._kube import ConnectionOptions
 from ._prepare import ON_ERROR, STATES, Settings
 from ._retain import DEFAULT_RETAIN
 from ._spec import DEFAULT_NAMESPACE, LAYOUTS

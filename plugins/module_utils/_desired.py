@@ -18,19 +18,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Union
 
-from ._address_policy import AddressPolicy, Range
 from ._addresses import AggregateOptions, Block, aggregate, blocks_of
-from ._ambient_render import ambient_warnings
-from ._dns_results import HostResult
-from ._dnssec_policy import Unproven, anchors_for, judge_all, service_mode
+from ._ambient.render import ambient_warnings
+from ._cluster.client import FIELD_MANAGER
+from ._dns.resolve import resolve_names
+from ._dns.results import HostResult
+from ._dnssec.policy import Unproven, anchors_for, judge_all, service_mode
 from ._errors import MeshguardError
-from ._gateway_render import GatewayView
+from ._gateway.render import GatewayView
 from ._kinds import identity
-from ._kube import FIELD_MANAGER
+from ._policy.judge import AddressPolicy, Range
+from ._policy.refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._prepare import Prepared, Settings, prepare
-from ._refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._render import ServiceAddresses, render, service_of
-from ._resolve import resolve_names
 from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
 from ._spec import Service, SpecError
 from ._terms import KIND_ADDRESS, KIND_NAME, KIND_NETWORK

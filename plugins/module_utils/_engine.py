@@ -17,25 +17,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from ._ambient_cluster import check_waypoint, read_dataplanes
-from ._ambient_spec import AUTO, SIDECAR
+from ._ambient.cluster import check_waypoint, read_dataplanes
+from ._ambient.spec import AUTO, SIDECAR
 from ._argspec import connection_options, settings_from
-from ._cluster_ranges import read_cluster_ranges
+from ._cluster.client import FIELD_MANAGER, ConnectionOptions, KubeClient, KubeError
+from ._cluster.execute import diff_entry, execute, local_result, report
+from ._cluster.live import Live, check_namespaces, discover, list_owned, with_same_named
+from ._cluster.plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
 from ._desired import Desired, desired_objects, host_results
 from ._errors import MeshguardError
-from ._execute import diff_entry, execute, local_result, report
 from ._export import exported_wider, wider_message
-from ._gateway_cluster import needs_gateway, previous_ports, read_gateway
-from ._gateway_render import GatewayView, unchecked_view
+from ._gateway.cluster import needs_gateway, previous_ports, read_gateway
+from ._gateway.render import GatewayView, unchecked_view
 from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
-from ._kube import FIELD_MANAGER, ConnectionOptions, KubeClient, KubeError
-from ._live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
-from ._network_policy import allowances
-from ._plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
+from ._policy.internal import read_cluster_ranges
 from ._prepare import Prepared, Settings, prepare
-from ._reachability import change, grants
+from ._proxy.network_policy import allowances
+from ._reachability.model import change, grants
 from ._render import rendered_kinds
 from ._spec import RuleSet, SpecError
 

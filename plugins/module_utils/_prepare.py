@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Optional
 
-from ._address_policy import AddressPolicy, Range, internal, parse_blocks
 from ._addresses import AggregateOptions, literal_problem
-from ._dns_detail import results_from_detail
-from ._dns_options import ResolverOptions
-from ._dns_results import POLICY_TYPES, HostResult
+from ._dns.detail import results_from_detail
+from ._dns.options import ResolverOptions
+from ._dns.results import POLICY_TYPES, HostResult
 from ._errors import MeshguardError
-from ._refusals import literal_problems
+from ._policy.judge import AddressPolicy, Range, internal, parse_blocks
+from ._policy.refusals import literal_problems
 from ._retain import DEFAULT_RETAIN, parse_duration, parse_time
 from ._spec import RuleSet, SpecError, validate_ruleset
 

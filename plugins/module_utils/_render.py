@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
-from ._address_policy import Range
-from ._ambient_render import (
+from ._ambient.render import (
     ambient_export_to,
     authorization_policy,
     service_network_policies,
@@ -24,9 +23,8 @@ from ._ambient_render import (
 )
 from ._errors import MeshguardError
 from ._expand import TooManyAddresses, expand
-from ._gateway_render import GatewayView, gateway_base_objects, gateway_objects, needs_authorization, unchecked_view
-from ._gateway_spec import MAX_GATEWAY_ADDRESSES, PLAIN
-from ._guardrail import guardrail_objects
+from ._gateway.render import GatewayView, gateway_base_objects, gateway_objects, needs_authorization, unchecked_view
+from ._gateway.spec import MAX_GATEWAY_ADDRESSES, PLAIN
 from ._istio_versions import AMBIENT_CIDRS, MAX_EXPANDED_ADDRESSES, expands_cidrs
 from ._istio_versions import text as version_text
 from ._kinds import (
@@ -47,7 +45,9 @@ from ._kinds import (
     sort_key,
 )
 from ._names import OWNER_LABEL, OWNER_VALUE, SET_LABEL, address_slug, object_name
-from ._network_policy import direct_policy
+from ._policy.guardrail import guardrail_objects
+from ._policy.judge import Range
+from ._proxy.network_policy import direct_policy
 from ._retain import LAST_SEEN_ANNOTATION
 from ._spec import RuleSet, Service
 from ._terms import ip_text

@@ -41,14 +41,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ._dns_detail import results_from_detail, results_to_detail
-from ._dns_options import ResolverOptions, system_nameservers
-from ._dns_results import HostResult, ResolveError
-from ._dnssec_anchors import parse_trust_anchors
-from ._dnssec_policy import OFF, judge_all, parse_mode, strongest
+from ._dns.detail import results_from_detail, results_to_detail
+from ._dns.options import ResolverOptions, system_nameservers
+from ._dns.resolve import resolve_names
+from ._dns.results import HostResult, ResolveError
+from ._dnssec.anchors import parse_trust_anchors
+from ._dnssec.policy import OFF, judge_all, parse_mode, strongest
 from ._errors import MeshguardError, OptionError
 from ._prepare import ON_ERROR
-from ._resolve import resolve_names
 from ._retain import parse_duration, parse_time, timestamp
 from ._scripts import shown
 from ._terms import KIND_NAME, TermError, parse_term

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from ._address_policy import parse_blocks
-from ._ambient_spec import (
+from ._ambient.spec import (
     AMBIENT,
     AUTO,
     DATAPLANES,
@@ -31,11 +30,11 @@ from ._ambient_spec import (
     owned_label_problem,
     parse_waypoint,
 )
-from ._dnssec_anchors import TrustAnchors
-from ._dnssec_policy import ruleset_options, service_option
+from ._dnssec.anchors import TrustAnchors
+from ._dnssec.policy import ruleset_options, service_option
 from ._errors import MeshguardError
 from ._expand import address_count
-from ._gateway_spec import (
+from ._gateway.spec import (
     MAX_GATEWAY_ADDRESSES,
     PLAIN,
     EgressGateway,
@@ -66,6 +65,7 @@ from ._names import (
     set_name_problem,
     user_name_problem,
 )
+from ._policy.judge import parse_blocks
 from ._scripts import mixed_script_problem, shown
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 

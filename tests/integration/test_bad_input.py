@@ -19,10 +19,10 @@ from clusterlib import writes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import ConnectionOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import Settings, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import ISTIO_RESERVED_PORTS
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.spec import ISTIO_RESERVED_PORTS
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
 
 pytestmark = pytest.mark.integration

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dnslib import dnstool, start_server
 from test_rollout import CLUSTERS, Rollout, Zone, live, ok, stopped, untouched
 
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import ResolutionFailed, lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import ResolutionFailed, lookup
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ import pytest
 from clusterlib import ROOT, LocalClusters, clustertool, run_module, writes
 from dnslib import dnstool
 
-from ansible_collections.meshguard.egress.plugins.module_utils._execute import delete_if_still_owned
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions, KubeClient
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import ConnectionOptions, KubeClient
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.execute import delete_if_still_owned
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ import dns.resolver
 import pytest
 from clusterlib import ANSIBLE_PLAYBOOK, run_module, writes
 
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
 
 pytestmark = pytest.mark.integration
 

@@ -41,7 +41,7 @@ from clusterlib import ANSIBLE_PLAYBOOK, clustertool, run_module
 from test_rollout import CLUSTERS
 from test_rules_module import CTX, MYSQL, PARTNER, args
 
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions, KubeClient
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import ConnectionOptions, KubeClient
 
 pytestmark = pytest.mark.integration
 

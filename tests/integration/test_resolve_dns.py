@@ -19,10 +19,10 @@ from ansible_collections.meshguard.egress.plugins.module_utils._addresses import
     cidrs_of,
     merged_cidrs,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_detail import results_from_detail, results_to_detail
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import ResolutionFailed, apply_on_error
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import resolve
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.detail import results_from_detail, results_to_detail
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import ResolutionFailed, apply_on_error
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.resolve import resolve
 
 pytestmark = pytest.mark.integration
 

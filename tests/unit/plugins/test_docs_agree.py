@@ -28,13 +28,12 @@ from ansible_collections.meshguard.egress.plugins.doc_fragments import (
     ruleset,
 )
 from ansible_collections.meshguard.egress.plugins.lookup import resolve as resolve_lookup
-from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import BUILT_IN, KEPT
 from ansible_collections.meshguard.egress.plugins.module_utils._addresses import (
     COLLAPSE_CHOICES,
     DEFAULT_BROADEST,
     AggregateOptions,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._ambient_spec import DATAPLANES, SIDECAR, WAYPOINT_KEYS
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.spec import DATAPLANES, SIDECAR, WAYPOINT_KEYS
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     ADDRESSES,
     AGGREGATION,
@@ -44,21 +43,22 @@ from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RESOLVER,
     RULESET,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import FAMILY_CHOICES, ResolverOptions
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_anchors import ROOT_ANCHORS
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import DEFAULT_MODE as DNSSEC_DEFAULT
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import MODES as DNSSEC_MODES
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import FAMILY_CHOICES, ResolverOptions
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.anchors import ROOT_ANCHORS
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.policy import DEFAULT_MODE as DNSSEC_DEFAULT
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.policy import MODES as DNSSEC_MODES
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.spec import (
     DEFAULT_NAMESPACE as GATEWAY_NAMESPACE,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import (
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.spec import (
     DEFAULT_PORTS,
     DEFAULT_SELECTOR,
     GATEWAY_KEYS,
     PORTS_KEYS,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import DEFAULT_SERVICE as GATEWAY_SERVICE
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_spec import MODES as GATEWAY_MODES
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.spec import DEFAULT_SERVICE as GATEWAY_SERVICE
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.spec import MODES as GATEWAY_MODES
 from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
     AMBIENT_CIDRS,
     AMBIENT_MINIMUM,
@@ -67,7 +67,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions i
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import text as version_text
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import APIS, DEFAULT_API
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import DEFAULT_ON_ERROR, ON_ERROR_CHOICES
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import BUILT_IN, KEPT
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR, STATES
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import DEFAULT_RETAIN
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import DEFAULT_NAMESPACE, LAYOUTS

@@ -28,8 +28,8 @@ import dns.rrset
 import dns.zone
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_engine import Engine, Pause, Send
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import ResolverOptions, parse_nameserver
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.engine import Engine, Pause, Send
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import ResolverOptions, parse_nameserver
 
 NS = "127.0.0.1:53"
 SOA = "@ SOA ns.test. hostmaster.test. 1 3600 600 86400 300\n@ NS ns.test.\n"

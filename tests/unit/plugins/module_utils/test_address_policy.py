@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import (
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import (
     BUILT_IN,
     CLUSTER,
     INTERNAL,

@@ -19,21 +19,21 @@ import yaml
 from test_gateway import GATEWAY_CEL_RULES
 from test_render import CEL_RULES, DNS1123_LABEL, load_istio_schemas, schema_problems
 
-from ansible_collections.meshguard.egress.plugins.module_utils._ambient_cluster import (
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.cluster import (
     admits,
     selects,
     waypoint_problems,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._ambient_spec import Waypoint
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.spec import Waypoint
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.plan import UNCHANGED, make_plan, with_hash
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_WAYPOINT, run
-from ansible_collections.meshguard.egress.plugins.module_utils._guardrail import guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
     AMBIENT_CIDRS,
     MAX_EXPANDED_ADDRESSES,
     NEWEST,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
-from ansible_collections.meshguard.egress.plugins.module_utils._plan import UNCHANGED, make_plan, with_hash
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.guardrail import guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
 from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     RenderError,

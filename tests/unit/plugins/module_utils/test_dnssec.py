@@ -21,7 +21,7 @@ import dns.rrset
 import pytest
 from dnssec_world import Key, Resolver, World
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_anchors import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.anchors import (
     ROOT_ANCHORS,
     parse_trust_anchors,
 )

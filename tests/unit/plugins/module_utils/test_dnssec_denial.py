@@ -17,7 +17,7 @@ import dns.name
 import dns.rdata
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_denial import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.denial import (
     NOT_A_CUT,
     UNSIGNED_CUT,
     Proofs,

@@ -16,9 +16,9 @@ import datetime
 import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects, refused_answers
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import HostResult
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_anchors import parse_trust_anchors
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.anchors import parse_trust_anchors
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.policy import (
     Unproven,
     judge,
     parse_mode,
@@ -26,13 +26,17 @@ from ansible_collections.meshguard.egress.plugins.module_utils._dnssec_policy im
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError, OptionError
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
-from ansible_collections.meshguard.egress.plugins.module_utils._report import report_data, report_lines, report_markdown
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability.report import (
+    report_data,
+    report_lines,
+    report_markdown,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import (
     ClusterInput,
     check_clusters,
     resolution_key,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import judge as judge_run
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import judge as judge_run
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import (
     changes,
     dump,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._execute import DELETE_ATTEMPTS, delete_if_still_owned
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import KubeError
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.execute import (
+    DELETE_ATTEMPTS,
+    delete_if_still_owned,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import OWNER_LABEL, OWNER_VALUE, SET_LABEL
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import KubeError
 
 
 def obj(version: int, set_name: str = "shop") -> dict:

@@ -20,10 +20,10 @@ from test_render import CEL_RULES, DNS1123_LABEL, load_istio_schemas, schema_pro
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import refused_answers
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_GATEWAY, run
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_ports import GATEWAY_PORTS_ANNOTATION, assign
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_render import GatewayView
-from ansible_collections.meshguard.egress.plugins.module_utils._guardrail import guardrail_objects
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.ports import GATEWAY_PORTS_ANNOTATION, assign
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.render import GatewayView
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.guardrail import guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
 from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     RenderError,

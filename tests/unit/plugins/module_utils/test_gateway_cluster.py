@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_cluster import GatewayCheckError, read_gateway
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import Resource
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.cluster import GatewayCheckError, read_gateway
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import GATEWAY
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import Resource
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 
 NAMESPACES = Resource("v1", "Namespace", "namespaces", False)

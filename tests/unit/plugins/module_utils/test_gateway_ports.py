@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._gateway_ports import (
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.ports import (
     annotation_value,
     assign,
     parse_annotation,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import CLUSTER, AddressPolicy, Range
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
-from ansible_collections.meshguard.egress.plugins.module_utils._guardrail import cel_string, guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import ADMISSION_BINDING, ADMISSION_POLICY, KINDS
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.guardrail import cel_string, guardrail_objects
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, AddressPolicy, Range
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
 

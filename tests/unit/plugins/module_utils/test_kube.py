@@ -13,8 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import CONNECTION, connection_options
-from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import (
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import (
     ConnectionOptions,
     KubeClient,
     KubeError,
@@ -26,6 +25,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._kube import (
     proxy_headers,
     yaml_safe_json,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
 
 
 @given(st.text())

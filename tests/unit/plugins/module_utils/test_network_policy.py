@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._network_policy import allowances
+from ansible_collections.meshguard.egress.plugins.module_utils._proxy.network_policy import allowances
 from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 

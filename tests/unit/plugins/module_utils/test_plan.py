@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-from ansible_collections.meshguard.egress.plugins.module_utils._plan import (
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.plan import (
     HASH_ANNOTATION,
     clean,
     contains,

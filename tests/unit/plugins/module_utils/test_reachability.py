@@ -10,9 +10,14 @@ import netaddr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.meshguard.egress.plugins.module_utils._reachability import Grant, _Answered, change, grants
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability.model import (
+    Grant,
+    _Answered,
+    change,
+    grants,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._reachability.report import report_data, report_lines
 from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
-from ansible_collections.meshguard.egress.plugins.module_utils._report import report_data, report_lines
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 
 PG = {"name": "pg", "hosts": ["198.51.100.0/28"], "ports": [{"number": 5432, "protocol": "TCP"}]}

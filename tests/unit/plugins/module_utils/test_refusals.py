@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.meshguard.egress.plugins.module_utils._address_policy import CLUSTER, Range
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import ResolutionFailed, lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_RANGES, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import ResolutionFailed, lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, Range
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import LAST_SEEN_ANNOTATION
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError

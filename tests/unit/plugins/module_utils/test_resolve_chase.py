@@ -18,13 +18,13 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_engine import Engine, Pause
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.engine import Engine, Pause
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import (
     Nameserver,
     ResolverOptions,
     parse_nameserver,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_transport import run_blocking
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.transport import run_blocking
 
 
 def rr(text):

@@ -13,21 +13,21 @@ from ansible_collections.meshguard.egress.plugins.module_utils._addresses import
     cidrs_of,
     merged_cidrs,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_detail import results_from_detail, results_to_detail
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_options import (
-    Nameserver,
-    ResolverOptions,
-    parse_nameserver,
-)
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import ERROR_TYPES, HostResult, ResolveError
-from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.detail import results_from_detail, results_to_detail
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import (
     ResolutionFailed,
     apply_on_error,
     lookup,
     on_error_policy,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._resolve import resolve
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import (
+    Nameserver,
+    ResolverOptions,
+    parse_nameserver,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.resolve import resolve
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import ERROR_TYPES, HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import TermError
 
 # --------------------------------------------------------------------------- nameservers

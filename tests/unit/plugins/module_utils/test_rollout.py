@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.meshguard.egress.plugins.module_utils._kube import ConnectionOptions, api_server_of
+from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import ConnectionOptions, api_server_of
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import (
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import (
     ClusterInput,
     check_clusters,
     judge,

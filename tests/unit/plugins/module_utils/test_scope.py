@@ -7,7 +7,11 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._scope import ScopeError, names_to_resolve, scoped
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope import (
+    ScopeError,
+    names_to_resolve,
+    scoped,
+)
 
 MONGO = {"name": "mongo", "hosts": ["mongo-0.db.test", "mongo-1.db.test"], "ports": [{"number": 27017}]}
 EU = {"name": "eu-reports", "hosts": ["reports.eu.test"], "ports": [{"number": 5432}], "clusters": ["eu"]}

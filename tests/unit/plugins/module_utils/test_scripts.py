@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_detail import (
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.detail import (
     results_from_detail,
     results_to_detail,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import HostResult
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._scripts import mixed_script_problem, shown, to_unicode
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import TermError, parse_term

@@ -9,7 +9,7 @@ import datetime
 import pytest
 import yaml
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dns_results import HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import (
     Change,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
-from ansible_collections.meshguard.egress.plugins.module_utils._scope import names_to_resolve
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope import names_to_resolve
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import parse_terms
 
