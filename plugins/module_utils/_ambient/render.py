@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Callable
 
-from .._gateway.render import source_rules
 from .._kinds import AUTHORIZATION_POLICY, ISTIO_NETWORKING, NETWORK_POLICY, SERVICE_ENTRY, WAYPOINT, Kind, api_version
 from .._names import object_name, set_object_name
+from .._proxy.authorization import source_rules
 from .._proxy.network_policy import NAMESPACE_NAME_LABEL, proxy_base_policy, proxy_policies
 from .._spec import RuleSet, Service
 from .spec import (

@@ -28,6 +28,7 @@ from .._kinds import (
     api_version,
 )
 from .._names import address_slug, object_name, set_object_name
+from .._proxy.authorization import source_rules
 from .._proxy.network_policy import TargetPort, proxy_base_policy, proxy_policies
 from .._spec import RuleSet, Service
 from .._terms import ip_text
@@ -318,16 +319,6 @@ def _gateway(svc: _Service, servers: list[dict[str, Any]], extra: dict[str, str]
 def _destination_rule(svc: _Service, subsets: list[dict[str, Any]]) -> dict[str, Any]:
     # Settings only in subsets: Istio merges the DestinationRules of one host per namespace by subsets.
     return svc.obj(DESTINATION_RULE, svc.name, svc.gateway.namespace, {"host": svc.gateway.host, "subsets": subsets})
-
-
-def source_rules(allowed_sources: Sequence[str]) -> list[dict[str, Any]]:
-    """An AuthorizationPolicy rule's ``from``: the namespaces, then the service accounts (``ns/name``)."""
-    namespaces = sorted(s for s in allowed_sources if "/" not in s)
-    accounts = sorted(s for s in allowed_sources if "/" in s)
-    sources = [{"source": {"namespaces": namespaces}}] if namespaces else []
-    # Istio's CRD: serviceAccounts cannot share a source with namespaces.
-    sources += [{"source": {"serviceAccounts": accounts}}] if accounts else []
-    return sources
 
 
 def _authorization_policy(svc: _Service) -> dict[str, Any]:

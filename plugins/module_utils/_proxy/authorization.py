@@ -1,0 +1,16 @@
+"""Who a proxy's AuthorizationPolicy admits: shared by every way out through a proxy (egress gateway, waypoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def source_rules(allowed_sources: Sequence[str]) -> list[dict[str, Any]]:
+    """An AuthorizationPolicy rule's ``from``: the namespaces, then the service accounts (``ns/name``)."""
+    namespaces = sorted(s for s in allowed_sources if "/" not in s)
+    accounts = sorted(s for s in allowed_sources if "/" in s)
+    sources = [{"source": {"namespaces": namespaces}}] if namespaces else []
+    # Istio's CRD: serviceAccounts cannot share a source with namespaces.
+    sources += [{"source": {"serviceAccounts": accounts}}] if accounts else []
+    return sources
