@@ -221,3 +221,20 @@ class Resolver:
                 assert isinstance(request, Send)
                 line.append((index, resolution, self.world.respond(request.query)))
         return results
+
+
+def world_of_test() -> World:
+    """test. (the anchor) delegating partner.test and cdn.test (signed) and plain.test (unsigned)."""
+    world = World()
+    world.add(
+        "partner.test",
+        "api A 192.0.2.10\napi AAAA 2001:db8::10\nv4only A 192.0.2.11\nalias CNAME edge.cdn.test.\n"
+        "out CNAME www.plain.test.\n*.wild A 192.0.2.20\nreal.wild A 192.0.2.21\ntxt TXT hello\n",
+    )
+    world.add("cdn.test", "edge A 198.51.100.7\n")
+    world.add("plain.test", "www A 203.0.113.9\n", signed=False)
+    world.add(
+        "test",
+        "ns A 127.0.0.1\npartner NS ns.test.\ncdn NS ns.test.\nplain NS ns.test.\n",
+    )
+    return world

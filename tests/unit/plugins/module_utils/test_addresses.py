@@ -14,8 +14,14 @@ from ansible_collections.meshguard.egress.plugins.module_utils._addresses import
     AggregationError,
     Block,
     aggregate,
+    blocks_of,
+    cidrs_of,
+    merged_cidrs,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import DNS_NX as NX
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import DNS_OK as OK
 
 
 def blocks(*cidrs, widen=False):
@@ -234,3 +240,26 @@ def test_no_output_block_is_broader_than_the_guard(cidrs, v4_limit, v6_limit):
     assert covered(result) == covered(fine)
     assert all(netaddr.IPNetwork(c).prefixlen >= (v4_limit if ":" not in c else v6_limit) for c in result)
     assert aggregate(blocks(*result), options) == result
+
+
+def test_blocks_of_each_kind():
+    assert [b.cidr for b in blocks_of(OK)] == ["192.0.2.7", "2001:db8::7"]
+    assert all(b.widen and "db.example.com" in b.source for b in blocks_of(OK))
+    assert blocks_of(NX) == []
+    assert [(b.cidr, b.widen) for b in blocks_of(HostResult("10.0.0.0/24", kind="network"))] == [("10.0.0.0/24", False)]
+
+
+def test_cidrs_of_and_merged_cidrs_leave_failed_hosts_out():
+    cidrs = cidrs_of([OK, NX], AggregateOptions(ipv4_prefix=24))
+    assert cidrs[0] == ("192.0.2.0/24", "2001:db8::7/128")
+    assert cidrs[1] == ()
+    assert merged_cidrs([OK, NX], AggregateOptions(ipv4_prefix=24)) == ["192.0.2.0/24", "2001:db8::7/128"]
+
+
+def test_cidrs_of_reports_every_guard_violation():
+    wide = AggregateOptions(ipv4_prefix=8, broadest_ipv4=16)
+    other = HostResult(host="b.example.com", addresses=("198.51.100.1",))
+    with pytest.raises(AggregationError) as caught:
+        cidrs_of([OK, other], wide)
+    assert len(caught.value.problems) == 2
+    assert "192.0.0.0/8 (from 192.0.2.7 of db.example.com, widened by ipv4_prefix)" in str(caught.value)

@@ -21,8 +21,12 @@ from ansible_collections.meshguard.egress.plugins.module_utils._names import (
     set_object_name,
     user_name_problem,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
+from ansible_collections.meshguard.egress.plugins.module_utils._render import (
+    ServiceAddresses,
+    render,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import DNS1123_LABEL
 
 # A set or service name as validation takes it: a DNS-1123 label without "--".
 _label = st.from_regex(r"\A[a-z0-9]([a-z0-9]|-(?=[a-z0-9])){0,62}\Z").filter(lambda s: SEPARATOR not in s)
@@ -175,3 +179,49 @@ def test_writers_are_checked_as_kubernetes_user_names(writer, problem):
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+# --- names ------------------------------------------------------------------------
+
+
+def test_short_names_are_readable():
+    assert object_name("payments", "mongo") == "payments--mongo"
+    assert object_name("payments", "mongo", address_slug("192.0.2.16/28")) == "payments--mongo--192-0-2-16-28"
+    assert address_slug("2001:db8::10/128") == "2001-db8--10-128"
+
+
+def test_long_names_are_cut_with_a_stable_hash():
+    name = object_name("a" * 40, "b" * 40)
+    # A literal: the name must never change between releases, or objects would be re-created.
+    assert name == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa--bbbbbbbbbb-15d169e229"
+    assert len(name) == 63
+
+
+def test_names_up_to_63_characters_are_not_hashed():
+    assert object_name("a" * 30, "b" * 31) == "a" * 30 + "--" + "b" * 31
+    assert len(object_name("a" * 30, "b" * 32)) == 63
+    assert object_name("a" * 30, "b" * 32) != "a" * 30 + "--" + "b" * 31
+
+
+def test_long_names_that_differ_only_at_the_end_stay_distinct():
+    assert object_name("a" * 63, "b" * 62 + "1") != object_name("a" * 63, "b" * 62 + "2")
+
+
+LABEL_PART = st.from_regex(r"\A[a-z0-9]([a-z0-9]|-(?!-)){0,61}[a-z0-9]\Z").filter(lambda s: "--" not in s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(set_name=LABEL_PART, service=LABEL_PART, suffix=st.sampled_from(["", "2", "10-0-0-0-24", "2001-db8---32"]))
+def test_every_name_is_a_dns1123_label_within_63(set_name, service, suffix):
+    parts = [set_name, service] + ([suffix] if suffix else [])
+    name = object_name(*parts)
+    assert len(name) <= 63
+    assert DNS1123_LABEL.match(name)
+    assert name == object_name(*parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.tuples(LABEL_PART, LABEL_PART), b=st.tuples(LABEL_PART, LABEL_PART))
+def test_two_sets_never_share_a_name(a, b):
+    if a != b:
+        assert object_name(*a) != object_name(*b)

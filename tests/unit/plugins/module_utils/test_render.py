@@ -31,17 +31,13 @@ from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     render,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import (
+    DNS1123_LABEL,
+    load_istio_schemas,
+    schema_problems,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
-ROOT = Path(__file__).resolve().parents[4]
-# Istio's CRDs as the local clusters install them: from the pinned istio.io/api
-# Go module, cached by `make units` (tools/clusters.py crds). The bundle in
-# ../shared (outside the repository) is the fallback.
-CRD_BUNDLES = [
-    *sorted((ROOT / ".cache" / "istio").glob("*/crds.yaml")),
-    ROOT.parent / "shared" / "istio" / "crd-all.gen.yaml",
-]
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 MONGO = {
     "name": "mongo",
@@ -435,52 +431,6 @@ def test_static_render_needs_endpoint_addresses_inside_the_cidrs():
         render(ruleset, {"partner": ServiceAddresses(cidrs=("192.0.2.130/32",), ips=("192.0.2.1", "192.0.2.130"))})
 
 
-# --- names ------------------------------------------------------------------------
-
-
-def test_short_names_are_readable():
-    assert object_name("payments", "mongo") == "payments--mongo"
-    assert object_name("payments", "mongo", address_slug("192.0.2.16/28")) == "payments--mongo--192-0-2-16-28"
-    assert address_slug("2001:db8::10/128") == "2001-db8--10-128"
-
-
-def test_long_names_are_cut_with_a_stable_hash():
-    name = object_name("a" * 40, "b" * 40)
-    # A literal: the name must never change between releases, or objects would be re-created.
-    assert name == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa--bbbbbbbbbb-15d169e229"
-    assert len(name) == 63
-
-
-def test_names_up_to_63_characters_are_not_hashed():
-    assert object_name("a" * 30, "b" * 31) == "a" * 30 + "--" + "b" * 31
-    assert len(object_name("a" * 30, "b" * 32)) == 63
-    assert object_name("a" * 30, "b" * 32) != "a" * 30 + "--" + "b" * 31
-
-
-def test_long_names_that_differ_only_at_the_end_stay_distinct():
-    assert object_name("a" * 63, "b" * 62 + "1") != object_name("a" * 63, "b" * 62 + "2")
-
-
-LABEL_PART = st.from_regex(r"\A[a-z0-9]([a-z0-9]|-(?!-)){0,61}[a-z0-9]\Z").filter(lambda s: "--" not in s)
-
-
-@settings(max_examples=200, deadline=None)
-@given(set_name=LABEL_PART, service=LABEL_PART, suffix=st.sampled_from(["", "2", "10-0-0-0-24", "2001-db8---32"]))
-def test_every_name_is_a_dns1123_label_within_63(set_name, service, suffix):
-    parts = [set_name, service] + ([suffix] if suffix else [])
-    name = object_name(*parts)
-    assert len(name) <= 63
-    assert DNS1123_LABEL.match(name)
-    assert name == object_name(*parts)
-
-
-@settings(max_examples=200, deadline=None)
-@given(a=st.tuples(LABEL_PART, LABEL_PART), b=st.tuples(LABEL_PART, LABEL_PART))
-def test_two_sets_never_share_a_name(a, b):
-    if a != b:
-        assert object_name(*a) != object_name(*b)
-
-
 def test_names_include_the_set_so_two_sets_do_not_collide():
     data, addresses = CASES["per_service"]
     first = {o["metadata"]["name"] for o in render(validate_ruleset(data), addresses) if o["kind"] == "ServiceEntry"}
@@ -536,106 +486,9 @@ def test_input_order_does_not_change_the_output(random, case):
     assert yaml.safe_dump(rendered, sort_keys=False) == yaml.safe_dump(render_case(case), sort_keys=False)
 
 
-# --- Istio's CRD schemas --------------------------------------------------------------
-
-# Python versions of the CEL rules (x-kubernetes-validations) Istio puts on the
-# fields this collection writes, keyed by Istio's message. A rule met on a
-# rendered field without a translation here fails the test.
-CEL_RULES = {
-    "only one of WorkloadSelector or Endpoints can be set": lambda n: (
-        not ("workloadSelector" in n and "endpoints" in n)
-    ),
-    "CIDR addresses are allowed only for NONE/STATIC resolution types": lambda n: (
-        not (any("/" in a for a in n.get("addresses", [])) and n.get("resolution", "NONE") not in ("STATIC", "NONE"))
-    ),
-    "NONE mode cannot set endpoints": lambda n: n.get("resolution", "NONE") != "NONE" or "endpoints" not in n,
-    "DNS_ROUND_ROBIN mode cannot have multiple endpoints": lambda n: (
-        n.get("resolution", "") != "DNS_ROUND_ROBIN" or len(n.get("endpoints", [])) <= 1
-    ),
-    "hostname cannot be wildcard": lambda n: n != "*",
-    "port number cannot be duplicated": lambda n: len({p["number"] for p in n}) == len(n),
-    "port must be between 1-65535": lambda n: 0 < n <= 65535,
-    "Address is required": lambda n: "address" in n or "network" in n,
-    "UDS may not include ports": lambda n: not n.get("address", "").startswith("unix://") or "ports" not in n,
-    "UDS must be an absolute path or abstract socket": lambda n: not n.startswith("unix://") or n[7:8] in ("/", "@"),
-    "UDS may not be a dir": lambda n: not (n.startswith("unix://") and n.endswith("/")),
-}
-TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
-
-
-def schema_problems(value, schema, path=""):
-    """The subset of OpenAPI v3 + Kubernetes extensions that the API server checks on these fields."""
-    problems = []
-    kind = schema.get("type")
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return [f"{path}: expected integer, got {value!r}"]
-    elif kind in TYPES and not isinstance(value, TYPES[kind]):
-        return [f"{path}: expected {kind}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{path}: {value!r} not in {schema['enum']}")
-    for key, check in (
-        ("maxLength", lambda limit: len(value) <= limit),
-        ("maxItems", lambda limit: len(value) <= limit),
-        ("minItems", lambda limit: len(value) >= limit),
-        ("maxProperties", lambda limit: len(value) <= limit),
-        ("minimum", lambda limit: value >= limit),
-        ("maximum", lambda limit: value <= limit),
-    ):
-        if key in schema and not check(schema[key]):
-            problems.append(f"{path}: violates {key} {schema[key]}")
-    for rule in schema.get("x-kubernetes-validations", []):
-        message = rule["message"]
-        if message not in CEL_RULES:
-            problems.append(f"{path}: CEL rule {message!r} has no Python translation in this test")
-        elif not CEL_RULES[message](value):
-            problems.append(f"{path}: {message}")
-    if kind == "object":
-        for required in schema.get("required", []):
-            if required not in value:
-                problems.append(f"{path}: missing required field {required!r}")
-        properties = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            if key in properties:
-                problems += schema_problems(item, properties[key], f"{path}.{key}" if path else key)
-            elif isinstance(extra, dict):
-                problems += schema_problems(item, extra, f"{path}[{key!r}]")
-            elif not schema.get("x-kubernetes-preserve-unknown-fields"):
-                # The API server would prune it, and the next comparison would differ.
-                problems.append(f"{path}: unknown field {key!r}")
-    if kind == "array":
-        keys = schema.get("x-kubernetes-list-map-keys")
-        if keys:
-            seen = [tuple(item.get(k) for k in keys) for item in value]
-            if len(seen) != len(set(seen)):
-                problems.append(f"{path}: duplicate list-map keys {keys}")
-        for index, item in enumerate(value):
-            problems += schema_problems(item, schema.get("items", {}), f"{path}[{index}]")
-    return problems
-
-
 @pytest.fixture(scope="module")
 def istio_schemas():
     return load_istio_schemas()
-
-
-def load_istio_schemas():
-    """(apiVersion, kind) -> the openAPIV3Schema of Istio's CRDs."""
-    found = [path for path in CRD_BUNDLES if path.exists()]
-    if not found:
-        pytest.fail("Istio's CRDs are missing: run `make units`, which fetches them (tools/clusters.py crds)")
-    bundle = found[0]
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    schemas = {}
-    with bundle.open() as stream:
-        for crd in yaml.load_all(stream, Loader=loader):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            for version in crd["spec"]["versions"]:
-                key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
-                schemas[key] = version["schema"]["openAPIV3Schema"]
-    return schemas
 
 
 def rendered_istio_objects():

@@ -18,8 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
-from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import ResolutionFailed, lookup
-from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_RANGES, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, Range
@@ -233,31 +232,6 @@ def test_rendered_state_says_the_cluster_ranges_were_not_checked():
     result = run(Settings(spec=spec, state="rendered"), None)
     assert result["warnings"][0] == NO_CLUSTER_RANGES
     assert result["refused"] == []
-
-
-def test_the_lookup_refuses_literals_before_any_query_and_applies_its_options():
-    with pytest.raises(MeshguardError) as caught:
-        lookup(["127.0.0.1", "::ffff:10.0.0.1", "192.0.2.1"], resolver={"nameservers": ["192.0.2.53"], "lifetime": 0.1})
-    assert str(caught.value).startswith("127.0.0.1 (written as given): 127.0.0.1 is in 127.0.0.0/8, loopback")
-    assert "::ffff:10.0.0.1 (written as given): ::ffff:10.0.0.1 is in ::ffff:0:0/96, IPv4-mapped" in str(caught.value)
-    with pytest.raises(
-        MeshguardError, match=r"192\.0\.2\.1 is in 192\.0\.2\.0/24, internal range \(internal_ranges\[0\]\)"
-    ):
-        lookup(["192.0.2.1"], internal_ranges=["192.0.2.0/24"])
-    assert lookup(["192.0.2.1"], internal_ranges=["192.0.2.0/24"], allow_ranges=["192.0.2.0/28"])[0] == ["192.0.2.1/32"]
-    with pytest.raises(MeshguardError, match=r"allow_ranges\[0\]: invalid term"):
-        lookup(["192.0.2.1"], allow_ranges=["nope..test"])
-
-
-def test_resolution_failed_says_which_hosts_were_refused():
-    failed = [
-        HostResult("a.test", error=ResolveError("NXDOMAIN", "a.test: does not exist")),
-        HostResult("b.test", addresses=("127.0.0.1",), error=ResolveError("FORBIDDEN_ADDRESS", "host b.test ...")),
-    ]
-    assert str(ResolutionFailed(failed)) == (
-        "DNS resolution failed for 1 host(s): NXDOMAIN: a.test: does not exist; "
-        "1 host(s) answered addresses egress rules never allow: FORBIDDEN_ADDRESS: host b.test ..."
-    )
 
 
 # --------------------------------------------------------------------------- property tests

@@ -16,9 +16,9 @@ from ansible_collections.meshguard.egress.plugins.module_utils._reachability.mod
     change,
     grants,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._reachability.report import report_data, report_lines
 from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import reachability_grant as grant
 
 PG = {"name": "pg", "hosts": ["198.51.100.0/28"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 MONGO = {"name": "mongo", "hosts": ["mongo.example.test"], "ports": [{"number": 27017, "protocol": "MONGO"}]}
@@ -72,10 +72,6 @@ def test_a_retained_address_is_a_grant_of_its_own_with_its_expiry():
     ]
 
 
-def grant(destination, **extra):
-    return Grant("shop", ("shop",), "pg", destination, 5432, "TCP", "direct", **extra)
-
-
 def test_a_growing_block_adds_the_new_half_and_a_shrinking_one_removes_it():
     grown = change([grant("198.51.100.0/28")], [grant("198.51.100.0/27")])
     assert ([g.destination for g in grown.added], grown.removed, grown.unchanged) == (["198.51.100.16/28"], (), 0)
@@ -99,22 +95,6 @@ def test_an_address_that_becomes_retained_is_shown_with_its_new_state():
     result = change([grant("192.0.2.10/31")], [grant("192.0.2.10"), grant("192.0.2.11", retained_until="T")])
     assert [(g.destination, g.retained_until) for g in result.added] == [("192.0.2.11", "T")]
     assert (result.removed, result.unchanged) == ((), 1)
-
-
-def test_the_report_groups_one_change_of_many_clusters_into_one_line():
-    item = grant("192.0.2.12", hosts=("mongo-2.example.test",)).as_dict()
-    outcome = {"failed": False, "reachability": {"added": [item], "removed": [], "unchanged": 4}}
-    hosts = [f"c{i}" for i in range(5)]
-    data = report_data("s", check_mode=True, outcomes=dict.fromkeys(hosts, outcome), hosts=hosts, resolution={})
-    lines = report_lines(data)
-    assert lines == [
-        "reachability of set s on 5 cluster(s), check mode: nothing was written:",
-        "+ shop -> 192.0.2.12:5432 TCP  pg direct (mongo-2.example.test)  every cluster (5)",
-        "unchanged: 4 grant(s) on every cluster",
-    ]
-    some = {h: (outcome if h != "c4" else {"failed": True}) for h in hosts}
-    lines = report_lines(report_data("s", check_mode=False, outcomes=some, hosts=hosts, resolution={}))
-    assert lines[1].endswith("4 clusters (c0, c1, c2, ...)") and lines[-1] == "not known, the run failed there: c4"
 
 
 def test_the_host_names_of_a_block_are_those_whose_answers_fall_in_it():

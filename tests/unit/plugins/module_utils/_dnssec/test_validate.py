@@ -18,31 +18,14 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
 import dns.rrset
-import pytest
-from dnssec_world import Key, Resolver, World
 
-from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.anchors import (
-    ROOT_ANCHORS,
-    parse_trust_anchors,
+from ansible_collections.meshguard.egress.plugins.module_utils._dnssec.anchors import parse_trust_anchors
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.dnssec_world import (
+    Key,
+    Resolver,
+    World,
+    world_of_test,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._errors import OptionError
-
-
-def world_of_test() -> World:
-    """test. (the anchor) delegating partner.test and cdn.test (signed) and plain.test (unsigned)."""
-    world = World()
-    world.add(
-        "partner.test",
-        "api A 192.0.2.10\napi AAAA 2001:db8::10\nv4only A 192.0.2.11\nalias CNAME edge.cdn.test.\n"
-        "out CNAME www.plain.test.\n*.wild A 192.0.2.20\nreal.wild A 192.0.2.21\ntxt TXT hello\n",
-    )
-    world.add("cdn.test", "edge A 198.51.100.7\n")
-    world.add("plain.test", "www A 203.0.113.9\n", signed=False)
-    world.add(
-        "test",
-        "ns A 127.0.0.1\npartner NS ns.test.\ncdn NS ns.test.\nplain NS ns.test.\n",
-    )
-    return world
 
 
 def resolver(world: World, *anchors: str, **options) -> Resolver:
@@ -452,47 +435,3 @@ def test_a_failed_key_query_is_bogus_and_asked_again_for_the_next_name():
     again = r.resolve("api.partner.test")[0]
     assert first.dnssec == "bogus" and "DNSKEY query for test failed: REFUSED" in first.dnssec_reason
     assert again.dnssec == "secure"
-
-
-# --------------------------------------------------------------------------- anchors
-
-
-def test_the_shipped_root_anchors_are_the_iana_ksks():
-    anchors = parse_trust_anchors(None)
-    (root,) = anchors.anchors
-    assert root.zone == dns.name.root
-    assert sorted(d.key_tag for d in root.ds) == [20326, 38696]
-    assert anchors.texts == ROOT_ANCHORS
-
-
-def test_root_stands_for_the_shipped_anchors_next_to_a_partners():
-    world = world_of_test()
-    anchors = parse_trust_anchors(["root", world.anchor("partner.test") + "\n; its SHA-384 digest would go here"])
-    assert sorted(a.zone.to_text() for a in anchors.anchors) == [".", "partner.test."]
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        (["partner.test. A 192.0.2.1"], "trust_anchors[0]: 'partner.test. A 192.0.2.1': only DS and DNSKEY records"),
-        (["x. DS 1 13 9 00"], "digest type 9 is not supported"),
-        (["x. DS 1 3 2 " + "00" * 32], "algorithm 3 is not supported"),
-        (["x. DNSKEY 256 3 13 garbage!"], "not a valid DNSKEY record"),
-        ([""], "trust_anchors[0]: empty"),
-        ([42], "trust_anchors[0]: expected a DS or DNSKEY record as text, got int"),
-        ("not a list", "'not a list': only DS and DNSKEY records"),
-    ],
-)
-def test_bad_anchors_are_refused_with_the_item_named(value, message):
-    with pytest.raises(OptionError, match=None) as caught:
-        parse_trust_anchors(value)
-    assert message in str(caught.value)
-
-
-def test_a_revoked_or_non_zone_dnskey_is_not_an_anchor():
-    key = Key.make(flags=257 | 0x80).dnskey
-    with pytest.raises(OptionError, match="revoked"):
-        parse_trust_anchors([f"x. DNSKEY {key.to_text()}"])
-    plain = Key.make(flags=0).dnskey
-    with pytest.raises(OptionError, match="not a zone key"):
-        parse_trust_anchors([f"x. DNSKEY {plain.to_text()}"])

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_gateway import GATEWAY_CEL_RULES
-from test_render import CEL_RULES, DNS1123_LABEL, load_istio_schemas, schema_problems
 
 from ansible_collections.meshguard.egress.plugins.module_utils._ambient.cluster import (
     admits,
-    selects,
-    waypoint_problems,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._ambient.spec import Waypoint
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.plan import UNCHANGED, make_plan, with_hash
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_WAYPOINT, run
 from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
-    AMBIENT_CIDRS,
-    MAX_EXPANDED_ADDRESSES,
     NEWEST,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
@@ -41,11 +34,21 @@ from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     render,
     rendered_kinds,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset, with_dataplanes
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, with_dataplanes
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import AMBIENT_PG as PG
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import AMBIENT_WAYPOINT as WAYPOINT
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import (
+    CEL_RULES,
+    DNS1123_LABEL,
+    GATEWAY_CEL_RULES,
+    load_istio_schemas,
+    schema_problems,
+)
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import ambient_auto as auto
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import ambient_errors as errors
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import ambient_ruleset as ruleset
 
-FILES = Path(__file__).parent / "files"
-WAYPOINT = {"name": "egress-waypoint", "namespace": "istio-egress"}
-PG = {"name": "payments-db", "hosts": ["198.51.100.0/28"], "ports": [{"number": 5432, "protocol": "TCP"}]}
+FILES = Path(__file__).parents[1] / "files"
 PG_ADDRESSES = ServiceAddresses(cidrs=("198.51.100.0/28",))
 MONGO = {
     "name": "orders-mongo",
@@ -55,19 +58,6 @@ MONGO = {
 }
 MONGO_ADDRESSES = ServiceAddresses(cidrs=("203.0.113.10/31",), sources=("mongo.db.example.com",))
 ADDRESSES = {"payments-db": PG_ADDRESSES, "orders-mongo": MONGO_ADDRESSES}
-
-
-def ruleset(*services, **extra):
-    spec = {"set": "egress", "namespace": "shop", "dataplane": "ambient", "waypoint": dict(WAYPOINT)}
-    spec.update(extra)
-    spec["services"] = [copy.deepcopy(s) for s in services]
-    return validate_ruleset(spec)
-
-
-def errors(*services, **extra):
-    with pytest.raises(SpecError) as caught:
-        ruleset(*services, **extra)
-    return caught.value.errors
 
 
 def of(objects, kind, namespace=None):
@@ -206,13 +196,6 @@ def test_export_to_warns_that_ztunnel_ignores_it():
     assert NO_CLUSTER_WAYPOINT in result["warnings"]
 
 
-# --- a set over both kinds of namespace (dataplane auto) -------------------------------------------------
-
-
-def auto(*services, ambient=(), **extra):
-    return with_dataplanes(ruleset(*services, dataplane="auto", **extra), ambient)
-
-
 def test_auto_renders_each_namespace_as_its_label_says():
     rules = auto(PG, MONGO, ambient=["orders"])
     objects = render(rules, ADDRESSES)
@@ -241,88 +224,12 @@ def test_switching_a_namespace_replaces_the_service_entry_before_removing_the_ol
     plan = make_plan([with_hash(o) for o in ambient], live, [])
     actions = {(c.action, c.obj["kind"]) for c in plan.changes}
     assert {("create", "ServiceEntry"), ("delete", "ServiceEntry"), ("create", "AuthorizationPolicy")} <= actions
-    # The old object goes only after every write (deletes are the last phase, _execute.execute).
-
-
-def test_registry_only_for_an_ambient_namespace_says_why_and_what_instead():
-    with pytest.raises(SpecError) as caught:
-        auto(PG, registry_only=["shop", "orders"], ambient=["shop"])
-    assert caught.value.errors == [
-        "registry_only[0] 'shop': the namespace is in ambient mode; ztunnel ignores Sidecar and REGISTRY_ONLY "
-        "(istio/istio#54281). Bind the services to a waypoint (waypoint: ...) with allowed_sources, and use "
-        "network_policy to block direct egress"
-    ]
-    # With dataplane ambient every namespace of the set is ambient: refused before any request.
-    (error,) = errors(PG, registry_only=["shop"])
-    assert error.startswith("registry_only[0] 'shop': the namespace is in ambient mode")
-
-
-def test_allowed_sources_in_a_sidecar_namespace_without_the_gateway_is_refused():
-    with pytest.raises(SpecError) as caught:
-        auto(dict(PG, allowed_sources=["shop"]), ambient=["orders"])
-    (error,) = caught.value.errors
-    assert error == (
-        "services[0] 'payments-db': allowed_sources: can only be enforced by the egress gateway (the rule set's "
-        "egress_gateway) or, in an ambient namespace (dataplane), by the waypoint, and namespace 'shop' is not in "
-        "ambient mode"
-    )
-
-
-def test_an_auto_set_without_ambient_namespaces_needs_no_waypoint():
-    rules = with_dataplanes(ruleset(PG, dataplane="auto", waypoint=None), [])
-    assert not rules.has_ambient
-    with pytest.raises(SpecError) as caught:
-        with_dataplanes(ruleset(PG, dataplane="auto", waypoint=None), ["shop"])
-    assert caught.value.errors[0].startswith("waypoint: is required for the ambient namespaces (shop)")
 
 
 def test_auto_cannot_be_rendered_without_a_cluster():
     spec = {"set": "egress", "dataplane": "auto", "waypoint": WAYPOINT, "services": [PG]}
     with pytest.raises(SpecError, match=r"dataplane auto reads each namespace's istio\.io/dataplane-mode label"):
         run(Settings(spec=spec, state="rendered"), None)
-
-
-# --- input errors --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        ({"waypoint": None}, "waypoint: is required for the ambient namespaces (shop)"),
-        ({"dataplane": "sidecar"}, "waypoint: is ambient mode's: only with dataplane ambient or auto"),
-        ({"dataplane": "kernel"}, "dataplane: must be one of sidecar, ambient, auto, got 'kernel'"),
-        ({"waypoint": {"namespace": "x"}}, "waypoint.name: is required"),
-        ({"waypoint": {"name": "w", "allowed_namespaces": ["a"]}}, "waypoint.allowed_namespaces: is the managed"),
-        ({"waypoint": {"name": "w", "manage": "yes"}}, "waypoint.manage: must be true or false"),
-        ({"waypoint": {"name": "w", "size": 1}}, "waypoint: unknown key 'size'"),
-        ({"istio_version": "2.0"}, "istio_version: must be an Istio 1.x version"),
-        ({"istio_version": "latest"}, "istio_version: must be an Istio version such as 1.31"),
-        ({"istio_version": "1.27"}, "istio_version: 1.27 is older than 1.28, the oldest Istio"),
-        ({"istio_version": "1.3"}, "an unquoted 1.30 in YAML reads as 1.3: quote it"),
-        ({"api": "config.istio.io/v1alpha2"}, "dataplane: the legacy EgressRule API"),
-    ],
-)
-def test_bad_ambient_options_name_the_field(extra, message):
-    assert any(message in error for error in errors(PG, **extra)), errors(PG, **extra)
-
-
-@pytest.mark.parametrize(
-    "label",
-    [
-        "istio.io/use-waypoint",
-        "istio.io/use-waypoint-namespace",
-        "istio.io/waypoint-for",
-        "istio.io/ingress-use-waypoint",
-        "istio.io/dataplane-mode",
-    ],
-)
-def test_labels_the_collection_owns_are_refused_in_every_mode(label):
-    (error,) = errors(dict(PG, labels={label: "x"}))
-    assert error == (
-        f"services[0] 'payments-db': labels: {label!r} is set by meshguard.egress (it binds ServiceEntries to the "
-        "waypoint or enrols workloads in ambient mode): use the rule set's dataplane and waypoint options"
-    )
-    assert errors(dict(PG, labels={label: "x"}), dataplane="sidecar", waypoint=None) == [error]
 
 
 def test_one_istio_revision_per_set_and_the_managed_waypoint_carries_it():
@@ -335,12 +242,6 @@ def test_one_istio_revision_per_set_and_the_managed_waypoint_carries_it():
     )
     objects = render(rules, ADDRESSES)
     assert {labels(o).get("istio.io/rev") for o in objects} == {"canary"}
-
-
-def test_an_ambient_service_cannot_go_through_the_egress_gateway():
-    (error,) = errors(PG, egress_gateway={})
-    assert error.startswith("services[0] 'payments-db': egress_gateway: namespace 'shop' is in ambient mode")
-    assert ruleset(dict(PG, egress_gateway=False), egress_gateway={}).services
 
 
 # --- Istio versions: CIDRs below 1.30 ------------------------------------------------------------------------
@@ -392,17 +293,6 @@ def test_one_address_or_block_per_service_entry_each_bound_and_with_its_own_poli
         assert all(len(p["spec"]["targetRefs"]) == 1 for p in of(objects, "AuthorizationPolicy"))
 
 
-def test_below_1_30_too_many_addresses_are_refused_before_anything_is_resolved():
-    (error,) = errors(dict(PG, hosts=["10.20.0.0/21"]), istio_version="1.29")
-    assert error == (
-        f"services[0] 'payments-db': hosts: hosts[0] 10.20.0.0/21 hold 2048 addresses; below Istio 1.30 ztunnel takes "
-        f"no CIDR blocks, so in ambient mode each address is listed on its own, at most {MAX_EXPANDED_ADDRESSES} per "
-        "service (istio_version 1.29): list narrower blocks, split the service, or target Istio 1.30 or later"
-    )
-    assert ruleset(dict(PG, hosts=["10.20.0.0/21"]))  # 1.30 and later take the block
-    assert AMBIENT_CIDRS == (1, 30)
-
-
 def test_below_1_30_a_block_widened_by_aggregation_is_refused_at_render():
     rules = ruleset(dict(PG, hosts=["db.example.com"]), istio_version="1.29")
     with pytest.raises(RenderError, match=r"2048 addresses after resolution and aggregation; below Istio 1.30"):
@@ -449,59 +339,6 @@ def test_status_written_by_istiod_is_not_a_change():
             listener.setdefault("allowedRoutes", {"namespaces": {"from": "Same"}})
     plan = make_plan(desired, live, [])
     assert {c.action for c in plan.changes} == {UNCHANGED}
-
-
-# --- the unmanaged waypoint's check ----------------------------------------------------------------------------
-
-READY = {
-    "metadata": {
-        "name": "egress-waypoint",
-        "namespace": "istio-egress",
-        "labels": {"istio.io/waypoint-for": "service"},
-    },
-    "spec": {"gatewayClassName": "istio-waypoint", "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]},
-}
-MINE = Waypoint("egress-waypoint", "istio-egress")
-
-
-def test_an_existing_waypoint_that_fits_has_no_problem():
-    assert waypoint_problems(MINE, READY, {"istio-egress": {}}) == []
-    everyone = copy.deepcopy(READY)
-    everyone["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
-    assert waypoint_problems(MINE, everyone, {"shop": {}, "orders": {}}) == []
-
-
-def test_a_waypoint_that_cannot_carry_the_set_lists_every_problem():
-    assert waypoint_problems(MINE, None, {})[0].startswith(
-        "the waypoint istio-egress/egress-waypoint (waypoint.name, waypoint.namespace) does not exist"
-    )
-    wrong = copy.deepcopy(READY)
-    wrong["spec"]["gatewayClassName"] = "istio"
-    wrong["metadata"]["labels"]["istio.io/waypoint-for"] = "workload"
-    assert waypoint_problems(MINE, wrong, {"shop": {}}) == [
-        "the waypoint istio-egress/egress-waypoint has gatewayClassName 'istio', not 'istio-waypoint'",
-        "the waypoint istio-egress/egress-waypoint is labelled istio.io/waypoint-for=workload: it takes no service "
-        "traffic (istiod wants service or all)",
-        "the waypoint istio-egress/egress-waypoint does not admit ServiceEntries from namespace 'shop' (its HBONE "
-        "listener's allowedRoutes): add the namespace to waypoint.allowed_namespaces of the set that manages it",
-    ]
-    no_hbone = copy.deepcopy(READY)
-    no_hbone["spec"]["listeners"] = [{"name": "http", "port": 80, "protocol": "HTTP"}]
-    assert waypoint_problems(MINE, no_hbone, {}) == [
-        "the waypoint istio-egress/egress-waypoint has no HBONE listener on port 15008"
-    ]
-
-
-def test_label_selectors_are_evaluated_as_kubernetes_does():
-    team = {"team": "db", "kubernetes.io/metadata.name": "shop"}
-    assert selects({}, team)
-    assert selects({"matchLabels": {"team": "db"}}, team)
-    assert not selects({"matchLabels": {"team": "web"}}, team)
-    assert selects({"matchExpressions": [{"key": "team", "operator": "In", "values": ["db", "x"]}]}, team)
-    assert not selects({"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["db"]}]}, team)
-    assert selects({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, team)
-    assert not selects({"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}, team)
-    assert not selects({"matchExpressions": [{"key": "team", "operator": "Gt", "values": ["1"]}]}, team)
 
 
 # --- CRD schemas -------------------------------------------------------------------------------------------
