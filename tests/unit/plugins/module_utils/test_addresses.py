@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Aggregation: examples, option validation, and properties checked with hypothesis."""
+"""Aggregation: examples, option validation, the blocks of a resolved host, and properties checked with
+hypothesis."""
 
 from __future__ import annotations
 

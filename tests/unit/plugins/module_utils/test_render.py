@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rendering: golden files, splitting, names, determinism, and Istio's CRD schemas.
+"""Rendering: golden files, splitting, determinism, and Istio's CRD schemas (the schema check itself is in
+helper.py, shared with the gateway's and ambient's tests; object names are in test_names.py).
 
 Golden files are compared as data. After a deliberate change, rewrite them with
 MESHGUARD_UPDATE_GOLDEN=1 (their header comments are kept), then review the

@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ambient mode: the input checks, what is rendered per namespace, the write order, and the CRD schemas.
+"""Ambient mode: what is rendered per namespace, the write order, and the CRD schemas (the input checks
+are in test_spec.py, the checks of a live waypoint in test_cluster.py).
 
 The objects must agree the way istiod joins them (the policy's targetRef is the
 ServiceEntry's object name in its namespace, the label names the waypoint, the
@@ -20,6 +21,14 @@ import yaml
 from ansible_collections.meshguard.egress.plugins.module_utils._ambient.cluster import (
     admits,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.render import (
+    ambient_export_to,
+    ambient_warnings,
+    base_network_policy_name,
+    waypoint_labels,
+    waypoint_objects,
+)
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.spec import Waypoint
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.plan import UNCHANGED, make_plan, with_hash
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_WAYPOINT, run
 from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
@@ -430,3 +439,49 @@ def test_address_retention_rewrites_the_service_entry_only():
     (policy,) = of(objects, "AuthorizationPolicy")
     assert entry["metadata"]["annotations"]["meshguard.egress/last-seen"] == '{"x":""}'
     assert "meshguard.egress/last-seen" not in policy["metadata"]["annotations"]
+
+
+# --- the ambient renderer's own functions ------------------------------------------------------------------
+
+
+def test_the_waypoint_labels_name_its_namespace_only_when_it_lives_elsewhere():
+    elsewhere = ruleset(PG).services[0]
+    assert waypoint_labels(elsewhere, Waypoint("egress-waypoint", "istio-egress")) == {
+        "istio.io/use-waypoint": "egress-waypoint",
+        "istio.io/use-waypoint-namespace": "istio-egress",
+    }
+    assert waypoint_labels(elsewhere, Waypoint("egress-waypoint", "shop")) == {
+        "istio.io/use-waypoint": "egress-waypoint"
+    }
+
+
+def test_export_to_is_what_allowed_sources_admits_whole_or_the_users_own():
+    (own,) = ruleset(PG).services
+    assert ambient_export_to(own) == ["."]
+    (some,) = ruleset(dict(PG, allowed_sources=["shop", "billing", "audit/reader"])).services
+    assert ambient_export_to(some) == [".", "billing"]  # a service account's namespace is not opened to sidecars
+    (accounts,) = ruleset(dict(PG, allowed_sources=["audit/reader"])).services
+    assert ambient_export_to(accounts) == ["~"]
+    (given,) = ruleset(dict(PG, export_to=["billing", "."])).services
+    assert ambient_export_to(given) == [".", "billing"]
+
+
+def test_export_to_given_on_an_ambient_service_is_a_warning_naming_it():
+    assert ambient_warnings(ruleset(PG)) == []
+    (warning,) = ambient_warnings(ruleset(dict(PG, export_to=["billing"])))
+    assert warning.startswith("service 'payments-db': in ambient mode export_to limits sidecar clients only")
+
+
+def test_no_waypoint_objects_without_an_ambient_service_unless_the_whole_set_has_one():
+    def metadata(name, namespace, labels=None):
+        return {"name": name, "namespace": namespace, "labels": labels or {}}
+
+    managed = dict(WAYPOINT, manage=True)
+    objects = waypoint_objects(ruleset(PG, waypoint=managed, network_policy=True), metadata)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("Gateway", "egress-waypoint"),
+        ("NetworkPolicy", base_network_policy_name("egress")),
+    ]
+    sidecar_only = auto(PG, waypoint=managed)
+    assert waypoint_objects(sidecar_only, metadata) == []
+    assert [o["kind"] for o in waypoint_objects(sidecar_only, metadata, in_use=True)] == ["Gateway"]

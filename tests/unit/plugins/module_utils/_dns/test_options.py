@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Resolver options, nameserver literals, results, the detail form and the on_error policy (no network)."""
+"""Resolver options and nameserver literals (no network)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Through the egress gateway: the input checks, what is rendered in each mode, and Istio's CRD schemas.
+"""Through the egress gateway: what is rendered in each mode, and Istio's CRD schemas (the input checks
+are in test_spec.py).
 
 The objects of one unit must agree exactly (the route's subset is the
 DestinationRule's, its SNI the Gateway server's host, the server's host the

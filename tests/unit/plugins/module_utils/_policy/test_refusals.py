@@ -17,14 +17,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.meshguard.egress.plugins.module_utils._addresses import AggregateOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
+from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_RANGES, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, Range
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, AddressPolicy, Range
+from ansible_collections.meshguard.egress.plugins.module_utils._policy.refusals import (
+    as_dicts,
+    literal_problems,
+    refusal_of,
+    refused_addresses,
+    summarised,
+)
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import LAST_SEEN_ANNOTATION
-from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
+from ansible_collections.meshguard.egress.plugins.module_utils._terms import KIND_ADDRESS
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
 TCP = [{"number": 5432, "protocol": "TCP"}]
@@ -359,3 +369,84 @@ def test_a_host_answering_many_refused_addresses_is_one_sentence_and_the_result_
     result = desired_objects(kept, kept.resolved)
     assert len(result.refused) == 120
     assert len(" ".join(result.warnings)) < 1000
+
+
+# --- the refusals' own functions -------------------------------------------------------------------------
+
+POLICY = AddressPolicy()
+RFC1918 = "private-use (RFC 1918)"
+
+
+def answered(host, *addresses, chain=()):
+    return HostResult(host=host, addresses=addresses, cname_chain=chain, ttl=60)
+
+
+def test_each_refused_answer_names_service_host_chain_address_and_range():
+    found = refused_addresses(
+        "db", [answered("db.example.com", "192.0.2.1", "10.0.0.1", chain=("x.example.net",))], POLICY
+    )
+    (item,) = found
+    assert item.message == (
+        "service 'db': host db.example.com (via CNAME x.example.net) answered 10.0.0.1: 10.0.0.1 is in 10.0.0.0/8, "
+        f"{RFC1918}: a private address, refused unless an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+    )
+    assert as_dicts({"db": found}) == [
+        {
+            "service": "db",
+            "host": "db.example.com",
+            "unicode": "db.example.com",
+            "address": "10.0.0.1",
+            "range": "10.0.0.0/8",
+            "message": item.message,
+        }
+    ]
+
+
+def test_failed_hosts_have_nothing_refused_and_allow_ranges_open_their_block():
+    failed = HostResult(host="gone.example.com", error=ResolveError("NXDOMAIN", "gone.example.com: does not exist"))
+    assert refused_addresses("db", [failed], POLICY) == []
+    assert refused_addresses("db", [answered("db.example.com", "10.0.0.1")], POLICY, allow=["10.0.0.0/24"]) == []
+
+
+def test_a_literal_is_judged_as_written_and_said_so():
+    literal = HostResult(host="127.0.0.1", kind=KIND_ADDRESS, addresses=("127.0.0.1",))
+    (item,) = refused_addresses("", [literal], POLICY)
+    assert item.literal
+    assert item.message.startswith("127.0.0.1 (written as given): 127.0.0.1 is in 127.0.0.0/8, loopback")
+
+
+def test_a_resolved_address_is_judged_as_it_would_be_rendered():
+    # Widened to a /24, the refusal names the block that would be rendered.
+    refusal = refusal_of("10.1.2.3", POLICY, AggregateOptions(ipv4_prefix=24), ())
+    assert str(refusal).startswith("10.1.2.0/24 is in 10.0.0.0/8")
+    assert refusal_of("10.1.2.3", POLICY, None, ()).value == "10.1.2.3"
+    assert refusal_of("8.8.8.8", POLICY, AggregateOptions(ipv4_prefix=24), ()) is None
+
+
+def test_many_refused_answers_of_one_host_are_one_sentence_with_the_first_and_last_few():
+    found = refused_addresses("db", [answered("db.example.com", *(f"10.0.0.{i}" for i in range(1, 9)))], POLICY)
+    assert summarised(found) == [
+        "service 'db': host db.example.com answered 8 addresses in 10.0.0.0/8, private-use (RFC 1918): "
+        "10.0.0.1, 10.0.0.2, 10.0.0.3, ..., 10.0.0.7, 10.0.0.8 (and 3 more): a private address, refused unless "
+        "an allow_ranges block inside 10.0.0.0/8 accepts it knowingly"
+    ]
+    # One address: its own message, unchanged.
+    assert summarised(found[:1]) == [found[0].message]
+
+
+def test_the_rule_sets_own_literals_are_named_by_service_and_field():
+    rules = validate_ruleset(
+        {
+            "set": "shop",
+            "services": [
+                {"name": "web", "hosts": ["web.example.com"], "ports": TCP},
+                # A private literal is the user's word; loopback and the metadata address are not destinations.
+                {"name": "db", "hosts": ["127.0.0.1", "10.0.0.1"], "addresses": ["169.254.169.254"], "ports": TCP},
+            ],
+        }
+    )
+    problems = literal_problems(rules, POLICY)
+    assert [p.split(": ")[0:2] for p in problems] == [
+        ["services[1] 'db'", "hosts[0]"],
+        ["services[1] 'db'", "addresses"],
+    ]

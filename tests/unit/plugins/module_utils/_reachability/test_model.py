@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reachability: the grants a set's objects make, on every way out, and their change in blocks."""
+"""Reachability: the grants a set's objects make, on every way out, and their change in blocks (the
+report of those changes is in test_report.py)."""
 
 from __future__ import annotations
 
