@@ -7,13 +7,17 @@ imported under the short name the tests use). Test files import from here, never
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import prepare
 from ansible_collections.meshguard.egress.plugins.module_utils._reachability.model import (
     Grant,
 )
@@ -199,3 +203,26 @@ DNS_OK = HostResult(
     host="db.example.com", addresses=("192.0.2.7", "2001:db8::7"), cname_chain=("x.example.net",), ttl=60
 )
 DNS_NX = HostResult(host="gone.example.com", error=ResolveError("NXDOMAIN", "gone.example.com: does not exist"))
+
+PIPELINE_NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
+PIPELINE_TCP = [{"number": 5432, "protocol": "TCP"}]
+
+
+def pipeline_spec(*services, **extra):
+    return {"set": "shop", "namespace": "db", "services": list(services), **extra}
+
+
+def pipeline_detail(host, addresses=(), error=None):
+    return {"host": host, "addresses": list(addresses), "cidrs": [], "cname_chain": [], "ttl": 30, "error": error}
+
+
+def pipeline_desired(settings, live=None, now=PIPELINE_NOW):
+    prepared = prepare(dataclasses.replace(settings, now=now))
+    return desired_objects(prepared, prepared.resolved or {}, live)
+
+
+POLICY_TCP = [{"number": 5432, "protocol": "TCP"}]
+
+
+def policy_svc(name, *hosts, **extra):
+    return {"name": name, "hosts": list(hosts), "ports": POLICY_TCP, **extra}

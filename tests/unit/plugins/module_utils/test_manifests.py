@@ -17,8 +17,13 @@ from ansible_collections.meshguard.egress.plugins.module_utils._manifests import
     read_manifests,
     write_manifests,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._manifests import write_manifests as rendered
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
 from ansible_collections.meshguard.egress.plugins.module_utils._render import ServiceAddresses, render
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import PIPELINE_TCP as TCP
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import pipeline_desired as desired
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import pipeline_spec as spec
 
 SE = "serviceentry.networking.istio.io"
 
@@ -183,3 +188,25 @@ def test_check_mode_creates_no_folder(tmp_path):
 def test_no_temporary_file_is_left_behind(dest):
     write_manifests(objects("shop", "db"), str(dest), "shop", check_mode=False)
     assert [p.name for p in dest.iterdir()] == [f"{SE}_db_shop--db.yaml"]
+
+
+OLD = "serviceentry.networking.istio.io_db_shop--old.yaml"
+PG = "serviceentry.networking.istio.io_db_shop--pg.yaml"
+
+
+def test_rendered_files_equal_the_set_and_stale_files_of_the_set_go(tmp_path):
+    settings = Settings(
+        spec=spec(
+            {"name": "pg", "hosts": ["192.0.2.1"], "ports": TCP}, {"name": "old", "hosts": ["192.0.2.2"], "ports": TCP}
+        )
+    )
+    first = rendered(desired(settings).objects, str(tmp_path), "shop", check_mode=False)
+    assert sorted(first["files"]) == [OLD, PG]
+    (tmp_path / "README.md").write_text("not ours")
+    smaller = Settings(spec=spec({"name": "pg", "hosts": ["192.0.2.1"], "ports": TCP}))
+    preview = rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=True)
+    assert preview["changed"] and (tmp_path / OLD).exists()
+    second = rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=False)
+    assert second["removed"] == [str(tmp_path / OLD)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", PG]
+    assert rendered(desired(smaller).objects, str(tmp_path), "shop", check_mode=False)["changed"] is False

@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.meshguard.egress.plugins.module_utils._ambient.cluster import (
-    admits,
-)
+from ansible_collections.meshguard.egress.plugins.module_utils._ambient.cluster import admits
 from ansible_collections.meshguard.egress.plugins.module_utils._ambient.render import (
     ambient_export_to,
     ambient_warnings,
@@ -31,9 +29,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._ambient.render i
 from ansible_collections.meshguard.egress.plugins.module_utils._ambient.spec import Waypoint
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.plan import UNCHANGED, make_plan, with_hash
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_WAYPOINT, run
-from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import (
-    NEWEST,
-)
+from ansible_collections.meshguard.egress.plugins.module_utils._istio_versions import NEWEST
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
 from ansible_collections.meshguard.egress.plugins.module_utils._policy.guardrail import guardrail_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
@@ -43,7 +39,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     render,
     rendered_kinds,
 )
-from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, with_dataplanes
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import with_dataplanes
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import AMBIENT_PG as PG
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import AMBIENT_WAYPOINT as WAYPOINT
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import (
@@ -233,12 +229,6 @@ def test_switching_a_namespace_replaces_the_service_entry_before_removing_the_ol
     plan = make_plan([with_hash(o) for o in ambient], live, [])
     actions = {(c.action, c.obj["kind"]) for c in plan.changes}
     assert {("create", "ServiceEntry"), ("delete", "ServiceEntry"), ("create", "AuthorizationPolicy")} <= actions
-
-
-def test_auto_cannot_be_rendered_without_a_cluster():
-    spec = {"set": "egress", "dataplane": "auto", "waypoint": WAYPOINT, "services": [PG]}
-    with pytest.raises(SpecError, match=r"dataplane auto reads each namespace's istio\.io/dataplane-mode label"):
-        run(Settings(spec=spec, state="rendered"), None)
 
 
 def test_one_istio_revision_per_set_and_the_managed_waypoint_carries_it():

@@ -19,7 +19,7 @@ import random
 import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import refused_answers
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_GATEWAY, run
+from ansible_collections.meshguard.egress.plugins.module_utils._engine import run
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway.ports import GATEWAY_PORTS_ANNOTATION, assign
 from ansible_collections.meshguard.egress.plugins.module_utils._gateway.render import GatewayView
 from ansible_collections.meshguard.egress.plugins.module_utils._kinds import BY_KEY, KINDS, identity
@@ -542,26 +542,6 @@ def test_the_rollouts_early_address_check_sees_services_with_gateway_options():
     answer = {"host": "mongo.db.example.com", "addresses": ["169.254.169.254"], "cidrs": [], "cname_chain": []}
     found = refused_answers([service], [{**answer, "ttl": 30, "error": None}])
     assert [(r["service"], r["address"]) for r in found] == [("orders-mongo", "169.254.169.254")]
-
-
-def test_rendered_without_a_cluster_says_what_was_not_checked():
-    spec = {
-        "set": "egress",
-        "namespace": "shop",
-        "egress_gateway": {"mode": "plain"},
-        "services": [dict(PG, hosts=["198.51.100.7"])],
-    }
-    result = run(Settings(spec=spec, state="rendered"), None)
-    assert result["egress_gateway"] == {
-        "service": "istio-system/istio-egressgateway",
-        "mode": "plain",
-        "checked": False,
-        "ports": {"payments-db": {"5432": 40000}},
-    }
-    assert NO_CLUSTER_GATEWAY in result["warnings"]
-    assert "not checked against other Gateways and the Service's ports" in NO_CLUSTER_GATEWAY
-    direct = run(Settings(spec={**spec, "egress_gateway": None}, state="rendered"), None)
-    assert "egress_gateway" not in direct and NO_CLUSTER_GATEWAY not in direct["warnings"]
 
 
 def test_rendered_files_keep_plain_modes_ports_like_live_gateways(tmp_path):

@@ -21,7 +21,6 @@ from ansible_collections.meshguard.egress.plugins.module_utils._addresses import
 from ansible_collections.meshguard.egress.plugins.module_utils._desired import desired_objects
 from ansible_collections.meshguard.egress.plugins.module_utils._dns.lookup import lookup
 from ansible_collections.meshguard.egress.plugins.module_utils._dns.results import HostResult, ResolveError
-from ansible_collections.meshguard.egress.plugins.module_utils._engine import NO_CLUSTER_RANGES, run
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import CLUSTER, AddressPolicy, Range
 from ansible_collections.meshguard.egress.plugins.module_utils._policy.refusals import (
@@ -35,9 +34,10 @@ from ansible_collections.meshguard.egress.plugins.module_utils._prepare import S
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import LAST_SEEN_ANNOTATION
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import KIND_ADDRESS
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import POLICY_TCP as TCP
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import policy_svc as svc
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
-TCP = [{"number": 5432, "protocol": "TCP"}]
 SERVICE_CIDR = Range("10.96.0.0/12", "the cluster's Service range", "ServiceCIDR kubernetes on context prod", CLUSTER)
 
 
@@ -55,10 +55,6 @@ def detail(host, *addresses, chain=()):
 def prepared(services, resolved, **settings):
     spec = {"set": "shop", "namespace": "db", "network_policy": True, "services": services}
     return prepare(Settings(spec=spec, resolved=resolved, now=NOW, **settings))
-
-
-def svc(name, *hosts, **extra):
-    return {"name": name, "hosts": list(hosts), "ports": TCP, **extra}
 
 
 def addresses_of(objects, service):
@@ -235,13 +231,6 @@ def test_a_lookup_refusal_in_resolved_is_judged_again_with_the_services_allow_ra
     forbidden["error"] = {"type": "FORBIDDEN_ADDRESS", "message": "judged by the lookup without allow_ranges"}
     run_ = prepared([svc("db", "db.corp.test", allow_ranges=["10.20.0.0/24"])], [forbidden])
     assert addresses_of(desired_objects(run_, run_.resolved).objects, "db") == {"10.20.0.5/32"}
-
-
-def test_rendered_state_says_the_cluster_ranges_were_not_checked():
-    spec = {"set": "shop", "services": [svc("db", "192.0.2.1")]}
-    result = run(Settings(spec=spec, state="rendered"), None)
-    assert result["warnings"][0] == NO_CLUSTER_RANGES
-    assert result["refused"] == []
 
 
 # --------------------------------------------------------------------------- property tests
