@@ -223,7 +223,7 @@ def test_no_proxy_hosts_go_direct(local_clusters, namespace, proxy):
     base = {**args(local_clusters, namespace, []), "services": None, "proxy": dead}
     failed = run_module("rules_info", {**base, "no_proxy": "localhost,10.0.0.0/8"})[0]
     assert failed["failed"] is True and "cannot reach the API server" in failed["msg"], failed["msg"]
-    # (the forms of an entry: tests/unit/plugins/module_utils/test_kube.py)
+    # (the forms of an entry: tests/unit/plugins/module_utils/_cluster/test_client.py)
     direct = run_module("rules_info", {**base, "no_proxy": "localhost, 127.0.0.1"})[0]
     assert not direct["failed"], direct.get("msg")
     from_env = run_module("rules_info", base, env={"K8S_AUTH_NO_PROXY": "127.0.0.0/8"})[0]

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules module and the resolve lookup read every host term alike, through
 ansible-playbook against the real Knot server (the offline table is in
-tests/unit/plugins/module_utils/test_terms_agree.py)."""
+tests/unit/plugins/module_utils/test_terms.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ AGREE = [
     ("2001:DB8:0:0::20", "2001:db8::20", "2001:db8::20"),
 ]
 # IPv4-mapped literals (::FFFF:C000:0201) are refused alike by both, by the address policy:
-# tests/unit/plugins/module_utils/test_terms_agree.py, and test_hostile_dns.py against this server.
+# tests/unit/plugins/module_utils/test_terms.py, and test_hostile_dns.py against this server.
 UNDERSCORE = ("_ldap._tcp.MeshGuard.test", "_ldap._tcp.meshguard.test", "192.0.2.41")
 
 

@@ -1,8 +1,9 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Builders and checks the unit tests share: Istio's CRD schemas and their check, and the rule sets and
-addresses the gateway's, ambient's and reachability's tests build (each feature's under its own prefix,
-imported under the short name the tests use). Test files import from here, never from each other."""
+"""Builders and checks the unit tests share: Istio's CRD schemas and their check, and the rule sets,
+answers and settings that tests of more than one library file build. Each feature's builders carry its
+prefix here (GATEWAY_PG, ambient_ruleset, ...) and are imported under the short name its tests use
+(``from ...helper import GATEWAY_PG as PG``). Test files import from here, never from each other."""
 
 from __future__ import annotations
 
@@ -131,6 +132,8 @@ def load_istio_schemas():
     return schemas
 
 
+# --- the egress gateway's rule sets (_gateway/test_render.py, test_spec.py, test_engine.py) -------------
+
 GATEWAY_PG = {"name": "payments-db", "hosts": ["198.51.100.0/31"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 GATEWAY_MONGO = {
     "name": "orders-mongo",
@@ -169,6 +172,8 @@ GATEWAY_CEL_RULES = {
         not ("credentialNames" in n and "tlsCertificates" in n)
     ),
 }
+# --- ambient's rule sets (_ambient/test_render.py, test_spec.py, test_engine.py) ----------------------
+
 AMBIENT_WAYPOINT = {"name": "egress-waypoint", "namespace": "istio-egress"}
 AMBIENT_PG = {"name": "payments-db", "hosts": ["198.51.100.0/28"], "ports": [{"number": 5432, "protocol": "TCP"}]}
 
@@ -193,16 +198,22 @@ def ambient_auto(*services, ambient=(), **extra):
     return with_dataplanes(ambient_ruleset(*services, dataplane="auto", **extra), ambient)
 
 
+# --- a grant of the reachability model (_reachability/test_model.py, test_report.py) -------------------
+
+
 def reachability_grant(destination, **extra):
     return Grant("shop", ("shop",), "pg", destination, 5432, "TCP", "direct", **extra)
 
 
-# --------------------------------------------------------------------------- results, policy, detail
+# --- resolved hosts (_dns/test_lookup.py, test_detail.py, test_addresses.py) ---------------------------
 
 DNS_OK = HostResult(
     host="db.example.com", addresses=("192.0.2.7", "2001:db8::7"), cname_chain=("x.example.net",), ttl=60
 )
 DNS_NX = HostResult(host="gone.example.com", error=ResolveError("NXDOMAIN", "gone.example.com: does not exist"))
+
+
+# --- a run's settings and desired objects (test_prepare.py, test_desired.py, test_manifests.py) ---------
 
 PIPELINE_NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
 PIPELINE_TCP = [{"number": 5432, "protocol": "TCP"}]
@@ -221,8 +232,8 @@ def pipeline_desired(settings, live=None, now=PIPELINE_NOW):
     return desired_objects(prepared, prepared.resolved or {}, live)
 
 
-POLICY_TCP = [{"number": 5432, "protocol": "TCP"}]
+# --- a service of the address policy's tests (_policy/test_refusals.py, test_engine.py) ----------------
 
 
 def policy_svc(name, *hosts, **extra):
-    return {"name": name, "hosts": list(hosts), "ports": POLICY_TCP, **extra}
+    return {"name": name, "hosts": list(hosts), "ports": PIPELINE_TCP, **extra}

@@ -34,7 +34,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._prepare import S
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import LAST_SEEN_ANNOTATION
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import SpecError, validate_ruleset
 from ansible_collections.meshguard.egress.plugins.module_utils._terms import KIND_ADDRESS
-from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import POLICY_TCP as TCP
+from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import PIPELINE_TCP as TCP
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import policy_svc as svc
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
