@@ -21,7 +21,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.meshguard.egress.plugins.module_utils._kinds import selector
 from ansible_collections.meshguard.egress.plugins.module_utils._names import address_slug, object_name
 from ansible_collections.meshguard.egress.plugins.module_utils._render import (
     OWNER_LABEL,
@@ -243,10 +242,6 @@ def test_objects_share_no_lists_or_dicts():
     # edit of one object by a caller would silently change another.
     for case in CASES:
         assert "&id" not in yaml.safe_dump(render_case(case)), case
-
-
-def test_set_selector_matches_the_labels():
-    assert selector("payments") == "app.kubernetes.io/managed-by=meshguard.egress,meshguard.egress/set=payments"
 
 
 def test_user_labels_and_annotations_are_merged_with_provenance():
