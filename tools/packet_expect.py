@@ -56,7 +56,7 @@ class Target:
     via_gateway: bool = False
     sni: Optional[str] = None
     host: Optional[str] = None
-    # Plain mode's gateway load balances over the service's addresses (docs/rendering.md, "plain
+    # Plain mode's gateway load balances over the service's addresses (docs/docsite/rst/rendering.rst, "plain
     # mode"): any of these destinations counts as carried.
     balanced: tuple[str, ...] = ()
 

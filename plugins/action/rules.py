@@ -8,7 +8,7 @@ runs on the controller (``ansible_connection: local``, the controller's
 Python). A module process per cluster then costs a Python start, the imports
 of the kubernetes client and of the library, and the JSON of the arguments
 and of the result; on a 2-core controller that was most of a cluster's cost
-(docs/performance.md). Here the same code (``_engine.module_result``, the same
+(docs/docsite/rst/performance.rst). Here the same code (``_engine.module_result``, the same
 argument spec and validation) runs in the worker process Ansible forked for
 the task. The library is imported when the linear strategy loads this plugin
 in the main process, before it forks the workers, so no worker imports it.

@@ -36,6 +36,8 @@ notes:
   - Runs on the controller; DNS is asked from there.
 seealso:
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: What a run of the rollout role does, and the one resolution of a run.
 """
 
 EXAMPLES = r"""
@@ -237,7 +239,8 @@ class LookupModule(LookupBase):
             if data is not None:
                 taken = for_rollout_data(data, checked.names, max_age)
             elif snapshot:
-                # Relative to ansible-playbook's working directory, named absolute in the summary (docs/rollout.md).
+                # Relative to ansible-playbook's working directory, named absolute in the summary
+                # (docs/docsite/rst/rollout.rst).
                 taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)
             else:
                 taken = {}

@@ -85,6 +85,10 @@ seealso:
   - plugin: meshguard.egress.resolve
     plugin_type: lookup
   - module: meshguard.egress.rules_info
+  - ref: ansible_collections.meshguard.egress.docsite.apply
+    description: How a cluster is brought to the rule set (planning, writes, address retention, check mode, errors).
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: The rollout role in a pipeline (many clusters, snapshots, canaries, GitOps, the reachability report).
 """
 
 EXAMPLES = r"""
@@ -275,7 +279,7 @@ reachability:
       check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half) and per source
       (a source that is no longer admitted is removed; the sources that keep a grant are not shown).
     - With O(state=rendered), every grant is added (against an empty cluster, as rendering reads none).
-    - See docs/rollout.md for the summary the role prints across clusters.
+    - See the rollout guide for the summary the role prints across clusters.
   returned: always
   type: dict
   contains:

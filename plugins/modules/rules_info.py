@@ -39,6 +39,8 @@ options:
     elements: dict
 seealso:
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.apply
+    description: Drift, and how the live objects are compared with the rule set.
 """
 
 EXAMPLES = r"""

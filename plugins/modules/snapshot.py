@@ -85,6 +85,8 @@ seealso:
   - plugin: meshguard.egress.snapshot
     plugin_type: lookup
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: Address snapshots in a pipeline and an AWX workflow (the rollout guide, "Address snapshots").
 """
 
 EXAMPLES = r"""

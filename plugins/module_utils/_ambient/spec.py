@@ -4,7 +4,7 @@
 
 ``parse_waypoint(value)`` returns the normalised option (or None when it is
 not given) and a list of (field, message) problems; the rule-set validation
-(``_spec``) reports them with the rest. See docs/rendering.md, "Ambient mode".
+(``_spec``) reports them with the rest. See docs/docsite/rst/rendering.rst, "Ambient mode".
 """
 
 from __future__ import annotations

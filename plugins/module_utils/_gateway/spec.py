@@ -5,7 +5,7 @@
 ``parse_egress_gateway(value, legacy)`` returns the normalised option (or
 None when it is not given) and a list of (field, message) problems; the
 rule-set validation (``_spec``) reports them with the rest. See
-docs/rendering.md, "Through the egress gateway".
+docs/docsite/rst/rendering.rst, "Through the egress gateway".
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ on the operator's prefix length, RFC 6052 §2.2).
 so allowing a private network never opens the cluster's Service range or a
 metadata address inside it. With the guardrail on, special-purpose and
 cluster ranges cannot be opened at all: the admission policy denies them for
-everyone, this run included. See docs/address-policy.md.
+everyone, this run included. See docs/docsite/rst/address-policy.rst.
 """
 
 from __future__ import annotations
