@@ -15,6 +15,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._problems import 
     SpecError,
     errors_of,
 )
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import ClusterInput, check_clusters
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import service_hosts
 from ansible_collections.meshguard.egress.plugins.module_utils._spec import validate_ruleset
 
@@ -149,3 +150,27 @@ def test_a_scoped_report_records_into_the_same_list():
         "services[3]: name: not a string",
     ]
     assert report.problems[1] == Problem("worse", "hosts[0]", "pg", 2)
+
+
+def test_a_rollout_gives_each_problem_once_as_data_with_the_clusters_it_concerns():
+    def cluster(host, services, **spec):
+        return ClusterInput(host, Settings(spec={"set": "s", "services": services, **spec}))
+
+    bad = dict(MONGO, ports=[{"number": 0, "protocol": "TCP"}])
+    checked = check_clusters([cluster("c1", [MONGO]), cluster("c2", [bad]), cluster("c3", [bad], layout="x")])
+    assert [p.as_error() for p in checked.problems] == [
+        {
+            "service": "mongo",
+            "index": 0,
+            "field": "ports[0].number",
+            "message": "must be between 1 and 65535, got 0",
+            "hosts": ["c2", "c3"],
+        },
+        {
+            "service": None,
+            "index": None,
+            "field": "layout",
+            "message": "must be one of per_service, per_address, got 'x'",
+            "hosts": ["c3"],
+        },
+    ]
