@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The naming scheme: readable names cut with a stable hash, DNS-1123 labels within 63 characters, and two
-rule sets never producing the same object name (docs/rendering.md, "Names")."""
+rule sets never producing the same object name (docs/docsite/rst/rendering.rst, "Names")."""
 
 from __future__ import annotations
 
