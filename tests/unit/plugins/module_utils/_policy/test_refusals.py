@@ -435,7 +435,5 @@ def test_the_rule_sets_own_literals_are_named_by_service_and_field():
         }
     )
     problems = literal_problems(rules, POLICY)
-    assert [p.split(": ")[0:2] for p in problems] == [
-        ["services[1] 'db'", "hosts[0]"],
-        ["services[1] 'db'", "addresses"],
-    ]
+    assert [(p.service, p.index, p.field) for p in problems] == [("db", 1, "hosts[0]"), ("db", 1, "addresses")]
+    assert str(problems[0].message).startswith("127.0.0.1 is in 127.0.0.0/8, loopback")
