@@ -73,16 +73,21 @@ def passed(run: subprocess.CompletedProcess, target: str, hosts: list[str]) -> N
 ARGS = {"check_mode": ("--check", "--diff")}
 
 
+# The targets that need DNS only (their play runs on localhost); the others run over the clusters.
+DNS_ONLY = {"lookup"}
+
+
 @pytest.mark.parametrize("target", targets())
-def test_target(target, local_clusters, dns_server, namespace):
-    hosts = ["localhost"] if target == "lookup" else CLUSTERS
-    run = play(
-        target,
-        *ARGS.get(target, ()),
-        meshguard_egress_kubeconfig=str(KUBECONFIG),
-        meshguard_egress_namespace=namespace,
-        meshguard_egress_set=f"t{uuid.uuid4().hex[:8]}",
-        meshguard_egress_resolver={"nameservers": ["127.0.0.1"], "port": dns_server.port, "timeout": 2},
-        dns_port=dns_server.port,
-    )
-    passed(run, target, hosts)
+def test_target(target, dns_server, request):
+    variables = {"dns_port": dns_server.port}
+    hosts = ["localhost"]
+    if target not in DNS_ONLY:
+        hosts = CLUSTERS
+        variables.update(
+            meshguard_egress_kubeconfig=str(KUBECONFIG),
+            # A fresh namespace on every cluster (the clusters start with it).
+            meshguard_egress_namespace=request.getfixturevalue("namespace"),
+            meshguard_egress_set=f"t{uuid.uuid4().hex[:8]}",
+            meshguard_egress_resolver={"nameservers": ["127.0.0.1"], "port": dns_server.port, "timeout": 2},
+        )
+    passed(play(target, *ARGS.get(target, ()), **variables), target, hosts)
