@@ -1,5 +1,5 @@
 # meshguard.egress: every target installs what it needs and is safe to run
-# twice. See README.md.
+# twice. See docs/docsite/rst/development.rst.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help

@@ -5,7 +5,7 @@ cluster) on 1, 6, 12 and 24 local API servers without istiod (the rollout needs
 Istio's CRDs, not its control plane; about 410 MiB per API server): controller CPU
 per added cluster and the slope of a least-squares line through the CPU of every
 size, the API requests per cluster, and the wall time of the largest size with
-forks 6, 12 and 24. The figures for 1,000 clusters in docs/performance.md are
+forks 6, 12 and 24. The figures for 1,000 clusters in docs/docsite/rst/performance.rst are
 extrapolated from these; nothing here measures 1,000.
 """
 

@@ -14,7 +14,7 @@ own local clusters (.cache/bench-clusters, contexts bench-1 ..), stopped at
 the end unless --keep-clusters. The peers (community.general.dig,
 kubernetes.core.k8s) run from their own venv, .cache/bench/venv-peers, built
 from the package index on first use. Results: bench/results/<timestamp>.json
-and the Markdown table printed at the end. See docs/performance.md.
+and the Markdown table printed at the end. See docs/docsite/rst/performance.rst.
 """
 
 from __future__ import annotations

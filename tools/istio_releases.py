@@ -10,7 +10,7 @@ built from the same source for each (build tag istio_1_30: the 1.30 proxy
 version and workload API). tools/build-istio.sh builds them, tools/clusters.py
 starts a cluster's istiod of either (`up --istio 1.30`), and the tests are
 parametrised over RELEASES where a release can change the verdict
-(docs/istio-in-the-loop.md, "Two Istio releases").
+(docs/docsite/rst/istio-in-the-loop.rst, "Two Istio releases").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 """What a workload may reach, as each local cluster's istiod says: a development tool.
 
 The end of `make demo`, and a way to look at a rollout to the local clusters
-of tools/clusters.py; not part of the collection (docs/istio-in-the-loop.md,
+of tools/clusters.py; not part of the collection (docs/docsite/rst/istio-in-the-loop.rst,
 "The reachability view"). For every cluster host of an inventory, whatever
 its name: the host is mapped to the local cluster its kubeconfig and context
 (meshguard_egress_kubeconfig, meshguard_egress_context, or the K8S_AUTH_*

@@ -56,7 +56,7 @@ class Target:
     via_gateway: bool = False
     sni: Optional[str] = None
     host: Optional[str] = None
-    # Plain mode's gateway load balances over the service's addresses (docs/rendering.md, "plain
+    # Plain mode's gateway load balances over the service's addresses (docs/docsite/rst/rendering.rst, "plain
     # mode"): any of these destinations counts as carried.
     balanced: tuple[str, ...] = ()
 
@@ -72,12 +72,12 @@ class Target:
 
 def module_params(params: dict) -> dict:
     """The rules module's params as AnsibleModule would make them: validated against its own
-    argument spec (plugins/module_utils/_argspec.rules_spec), defaults filled in."""
+    argument spec and constraints (plugins/module_utils/_argspec.RULES), defaults filled in."""
     from ansible.module_utils.basic import env_fallback  # noqa: PLC0415
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: PLC0415
 
     argspec = library("_argspec")
-    validator = ArgumentSpecValidator(argspec.rules_spec(env_fallback), required_if=argspec.RULES_REQUIRED_IF)
+    validator = ArgumentSpecValidator(**argspec.RULES.to_kwargs(env_fallback))
     result = validator.validate(params)
     if result.error_messages:
         raise SystemExit("packets: the rule set's options: " + "; ".join(result.error_messages))

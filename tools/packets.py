@@ -18,7 +18,7 @@ Envoy cluster that carried it) and last a line
 Exits 0 only when every declared connection was carried (through the egress
 gateway where the service goes through it), every undeclared one refused
 (or, without REGISTRY_ONLY, passed through, which the output says), and
-Envoy rejected nothing istiod sent. See docs/istio-in-the-loop.md, "Packets".
+Envoy rejected nothing istiod sent. See docs/docsite/rst/istio-in-the-loop.rst, "Packets".
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def rule_set(path: Path, cluster: Optional[str], namespace: Optional[str]) -> tu
     if params.get("dataplane") == "ambient":
         raise SystemExit(
             "packets: an ambient rule set is judged by istiod only (upstream Envoy cannot be the waypoint, and"
-            " no ztunnel is obtainable here): docs/istio-in-the-loop.md"
+            " no ztunnel is obtainable here): docs/docsite/rst/istio-in-the-loop.rst"
         )
     # The check's workload has a sidecar: the namespace is not in ambient mode.
     params.update(services=mine, dataplane="sidecar", state="present")

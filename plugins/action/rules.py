@@ -8,7 +8,7 @@ runs on the controller (``ansible_connection: local``, the controller's
 Python). A module process per cluster then costs a Python start, the imports
 of the kubernetes client and of the library, and the JSON of the arguments
 and of the result; on a 2-core controller that was most of a cluster's cost
-(docs/performance.md). Here the same code (``_engine.module_result``, the same
+(docs/docsite/rst/performance.rst). Here the same code (``_engine.module_result``, the same
 argument spec and validation) runs in the worker process Ansible forked for
 the task. The library is imported when the linear strategy loads this plugin
 in the main process, before it forks the workers, so no worker imports it.
@@ -36,14 +36,14 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     CONNECTION,
+    RULES,
     RULES_OWN,
-    RULES_REQUIRED_IF,
-    rules_spec,
     secrets_of,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
+from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
 from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules"
@@ -65,7 +65,7 @@ class ActionModule(ActionBase):
         # Plain data, as the module process gets it: Ansible's tagged strings and containers make every
         # copy the library and the validator take many times slower (a JSON round trip is a few ms).
         args = json.loads(json.dumps(args, default=str))
-        validated = ArgumentSpecValidator(rules_spec(env_fallback), required_if=RULES_REQUIRED_IF).validate(args)
+        validated = ArgumentSpecValidator(**RULES.to_kwargs(env_fallback)).validate(args)
         if validated.error_messages:
             result.update(failed=True, msg="; ".join(validated.error_messages))
             return result
@@ -74,7 +74,7 @@ class ActionModule(ActionBase):
         try:
             outcome = module_result(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
         except MeshguardError as e:
-            outcome = {"failed": True, "msg": str(e), "changed": False}
+            outcome = {"failed": True, "msg": str(e), "errors": errors_of(e), "changed": False}
         # As AnsibleModule does with its output: no credential in the result.
         result.update(remove_values(outcome, secrets) if secrets else outcome)
         return result

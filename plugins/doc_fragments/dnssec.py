@@ -28,7 +28,7 @@ options:
       - Answers given in C(resolved) (or from a snapshot) are judged by the status they carry; one without a status
         (resolved without DNSSEC) is refused by V(require) and warned about by V(prefer).
       - Queries ask for signatures (DO) and leave validation to the collection (CD); nameservers that strip DNSSEC
-        records make signed zones C(bogus). See docs/dnssec.md for the threat model and its limits.
+        records make signed zones C(bogus). See the DNSSEC guide for the threat model and its limits.
       - 'In YAML an unquoted V(off) is false, which is read as V(off).'
     type: str
     choices: ['off', prefer, require]
@@ -45,6 +45,9 @@ options:
       - A name that no anchor covers is C(insecure).
     type: list
     elements: str
+seealso:
+  - ref: ansible_collections.meshguard.egress.docsite.dnssec
+    description: The threat model of DNSSEC validation, what is validated and its limits, pinning a partner's key.
 requirements:
   - cryptography >= 41.0.0 (on the controller, for O(dnssec=prefer) and O(dnssec=require))
 """

@@ -13,7 +13,7 @@ options:
       - Name of the rule set, a DNS-1123 label without V(--), at most 49 characters. Everything rendered for it
         carries it as a label, and only objects of this set are ever pruned.
       - Every object name of the set starts with V(<set>--), whole also when a long name is cut to 63 characters, so
-        two sets never produce the same name (docs/rendering.md, "Names"). O(state=absent) takes a longer name,
+        two sets never produce the same name (the rendering guide, "Names"). O(state=absent) takes a longer name,
         which earlier versions accepted, so that such a set can be removed.
     type: str
     required: true
@@ -36,7 +36,7 @@ options:
         object carries the service's one host name (its clients' SNI); the C(meshguard.egress/declared-protocols)
         annotation keeps what was declared. Istio's own proxy ports (V(15000), V(15001), V(15004), V(15006),
         V(15008), V(15020), V(15021), V(15053), V(15090)) are refused on every way out, as a C(ServiceEntry) on them
-        can break the sidecar (istio/istio#60722). See docs/rendering.md.
+        can break the sidecar (istio/istio#60722). See the rendering guide.
       - C(namespace) - where its objects go; default O(namespace).
       - C(export_to) - Istio C(exportTo) of the service's objects, as O(export_to) for the rule set (which it
         replaces for this service).
@@ -59,7 +59,7 @@ options:
         label under a Latin top-level domain), or of a combination Unicode Technical Standard 39 admits at its Highly
         Restrictive level (Latin with Han and Japanese kana, with Han and Bopomofo, with Han and Hangul), reads as
         another name and is refused, with both its forms, unless it is listed here; an entry that is not among the
-        hosts, or whose name does not mix scripts, is an error. See docs/resolve.md, "Look-alike names".
+        hosts, or whose name does not mix scripts, is an error. See the resolve guide, "Look-alike names".
       - C(egress_gateway) - V(false) sends this service direct although the rule set has O(egress_gateway); V(true)
         (the default when the rule set has it) sends it through the gateway.
       - C(allowed_sources) - with O(egress_gateway.mode=mtls), the only clients the egress gateway admits for this
@@ -67,7 +67,7 @@ options:
         C(AuthorizationPolicy) on the gateway, matched by the service's SNI. Once one C(ALLOW) policy selects the
         gateway, Istio denies every connection through it that no C(ALLOW) policy admits, other teams' traffic
         included; the set's other services through the gateway then get a policy admitting any client. See
-        docs/rendering.md.
+        the rendering guide.
       - In a namespace in ambient mode (O(dataplane)), C(allowed_sources) are the only clients the waypoint admits for
         this service (default the service's own namespace, never anyone), as one C(AuthorizationPolicy) per
         C(ServiceEntry) object, attached to it by C(targetRefs), on the service's ports. Other services on the same
@@ -183,7 +183,7 @@ options:
         the result says so.
       - With the legacy API (V(config.istio.io/v1alpha2)), each C(EgressRule) gets C(use_egress_proxy=true), and none
         of the suboptions may be set.
-      - See docs/rendering.md, "Through the egress gateway".
+      - See the rendering guide, "Through the egress gateway".
     type: dict
     suboptions:
       namespace:
@@ -233,7 +233,7 @@ options:
         C(ServiceEntry) is exported (C(exportTo)) only to the namespaces C(allowed_sources) admits whole (V(~) when it
         names service accounts only); a given C(export_to) is used as written and limits sidecars only (ztunnel
         ignores C(exportTo)). No C(egress_gateway) for an ambient service.
-      - See docs/rendering.md, "Ambient mode".
+      - See the rendering guide, "Ambient mode".
     type: str
     choices: [sidecar, ambient, auto]
     default: sidecar
@@ -276,8 +276,15 @@ options:
       - Below 1.30 istiod drops from ztunnel's view a C(ServiceEntry) with an address wider than one IP, so an
         ambient service's CIDR blocks are listed address by address, at most 1024 per service, and refused beyond
         that with an error naming the service. Ambient mode needs 1.28 or later.
-      - The default is the newest version this collection was checked against. See docs/rendering.md, "Istio
+      - The default is the newest version this collection was checked against. See the rendering guide, "Istio
         versions".
     type: str
     default: "1.31"
+seealso:
+  - ref: ansible_collections.meshguard.egress.docsite.rendering
+    description: What is rendered for each service and way out, the names of the objects, and what Istio makes of it.
+  - ref: ansible_collections.meshguard.egress.docsite.resolve
+    description: How host names are resolved, and the look-alike names that are refused.
+  - ref: ansible_collections.meshguard.egress.docsite.address-policy
+    description: The addresses a rule set never allows, and why.
 """

@@ -51,6 +51,8 @@ seealso:
     plugin_type: filter
   - plugin: meshguard.egress.rollout
     plugin_type: role
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: The rule set across the clusters of an inventory (the rollout guide, "The rule set").
 """
 
 EXAMPLES = r"""

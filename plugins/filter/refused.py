@@ -48,6 +48,8 @@ seealso:
   - module: meshguard.egress.rules
   - plugin: meshguard.egress.resolve
     plugin_type: lookup
+  - ref: ansible_collections.meshguard.egress.docsite.address-policy
+    description: The addresses a rule set never allows, and why.
 """
 
 EXAMPLES = r"""

@@ -51,6 +51,8 @@ options:
 seealso:
   - plugin: meshguard.egress.rollout
     plugin_type: role
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: The summary and the reachability report of a rollout (the rollout guide).
 """
 
 EXAMPLES = r"""

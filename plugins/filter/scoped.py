@@ -54,6 +54,8 @@ seealso:
   - module: meshguard.egress.rules
   - plugin: meshguard.egress.rollout
     plugin_type: role
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: The rule set across the clusters of an inventory (the rollout guide, "The rule set").
 """
 
 EXAMPLES = r"""

@@ -62,7 +62,7 @@ options:
         Latin top-level domain), or of a combination Unicode Technical Standard 39 admits at its Highly Restrictive
         level (Latin with Han and Japanese kana, with Han and Bopomofo, with Han and Hangul), reads as another name
         and fails before any query, with both its forms, unless it is listed here.
-      - See docs/resolve.md, "Look-alike names".
+      - See the resolve guide, "Look-alike names".
     type: list
     elements: str
     default: []
@@ -82,6 +82,11 @@ notes:
   - C(lookup) joins the CIDR list with commas, as every lookup does; use C(query) (or C(wantlist=true))
     to get a list.
   - The lookup runs on the controller; dnspython and netaddr must be installed there.
+seealso:
+  - ref: ansible_collections.meshguard.egress.docsite.resolve
+    description: How host names are resolved and merged into CIDR blocks, rotating pools, look-alike names.
+  - ref: ansible_collections.meshguard.egress.docsite.address-policy
+    description: The addresses a rule set never allows, and why.
 """
 
 EXAMPLES = r"""

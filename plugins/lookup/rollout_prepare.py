@@ -36,6 +36,8 @@ notes:
   - Runs on the controller; DNS is asked from there.
 seealso:
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: What a run of the rollout role does, and the one resolution of a run.
 """
 
 EXAMPLES = r"""
@@ -79,6 +81,13 @@ _raw:
       description: Invalid input, each message once with the clusters (C(hosts)) it concerns.
       type: list
       elements: dict
+    errors:
+      description:
+        - The problems of RV(_raw[0].problems) that are the rule set's own (its options and services), as data, as
+          RV(meshguard.egress.rules#module:errors) of M(meshguard.egress.rules) gives them, each with the clusters
+          (C(hosts)) it concerns.
+      type: list
+      elements: dict
     unresolved:
       description: Host names that did not resolve, each message once with the clusters whose services use it.
       type: list
@@ -109,9 +118,8 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
     RESOLVER,
-    RULES_REQUIRED_IF,
+    RULES,
     connection_options,
-    rules_spec,
     settings_from,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import api_server_of
@@ -147,8 +155,8 @@ class LookupModule(LookupBase):
         hosts = list(self.get_option("hosts"))
         if not hosts:
             raise AnsibleLookupError("meshguard.egress.rollout_prepare: no hosts given")
-        spec = rules_spec(env_fallback)
-        options = [name for name in spec if name not in _NOT_FROM_VARIABLES]
+        spec = RULES.to_kwargs(env_fallback)
+        options = [name for name in spec["argument_spec"] if name not in _NOT_FROM_VARIABLES]
         clusters = [self._cluster(host, variables, spec, options) for host in hosts]
         checked = check_clusters(clusters)
         state = variables.get("meshguard_egress_state") or "present"
@@ -162,6 +170,7 @@ class LookupModule(LookupBase):
         stop, text = report(checked, unresolved, refused, on_error=on_error, hosts=hosts)
         answer.update(
             problems=[p.as_dict() for p in checked.problems],
+            errors=[error for p in checked.problems if (error := p.as_error()) is not None],
             unresolved=[p.as_dict() for p in unresolved],
             refused=[p.as_dict() for p in refused],
             stop=stop,
@@ -196,7 +205,7 @@ class LookupModule(LookupBase):
             problems.append(f"meshguard_egress_resolver: must be a dict, got {type(resolver).__name__}")
             resolver = {}
         params.update(resolver)
-        result = ArgumentSpecValidator(spec, required_if=RULES_REQUIRED_IF).validate(params)
+        result = ArgumentSpecValidator(**spec).validate(params)
         if result.error_messages:
             problems.extend(f"{ROLE_PREFIX}*: {message}" for message in result.error_messages)
             return ClusterInput(host, None, problems=tuple(problems))
@@ -237,7 +246,8 @@ class LookupModule(LookupBase):
             if data is not None:
                 taken = for_rollout_data(data, checked.names, max_age)
             elif snapshot:
-                # Relative to ansible-playbook's working directory, named absolute in the summary (docs/rollout.md).
+                # Relative to ansible-playbook's working directory, named absolute in the summary
+                # (docs/docsite/rst/rollout.rst).
                 taken = for_rollout(anchored(snapshot, os.getcwd()), checked.names, max_age)
             else:
                 taken = {}

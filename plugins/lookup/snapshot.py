@@ -38,6 +38,8 @@ notes:
   - The lookup runs on the controller and reads the file there.
 seealso:
   - module: meshguard.egress.snapshot
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: Address snapshots in a pipeline and an AWX workflow (the rollout guide, "Address snapshots").
 """
 
 EXAMPLES = r"""

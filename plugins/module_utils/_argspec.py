@@ -1,6 +1,8 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Option specs shared by the modules, as plain data: one group per doc fragment.
+"""Each module's options and the constraints between them, in one ``ArgumentSpec``
+(``RULES``, ``RULES_INFO``, ``SNAPSHOT``), merged from groups of option specs:
+one group per doc fragment.
 
 | group       | doc fragment                  | used by               |
 |-------------|-------------------------------|-----------------------|
@@ -17,13 +19,14 @@ cannot drift from the code (the doc fragments state them for users, and
 ansible-test's validate-modules compares the two). ``env`` names the
 environment variable a module falls back to (the kubernetes.core names); the
 module turns it into Ansible's env fallback, so this file needs no Ansible
-import.
+import. The modules, and the action plugin that runs ``rules`` in-process, pass
+the same object to AnsibleModule and to Ansible's ArgumentSpecValidator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._addresses import COLLAPSE_CHOICES, DEFAULT_BROADEST, AggregateOptions
@@ -98,6 +101,9 @@ AGGREGATION: dict[str, dict[str, Any]] = {
 
 RULESET: dict[str, dict[str, Any]] = {
     "set": {"type": "str", "required": True},
+    # A list of plain dicts, without suboptions on purpose: the library validates each service
+    # (_spec) and reports every problem at once, naming service and field, where AnsibleModule's
+    # suboptions would report only the first problem it meets.
     "services": {"type": "list", "elements": "dict"},
     "namespace": {"type": "str", "default": DEFAULT_NAMESPACE},
     "api": {"type": "str", "default": DEFAULT_API, "choices": list(APIS)},
@@ -154,21 +160,91 @@ DNSSEC: dict[str, dict[str, Any]] = {
     "trust_anchors": {"type": "list", "elements": "str"},
 }
 
-# The options of the rules module besides the groups, and when which are required.
+# The options of the rules module besides the groups.
 RULES_OWN: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "choices": list(STATES), "default": STATES[0]},
     "force": {"type": "bool", "default": False},
     "dest": {"type": "path"},
     "return_resources": {"type": "bool", "default": True},
 }
-RULES_REQUIRED_IF = [("state", "present", ("services",)), ("state", "rendered", ("services",))]
+
+# The options of the snapshot module besides the groups.
+SNAPSHOT_OWN: dict[str, dict[str, Any]] = {
+    "path": {"type": "path"},
+    "return_data": {"type": "bool", "default": False},
+    "services": {"type": "list", "elements": "dict", "required": True},
+    "on_error": {"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
+}
 
 
-def rules_spec(env_fallback: Any) -> dict[str, dict[str, Any]]:
-    """The rules module's argument_spec (also validated by its action plugin, which runs it in-process)."""
-    return merged(
-        CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, DNSSEC, POLICY, RULES_OWN, env_fallback=env_fallback
-    )
+@dataclass(frozen=True)
+class ArgumentSpec:
+    """A module's options and the constraints between them (as Ansible's AnsibleModule and
+    ArgumentSpecValidator take them), as plain data; ``merge`` adds another's options (an option
+    of the same name is replaced) and constraints."""
+
+    options: Mapping[str, Mapping[str, Any]]
+    required_if: tuple[tuple[Any, ...], ...] = ()
+    required_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    mutually_exclusive: tuple[tuple[str, ...], ...] = ()
+    required_together: tuple[tuple[str, ...], ...] = ()
+    required_one_of: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def of(cls, *groups: Mapping[str, Mapping[str, Any]], **constraints: Any) -> ArgumentSpec:
+        options: dict[str, Mapping[str, Any]] = {}
+        for group in groups:
+            options.update(group)
+        return cls(options, **constraints)
+
+    def merge(self, other: ArgumentSpec) -> ArgumentSpec:
+        return ArgumentSpec(
+            {**self.options, **other.options},
+            required_if=(*self.required_if, *other.required_if),
+            required_by={**self.required_by, **other.required_by},
+            mutually_exclusive=(*self.mutually_exclusive, *other.mutually_exclusive),
+            required_together=(*self.required_together, *other.required_together),
+            required_one_of=(*self.required_one_of, *other.required_one_of),
+        )
+
+    def argument_spec(self, env_fallback: Any) -> dict[str, dict[str, Any]]:
+        """The options as Ansible's argument_spec (``env_fallback``: see ``merged``)."""
+        return merged(self.options, env_fallback=env_fallback)
+
+    def to_kwargs(self, env_fallback: Any) -> dict[str, Any]:
+        """The keyword arguments of AnsibleModule and of ArgumentSpecValidator."""
+        kwargs: dict[str, Any] = {"argument_spec": self.argument_spec(env_fallback)}
+        constraints = {
+            "required_if": [list(rule) for rule in self.required_if],
+            "required_by": {name: list(needed) for name, needed in self.required_by.items()},
+            "mutually_exclusive": [list(names) for names in self.mutually_exclusive],
+            "required_together": [list(names) for names in self.required_together],
+            "required_one_of": [list(names) for names in self.required_one_of],
+        }
+        kwargs.update((name, value) for name, value in constraints.items() if value)
+        return kwargs
+
+
+# meshguard.egress.rules (and its action plugin, which runs it in-process): a set to apply,
+# render or remove; only removing it (state absent) needs no services.
+RULES = ArgumentSpec.of(
+    CONNECTION,
+    RESOLVER,
+    AGGREGATION,
+    ADDRESSES,
+    RULESET,
+    DNSSEC,
+    POLICY,
+    RULES_OWN,
+    required_if=(("state", "present", ("services",)), ("state", "rendered", ("services",))),
+)
+# meshguard.egress.rules_info: what the collection manages, of one set or of every set (no set
+# given); drift against services needs the set they belong to.
+RULES_INFO = ArgumentSpec.of(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, DNSSEC, POLICY).merge(
+    ArgumentSpec({"set": {**RULESET["set"], "required": False}}, required_by={"services": ("set",)})
+)
+# meshguard.egress.snapshot: the host names of services, resolved and written to a file.
+SNAPSHOT = ArgumentSpec.of(RESOLVER, DNSSEC, SNAPSHOT_OWN)
 
 
 def merged(*groups: Mapping[str, Mapping[str, Any]], env_fallback: Any) -> dict[str, dict[str, Any]]:

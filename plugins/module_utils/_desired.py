@@ -30,6 +30,7 @@ from ._kinds import identity
 from ._policy.judge import AddressPolicy, Range
 from ._policy.refusals import RefusedAddress, as_dicts, literal_problems, refusal_of, refused_addresses, summarised
 from ._prepare import Prepared, Settings, prepare
+from ._problems import InputError
 from ._render import ServiceAddresses, render, service_of
 from ._retain import Retention, annotation_value, merge, record_of, record_writers, retain, verify
 from ._spec import Service, SpecError
@@ -213,8 +214,8 @@ def _check_literals(prepared: Prepared, policy: AddressPolicy) -> None:
     problems = literal_problems(prepared.ruleset, policy)
     if problems:
         lines = "\n".join(f"- {p}" for p in problems)
-        raise MeshguardError(
-            f"the rule set allows addresses that egress rules never allow, nothing was changed:\n{lines}"
+        raise InputError(
+            f"the rule set allows addresses that egress rules never allow, nothing was changed:\n{lines}", problems
         )
 
 

@@ -34,6 +34,7 @@ from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._policy.internal import read_cluster_ranges
 from ._prepare import Prepared, Settings, prepare
+from ._problems import Problem
 from ._proxy.network_policy import allowances
 from ._reachability.model import change, grants
 from ._render import rendered_kinds
@@ -190,7 +191,7 @@ def run(
     if prepared.state == "rendered":
         ruleset = prepared.ruleset
         if ruleset.dataplane == AUTO:
-            raise SpecError([f"dataplane: {NO_CLUSTER_DATAPLANE}"])
+            raise SpecError([Problem(NO_CLUSTER_DATAPLANE, "dataplane")])
         view = None
         if needs_gateway(ruleset):
             # Plain mode's ports are kept from the files of the last rendering, as from live Gateways.

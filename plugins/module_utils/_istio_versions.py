@@ -6,7 +6,7 @@
 the mesh: during an upgrade ztunnel may lag istiod by one minor, and what
 ztunnel cannot read it ignores. Only the newest version below was run
 (istio.io/istio v0.0.0-20260827124520-eed52ebb66ad, VERSION 1.31); the older
-behaviour is read from older sources and release notes (docs/rendering.md,
+behaviour is read from older sources and release notes (docs/docsite/rst/rendering.rst,
 "Ambient mode").
 """
 
@@ -23,7 +23,7 @@ NEWEST: Version = (1, 31)
 # Ambient mode needs at least this version. Since 1.28 istiod sends a
 # resolution NONE ServiceEntry to ztunnel as load balancing mode PASSTHROUGH,
 # which older ztunnels refuse (istio.io, 1.28 upgrade notes); NONE is what lets
-# the waypoint forward to the address dialled (docs/rendering.md).
+# the waypoint forward to the address dialled (docs/docsite/rst/rendering.rst).
 AMBIENT_MINIMUM: Version = (1, 28)
 
 # From this version istiod passes CIDR addresses of a ServiceEntry to ztunnel

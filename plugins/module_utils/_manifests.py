@@ -7,7 +7,7 @@ always equals the rule set (GitOps repositories rely on that); files that
 are not the set's are left alone.
 
 The folder may be one others can write to (a shared GitOps repository), so
-nothing here follows a link (docs/reliability.md, "Rendered files"):
+nothing here follows a link (docs/docsite/rst/reliability.rst, "Rendered files"):
 
 - ``dest`` itself must not be a symbolic link; it is opened once, without
   following one, and every file is read, written, renamed and removed

@@ -27,7 +27,7 @@ MAX_NAME_LENGTH = 63
 HASH_LENGTH = 10
 # What a name longer than MAX_NAME_LENGTH keeps of itself before "-<hash>".
 _KEPT = MAX_NAME_LENGTH - HASH_LENGTH - 1
-# The naming scheme (docs/rendering.md, "Names"): every object name of set S is
+# The naming scheme (docs/docsite/rst/rendering.rst, "Names"): every object name of set S is
 # "S--<part>[--<part>...]", cut to "<first 52 characters>-<hash>" when longer than
 # 63. Set and service names are DNS-1123 labels without SEPARATOR, so S never
 # holds "--" nor ends in "-": the name's first "--" ends the set name. A set name

@@ -19,8 +19,9 @@ from ._dns.detail import results_from_detail
 from ._dns.options import ResolverOptions
 from ._dns.results import POLICY_TYPES, HostResult
 from ._errors import MeshguardError
-from ._policy.judge import AddressPolicy, Range, internal, parse_blocks
+from ._policy.judge import AddressPolicy, Range, internal, parse_blocks_at
 from ._policy.refusals import literal_problems
+from ._problems import Problem
 from ._retain import DEFAULT_RETAIN, parse_duration, parse_time
 from ._spec import RuleSet, SpecError, validate_ruleset
 
@@ -76,7 +77,8 @@ class Prepared:
 
 def prepare(settings: Settings) -> Prepared:
     """Validate all input; one SpecError lists every problem."""
-    errors: list[str] = []
+    # An option's own error names the option in its message: a problem without a field.
+    errors: list[Problem] = []
     spec = dict(settings.spec)
     if settings.state == "absent" and not spec.get("services"):
         spec["services"] = []  # removing a set needs only its name
@@ -85,15 +87,15 @@ def prepare(settings: Settings) -> Prepared:
     try:
         window = parse_duration(settings.retain)
     except MeshguardError as e:
-        errors.append(str(e))
+        errors.append(Problem(str(e)))
     try:
         resolver = ResolverOptions.from_dict(settings.resolver)
     except MeshguardError as e:
-        errors.append(str(e))
+        errors.append(Problem(str(e)))
     try:
         aggregation = AggregateOptions.from_dict(settings.aggregation)
     except MeshguardError as e:
-        errors.append(str(e))
+        errors.append(Problem(str(e)))
     try:
         # The breadth guard on literal IPs and CIDR blocks, so that validation
         # reports them with the service and field.
@@ -103,13 +105,13 @@ def prepare(settings: Settings) -> Prepared:
             removing=settings.state == "absent",
         )
     except SpecError as e:
-        errors[:0] = e.errors
+        errors[:0] = e.problems
     if settings.state not in STATES:
-        errors.append(f"state: must be one of {', '.join(STATES)}, got {settings.state!r}")
+        errors.append(Problem(f"must be one of {', '.join(STATES)}, got {settings.state!r}", "state"))
     if settings.on_error not in ON_ERROR:
-        errors.append(f"on_error: must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}")
-    blocks, problems = parse_blocks(settings.internal_ranges, "internal_ranges")
-    errors.extend(problems)
+        errors.append(Problem(f"must be one of {', '.join(ON_ERROR)}, got {settings.on_error!r}", "on_error"))
+    blocks, problems = parse_blocks_at(settings.internal_ranges, "internal_ranges")
+    errors.extend(Problem(message, field) for field, message in problems)
     internal_ranges = internal(blocks)
     if ruleset is not None:
         # The rule set's own literals against what is known before any request (the cluster's
@@ -120,11 +122,11 @@ def prepare(settings: Settings) -> Prepared:
     now = settings.now
     if settings.resolved_at is not None:
         if settings.resolved is None:
-            errors.append("resolved_at: only with resolved (it says when those answers were taken)")
+            errors.append(Problem("only with resolved (it says when those answers were taken)", "resolved_at"))
         try:
             now = parse_time(settings.resolved_at, "resolved_at")
         except MeshguardError as e:
-            errors.append(str(e))
+            errors.append(Problem(str(e)))
     if errors or ruleset is None or resolver is None or aggregation is None:
         raise SpecError(errors)
     return Prepared(
@@ -146,7 +148,7 @@ def prepare(settings: Settings) -> Prepared:
 
 
 def _check_resolved(
-    given: Optional[list], ruleset: Optional[RuleSet], errors: list[str]
+    given: Optional[list], ruleset: Optional[RuleSet], errors: list[Problem]
 ) -> Optional[dict[str, HostResult]]:
     """Pre-resolved answers by host; every host name of the set must be there."""
     if given is None:
@@ -157,7 +159,7 @@ def _check_resolved(
         # here, with the run's policies.
         resolved = {r.host: _unjudged(r) for r in results_from_detail(given)}
     except MeshguardError as e:
-        errors.append(f"resolved: {e}")
+        errors.append(Problem(str(e), "resolved"))
         return None
     for index, service in enumerate(ruleset.services if ruleset else ()):
         if service.addresses is not None:
@@ -165,8 +167,13 @@ def _check_resolved(
         for name in service.host_names:
             if name not in resolved:
                 errors.append(
-                    f"services[{index}] {service.name!r}: hosts: {name} is not in `resolved`; "
-                    "resolve every host of the rule set (the lookup with detail=true)"
+                    Problem(
+                        f"{name} is not in `resolved`; resolve every host of the rule set "
+                        "(the lookup with detail=true)",
+                        "hosts",
+                        service.name,
+                        index,
+                    )
                 )
     return resolved
 

@@ -4,7 +4,7 @@
 
 ``render(ruleset, addresses_by_service)`` is a pure function: the same input
 gives the same list of plain dicts, sorted by kind, namespace and name, with
-nothing in it that changes between runs. See docs/rendering.md.
+nothing in it that changes between runs. See docs/docsite/rst/rendering.rst.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def _ambient(
     if expands_cidrs(ruleset.istio_version):
         listed = [ipaddress.ip_network(address) for address in _expanded(ruleset, service, networks)]
     # One address or block per object, whatever the layout: the waypoint keeps a
-    # filter chain for one address of a ServiceEntry only (docs/rendering.md, "Ambient mode").
+    # filter chain for one address of a ServiceEntry only (docs/docsite/rst/rendering.rst, "Ambient mode").
     entries = _service_entries(
         ruleset,
         service,

@@ -16,7 +16,7 @@ letters, U+0440 U+0430 U+0443 U+0440 U+0430 U+04CF, then ``.example``: a
 catches that attack without the confusables table.
 
 Only the standard library is used, so a spec is judged before anything else
-is imported. Its limits (docs/resolve.md, "Look-alike names"):
+is imported. Its limits (docs/docsite/rst/resolve.rst, "Look-alike names"):
 
 - ``unicodedata`` has no Script property: a character's script is read from
   its Unicode name (``CYRILLIC SMALL LETTER A``), which names the script for

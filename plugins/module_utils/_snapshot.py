@@ -49,6 +49,7 @@ from ._dnssec.anchors import parse_trust_anchors
 from ._dnssec.policy import OFF, judge_all, parse_mode, strongest
 from ._errors import MeshguardError, OptionError
 from ._prepare import ON_ERROR
+from ._problems import Problem, ProblemsError
 from ._retain import parse_duration, parse_time, timestamp
 from ._scripts import shown
 from ._terms import KIND_NAME, TermError, parse_term
@@ -199,35 +200,36 @@ def service_hosts(services: Any) -> dict[str, tuple[str, ...]]:
     host names. Every problem is reported at once, naming the service and field.
     """
     if isinstance(services, (str, bytes, Mapping)) or not isinstance(services, (list, tuple)):
-        raise OptionError(f"services: expected a list of services, got {type(services).__name__}")
+        raise ProblemsError([Problem(f"expected a list of services, got {type(services).__name__}", "services")])
     found: dict[str, set[str]] = {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     for index, service in enumerate(services):
         if not isinstance(service, Mapping):
-            problems.append(f"services[{index}]: expected a dict with name and hosts, got {type(service).__name__}")
+            problems.append(Problem(f"expected a dict with name and hosts, got {type(service).__name__}", index=index))
             continue
         name = service.get("name")
-        label = f"services[{index}] {name!r}" if isinstance(name, str) and name else f"services[{index}]"
         if not isinstance(name, str) or not name:
-            problems.append(f"{label}: name: is required")
+            problems.append(Problem("is required", "name", index=index))
             continue
         names = found.setdefault(name, set())
         if service.get("addresses") is not None:
             continue  # given addresses: nothing to resolve
         hosts = service.get("hosts")
         if isinstance(hosts, (str, bytes)) or not isinstance(hosts, (list, tuple)) or not hosts:
-            problems.append(f"{label}: hosts: must be a non-empty list of host names, IP addresses or CIDR blocks")
+            problems.append(
+                Problem("must be a non-empty list of host names, IP addresses or CIDR blocks", "hosts", name, index)
+            )
             continue
         for position, text in enumerate(hosts):
             try:
                 term = parse_term(text, allow_mixed_scripts=True)  # judged by each run, with its allowance
             except TermError as exc:
-                problems.append(f"{label}: hosts[{position}]: {exc}")
+                problems.append(Problem(str(exc), f"hosts[{position}]", name, index))
                 continue
             if term.is_name:
                 names.add(term.value)
     if problems:
-        raise OptionError("; ".join(problems))
+        raise ProblemsError(problems)
     return {name: tuple(sorted(hosts)) for name, hosts in sorted(found.items())}
 
 

@@ -9,7 +9,9 @@ network: it runs before any DNS or API call.
 
 The rules mirror what Istio and the Kubernetes API server would reject (their
 wording is reused where it helps), plus what this collection needs to render
-deterministic objects.
+deterministic objects. This file holds the rules of every rule set; a way out's
+own rules live with it (``_gateway.spec``, ``_ambient.spec``) and report into
+the same ``Report`` (``_problems``), each problem as data.
 """
 
 from __future__ import annotations
@@ -17,42 +19,28 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ._ambient.spec import (
     AMBIENT,
     AUTO,
-    DATAPLANES,
-    REVISION_LABEL,
     SIDECAR,
     Waypoint,
+    ambient_options,
     owned_label_problem,
-    parse_waypoint,
+    with_dataplanes,
 )
 from ._dnssec.anchors import TrustAnchors
 from ._dnssec.policy import ruleset_options, service_option
-from ._errors import MeshguardError
-from ._expand import address_count
 from ._gateway.spec import (
-    MAX_GATEWAY_ADDRESSES,
-    PLAIN,
     EgressGateway,
-    allowed_source_problem,
-    istio_label_problem,
-    parse_egress_gateway,
+    check_service,
+    gateway_option,
     proxy_port_problem,
+    service_choice,
 )
-from ._istio_versions import (
-    AMBIENT_CIDRS,
-    MAX_EXPANDED_ADDRESSES,
-    NEWEST,
-    Version,
-    ambient_problem,
-    expands_cidrs,
-    parse_version,
-)
-from ._istio_versions import text as version_text
+from ._istio_versions import NEWEST, Version
 from ._kinds import APIS, DEFAULT_API, LEGACY_API
 from ._names import (
     OWNER_LABEL,
@@ -65,7 +53,8 @@ from ._names import (
     set_name_problem,
     user_name_problem,
 )
-from ._policy.judge import parse_blocks
+from ._policy.judge import parse_blocks_at
+from ._problems import Report, SpecError
 from ._scripts import mixed_script_problem, shown
 from ._terms import KIND_NAME, KIND_NETWORK, Term, TermError, parse_term
 
@@ -122,16 +111,6 @@ NETWORK_POLICY_KEYS = ("pod_selector",)
 GUARDRAIL_KEYS = ("writers",)
 
 Pairs = tuple[tuple[str, str], ...]
-
-
-class SpecError(MeshguardError):
-    """The rule set is invalid; ``errors`` lists every problem, one message each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = list(errors)
-        count = len(self.errors)
-        lines = "\n".join(f"- {error}" for error in self.errors)
-        super().__init__(f"invalid rule set ({count} error{'s' if count != 1 else ''}):\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -274,21 +253,6 @@ def _is_single_address(value: str) -> bool:
 # --- reporting ----------------------------------------------------------------
 
 
-class _Report:
-    """Collects every error message; ``scoped`` prefixes them with the service they belong to."""
-
-    def __init__(self, messages: list[str], prefix: str = "") -> None:
-        self.messages = messages
-        self.prefix = prefix
-
-    def scoped(self, prefix: str) -> _Report:
-        return _Report(self.messages, prefix)
-
-    def error(self, field: str, message: str) -> None:
-        location = ": ".join(part for part in (self.prefix, field) if part)
-        self.messages.append(f"{location}: {message}" if location else message)
-
-
 @dataclass(frozen=True)
 class _Context:
     """Rule-set options that the service rules depend on."""
@@ -306,7 +270,7 @@ class _Context:
     export_to: tuple[str, ...] = ()
 
 
-def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: _Report) -> None:
+def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, report: Report) -> None:
     # Typos must not be silently ignored: an unknown key is an error.
     for key in sorted((k for k in data if k not in allowed), key=str):
         hint = difflib.get_close_matches(str(key), allowed, n=1)
@@ -314,7 +278,7 @@ def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], field: str, r
         report.error(field, f"unknown key {key!r}{suggestion}; allowed: {', '.join(allowed)}")
 
 
-def _list(value: Any, field: str, report: _Report) -> Optional[list[Any]]:
+def _list(value: Any, field: str, report: Report) -> Optional[list[Any]]:
     if not isinstance(value, list):
         report.error(field, f"must be a list, got {type(value).__name__}")
         return None
@@ -322,7 +286,7 @@ def _list(value: Any, field: str, report: _Report) -> Optional[list[Any]]:
 
 
 def _name_part(
-    value: Any, field: str, report: _Report, what: str, scheme: Optional[Callable[[str], Optional[str]]] = None
+    value: Any, field: str, report: Report, what: str, scheme: Optional[Callable[[str], Optional[str]]] = None
 ) -> Optional[str]:
     """A set or service name: a DNS-1123 label without the name separator; ``scheme``: what
     the naming scheme (``_names``) further asks of it."""
@@ -340,7 +304,7 @@ def _name_part(
     return value
 
 
-def _namespace(value: Any, field: str, report: _Report) -> Optional[str]:
+def _namespace(value: Any, field: str, report: Report) -> Optional[str]:
     """A namespace name, or None when not given (Ansible passes None for unset options)."""
     problem = None if value is None else dns1123_label_problem(value)
     if problem:
@@ -349,7 +313,7 @@ def _namespace(value: Any, field: str, report: _Report) -> Optional[str]:
     return value
 
 
-def _string_map(value: Any, field: str, report: _Report, *, label_values: bool, ours: bool = True) -> Pairs:
+def _string_map(value: Any, field: str, report: Report, *, label_values: bool, ours: bool = True) -> Pairs:
     """Labels (``label_values``) or annotations, checked as the API server does.
 
     With ``ours``, keys the collection writes itself are refused.
@@ -382,7 +346,7 @@ def _string_map(value: Any, field: str, report: _Report, *, label_values: bool, 
 # --- ports --------------------------------------------------------------------
 
 
-def _port_number(value: Any, field: str, report: _Report) -> Optional[int]:
+def _port_number(value: Any, field: str, report: Report) -> Optional[int]:
     if value is None:
         report.error(field, "is required")
         return None
@@ -402,7 +366,7 @@ def _port_number(value: Any, field: str, report: _Report) -> Optional[int]:
     return value
 
 
-def _protocol(value: Any, field: str, legacy: bool, report: _Report) -> Optional[str]:
+def _protocol(value: Any, field: str, legacy: bool, report: Report) -> Optional[str]:
     protocol = value.upper() if isinstance(value, str) else None
     if value is None:
         report.error(field, f"is required, one of {', '.join(PROTOCOLS)}")
@@ -419,7 +383,7 @@ def _protocol(value: Any, field: str, legacy: bool, report: _Report) -> Optional
     return None
 
 
-def _port(item: Any, field: str, legacy: bool, report: _Report) -> Optional[Port]:
+def _port(item: Any, field: str, legacy: bool, report: Report) -> Optional[Port]:
     if not isinstance(item, dict):
         report.error(field, f"must be a dict with number and protocol, got {type(item).__name__}")
         return None
@@ -437,7 +401,7 @@ def _port(item: Any, field: str, legacy: bool, report: _Report) -> Optional[Port
     return Port(number=number, protocol=protocol, name=name or f"{protocol.lower()}-{number}")
 
 
-def _ports(value: Any, legacy: bool, report: _Report) -> tuple[Port, ...]:
+def _ports(value: Any, legacy: bool, report: Report) -> tuple[Port, ...]:
     if value is None:
         report.error("ports", "is required: a list of {number, protocol}")
         return ()
@@ -474,14 +438,14 @@ def _ports(value: Any, legacy: bool, report: _Report) -> tuple[Port, ...]:
 # --- services -----------------------------------------------------------------
 
 
-def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[str]]], report: _Report) -> bool:
+def _guarded(value: str, field: str, guard: Optional[Callable[[str], Optional[str]]], report: Report) -> bool:
     problem = guard(value) if guard else None
     if problem:
         report.error(field, problem)
     return problem is None
 
 
-def _hosts(value: Any, context: _Context, report: _Report, allowed: frozenset[str] = frozenset()) -> tuple[Term, ...]:
+def _hosts(value: Any, context: _Context, report: Report, allowed: frozenset[str] = frozenset()) -> tuple[Term, ...]:
     if value is None:
         report.error("hosts", "is required: host names, IP addresses or CIDR blocks")
         return ()
@@ -512,7 +476,7 @@ def _hosts(value: Any, context: _Context, report: _Report, allowed: frozenset[st
     return tuple(hosts)
 
 
-def _addresses(value: Any, context: _Context, report: _Report) -> Optional[tuple[str, ...]]:
+def _addresses(value: Any, context: _Context, report: Report) -> Optional[tuple[str, ...]]:
     if value is None:
         return None
     items = _list(value, "addresses", report)
@@ -538,7 +502,7 @@ def _addresses(value: Any, context: _Context, report: _Report) -> Optional[tuple
     return tuple(addresses)
 
 
-def _resolution(value: Any, legacy: bool, report: _Report) -> str:
+def _resolution(value: Any, legacy: bool, report: Report) -> str:
     if value is None:
         return "NONE"
     resolution = value.upper() if isinstance(value, str) else value
@@ -557,7 +521,7 @@ def _resolution(value: Any, legacy: bool, report: _Report) -> str:
     return resolution
 
 
-def _export_to(value: Any, namespace: Optional[str], legacy: bool, report: _Report) -> tuple[str, ...]:
+def _export_to(value: Any, namespace: Optional[str], legacy: bool, report: Report) -> tuple[str, ...]:
     """``namespace``: the service's (Istio counts it and "." as one value); None for the rule set's."""
     if value is None:
         return ()
@@ -603,7 +567,7 @@ def for_namespace(export_to: tuple[str, ...], namespace: str) -> tuple[str, ...]
     return tuple(result)
 
 
-def _check_static(hosts: tuple[Term, ...], addresses: Optional[tuple[str, ...]], report: _Report) -> None:
+def _check_static(hosts: tuple[Term, ...], addresses: Optional[tuple[str, ...]], report: Report) -> None:
     """STATIC sends traffic to endpoints, and an endpoint is a single address."""
     given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == KIND_NETWORK]
     given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
@@ -616,7 +580,7 @@ def _check_static(hosts: tuple[Term, ...], addresses: Optional[tuple[str, ...]],
             )
 
 
-def _pod_selector(value: Any, enabled: bool, report: _Report) -> Pairs:
+def _pod_selector(value: Any, enabled: bool, report: Report) -> Pairs:
     if value is None:
         return ()
     if not enabled:
@@ -629,11 +593,11 @@ def _pod_selector(value: Any, enabled: bool, report: _Report) -> Pairs:
     return _string_map(value.get("pod_selector"), "network_policy.pod_selector", report, label_values=True, ours=False)
 
 
-def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]:
+def _service(item: Any, context: _Context, report: Report) -> Optional[Service]:
     if not isinstance(item, dict):
         report.error("", f"must be a dict, got {type(item).__name__}")
         return None
-    before = len(report.messages)
+    before = len(report.problems)
     _check_keys(item, SERVICE_KEYS, "", report)
     name = _name_part(item.get("name"), "name", report, "the service name", service_name_problem)
     namespace = _namespace(item.get("namespace"), "namespace", report) or context.namespace
@@ -655,16 +619,25 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
         if problem:
             report.error("labels", problem)
     annotations = _string_map(item.get("annotations"), "annotations", report, label_values=False)
-    allow_ranges, problems = parse_blocks(item.get("allow_ranges"), "allow_ranges")
-    for problem in problems:
-        report.error("", problem)
+    allow_ranges, problems = parse_blocks_at(item.get("allow_ranges"), "allow_ranges")
+    for field, problem in problems:
+        report.error(field, problem)
     dnssec = service_option(item, report.error)
-    via, allowed_sources = _gateway_choice(item, context, report)
-    if via:
-        _check_gateway_service(
-            item, namespace=namespace, hosts=hosts, addresses=addresses, labels=labels, context=context, report=report
+    via, allowed_sources = service_choice(
+        item, context.gateway, legacy=context.legacy, waypoint=context.dataplane != SIDECAR, report=report
+    )
+    if via and context.gateway is not None and not context.legacy:
+        check_service(
+            context.gateway,
+            namespace=namespace,
+            hosts=hosts,
+            addresses=addresses,
+            # The waypoint's labels are refused for every service (owned_label_problem), once.
+            labels=[(key, value) for key, value in labels if owned_label_problem(key) is None],
+            network_policy=context.network_policy,
+            report=report,
         )
-    if name is None or len(report.messages) > before:
+    if name is None or len(report.problems) > before:
         return None
     return Service(
         name=name,
@@ -685,7 +658,7 @@ def _service(item: Any, context: _Context, report: _Report) -> Optional[Service]
     )
 
 
-def _allow_mixed_scripts(value: Any, report: _Report) -> list[str]:
+def _allow_mixed_scripts(value: Any, report: Report) -> list[str]:
     """The names (normal form) the service lets mix scripts, in the order given."""
     names: list[str] = []
     if value is None:
@@ -706,7 +679,7 @@ def _allow_mixed_scripts(value: Any, report: _Report) -> list[str]:
     return names
 
 
-def _check_allowed_scripts(value: Any, allowed: list[str], hosts: tuple[Term, ...], report: _Report) -> None:
+def _check_allowed_scripts(value: Any, allowed: list[str], hosts: tuple[Term, ...], report: Report) -> None:
     """Each allowance names a host of the service that needs it: an allowance left over from an
     earlier host would let the next look-alike through unseen."""
     given = {host.value for host in hosts}
@@ -729,105 +702,7 @@ def _index_of(items: list[Any], name: str) -> int:
     return 0
 
 
-def _gateway_choice(item: Mapping[str, Any], context: _Context, report: _Report) -> tuple[bool, tuple[str, ...]]:
-    """Whether the service goes through the egress gateway, and its checked allowed_sources."""
-    choice = item.get("egress_gateway")
-    if choice is not None and not isinstance(choice, bool):
-        report.error("egress_gateway", f"must be true or false, got {choice!r}")
-        choice = None
-    gateway = context.gateway
-    if choice is True and gateway is None:
-        report.error("egress_gateway", "needs the rule set's egress_gateway option (where the gateway is)")
-    via = gateway is not None and choice is not False
-    value = item.get("allowed_sources")
-    if value is None:
-        return via, ()
-    sources: list[str] = []
-    for index, source in enumerate(_list(value, "allowed_sources", report) or ()):
-        problem = allowed_source_problem(source)
-        if problem is None and source in sources:
-            problem = f"{source!r} is listed twice"
-        if problem:
-            report.error(f"allowed_sources[{index}]", problem)
-        else:
-            sources.append(source)
-    if isinstance(value, list) and not value:
-        report.error("allowed_sources", "must list at least one namespace or service account (or be left out)")
-    if context.legacy:
-        report.error("allowed_sources", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
-    elif not via and context.dataplane == SIDECAR:
-        report.error("allowed_sources", ALLOWED_SOURCES_ENFORCED)
-    elif gateway is not None and gateway.mode == PLAIN:
-        # Namespaces and service accounts come from the client's mTLS certificate.
-        report.error(
-            "allowed_sources",
-            "needs egress_gateway.mode mtls: in plain mode the gateway sees no client identity to check",
-        )
-    return via, tuple(sources)
-
-
-ALLOWED_SOURCES_ENFORCED = (
-    "can only be enforced by the egress gateway (the rule set's egress_gateway) or, in an ambient namespace "
-    "(dataplane), by the waypoint"
-)
-
-
-def _check_gateway_service(
-    item: Mapping[str, Any],
-    *,
-    namespace: str,
-    hosts: tuple[Term, ...],
-    addresses: Optional[tuple[str, ...]],
-    labels: Pairs,
-    context: _Context,
-    report: _Report,
-) -> None:
-    """What a service through the egress gateway must not have; literals are checked before any DNS query."""
-    gateway = context.gateway
-    if gateway is None or context.legacy:
-        return
-    for key, _value in labels:
-        # The waypoint labels are refused for every service (owned_label_problem).
-        problem = None if owned_label_problem(key) else istio_label_problem(key)
-        if problem:
-            report.error("labels", problem)
-    if context.network_policy and namespace == gateway.namespace:
-        report.error(
-            "namespace",
-            f"{namespace!r} is the egress gateway's namespace: its NetworkPolicy would restrict the gateway pods "
-            "themselves; put the service in the namespace of the workloads that call it",
-        )
-    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == KIND_NETWORK]
-    given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
-    networks = []
-    for field, value in given:
-        network = ipaddress.ip_network(value)
-        if gateway.mode == PLAIN and network.num_addresses > 1:
-            report.error(
-                field,
-                f"{value!r} is a CIDR block: in plain mode the gateway load balances over the service's "
-                "addresses, so every address of the block would get connections; list the addresses",
-            )
-        elif network.num_addresses > MAX_GATEWAY_ADDRESSES:
-            report.error(
-                field,
-                f"{value!r} holds {network.num_addresses} addresses; through the egress gateway each address is a "
-                f"ServiceEntry of its own, at most {MAX_GATEWAY_ADDRESSES} per service: list narrower blocks, split "
-                "the service, or send it direct (egress_gateway: false)",
-            )
-        else:
-            networks.append(network)
-    count = address_count(networks)
-    if count > MAX_GATEWAY_ADDRESSES:
-        report.error(
-            "hosts",
-            f"the blocks hold {count} addresses; through the egress gateway each address is a ServiceEntry of its "
-            f"own, at most {MAX_GATEWAY_ADDRESSES} per service: split the service, or send it direct "
-            "(egress_gateway: false)",
-        )
-
-
-def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int, Service]]:
+def _services(value: Any, context: _Context, report: Report) -> list[tuple[int, Service]]:
     if value is None:
         report.error("services", "is required: a list of services")
         return []
@@ -835,7 +710,7 @@ def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int,
     first: dict[str, int] = {}
     for index, item in enumerate(_list(value, "services", report) or ()):
         name = item.get("name") if isinstance(item, dict) else None
-        scoped = report.scoped(f"services[{index}] {name!r}" if isinstance(name, str) else f"services[{index}]")
+        scoped = report.scoped(index, name)
         if isinstance(name, str) and name in first:
             scoped.error("name", f"is a duplicate of services[{first[name]}]")
         elif isinstance(name, str):
@@ -846,11 +721,11 @@ def _services(value: Any, context: _Context, report: _Report) -> list[tuple[int,
     return services
 
 
-def _check_per_service(services: list[tuple[int, Service]], report: _Report) -> None:
+def _check_per_service(services: list[tuple[int, Service]], report: Report) -> None:
     """Rules on the ServiceEntry that carries a service's host name (layout per_service)."""
     owners: dict[tuple[str, str], str] = {}
     for index, service in services:
-        scoped = report.scoped(f"services[{index}] {service.name!r}")
+        scoped = report.scoped(index, service.name)
         for name in service.host_names:
             owner = owners.setdefault((service.namespace, name), service.name)
             if owner != service.name:
@@ -865,7 +740,7 @@ def _check_per_service(services: list[tuple[int, Service]], report: _Report) -> 
 # --- rule set -----------------------------------------------------------------
 
 
-def _api_and_layout(api: Any, layout: Any, report: _Report) -> tuple[str, str]:
+def _api_and_layout(api: Any, layout: Any, report: Report) -> tuple[str, str]:
     if api is None:
         api = DEFAULT_API
     elif api not in APIS:
@@ -884,7 +759,7 @@ def _api_and_layout(api: Any, layout: Any, report: _Report) -> tuple[str, str]:
     return api, layout
 
 
-def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
+def _registry_only(value: Any, report: Report) -> tuple[str, ...]:
     if value is None:
         return ()
     namespaces: list[str] = []
@@ -900,7 +775,7 @@ def _registry_only(value: Any, report: _Report) -> tuple[str, ...]:
     return tuple(namespaces)
 
 
-def _guardrail(value: Any, report: _Report) -> Optional[Guardrail]:
+def _guardrail(value: Any, report: Report) -> Optional[Guardrail]:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -941,7 +816,7 @@ def validate_ruleset(
     """
     if not isinstance(spec, Mapping):
         raise SpecError([f"the rule set must be a dict, got {type(spec).__name__}"])
-    report = _Report([])
+    report = Report()
     _check_keys(spec, RULESET_KEYS, "", report)
     set_name = _name_part(
         spec.get("set"), "set", report, "the name of the rule set", None if removing else set_name_problem
@@ -974,16 +849,8 @@ def validate_ruleset(
             "registry_only, or leave registry_only out",
         )
     guardrail = _guardrail(spec.get("guardrail"), report)
-    gateway, problems = parse_egress_gateway(spec.get("egress_gateway"), api == LEGACY_API)
-    for field, problem in problems:
-        report.error(field, problem)
-    if gateway is not None and api == LEGACY_API and network_policy is True:
-        report.error(
-            "network_policy",
-            "with the legacy API's egress proxy (egress_gateway) the collection does not know the proxy's pods, so "
-            "it cannot render NetworkPolicies that send the traffic through them",
-        )
-    dataplane, waypoint, version = _ambient_options(spec, namespace, api, report)
+    gateway = gateway_option(spec, api == LEGACY_API, network_policy, report)
+    dataplane, waypoint, version = ambient_options(spec, namespace, api == LEGACY_API, report)
     dnssec, anchors = ruleset_options(spec, report.error)
     context = _Context(
         namespace=namespace,
@@ -998,8 +865,8 @@ def validate_ruleset(
     services = _services(spec.get("services"), context, report)
     if layout == "per_service" and not context.legacy:
         _check_per_service(services, report)
-    if report.messages or set_name is None:
-        raise SpecError(report.messages)
+    if report.problems or set_name is None:
+        raise SpecError(report.problems)
     ruleset = RuleSet(
         name=set_name,
         services=tuple(service for _index, service in services),
@@ -1021,107 +888,3 @@ def validate_ruleset(
     if dataplane == AMBIENT:
         return with_dataplanes(ruleset, ruleset.dataplane_namespaces)
     return ruleset
-
-
-def _ambient_options(
-    spec: Mapping[str, Any], namespace: str, api: str, report: _Report
-) -> tuple[str, Optional[Waypoint], Version]:
-    """The dataplane, waypoint and istio_version options, checked on their own."""
-    dataplane = spec.get("dataplane")
-    if dataplane is None:
-        dataplane = SIDECAR
-    elif dataplane not in DATAPLANES:
-        report.error("dataplane", f"must be one of {', '.join(DATAPLANES)}, got {dataplane!r}")
-        dataplane = SIDECAR
-    waypoint, problems = parse_waypoint(spec.get("waypoint"), namespace)
-    for field, problem in problems:
-        report.error(field, problem)
-    version, problem = parse_version(spec.get("istio_version"))
-    if problem:
-        report.error("istio_version", problem)
-    if api == LEGACY_API and (dataplane != SIDECAR or spec.get("waypoint") is not None):
-        report.error(
-            "dataplane",
-            f"the legacy EgressRule API ({LEGACY_API}) is Istio 0.x, which has no ambient mode: use dataplane sidecar",
-        )
-    elif dataplane == SIDECAR and spec.get("waypoint") is not None:
-        report.error("waypoint", "is ambient mode's: only with dataplane ambient or auto")
-    return dataplane, waypoint, version or NEWEST
-
-
-def with_dataplanes(ruleset: RuleSet, ambient: Any) -> RuleSet:
-    """The rule set with the namespaces in ambient mode known, checked as a whole.
-
-    ``ambient``: the namespaces in ambient mode (every namespace of the set with
-    dataplane ambient; those labelled so with auto). Raises SpecError naming
-    each service and field, before anything is written.
-    """
-    found = replace(ruleset, ambient=frozenset(ambient))
-    report = _Report([])
-    for index, namespace in enumerate(found.registry_only):
-        if namespace in found.ambient:  # type: ignore[operator]
-            report.error(
-                f"registry_only[{index}] {namespace!r}",
-                "the namespace is in ambient mode; ztunnel ignores Sidecar and REGISTRY_ONLY (istio/istio#54281). "
-                "Bind the services to a waypoint (waypoint: ...) with allowed_sources, and use network_policy to "
-                "block direct egress",
-            )
-    ambient_services = [(i, s) for i, s in enumerate(found.services) if found.is_ambient(s)]
-    for index, service in enumerate(found.services):
-        scoped = report.scoped(f"services[{index}] {service.name!r}")
-        if found.is_ambient(service):
-            _check_ambient_service(found, service, scoped)
-        elif service.allowed_sources and not found.via_gateway(service):
-            scoped.error(
-                "allowed_sources",
-                f"{ALLOWED_SOURCES_ENFORCED}, and namespace {service.namespace!r} is not in ambient mode",
-            )
-    if ambient_services:
-        where = ", ".join(sorted({s.namespace for _i, s in ambient_services}))
-        if found.waypoint is None:
-            report.error(
-                "waypoint",
-                f"is required for the ambient namespaces ({where}): their ServiceEntries are bound to a waypoint, "
-                "which enforces allowed_sources (give name, and namespace, manage)",
-            )
-        problem = ambient_problem(found.istio_version)
-        if problem:
-            report.error("istio_version", problem)
-        revisions = {dict(s.labels).get(REVISION_LABEL) for _i, s in ambient_services}
-        if len(revisions) > 1:
-            report.error(
-                "labels",
-                f"the services in ambient namespaces give different {REVISION_LABEL!r} labels "
-                f"({', '.join(sorted(repr(r) if r else 'none' for r in revisions))}): the waypoint and every "
-                "ServiceEntry and policy bound to it must be seen by the same istiod revision",
-            )
-    if report.messages:
-        raise SpecError(report.messages)
-    return found
-
-
-def _check_ambient_service(ruleset: RuleSet, service: Service, report: _Report) -> None:
-    """What a service in an ambient namespace must not have; literals are checked before any DNS query."""
-    if ruleset.via_gateway(service):
-        report.error(
-            "egress_gateway",
-            f"namespace {service.namespace!r} is in ambient mode, where the waypoint (waypoint) takes the egress "
-            "gateway's place: set egress_gateway: false for this service, or leave the rule set's egress_gateway out",
-        )
-    if not expands_cidrs(ruleset.istio_version):
-        return
-    given = [(f"hosts[{i}]", h.value) for i, h in enumerate(service.hosts) if h.kind == KIND_NETWORK]
-    given += [(f"addresses[{i}]", a) for i, a in enumerate(service.addresses or ())]
-    networks = [ipaddress.ip_network(value) for _field, value in given]
-    count = address_count(networks)
-    if count > MAX_EXPANDED_ADDRESSES:
-        fields = ", ".join(
-            f"{field} {value}" for field, value in given if ipaddress.ip_network(value).num_addresses > 1
-        )
-        report.error(
-            "hosts",
-            f"{fields} hold {count} addresses; below Istio {version_text(AMBIENT_CIDRS)} ztunnel takes no CIDR "
-            f"blocks, so in ambient mode each address is listed on its own, at most {MAX_EXPANDED_ADDRESSES} "
-            f"per service (istio_version {version_text(ruleset.istio_version)}): list narrower blocks, split the "
-            f"service, or target Istio {version_text(AMBIENT_CIDRS)} or later",
-        )

@@ -85,6 +85,10 @@ seealso:
   - plugin: meshguard.egress.resolve
     plugin_type: lookup
   - module: meshguard.egress.rules_info
+  - ref: ansible_collections.meshguard.egress.docsite.apply
+    description: How a cluster is brought to the rule set (planning, writes, address retention, check mode, errors).
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: The rollout role in a pipeline (many clusters, snapshots, canaries, GitOps, the reachability report).
 """
 
 EXAMPLES = r"""
@@ -182,6 +186,34 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+errors:
+  description:
+    - Every problem with the input when the task failed because of it, as data (the same problems the task's
+      C(msg) lists), so that a pipeline or AWX can show them by service and field. Empty when the failure is not
+      about the input (an API server that cannot be reached, a host name that did not resolve).
+  returned: on failure
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service's name; null for a problem of the rule set's own options (or of a service without a
+        name).
+      type: str
+    index:
+      description: The service's position in O(services); null for a problem of the rule set's own options.
+      type: int
+    field:
+      description: The field, within the service or the rule set (C(ports[0].number), C(egress_gateway.mode));
+        null when the problem concerns the whole.
+      type: str
+    message:
+      description: What is wrong, without the service and field.
+      type: str
+  sample:
+    - service: orders-mongo
+      index: 0
+      field: ports[0].number
+      message: must be between 1 and 65535, got 70000
 changed:
   description: Whether an object was (or in check mode would be) created, updated or deleted.
   returned: always
@@ -275,7 +307,7 @@ reachability:
       check mode, the run it previews), in blocks (a V(/28) grown to a V(/27) adds the new half) and per source
       (a source that is no longer admitted is removed; the sources that keep a grant are not shown).
     - With O(state=rendered), every grant is added (against an empty cluster, as rendering reads none).
-    - See docs/rollout.md for the summary the role prints across clusters.
+    - See the rollout guide for the summary the role prints across clusters.
   returned: always
   type: dict
   contains:
@@ -457,25 +489,22 @@ dnssec:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES_REQUIRED_IF, rules_spec, secrets_of
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RULES, secrets_of
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import module_result
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-
-
-def argument_spec() -> dict:
-    return rules_spec(env_fallback)
+from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
 
 
 def main() -> None:
     # With a local connection and the controller's Python, the action plugin of
     # the same name runs this in-process instead (plugins/action/rules.py).
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=RULES_REQUIRED_IF)
+    module = AnsibleModule(supports_check_mode=True, **RULES.to_kwargs(env_fallback))
     p = module.params
     module.no_log_values.update(secrets_of(p["kubeconfig"]))
     try:
         result = module_result(p, check_mode=module.check_mode, diff=module._diff)
     except MeshguardError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=str(e), errors=errors_of(e))
     for warning in result.pop("warnings"):
         module.warn(warning)
     if result.pop("failed", False):

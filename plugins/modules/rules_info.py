@@ -39,6 +39,8 @@ options:
     elements: dict
 seealso:
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.apply
+    description: Drift, and how the live objects are compared with the rule set.
 """
 
 EXAMPLES = r"""
@@ -62,6 +64,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+errors:
+  description:
+    - Every problem with the input when the task failed because of it, as data, as
+      RV(meshguard.egress.rules#module:errors) of M(meshguard.egress.rules) gives them (C(service), C(index),
+      C(field), C(message)). Empty when the failure is not about the input.
+  returned: on failure
+  type: list
+  elements: dict
+  sample:
+    - service: orders-mongo
+      index: 0
+      field: ports[0].number
+      message: must be between 1 and 65535, got 70000
 cluster:
   description: The cluster that was read, as C(context <name>) or the API server URL.
   returned: always
@@ -173,26 +188,18 @@ dnssec:
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
-    ADDRESSES,
-    AGGREGATION,
-    CONNECTION,
-    DNSSEC,
-    POLICY,
-    RESOLVER,
-    RULESET,
+    RULES_INFO,
     connection_options,
-    merged,
     secrets_of,
     settings_from,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import inspect
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
 
 
 def main() -> None:
-    spec = merged(CONNECTION, RESOLVER, AGGREGATION, ADDRESSES, RULESET, DNSSEC, POLICY, env_fallback=env_fallback)
-    spec["set"]["required"] = False
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_by={"services": "set"})
+    module = AnsibleModule(supports_check_mode=True, **RULES_INFO.to_kwargs(env_fallback))
     p = module.params
     module.no_log_values.update(secrets_of(p["kubeconfig"]))
     connection = connection_options(p)
@@ -200,7 +207,7 @@ def main() -> None:
     try:
         result = inspect(connection, p["set"], p["api"], settings)
     except MeshguardError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=str(e), errors=errors_of(e))
     for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(changed=False, **result)

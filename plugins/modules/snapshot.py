@@ -85,6 +85,8 @@ seealso:
   - plugin: meshguard.egress.snapshot
     plugin_type: lookup
   - module: meshguard.egress.rules
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: Address snapshots in a pipeline and an AWX workflow (the rollout guide, "Address snapshots").
 """
 
 EXAMPLES = r"""
@@ -104,6 +106,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+errors:
+  description:
+    - Every problem with the input when the task failed because of it, as data, as
+      RV(meshguard.egress.rules#module:errors) of M(meshguard.egress.rules) gives them (C(service), C(index),
+      C(field), C(message)). Empty when the failure is not about the input.
+  returned: on failure
+  type: list
+  elements: dict
+  sample:
+    - service: orders-mongo
+      index: 0
+      field: hosts
+      message: must be a non-empty list of host names, IP addresses or CIDR blocks
 changed:
   description: Whether an address changed (or the file is new); always false without O(path).
   returned: always
@@ -149,25 +164,14 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshguard.egress.plugins.module_utils._argspec import DNSSEC, RESOLVER, merged, pick
+from ansible_collections.meshguard.egress.plugins.module_utils._argspec import RESOLVER, SNAPSHOT, pick
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR
+from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import write_snapshot
 
 
-def argument_spec() -> dict:
-    spec = merged(RESOLVER, DNSSEC, env_fallback=None)
-    spec.update(
-        path={"type": "path"},
-        return_data={"type": "bool", "default": False},
-        services={"type": "list", "elements": "dict", "required": True},
-        on_error={"type": "str", "choices": list(ON_ERROR), "default": ON_ERROR[0]},
-    )
-    return spec
-
-
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(supports_check_mode=True, **SNAPSHOT.to_kwargs(env_fallback=None))
     p = module.params
     try:
         result = write_snapshot(
@@ -182,7 +186,7 @@ def main() -> None:
             return_data=p["return_data"],
         )
     except MeshguardError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=str(e), errors=errors_of(e))
     for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(**result)

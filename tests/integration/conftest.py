@@ -17,7 +17,7 @@ from dnslib import (  # noqa: F401  (session fixtures)
 )
 
 # The files that take longest, longest first (per-file times of a run, see
-# docs/development.md). `make integration` hands whole files to its two
+# docs/docsite/rst/development.rst). `make integration` hands whole files to its two
 # workers in collection order (--dist loadfile --no-loadscope-reorder); by
 # default xdist would hand out the files with most tests first, which left
 # the bench smoke test (5 tests, minutes of setup) for the end, with the

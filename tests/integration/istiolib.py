@@ -9,7 +9,7 @@ made as a real client makes them. This module builds those calls from what a
 rule set declares, runs the probe in batches, and turns its answers into the
 checks a user cares about: every declared address:port reachable, nothing
 undeclared, no conflict, no endpoint more than declared. See
-docs/istio-in-the-loop.md.
+docs/docsite/rst/istio-in-the-loop.rst.
 """
 
 from __future__ import annotations

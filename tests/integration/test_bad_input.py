@@ -14,8 +14,10 @@ seconds); tests/integration/test_rules_module.py covers the module itself.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
-from clusterlib import writes
+from clusterlib import run_module, writes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +185,45 @@ def test_a_missing_namespace_is_named_before_any_dns_query_or_write(local_cluste
     after = local_clusters.requests(CTX)
     assert {k: n for k, n in writes(before, after).items() if k[1] in OURS} == {}
     assert {k: n for k, n in writes(before, after, dry_run=True).items() if k[1] in OURS} == {}
+
+
+def test_the_modules_failure_carries_each_problem_as_data(local_clusters, namespace, tmp_path):
+    """What a pipeline or AWX reads: ``errors`` names the service and field of each problem, from the
+    module process and from the action plugin that runs the module in-process, and nothing is written."""
+    other_python = tmp_path / "python"  # another path to this Python: Ansible runs the module process with it
+    other_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    other_python.chmod(0o755)
+    services = [
+        {"name": "db", "hosts": ["192.0.2.10"], "ports": [{"number": 5432, "protocol": "TCP"}]},
+        {"name": "mail", "hosts": ["192.0.2.25"], "ports": [{"number": 25, "protocol": "SMTP"}]},
+    ]
+    args = {
+        "kubeconfig": str(local_clusters.kubeconfig),
+        "context": CTX,
+        "set": "errors",
+        "namespace": namespace,
+        "services": services,
+        # Not a choice the argument spec checks: a problem of the rule set that the library reports.
+        "registry_only": ["Shop"],
+    }
+    before = local_clusters.requests(CTX)
+    for interpreter in (str(other_python), "{{ ansible_playbook_python }}"):
+        result = run_module("rules", args, interpreter=interpreter)[0]
+        assert result["failed"] is True, result
+        assert result.get("errors") == [
+            {
+                "service": None,
+                "index": None,
+                "field": "registry_only[0]",
+                "message": "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
+                "letter or digit, got 'Shop'",
+            },
+            {
+                "service": "mail",
+                "index": 1,
+                "field": "ports[0].protocol",
+                "message": "must be one of TCP, MONGO, MYSQL, REDIS, TLS, HTTPS, HTTP, HTTP2, GRPC, got 'SMTP'",
+            },
+        ], interpreter
+        assert "services[1] 'mail': ports[0].protocol: must be one of" in result["msg"]
+    assert {k: n for k, n in writes(before, local_clusters.requests(CTX)).items() if k[1] in OURS} == {}

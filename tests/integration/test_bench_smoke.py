@@ -5,7 +5,7 @@
 It runs every case against its own DNS server and clusters (.cache/bench-clusters)
 and the peers' venv (.cache/bench/venv-peers, built on first use), and checks
 the results file is complete and well formed. No timing is asserted: CI
-machines are shared and noisy; the figures are for docs/performance.md.
+machines are shared and noisy; the figures are for docs/docsite/rst/performance.rst.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection as a user has it: built with ansible-galaxy, installed from
 its tarball into a collections path of its own, and its playbooks run from
-another working directory with relative paths (docs/rollout.md, "Relative
+another working directory with relative paths (docs/docsite/rst/rollout.rst, "Relative
 paths"): every file lands in, and is read from, the directory
 ansible-playbook runs in, never the installed collection's playbooks folder
 (where Ansible starts the modules of a local connection).

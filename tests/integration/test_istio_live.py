@@ -40,7 +40,7 @@ ZONE = "live.test.zone"
 CLUSTERS = ["local-1", "local-2", "local-3"]
 # Port 27018, not MongoDB's 27017: the objects of other tests stay on the
 # shared clusters, and another owner's MONGO block on a port still makes
-# istiod drop a block of another protocol there (docs/rendering.md).
+# istiod drop a block of another protocol there (docs/docsite/rst/rendering.rst).
 DB = {"name": "db", "hosts": ["db.live.test"], "ports": [{"number": 27018, "protocol": "MONGO"}]}
 API = {"name": "api", "hosts": ["api.live.test"], "ports": [{"number": 443, "protocol": "TLS"}]}
 MYSQL = {"name": "mysql", "hosts": ["192.0.2.201"], "ports": [{"number": 3306, "protocol": "MYSQL"}]}

@@ -15,7 +15,7 @@ istiod must record no conflict, and no cluster may have more endpoints than
 the service declares addresses. `istioctl analyze` must find nothing.
 
 The demo's own rule set is rendered by the meshguard.egress.render playbook
-and judged the same way. See docs/istio-in-the-loop.md.
+and judged the same way. See docs/docsite/rst/istio-in-the-loop.rst.
 """
 
 from __future__ import annotations

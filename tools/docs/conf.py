@@ -2,9 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sphinx configuration of the collection's HTML documentation (tools/docs.sh, `make docs`).
 
-The plugin, module and role pages come from antsibull-docs; the guides are
-the Markdown files of docs/, read with MyST. Nothing is fetched from the
-network (no intersphinx inventories), so a warning is always ours.
+The plugin, module and role pages and the guides (docs/docsite/rst/) come
+from antsibull-docs. Nothing is fetched from the network (no intersphinx
+inventories), so a warning is always ours.
 """
 
 project = "meshguard.egress"
@@ -12,8 +12,7 @@ copyright = "2026, meshguard.egress developers"
 title = "meshguard.egress documentation"
 html_short_title = "meshguard.egress"
 
-extensions = ["sphinx_antsibull_ext", "myst_parser"]
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+extensions = ["sphinx_antsibull_ext"]
 root_doc = "index"
 
 pygments_style = "ansible"
@@ -25,8 +24,5 @@ html_use_smartypants = True
 html_use_modindex = False
 html_use_index = False
 html_copy_source = False
-
-# Headings of the guides get anchors, so that links to sections resolve.
-myst_heading_anchors = 3
 default_role = "any"
 nitpicky = True

@@ -19,7 +19,7 @@ from .._cluster.client import KubeClient, KubeError, Resource
 from .._errors import MeshguardError
 from .._kinds import WAYPOINT
 from .._proxy.network_policy import NAMESPACE_NAME_LABEL
-from .._spec import RuleSet, with_dataplanes
+from .._spec import RuleSet
 from .spec import (
     AUTO,
     DATAPLANE_AMBIENT,
@@ -29,6 +29,7 @@ from .spec import (
     WAYPOINT_FOR_LABEL,
     WAYPOINT_FOR_SERVICE,
     Waypoint,
+    with_dataplanes,
 )
 
 Labels = Mapping[str, str]

@@ -8,7 +8,7 @@ cluster for NONE is ORIGINAL_DST, the address dialled), labelled so that
 istiod binds them to the waypoint; each ServiceEntry object gets an
 AuthorizationPolicy attached to it by ``targetRefs``, which the waypoint
 enforces. With ``manage``, the waypoint's Gateway itself. Why each field is
-what it is, with the Istio source that forces it, is in docs/rendering.md
+what it is, with the Istio source that forces it, is in docs/docsite/rst/rendering.rst
 ("Ambient mode").
 """
 

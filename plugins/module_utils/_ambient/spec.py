@@ -3,16 +3,39 @@
 """The ``dataplane`` and ``waypoint`` options of a rule set (ambient mode).
 
 ``parse_waypoint(value)`` returns the normalised option (or None when it is
-not given) and a list of (field, message) problems; the rule-set validation
-(``_spec``) reports them with the rest. See docs/rendering.md, "Ambient mode".
+not given) and a list of (field, message) problems. The rule-set validation
+(``_spec``) calls this file's rules, which report into its ``Report``:
+``ambient_options`` (dataplane, waypoint, istio_version) and, once the
+namespaces in ambient mode are known, ``with_dataplanes`` (the rule set as a
+whole). See docs/docsite/rst/rendering.rst, "Ambient mode".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Optional
 
+from .._expand import address_count
+from .._istio_versions import (
+    AMBIENT_CIDRS,
+    MAX_EXPANDED_ADDRESSES,
+    NEWEST,
+    Version,
+    ambient_problem,
+    expands_cidrs,
+    parse_version,
+)
+from .._istio_versions import text as version_text
+from .._kinds import LEGACY_API
 from .._names import dns1123_label_problem
+from .._problems import Report, SpecError
+from .._proxy.authorization import ALLOWED_SOURCES_ENFORCED
+from .._terms import KIND_NETWORK
+
+if TYPE_CHECKING:  # _spec calls this file's rules: its types only, not at run time
+    from .._spec import RuleSet, Service
 
 SIDECAR = "sidecar"
 AMBIENT = "ambient"
@@ -142,3 +165,110 @@ def _namespaces(given: Any, field: str, problems: Problems) -> list[str]:
         else:
             found.append(item)
     return found
+
+
+# --- the rules of the rule set's validation -----------------------------------
+
+
+def ambient_options(
+    spec: Mapping[str, Any], namespace: str, legacy: bool, report: Report
+) -> tuple[str, Optional[Waypoint], Version]:
+    """The dataplane, waypoint and istio_version options, checked on their own."""
+    dataplane = spec.get("dataplane")
+    if dataplane is None:
+        dataplane = SIDECAR
+    elif dataplane not in DATAPLANES:
+        report.error("dataplane", f"must be one of {', '.join(DATAPLANES)}, got {dataplane!r}")
+        dataplane = SIDECAR
+    waypoint, problems = parse_waypoint(spec.get("waypoint"), namespace)
+    for field, problem in problems:
+        report.error(field, problem)
+    version, problem = parse_version(spec.get("istio_version"))
+    if problem:
+        report.error("istio_version", problem)
+    if legacy and (dataplane != SIDECAR or spec.get("waypoint") is not None):
+        report.error(
+            "dataplane",
+            f"the legacy EgressRule API ({LEGACY_API}) is Istio 0.x, which has no ambient mode: use dataplane sidecar",
+        )
+    elif dataplane == SIDECAR and spec.get("waypoint") is not None:
+        report.error("waypoint", "is ambient mode's: only with dataplane ambient or auto")
+    return dataplane, waypoint, version or NEWEST
+
+
+def with_dataplanes(ruleset: RuleSet, ambient: Any) -> RuleSet:
+    """The rule set with the namespaces in ambient mode known, checked as a whole.
+
+    ``ambient``: the namespaces in ambient mode (every namespace of the set with
+    dataplane ambient; those labelled so with auto). Raises SpecError naming
+    each service and field, before anything is written.
+    """
+    found = replace(ruleset, ambient=frozenset(ambient))
+    report = Report()
+    for index, namespace in enumerate(found.registry_only):
+        if namespace in found.ambient:  # type: ignore[operator]
+            report.error(
+                f"registry_only[{index}] {namespace!r}",
+                "the namespace is in ambient mode; ztunnel ignores Sidecar and REGISTRY_ONLY (istio/istio#54281). "
+                "Bind the services to a waypoint (waypoint: ...) with allowed_sources, and use network_policy to "
+                "block direct egress",
+            )
+    ambient_services = [(i, s) for i, s in enumerate(found.services) if found.is_ambient(s)]
+    for index, service in enumerate(found.services):
+        scoped = report.scoped(index, service.name)
+        if found.is_ambient(service):
+            _check_service(found, service, scoped)
+        elif service.allowed_sources and not found.via_gateway(service):
+            scoped.error(
+                "allowed_sources",
+                f"{ALLOWED_SOURCES_ENFORCED}, and namespace {service.namespace!r} is not in ambient mode",
+            )
+    if ambient_services:
+        where = ", ".join(sorted({s.namespace for _i, s in ambient_services}))
+        if found.waypoint is None:
+            report.error(
+                "waypoint",
+                f"is required for the ambient namespaces ({where}): their ServiceEntries are bound to a waypoint, "
+                "which enforces allowed_sources (give name, and namespace, manage)",
+            )
+        problem = ambient_problem(found.istio_version)
+        if problem:
+            report.error("istio_version", problem)
+        revisions = {dict(s.labels).get(REVISION_LABEL) for _i, s in ambient_services}
+        if len(revisions) > 1:
+            report.error(
+                "labels",
+                f"the services in ambient namespaces give different {REVISION_LABEL!r} labels "
+                f"({', '.join(sorted(repr(r) if r else 'none' for r in revisions))}): the waypoint and every "
+                "ServiceEntry and policy bound to it must be seen by the same istiod revision",
+            )
+    if report.problems:
+        raise SpecError(report.problems)
+    return found
+
+
+def _check_service(ruleset: RuleSet, service: Service, report: Report) -> None:
+    """What a service in an ambient namespace must not have; literals are checked before any DNS query."""
+    if ruleset.via_gateway(service):
+        report.error(
+            "egress_gateway",
+            f"namespace {service.namespace!r} is in ambient mode, where the waypoint (waypoint) takes the egress "
+            "gateway's place: set egress_gateway: false for this service, or leave the rule set's egress_gateway out",
+        )
+    if not expands_cidrs(ruleset.istio_version):
+        return
+    given = [(f"hosts[{i}]", h.value) for i, h in enumerate(service.hosts) if h.kind == KIND_NETWORK]
+    given += [(f"addresses[{i}]", a) for i, a in enumerate(service.addresses or ())]
+    networks = [ipaddress.ip_network(value) for _field, value in given]
+    count = address_count(networks)
+    if count > MAX_EXPANDED_ADDRESSES:
+        fields = ", ".join(
+            f"{field} {value}" for field, value in given if ipaddress.ip_network(value).num_addresses > 1
+        )
+        report.error(
+            "hosts",
+            f"{fields} hold {count} addresses; below Istio {version_text(AMBIENT_CIDRS)} ztunnel takes no CIDR "
+            f"blocks, so in ambient mode each address is listed on its own, at most {MAX_EXPANDED_ADDRESSES} "
+            f"per service (istio_version {version_text(ruleset.istio_version)}): list narrower blocks, split the "
+            f"service, or target Istio {version_text(AMBIENT_CIDRS)} or later",
+        )

@@ -27,7 +27,7 @@ def results_to_detail(results: Sequence[HostResult], aggregation: Optional[Aggre
     return [
         {
             "host": r.host,
-            # A reviewer reads the Unicode form: an internationalised name shows both (docs/resolve.md).
+            # A reviewer reads the Unicode form: an internationalised name shows both (docs/docsite/rst/resolve.rst).
             "unicode": to_unicode(r.host) if r.kind == KIND_NAME else r.host,
             "addresses": list(r.addresses),
             "cidrs": list(cidrs),

@@ -63,7 +63,7 @@ try:
     import dns.dnssecalgs
 
     # What validate_rrsig hashes and verifies; called directly with each zone's keys decoded
-    # once for the run, it saves a third of the time a signature takes (docs/performance.md).
+    # once for the run, it saves a third of the time a signature takes (docs/docsite/rst/performance.rst).
     # Where dnspython has no such function, validate_rrsig does the same, slower.
     _SIGNATURE_DATA = getattr(dns.dnssec, "_make_rrsig_signature_data", None)
 except ImportError:  # pragma: no cover - dnspython < 2.5

@@ -8,7 +8,7 @@ endpoint) and VirtualService in the service's namespace, and its own
 gateway server (mtls: its own SNI) and DestinationRule subset. Per service,
 one Gateway and one DestinationRule in the gateway's namespace. Why each
 field is what it is, with the Istio source that forces it, is in
-docs/rendering.md ("Through the egress gateway").
+docs/docsite/rst/rendering.rst ("Through the egress gateway").
 """
 
 from __future__ import annotations

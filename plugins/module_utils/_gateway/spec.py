@@ -3,17 +3,27 @@
 """The ``egress_gateway`` option of a rule set, and the per-service options that go with it.
 
 ``parse_egress_gateway(value, legacy)`` returns the normalised option (or
-None when it is not given) and a list of (field, message) problems; the
-rule-set validation (``_spec``) reports them with the rest. See
-docs/rendering.md, "Through the egress gateway".
+None when it is not given) and a list of (field, message) problems. The
+rule-set validation (``_spec``) calls this file's rules, which report into its
+``Report``: ``gateway_option`` (the rule set's option), ``service_choice`` (a
+service's ``egress_gateway`` and ``allowed_sources``) and ``check_service``
+(what a service through the gateway must not have). See docs/docsite/rst/rendering.rst,
+"Through the egress gateway".
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .._expand import address_count
+from .._kinds import LEGACY_API
 from .._names import dns1123_label_problem, label_value_problem, qualified_key_problem
+from .._problems import Report
+from .._proxy.authorization import ALLOWED_SOURCES_ENFORCED
+from .._terms import KIND_NETWORK, Term
 
 # The defaults are those of Istio's egress gateway chart
 # (manifests/charts/gateways/istio-egress/values.yaml): its namespace, the
@@ -241,3 +251,120 @@ def allowed_source_problem(item: Any) -> Optional[str]:
     if problem:
         return f"must be a namespace or <namespace>/<service account>, got {item!r}: {problem}"
     return None
+
+
+# --- the rules of the rule set's validation -----------------------------------
+
+
+def gateway_option(
+    spec: Mapping[str, Any], legacy: bool, network_policy: Any, report: Report
+) -> Optional[EgressGateway]:
+    """The rule set's ``egress_gateway`` (None: not given), its problems reported."""
+    gateway, problems = parse_egress_gateway(spec.get("egress_gateway"), legacy)
+    for field, problem in problems:
+        report.error(field, problem)
+    if gateway is not None and legacy and network_policy is True:
+        report.error(
+            "network_policy",
+            "with the legacy API's egress proxy (egress_gateway) the collection does not know the proxy's pods, so "
+            "it cannot render NetworkPolicies that send the traffic through them",
+        )
+    return gateway
+
+
+def service_choice(
+    item: Mapping[str, Any], gateway: Optional[EgressGateway], *, legacy: bool, waypoint: bool, report: Report
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether the service goes through the egress gateway, and its checked allowed_sources.
+
+    ``waypoint``: the rule set's dataplane may put the service's namespace in ambient mode,
+    where the waypoint enforces allowed_sources (checked once the namespaces are known).
+    """
+    choice = item.get("egress_gateway")
+    if choice is not None and not isinstance(choice, bool):
+        report.error("egress_gateway", f"must be true or false, got {choice!r}")
+        choice = None
+    if choice is True and gateway is None:
+        report.error("egress_gateway", "needs the rule set's egress_gateway option (where the gateway is)")
+    via = gateway is not None and choice is not False
+    value = item.get("allowed_sources")
+    if value is None:
+        return via, ()
+    sources: list[str] = []
+    if not isinstance(value, list):
+        report.error("allowed_sources", f"must be a list, got {type(value).__name__}")
+    for index, source in enumerate(value if isinstance(value, list) else ()):
+        problem = allowed_source_problem(source)
+        if problem is None and source in sources:
+            problem = f"{source!r} is listed twice"
+        if problem:
+            report.error(f"allowed_sources[{index}]", problem)
+        else:
+            sources.append(source)
+    if isinstance(value, list) and not value:
+        report.error("allowed_sources", "must list at least one namespace or service account (or be left out)")
+    if legacy:
+        report.error("allowed_sources", f"is not supported by the legacy EgressRule API ({LEGACY_API})")
+    elif not via and not waypoint:
+        report.error("allowed_sources", ALLOWED_SOURCES_ENFORCED)
+    elif gateway is not None and gateway.mode == PLAIN:
+        # Namespaces and service accounts come from the client's mTLS certificate.
+        report.error(
+            "allowed_sources",
+            "needs egress_gateway.mode mtls: in plain mode the gateway sees no client identity to check",
+        )
+    return via, tuple(sources)
+
+
+def check_service(
+    gateway: EgressGateway,
+    *,
+    namespace: str,
+    hosts: Sequence[Term],
+    addresses: Optional[Sequence[str]],
+    labels: Sequence[tuple[str, str]],
+    network_policy: bool,
+    report: Report,
+) -> None:
+    """What a service through the egress gateway must not have; literals are checked before any DNS query.
+
+    ``labels``: those not refused already for every service (the waypoint's).
+    """
+    for key, _value in labels:
+        problem = istio_label_problem(key)
+        if problem:
+            report.error("labels", problem)
+    if network_policy and namespace == gateway.namespace:
+        report.error(
+            "namespace",
+            f"{namespace!r} is the egress gateway's namespace: its NetworkPolicy would restrict the gateway pods "
+            "themselves; put the service in the namespace of the workloads that call it",
+        )
+    given = [(f"hosts[{i}]", host.value) for i, host in enumerate(hosts) if host.kind == KIND_NETWORK]
+    given += [(f"addresses[{i}]", address) for i, address in enumerate(addresses or ())]
+    networks = []
+    for field, value in given:
+        network = ipaddress.ip_network(value)
+        if gateway.mode == PLAIN and network.num_addresses > 1:
+            report.error(
+                field,
+                f"{value!r} is a CIDR block: in plain mode the gateway load balances over the service's "
+                "addresses, so every address of the block would get connections; list the addresses",
+            )
+        elif network.num_addresses > MAX_GATEWAY_ADDRESSES:
+            report.error(
+                field,
+                f"{value!r} holds {network.num_addresses} addresses; through the egress gateway each address is a "
+                f"ServiceEntry of its own, at most {MAX_GATEWAY_ADDRESSES} per service: list narrower blocks, split "
+                "the service, or send it direct (egress_gateway: false)",
+            )
+        else:
+            networks.append(network)
+    count = address_count(networks)
+    if count > MAX_GATEWAY_ADDRESSES:
+        report.error(
+            "hosts",
+            f"the blocks hold {count} addresses; through the egress gateway each address is a ServiceEntry of its "
+            f"own, at most {MAX_GATEWAY_ADDRESSES} per service: split the service, or send it direct "
+            "(egress_gateway: false)",
+        )

@@ -24,7 +24,7 @@ Written in CEL with Kubernetes' IP and CIDR library (``isIP``, ``isCIDR``,
 ``cidr().containsIP/containsCIDR``), admissionregistration.k8s.io/v1, and
 nothing newer than Kubernetes 1.30 offers. The ranges are written from the
 same list the collection judges DNS answers with, so its own runs pass.
-Limits (docs/address-policy.md, "What the guardrail covers"): a ServiceEntry
+Limits (docs/docsite/rst/address-policy.rst, "What the guardrail covers"): a ServiceEntry
 that leaves resolution to Envoy's DNS (endpoints given as names, resolution
 DNS) is beyond what an admission policy can see; an EnvoyFilter can rewrite
 any listener or cluster and cannot be judged by its fields; a ServiceEntry of

@@ -33,7 +33,7 @@ on the operator's prefix length, RFC 6052 §2.2).
 so allowing a private network never opens the cluster's Service range or a
 metadata address inside it. With the guardrail on, special-purpose and
 cluster ranges cannot be opened at all: the admission policy denies them for
-everyone, this run included. See docs/address-policy.md.
+everyone, this run included. See docs/docsite/rst/address-policy.rst.
 """
 
 from __future__ import annotations
@@ -181,23 +181,29 @@ def network(value: str) -> Network:
 def parse_blocks(values: Any, field: str) -> tuple[tuple[str, ...], list[str]]:
     """A list of IP addresses and CIDR blocks (allow_ranges, internal_ranges) in normal CIDR form,
     and one problem per entry that is not one, each naming ``field[index]``."""
+    blocks, problems = parse_blocks_at(values, field)
+    return blocks, [f"{where}: {message}" for where, message in problems]
+
+
+def parse_blocks_at(values: Any, field: str) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """As ``parse_blocks``, each problem as (``field[index]``, message)."""
     if values is None:
         return (), []
     if not isinstance(values, (list, tuple)):
-        return (), [f"{field}: must be a list of CIDR blocks, got {type(values).__name__}"]
+        return (), [(field, f"must be a list of CIDR blocks, got {type(values).__name__}")]
     blocks: list[str] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     for index, value in enumerate(values):
         try:
             term = parse_term(value, allow_mixed_scripts=True)
             if term.kind == KIND_NAME:
                 raise TermError([(value, "a host name; give IP addresses or CIDR blocks")])
         except TermError as exc:
-            problems.append(f"{field}[{index}]: {exc}")
+            problems.append((f"{field}[{index}]", str(exc)))
             continue
         cidr = ip_text(network(term.value))
         if cidr in blocks:
-            problems.append(f"{field}[{index}]: {cidr} is listed twice")
+            problems.append((f"{field}[{index}]", f"{cidr} is listed twice"))
         else:
             blocks.append(cidr)
     return tuple(blocks), problems

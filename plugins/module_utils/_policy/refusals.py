@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from .._addresses import AggregateOptions, widened
 from .._dns.results import HostResult
+from .._problems import Problem
 from .._scripts import shown, to_unicode
 from .._spec import RuleSet
 from .._terms import KIND_NAME
@@ -131,18 +132,17 @@ def refusal_of(
     return policy.judge(address, allow=allow)
 
 
-def literal_problems(ruleset: RuleSet, policy: AddressPolicy) -> list[str]:
-    """The rule set's own IPs and CIDR blocks that the policy refuses, one message each naming
+def literal_problems(ruleset: RuleSet, policy: AddressPolicy) -> list[Problem]:
+    """The rule set's own IPs and CIDR blocks that the policy refuses, one problem each naming
     the service and field: bad input, reported before any DNS query or API request."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for index, service in enumerate(ruleset.services):
-        where = f"services[{index}] {service.name!r}"
         given = [(f"hosts[{i}]", h.value) for i, h in enumerate(service.hosts) if h.kind != KIND_NAME]
         given += [("addresses", a) for a in service.addresses or ()]
         for field, value in given:
             refusal = policy.judge(value, literal=True, allow=service.allow_ranges)
             if refusal:
-                problems.append(f"{where}: {field}: {refusal}")
+                problems.append(Problem(refusal, field, service.name, index))
     return problems
 
 

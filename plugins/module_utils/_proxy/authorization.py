@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# Why allowed_sources needs a proxy: a sidecar sends straight out and checks no source (validation's message).
+ALLOWED_SOURCES_ENFORCED = (
+    "can only be enforced by the egress gateway (the rule set's egress_gateway) or, in an ambient namespace "
+    "(dataplane), by the waypoint"
+)
+
 
 def source_rules(allowed_sources: Sequence[str]) -> list[dict[str, Any]]:
     """An AuthorizationPolicy rule's ``from``: the namespaces, then the service accounts (``ns/name``)."""

@@ -8,7 +8,7 @@ So every policy the collection renders for workloads (and for the gateway and wa
 also allows what those pods need to keep working: DNS, istiod (configuration and certificate
 rotation) and, unless the rule set asks for a lockdown, every pod of the cluster (in-cluster
 calls). What leaves the cluster is limited to the declared blocks and ports. See
-docs/rendering.md ("NetworkPolicy").
+docs/docsite/rst/rendering.rst ("NetworkPolicy").
 """
 
 from __future__ import annotations

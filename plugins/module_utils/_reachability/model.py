@@ -80,7 +80,8 @@ class Grant:
             "port": self.port,
             "protocol": self.protocol,
             "way": self.way,
-            # A reviewer reads these: an internationalised name in both forms (docs/resolve.md, "Look-alike names").
+            # A reviewer reads these: an internationalised name in both forms
+            # (docs/docsite/rst/resolve.rst, "Look-alike names").
             "hosts": [shown(host) for host in self.hosts],
             "retained_until": self.retained_until,
         }

@@ -26,6 +26,7 @@ from .._dnssec.anchors import TrustAnchors
 from .._dnssec.policy import anchors_for, judge_all, service_mode
 from .._policy.refusals import refused_addresses, summarised
 from .._prepare import Prepared, Settings, prepare
+from .._problems import Problem as InputProblem
 from .._spec import SpecError
 from .scope import names_to_resolve
 
@@ -50,10 +51,12 @@ class ClusterInput:
 
 @dataclass(frozen=True)
 class Problem:
-    """One message and the clusters (inventory hosts) it concerns."""
+    """One message and the clusters (inventory hosts) it concerns; ``detail``: the same
+    problem as data (service, field, message), when it is one of the rule set's."""
 
     message: str
     hosts: tuple[str, ...]
+    detail: Optional[InputProblem] = None
 
     def text(self, every: Sequence[str]) -> str:
         if len(every) > 1 and set(self.hosts) >= set(every):
@@ -63,6 +66,10 @@ class Problem:
     def as_dict(self) -> dict[str, Any]:
         return {"message": self.message, "hosts": list(self.hosts)}
 
+    def as_error(self) -> Optional[dict[str, Any]]:
+        """As the rules module's ``errors`` give it, with the clusters; None without ``detail``."""
+        return None if self.detail is None else {**self.detail.as_dict(), "hosts": list(self.hosts)}
+
 
 @dataclass
 class Found:
@@ -70,16 +77,19 @@ class Found:
 
     order: list[str] = field(default_factory=list)
     where: dict[str, list[str]] = field(default_factory=dict)
+    details: dict[str, InputProblem] = field(default_factory=dict)
 
-    def add(self, message: str, host: str) -> None:
+    def add(self, message: str, host: str, detail: Optional[InputProblem] = None) -> None:
         if message not in self.where:
             self.order.append(message)
             self.where[message] = []
+            if detail is not None:
+                self.details[message] = detail
         if host not in self.where[message]:
             self.where[message].append(host)
 
     def problems(self) -> list[Problem]:
-        return [Problem(m, tuple(self.where[m])) for m in self.order]
+        return [Problem(m, tuple(self.where[m]), self.details.get(m)) for m in self.order]
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,7 @@ def check_clusters(clusters: Sequence[ClusterInput]) -> Checked:
     prepared: dict[str, Prepared] = {}
     judged: dict[str, tuple[Prepared, ...]] = {}
     names: set[str] = set()
-    seen: dict[str, tuple[Optional[Prepared], list[str], tuple[Prepared, ...]]] = {}
+    seen: dict[str, tuple[Optional[Prepared], list[InputProblem], tuple[Prepared, ...]]] = {}
     for cluster in clusters:
         for problem in cluster.problems:
             found.add(problem, cluster.host)
@@ -116,10 +126,10 @@ def check_clusters(clusters: Sequence[ClusterInput]) -> Checked:
             try:
                 seen[key] = (prepare(cluster.settings), [], ())
             except SpecError as exc:
-                seen[key] = (None, exc.errors, tuple(_valid_services(cluster.settings)))
+                seen[key] = (None, exc.problems, tuple(_valid_services(cluster.settings)))
         run, errors, valid = seen[key]
         for error in errors:
-            found.add(error, cluster.host)
+            found.add(str(error), cluster.host, error)
         if run is not None:
             prepared[cluster.host] = run
         judged[cluster.host] = (run,) if run is not None else valid

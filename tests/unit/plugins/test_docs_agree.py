@@ -128,9 +128,9 @@ def test_address_options():
 
 
 def test_the_address_policy_page_lists_every_range_of_the_library():
-    page = (ROLE.parents[1] / "docs" / "address-policy.md").read_text()
+    page = (ROLE.parents[1] / "docs" / "docsite" / "rst" / "address-policy.rst").read_text()
     for entry in (*BUILT_IN, *KEPT):
-        assert f"`{entry.cidr}`" in page, entry
+        assert f"``{entry.cidr}``" in page, entry
         assert entry.source.split(";")[0] in page, entry
 
 
@@ -142,7 +142,7 @@ def test_dnssec_options():
 
 
 def test_the_dnssec_page_names_the_shipped_root_anchors():
-    page = (ROLE.parents[1] / "docs" / "dnssec.md").read_text()
+    page = (ROLE.parents[1] / "docs" / "docsite" / "rst" / "dnssec.rst").read_text()
     for record in ROOT_ANCHORS:
         tag = record.split()[3]
         assert f"({tag})" in page or f"(key tag {tag})" in page, tag
@@ -226,7 +226,7 @@ def test_ambient_options_and_the_version_facts():
     assert f"Below {version_text(AMBIENT_CIDRS)}" in described
     assert f"at most {MAX_EXPANDED_ADDRESSES} per service" in described
     assert f"needs {version_text(AMBIENT_MINIMUM)} or later" in described
-    rendering = (ROLE.parents[1] / "docs" / "rendering.md").read_text()
+    rendering = (ROLE.parents[1] / "docs" / "docsite" / "rst" / "rendering.rst").read_text()
     assert f"Default: {version_text(NEWEST)}, the minor" in rendering
     assert f"at most {MAX_EXPANDED_ADDRESSES} per service" in rendering
     assert f'`"{version_text(NEWEST)}"`' in (ROLE / "README.md").read_text()

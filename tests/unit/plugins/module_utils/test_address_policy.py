@@ -241,7 +241,7 @@ def test_blocks_are_parsed_and_named_by_index():
     ]
 
 
-# Decisions documented in docs/address-policy.md where the policy differs from ipaddress's
+# Decisions documented in docs/docsite/rst/address-policy.rst where the policy differs from ipaddress's
 # reading of the registries: allowed although ipaddress calls them not global.
 DECIDED_ALLOWED = [
     *(ipaddress.ip_network(r.cidr) for r in KEPT),

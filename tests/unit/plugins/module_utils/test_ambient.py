@@ -181,7 +181,7 @@ def test_network_policies_send_the_clients_to_the_waypoint_and_the_waypoint_to_t
     ],
 )
 def test_ambient_entries_are_exported_only_to_the_namespaces_allowed_whole(allowed_sources, export_to, want):
-    # A sidecar that sees an ambient ServiceEntry routes it past the waypoint (docs/rendering.md).
+    # A sidecar that sees an ambient ServiceEntry routes it past the waypoint (docs/docsite/rst/rendering.rst).
     service = dict(PG, allowed_sources=allowed_sources, export_to=export_to)
     objects = render(ruleset(service), {"payments-db": PG_ADDRESSES})
     (entry,) = of(objects, "ServiceEntry")

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The naming scheme: two rule sets never produce the same object name (docs/rendering.md, "Names")."""
+"""The naming scheme: two rule sets never produce the same object name (docs/docsite/rst/rendering.rst, "Names")."""
 
 from __future__ import annotations
 
