@@ -40,13 +40,13 @@ def log(msg: str) -> None:
 
 
 def load_tool(name: str) -> ModuleType:
-    """A module of tools/ (clusters, dnsserver, apimetrics)."""
+    """A module of tools/ (localclusters.clusterset, dnsserver, apimetrics)."""
     if str(TOOLS) not in sys.path:
         sys.path.insert(0, str(TOOLS))
     try:
         return importlib.import_module(name)
     except ImportError as e:
-        raise BenchError(f"cannot load tools/{name}.py: {e}") from None
+        raise BenchError(f"cannot load tools/{name.replace('.', '/')}.py: {e}") from None
 
 
 # --------------------------------------------------------------------------- statistics

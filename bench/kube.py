@@ -69,8 +69,7 @@ class BenchClusters:
 
 def start(count: int, istiod: bool = True) -> BenchClusters:
     """``count`` clusters; without ``istiod``, Istio's CRDs only (no istiod, no Gateway API CRDs)."""
-    tool = common.load_tool("clusters")
-    cs = tool.ClusterSet(STATE, KUBECONFIG, PREFIX)
+    cs = common.load_tool("localclusters.clusterset").ClusterSet(STATE, KUBECONFIG, PREFIX)
     already = {c.name for c in cs.known() if c.pid()}
     members = cs.up(count, gateway_api=istiod)
     return BenchClusters(cs, members, [c.name for c in members if c.name not in already])

@@ -50,7 +50,8 @@ from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 from ansible.vars.manager import VariableManager
-from clusters import EGRESS_GATEWAY, KUBECTL, WAYPOINT, WAYPOINT_NAME, WAYPOINT_NAMESPACE, Cluster
+from localclusters.cluster import EGRESS_GATEWAY, WAYPOINT, WAYPOINT_NAME, WAYPOINT_NAMESPACE, Cluster
+from localclusters.common import KUBECTL
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"

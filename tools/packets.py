@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import clusters
 import dnsserver
 import istio_releases
 import packet_expect
 import yaml
 from istioview import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_POD, GATEWAY_SERVICE_ACCOUNT, UNDECLARED_PORT
+from localclusters.cluster import Cluster
+from localclusters.clusterset import ClusterSet
 from packet_envoy import Envoy, Node
 from packet_expect import CARRIED, PASSTHROUGH, REFUSED, Declared, Target, library
 from packet_net import GATEWAY_IPS, PROXY_UID, Network
@@ -214,9 +215,7 @@ class Report:
 class Check:
     """One rule set on one cluster (already applied), judged by packets."""
 
-    def __init__(
-        self, work: Path, cluster: clusters.Cluster, plan: Declared, release: str, account: str = "default"
-    ) -> None:
+    def __init__(self, work: Path, cluster: Cluster, plan: Declared, release: str, account: str = "default") -> None:
         self.work = work
         self.sockets: Optional[Path] = None  # the Unix sockets' folder while a run is up
         self.cluster = cluster
@@ -397,7 +396,7 @@ def apply(params: dict) -> dict:
     return result
 
 
-def wait_istiod(cluster: clusters.Cluster, objects: list[dict], timeout: float = 30.0) -> None:
+def wait_istiod(cluster: Cluster, objects: list[dict], timeout: float = 30.0) -> None:
     """Until istiod holds every object of the set (its /debug/configz)."""
     want = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects}
     url = f"http://{cluster.istiod.addresses()['debug']}/debug/configz"
@@ -419,7 +418,7 @@ def wait_istiod(cluster: clusters.Cluster, objects: list[dict], timeout: float =
 
 
 def checked(
-    cluster: clusters.Cluster,
+    cluster: Cluster,
     params: dict,
     namespace: str,
     work: Path,
@@ -451,10 +450,10 @@ def checked(
     return report
 
 
-def packet_cluster(release: str, state: Path = STATE) -> clusters.ClusterSet:
+def packet_cluster(release: str, state: Path = STATE) -> ClusterSet:
     """The check's own cluster set of a release: state under .cache/packets/<release>."""
     base = state / release
-    return clusters.ClusterSet(base, base / "kubeconfig", prefix="packets")
+    return ClusterSet(base, base / "kubeconfig", prefix="packets")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -163,7 +163,10 @@ class LookupModule(LookupBase):
         on_error = variables.get("meshguard_egress_on_error") or "fail"
         answer = {}
         if state != "absent":
-            answer = self._answers(checked, variables)
+            # The resolver every cluster was validated with (templated per host, as the apply task sees it):
+            # the play's raw variable may still hold a template. check_clusters refuses resolvers that differ.
+            resolver = next((c.settings.resolver for c in clusters if c.settings is not None), {})
+            answer = self._answers(checked, variables, resolver)
         if "error" in answer:
             checked = replace(checked, problems=(*checked.problems, Problem(answer.pop("error"), tuple(hosts))))
         unresolved, refused = judge(checked.judged, answer["results"]) if "results" in answer else ([], [])
@@ -217,9 +220,8 @@ class LookupModule(LookupBase):
             problems=tuple(problems),
         )
 
-    def _answers(self, checked, variables):
+    def _answers(self, checked, variables, resolver):
         """The run's answers: reused from an earlier batch, read from the snapshot, or resolved now."""
-        resolver = variables.get("meshguard_egress_resolver") or {}
         snapshot = variables.get("meshguard_egress_snapshot") or ""
         data = _plain(variables.get(DATA_VAR)) or None
         max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")

@@ -26,6 +26,8 @@ from typing import Optional
 
 import pytest
 import yaml
+from localclusters.cluster import Cluster
+from localclusters.clusterset import ClusterSet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +37,6 @@ def _load_tool(name: str):
     return importlib.import_module(name)
 
 
-clustertool = _load_tool("clusters")
 apimetrics = _load_tool("apimetrics")
 istio_releases = _load_tool("istio_releases")
 # The Istio releases the platform runs, oldest first: tests that a release can change are parametrised over them.
@@ -55,15 +56,15 @@ LEGACY_CRD = Path(__file__).parent / "files" / "egressrule-crd.yaml"
 
 @dataclass
 class LocalClusters:
-    set: clustertool.ClusterSet
-    members: list[clustertool.Cluster]
+    set: ClusterSet
+    members: list[Cluster]
     kubeconfig: Path
 
     @property
     def contexts(self) -> list[str]:
         return [c.name for c in self.members]
 
-    def by_context(self, context: str) -> clustertool.Cluster:
+    def by_context(self, context: str) -> Cluster:
         return self.set.cluster(context.removesuffix("-readonly"))
 
     def kubectl(self, context: str, *args: str, stdin: str | None = None, check: bool = True):
@@ -100,7 +101,7 @@ def writes(before: Counter, after: Counter, dry_run: bool = False) -> Counter:
 
 @pytest.fixture(scope="session")
 def local_clusters() -> LocalClusters:
-    cs = clustertool.ClusterSet(STATE, KUBECONFIG)
+    cs = ClusterSet(STATE, KUBECONFIG)
     already = {c.name for c in cs.known() if c.pid()}
     members = cs.up(COUNT)
     for c in members:
@@ -124,7 +125,7 @@ def release_clusters(local_clusters: LocalClusters):
             return local_clusters
         if release not in made:
             state = ROOT / ".cache" / f"test-clusters-{release}{'-' + WORKER if WORKER else ''}"
-            cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="istio" + release.replace(".", ""))
+            cs = ClusterSet(state, state / "kubeconfig", prefix="istio" + release.replace(".", ""))
             running = any(c.pid() for c in cs.known())
             members = cs.up(1, release_name=release)
             made[release] = (LocalClusters(cs, members, cs.kubeconfig), running)

@@ -30,6 +30,7 @@ LONGEST_FIRST = (
     "test_snapshot.py",
     "test_kube_options.py",
     "test_installed.py",
+    "test_targets.py",
     "test_dnssec.py",
     "test_hostile_dns.py",
     "test_istio_matrix.py",

@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 # How a real client calls, shared with the demo's view (tools/istioview.py, on sys.path).
-import clusters
 import istio_releases
-from clusters import EGRESS_GATEWAY
 from istioview import (
     GATEWAY_HOST,
     GATEWAY_LABELS,
@@ -48,6 +46,7 @@ from istioview import (
     waypoint_workload,
     ztunnel_workload,
 )
+from localclusters.cluster import EGRESS_GATEWAY, WAYPOINT
 
 __all__ = [
     "GATEWAY_HOST",
@@ -412,9 +411,7 @@ def analyze_message(m: dict) -> str:
 
 # The waypoint the local clusters can make ready (tools/istio/waypoint: its
 # Service and one instance; the Gateway is the rule set's).
-WAYPOINT_NAME = clusters.WAYPOINT_NAME
-WAYPOINT_NAMESPACE = clusters.WAYPOINT_NAMESPACE
-WAYPOINT_FIXTURE = clusters.WAYPOINT
+WAYPOINT_FIXTURE = WAYPOINT
 
 
 def wds_services(result: dict) -> dict[str, dict]:

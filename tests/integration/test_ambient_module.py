@@ -18,7 +18,8 @@ import os
 import uuid
 
 import pytest
-from clusterlib import GATEWAY_KINDS, ROOT, WORKER, LocalClusters, clustertool, owned, run_module, writes
+from clusterlib import GATEWAY_KINDS, ROOT, WORKER, LocalClusters, owned, run_module, writes
+from localclusters.clusterset import ClusterSet
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def bare_clusters():
     """An API server of its own with Istio's CRDs and no Gateway API CRDs
     (every cluster of the suite serves the Gateway API): the missing-CRD case."""
     state = ROOT / ".cache" / ("test-nogwapi-" + WORKER if WORKER else "test-nogwapi")
-    cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="nogwapi")
+    cs = ClusterSet(state, state / "kubeconfig", prefix="nogwapi")
     already = {c.name for c in cs.known() if c.pid()}
     members = cs.up(1, gateway_api=False)
     view = LocalClusters(cs, members, cs.kubeconfig)

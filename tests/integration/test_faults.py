@@ -18,8 +18,9 @@ import threading
 import time
 
 import pytest
-from clusterlib import ROOT, LocalClusters, clustertool, run_module, writes
+from clusterlib import ROOT, LocalClusters, run_module, writes
 from dnslib import dnstool
+from localclusters.clusterset import ClusterSet
 
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client import ConnectionOptions, KubeClient
 from ansible_collections.meshguard.egress.plugins.module_utils._cluster.execute import delete_if_still_owned
@@ -241,7 +242,7 @@ def test_readonly_user_prunes_nothing(local_clusters, namespace):
 def bare_cluster():
     """An API server where Istio's CRDs are not installed."""
     state = ROOT / ".cache" / "test-bare"
-    cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="bare")
+    cs = ClusterSet(state, state / "kubeconfig", prefix="bare")
     already = {c.name for c in cs.known() if c.pid()}
     (member,) = cs.up(1, istio=False)
     yield cs

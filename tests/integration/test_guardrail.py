@@ -23,9 +23,11 @@ from pathlib import Path
 import istiolib
 import pytest
 import yaml
-from clusterlib import KUBECTL, LocalClusters, clustertool, run_module, writes
+from clusterlib import KUBECTL, LocalClusters, run_module, writes
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from localclusters.clusterset import ClusterSet
+from localclusters.pki import issue
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +59,7 @@ subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {DEVELOPER}}
 @pytest.fixture(scope="module")
 def guard_cluster():
     state = ROOT / ".cache" / "test-guard"
-    cs = clustertool.ClusterSet(state, state / "kubeconfig", prefix="guard")
+    cs = ClusterSet(state, state / "kubeconfig", prefix="guard")
     already = {c.name for c in cs.known() if c.pid()}
     (member,) = cs.up(1)
     view = LocalClusters(cs, [member], cs.kubeconfig)
@@ -74,7 +76,7 @@ def developer(guard_cluster, tmp_path_factory):
     pki = member.dir / "pki"
     ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
     ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
-    key, cert = clustertool._issue(ca_key, ca, DEVELOPER, [], False)
+    key, cert = issue(ca_key, ca, DEVELOPER, [], False)
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()

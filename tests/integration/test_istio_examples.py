@@ -17,9 +17,10 @@ from pathlib import Path
 import istiolib
 import pytest
 import yaml
-from clusterlib import ANSIBLE_PLAYBOOK, ROOT, clustertool, run_module
+from clusterlib import ANSIBLE_PLAYBOOK, ROOT, run_module
 from demo_render import render_vars
 from dnslib import dnstool, start_server
+from localclusters.istiod import webhook_probe_object
 
 from ansible_collections.meshguard.egress.plugins.module_utils._render import SERVICE_ANNOTATION
 
@@ -208,7 +209,7 @@ def test_export_to_nowhere_is_an_input_error(tmp_path):
 def test_istioctl_validate_does_not_enforce_the_256_address_cap_the_schema_does(local_clusters, namespace, tmp_path):
     # Why the module checks the cap itself: Istio's Go validation has no such
     # rule; only the CRD schema (maxItems) refuses the object.
-    obj = clustertool.webhook_probe_object(namespace, "wide")
+    obj = webhook_probe_object(namespace, "wide")
     obj["spec"].update(
         resolution="NONE",
         hosts=["wide.example.test"],

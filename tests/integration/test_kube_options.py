@@ -37,7 +37,8 @@ from typing import Any, Optional
 import pytest
 import test_rollout
 import yaml
-from clusterlib import ANSIBLE_PLAYBOOK, clustertool, run_module
+from clusterlib import ANSIBLE_PLAYBOOK, run_module
+from localclusters.common import free_ports, port_in_use
 from test_rollout import CLUSTERS
 from test_rules_module import CTX, MYSQL, PARTNER, args
 
@@ -155,7 +156,7 @@ class Proxy:
         binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
         if not os.access(binary, os.X_OK):
             pytest.fail("tinyproxy is missing: `make integration-deps` installs it (Debian package tinyproxy-bin)")
-        self.port = clustertool.free_ports(1)[0]
+        self.port = free_ports(1)[0]
         self.user, self.password = "meshguard", "px-" + secrets.token_urlsafe(12)
         self.log = base / "tinyproxy.log"
         conf = base / "tinyproxy.conf"
@@ -167,7 +168,7 @@ class Proxy:
             [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 10
-        while not clustertool.port_in_use(self.port):
+        while not port_in_use(self.port):
             assert self.proc.poll() is None and time.monotonic() < deadline, "tinyproxy did not start"
             time.sleep(0.05)
 
@@ -219,7 +220,7 @@ def test_through_a_proxy_with_its_credentials_only(local_clusters, namespace, pr
 
 
 def test_no_proxy_hosts_go_direct(local_clusters, namespace, proxy):
-    dead = f"http://127.0.0.1:{clustertool.free_ports(1)[0]}"  # nothing listens there
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
     base = {**args(local_clusters, namespace, []), "services": None, "proxy": dead}
     failed = run_module("rules_info", {**base, "no_proxy": "localhost,10.0.0.0/8"})[0]
     assert failed["failed"] is True and "cannot reach the API server" in failed["msg"], failed["msg"]

@@ -13,7 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from clusterlib import ROOT, clustertool
+from clusterlib import ROOT
+from localclusters.cluster import EGRESS_GATEWAY_SERVICE, WAYPOINT_NAME, WAYPOINT_NAMESPACE
+from localclusters.common import ISTIO_NAMESPACE
+from localclusters.gateway_api import gateway_api_crds
+from localclusters.istiod import WEBHOOK_NAME, webhook_probe_object
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +93,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 def _webhook_probe(namespace: str, name: str) -> str:
-    return json.dumps(clustertool.webhook_probe_object(namespace, name))
+    return json.dumps(webhook_probe_object(namespace, name))
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["write", "dry-run"])
@@ -110,7 +114,7 @@ def test_istio_go_validation_refuses_what_cel_accepts(local_clusters, namespace,
 
 def test_the_webhook_passes_what_istio_accepts(local_clusters, namespace):
     # The same object with resolution NONE is valid for Istio: the webhook lets it through.
-    obj = clustertool.webhook_probe_object(namespace, "fine")
+    obj = webhook_probe_object(namespace, "fine")
     obj["spec"]["resolution"] = "NONE"
     obj["spec"]["addresses"] = ["192.0.2.0/28"]
     for ctx in local_clusters.contexts:
@@ -135,7 +139,7 @@ def test_istiod_serves_the_clusters_objects(local_clusters, namespace):
 
 
 GATEWAY_OBJECTS = [
-    ("service", clustertool.EGRESS_GATEWAY_SERVICE),
+    ("service", EGRESS_GATEWAY_SERVICE),
     ("serviceaccount", "istio-egressgateway-service-account"),
     ("pod", "istio-egressgateway-local"),
     ("endpointslice", "istio-egressgateway-local"),
@@ -149,9 +153,9 @@ def test_every_cluster_has_the_egress_gateway_as_an_istio_install_creates_it(loc
     for ctx in local_clusters.contexts:
 
         def get(kind: str, name: str, ctx: str = ctx) -> dict:
-            return local_clusters.get(ctx, kind, clustertool.ISTIO_NAMESPACE, name)[0]
+            return local_clusters.get(ctx, kind, ISTIO_NAMESPACE, name)[0]
 
-        svc = get("service", clustertool.EGRESS_GATEWAY_SERVICE)
+        svc = get("service", EGRESS_GATEWAY_SERVICE)
         selector = {"app": "istio-egressgateway", "istio": "egressgateway"}
         assert svc["spec"]["selector"] == selector
         ports = {(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
@@ -164,21 +168,21 @@ def test_every_cluster_has_the_egress_gateway_as_an_istio_install_creates_it(loc
         assert not pod["spec"].get("nodeName"), "nothing schedules pods here"
         assert get("serviceaccount", "istio-egressgateway-service-account")
         eps = get("endpointslice", "istio-egressgateway-local")
-        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == clustertool.EGRESS_GATEWAY_SERVICE
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == EGRESS_GATEWAY_SERVICE
         assert [e["addresses"] for e in eps["endpoints"]] == [["10.244.0.20"]]
         before = {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in GATEWAY_OBJECTS}
         local_clusters.by_context(ctx).apply_egress_gateway()
         assert {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in GATEWAY_OBJECTS} == before
 
 
-WAYPOINT_OBJECTS = [("service", clustertool.WAYPOINT_NAME), ("endpointslice", f"{clustertool.WAYPOINT_NAME}-local")]
+WAYPOINT_OBJECTS = [("service", WAYPOINT_NAME), ("endpointslice", f"{WAYPOINT_NAME}-local")]
 
 
 def test_every_cluster_serves_the_gateway_api_and_runs_istiod_in_ambient_mode(local_clusters):
     # The standard channel of the pinned sigs.k8s.io/gateway-api, every CRD
     # Established; istiod started with PILOT_ENABLE_AMBIENT, so its class
     # controller created the istio-waypoint GatewayClass and accepted it.
-    gateway_api = clustertool.gateway_api_crds()
+    gateway_api = gateway_api_crds()
     assert gateway_api.version == "v1.6.0"
     assert "gateways.gateway.networking.k8s.io" in gateway_api.crds and len(gateway_api.crds) == 10
     for ctx in local_clusters.contexts:
@@ -207,14 +211,14 @@ def test_every_cluster_has_the_waypoints_service_and_instance(local_clusters):
     for ctx in local_clusters.contexts:
 
         def get(kind: str, name: str, ctx: str = ctx) -> dict:
-            return local_clusters.get(ctx, kind, clustertool.WAYPOINT_NAMESPACE, name)[0]
+            return local_clusters.get(ctx, kind, WAYPOINT_NAMESPACE, name)[0]
 
-        svc = get("service", clustertool.WAYPOINT_NAME)
-        assert svc["spec"]["selector"] == {"gateway.networking.k8s.io/gateway-name": clustertool.WAYPOINT_NAME}
+        svc = get("service", WAYPOINT_NAME)
+        assert svc["spec"]["selector"] == {"gateway.networking.k8s.io/gateway-name": WAYPOINT_NAME}
         assert [(p["name"], p["port"], p["appProtocol"]) for p in svc["spec"]["ports"]] == [("mesh", 15008, "hbone")]
         assert svc["spec"]["clusterIP"].startswith("10.0.0.")
-        eps = get("endpointslice", f"{clustertool.WAYPOINT_NAME}-local")
-        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == clustertool.WAYPOINT_NAME
+        eps = get("endpointslice", f"{WAYPOINT_NAME}-local")
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == WAYPOINT_NAME
         assert [e["addresses"] for e in eps["endpoints"]] == [["10.244.0.30"]]
         before = {(k, n): get(k, n)["metadata"]["resourceVersion"] for k, n in WAYPOINT_OBJECTS}
         local_clusters.by_context(ctx).apply_waypoint()
@@ -242,11 +246,11 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
         assert any(line.startswith(f"{istiod_pid.strip()}: ") and "pilot-discovery" in line for line in running)
         config = kubeconfig.read_bytes()
         installed = metadata("crd", "serviceentries.networking.istio.io")
-        webhook = metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)
-        namespace = metadata("namespace", clustertool.ISTIO_NAMESPACE)
-        gateway = {o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS}
+        webhook = metadata("validatingwebhookconfiguration", WEBHOOK_NAME)
+        namespace = metadata("namespace", ISTIO_NAMESPACE)
+        gateway = {o: metadata("-n", ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS}
         gateway_api = metadata("crd", "gateways.gateway.networking.k8s.io")["resourceVersion"]
-        waypoint = {o: metadata("-n", clustertool.WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS}
+        waypoint = {o: metadata("-n", WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS}
         again = subprocess.run([*tool, "up", "--count", "1"], check=True, capture_output=True, text=True)
         assert "started" not in again.stdout + again.stderr
         assert (state / "life-1" / "pid").read_text() == pid
@@ -255,17 +259,12 @@ def test_clusters_up_twice_changes_nothing_and_down_leaves_no_process(tmp_path):
         assert metadata("crd", "serviceentries.networking.istio.io")["resourceVersion"] == installed["resourceVersion"]
         # istiod's own webhook controller found it complete and left it alone too.
         assert (
-            metadata("validatingwebhookconfiguration", clustertool.WEBHOOK_NAME)["resourceVersion"]
-            == (webhook["resourceVersion"])
+            metadata("validatingwebhookconfiguration", WEBHOOK_NAME)["resourceVersion"] == (webhook["resourceVersion"])
         )
-        assert metadata("namespace", clustertool.ISTIO_NAMESPACE)["resourceVersion"] == namespace["resourceVersion"]
-        assert {
-            o: metadata("-n", clustertool.ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS
-        } == gateway
+        assert metadata("namespace", ISTIO_NAMESPACE)["resourceVersion"] == namespace["resourceVersion"]
+        assert {o: metadata("-n", ISTIO_NAMESPACE, *o)["resourceVersion"] for o in GATEWAY_OBJECTS} == gateway
         assert metadata("crd", "gateways.gateway.networking.k8s.io")["resourceVersion"] == gateway_api
-        assert {
-            o: metadata("-n", clustertool.WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS
-        } == waypoint
+        assert {o: metadata("-n", WAYPOINT_NAMESPACE, *o)["resourceVersion"] for o in WAYPOINT_OBJECTS} == waypoint
     finally:
         subprocess.run([*tool, "down"], check=True, capture_output=True)
     assert _processes_mentioning(str(state)) == []

@@ -388,6 +388,22 @@ def test_first_rollout_then_a_rerun_changes_and_writes_nothing(local_clusters, r
     ]
 
 
+def test_a_templated_resolver_is_used_as_each_cluster_sees_it(local_clusters, rollout):
+    """The resolver's options may be templates of other inventory variables (a port kept in one place):
+    the run resolves with them as the apply task reads them, not with the template's text."""
+    rollout.write(
+        SERVICES,
+        meshguard_egress_resolver={"nameservers": ["127.0.0.1"], "port": "{{ meshguard_test_dns_port | int }}"},
+        meshguard_test_dns_port=str(rollout.dns.server.port),
+    )
+    run = ok(rollout.rollout())
+    assert run.changed() == {c: 1 for c in CLUSTERS}, run.out
+    for ctx in CLUSTERS:
+        assert addresses(live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "mongo") == (
+            MONGO_CIDRS
+        )
+
+
 def test_group_vars_and_host_vars_add_services(local_clusters, rollout):
     ldap = {"name": "ldap", "hosts": ["198.51.100.200"], "ports": [{"number": 636, "protocol": "TLS"}]}
     reports = {"name": "reports", "hosts": ["cache.rollout.test"], "ports": [{"number": 5432, "protocol": "TCP"}]}

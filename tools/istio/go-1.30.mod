@@ -195,7 +195,7 @@ require (
 )
 
 // The release-1.30 branch (1.30.4) pins five versions the module proxy
-// refuses (403): served ones in their place (docs/istio-in-the-loop.md).
+// refuses (403): served ones in their place (docs/docsite/rst/istio-in-the-loop.rst).
 replace (
 	github.com/agentgateway/agentgateway/api => github.com/agentgateway/agentgateway/api v0.0.0-20260501213430-773586679f1c
 	github.com/envoyproxy/go-control-plane/contrib => github.com/envoyproxy/go-control-plane/contrib v1.36.1-0.20260713214202-ca8ce173c36f

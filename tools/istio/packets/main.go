@@ -17,7 +17,7 @@
 //	    one JSON line each: who answered, and which Envoy clusters carried
 //	    it (the admin /stats counters that rose).
 //
-// Each prints "ready" on stdout once it listens. See docs/istio-in-the-loop.md.
+// Each prints "ready" on stdout once it listens. See docs/docsite/rst/istio-in-the-loop.rst.
 package main
 
 import (

@@ -32,7 +32,7 @@
 //	meshguard-probe --manifests DIR --namespace shop --call tcp://192.0.2.50:3306
 //	meshguard-probe --xds 127.0.0.1:PORT --debug 127.0.0.1:PORT --namespace shop --summary
 //
-// See docs/istio-in-the-loop.md.
+// See docs/docsite/rst/istio-in-the-loop.rst.
 package main
 
 import (
