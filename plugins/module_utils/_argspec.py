@@ -113,7 +113,7 @@ RULESET: dict[str, dict[str, Any]] = {
     "network_policy_lockdown": {"type": "bool", "default": False},
     "registry_only": {"type": "list", "elements": "str", "default": []},
     "guardrail": {"type": "dict", "options": {"writers": {"type": "list", "elements": "str", "required": True}}},
-    # No defaults here: the library applies them (_gateway_spec), so that it can tell
+    # No defaults here: the library applies them (_gateway.spec), so that it can tell
     # what was given (the legacy API takes none of them).
     "egress_gateway": {
         "type": "dict",
@@ -148,12 +148,12 @@ POLICY: dict[str, dict[str, Any]] = {
 }
 
 
-# Which destinations are never allowed besides the built-in ranges (_address_policy).
+# Which destinations are never allowed besides the built-in ranges (_policy.judge).
 ADDRESSES: dict[str, dict[str, Any]] = {
     "internal_ranges": {"type": "list", "elements": "str", "default": []},
 }
 
-# What DNSSEC must prove of the answers, and from which trust anchors (_dnssec_policy): a
+# What DNSSEC must prove of the answers, and from which trust anchors (_dnssec.policy): a
 # rule set's options (a service overrides dnssec), and the lookup's and the snapshot's.
 DNSSEC: dict[str, dict[str, Any]] = {
     "dnssec": {"type": "str", "choices": list(DNSSEC_MODES), "default": DEFAULT_DNSSEC},

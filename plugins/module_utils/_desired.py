@@ -4,8 +4,8 @@
 the address policy, address retention, aggregation, then ``render``.
 
 A service whose hosts did not resolve, or whose answers hold an address the
-policy refuses (``_address_policy``) or an answer its dnssec mode refuses
-(``_dnssec_policy``), is never rendered from a partial answer: with
+policy refuses (``_policy.judge``) or an answer its dnssec mode refuses
+(``_dnssec.policy``), is never rendered from a partial answer: with
 on_error=fail nothing is done at all, with on_error=keep it is left out, and
 its live objects stay exactly as they are (neither updated nor pruned). A
 retained address the policy refuses is dropped, never brought back.
@@ -77,8 +77,8 @@ def desired_objects(
 
     ``live``: the set's objects on the cluster, for address retention (None
     when rendering without a cluster: then only this run's answers count).
-    ``cluster``: the ranges the cluster reports as its own (``_cluster_ranges``).
-    ``gateway``: the egress gateway as the cluster has it (``_gateway_cluster``).
+    ``cluster``: the ranges the cluster reports as its own (``_policy.internal``).
+    ``gateway``: the egress gateway as the cluster has it (``_gateway.cluster``).
     """
     policy = prepared.policy(cluster)
     _check_literals(prepared, policy)

@@ -62,7 +62,7 @@ EGRESS_RULE = Kind(
     "the legacy EgressRule API needs Istio 0.x (or its CRD) on the cluster",
     "egressrules",
 )
-# The egress gateway's objects (_gateway_render). Everything a VirtualService
+# The egress gateway's objects (_gateway.render). Everything a VirtualService
 # routes to (the unit's ServiceEntry, the gateway's subset and server, the
 # authorization policy) is live before the route that uses it.
 GATEWAY = Kind(ISTIO_NETWORKING, "Gateway", ISTIO_VERSIONS, 0, _ISTIO_MISSING, "gateways")
@@ -73,7 +73,7 @@ DESTINATION_RULE = Kind(ISTIO_NETWORKING, "DestinationRule", ISTIO_VERSIONS, 0, 
 AUTHORIZATION_POLICY = Kind(
     ISTIO_SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), -1, _ISTIO_MISSING, "authorizationpolicies"
 )
-# The ambient waypoint (_ambient_render): a Gateway API Gateway, live before the
+# The ambient waypoint (_ambient.render): a Gateway API Gateway, live before the
 # ServiceEntries that name it (istio.io/use-waypoint).
 WAYPOINT = Kind(
     GATEWAY_API,

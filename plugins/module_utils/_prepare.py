@@ -46,7 +46,7 @@ class Settings:
     resolved_at: Optional[str] = None
     dest: Optional[str] = None
     retain: Any = DEFAULT_RETAIN
-    # CIDR blocks of the cluster's network that it cannot report itself (_address_policy).
+    # CIDR blocks of the cluster's network that it cannot report itself (_policy.judge).
     internal_ranges: Optional[list] = None
     # The clock of retention; tests pass their own.
     now: Optional[datetime.datetime] = None

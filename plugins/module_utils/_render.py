@@ -124,7 +124,7 @@ def render(
     """Every object of ``ruleset``, as plain dicts sorted by (kind, namespace, name).
 
     ``guardrail_ranges``: what the guardrail's admission policy denies (``_guardrail``).
-    ``gateway``: what the cluster says about the egress gateway (``_gateway_cluster``);
+    ``gateway``: what the cluster says about the egress gateway (``_gateway.cluster``);
     without it, ports are assigned from scratch and targetPorts taken as the ports.
     ``ambient_in_use``: a service of the whole set is in an ambient namespace (those that
     did not resolve included): the set's waypoint objects stay then.

@@ -136,13 +136,13 @@ class Service:
     pod_selector: Pairs = ()
     labels: Pairs = ()
     annotations: Pairs = ()
-    # CIDR blocks inside refused ranges that this service may reach (_address_policy).
+    # CIDR blocks inside refused ranges that this service may reach (_policy.judge).
     allow_ranges: tuple[str, ...] = ()
     # False: direct, although the rule set has an egress gateway; None: as the rule set says.
     egress_gateway: Optional[bool] = None
     # Namespaces and namespace/service-account that the gateway admits (mtls only).
     allowed_sources: tuple[str, ...] = ()
-    # off, prefer or require (_dnssec_policy); None: as the rule set says.
+    # off, prefer or require (_dnssec.policy); None: as the rule set says.
     dnssec: Optional[str] = None
     # Host names (normal form) of ``hosts`` that may mix scripts (``_scripts``): the user's word that a
     # look-alike is the name meant.
@@ -183,7 +183,7 @@ class RuleSet:
     dataplane: str = SIDECAR
     waypoint: Optional[Waypoint] = None
     istio_version: Version = NEWEST
-    # What DNSSEC must prove of the answers (_dnssec_policy), and from which anchors (None: the root's).
+    # What DNSSEC must prove of the answers (_dnssec.policy), and from which anchors (None: the root's).
     dnssec: str = "off"
     trust_anchors: Optional[TrustAnchors] = None
     # The namespaces in ambient mode; None until dataplane auto has read the

@@ -3,7 +3,7 @@
 """The resolution of one host name, without I/O.
 
 Queries go straight to the configured nameservers (dnspython messages, sent
-by ``_dns_transport``), not through dns.resolver.Resolver, because every
+by ``_dns.transport``), not through dns.resolver.Resolver, because every
 failure must name the nameserver that caused it and CNAME targets outside the
 answer must be chased explicitly.
 
@@ -119,7 +119,7 @@ class Engine:
     ``resolution(host)`` is the whole resolution of one name: the caller
     sends each request's answer back in (or throws the exception the I/O
     raised) until the generator returns the HostResult. The drivers are in
-    ``_dns_transport``; tests drive it with canned answers.
+    ``_dns.transport``; tests drive it with canned answers.
     """
 
     def __init__(

@@ -4,10 +4,10 @@
 
 ``resolve(terms, options)`` parses the terms (``_terms``), lets IP literals
 and CIDR blocks pass through, and resolves every distinct host name once
-(``_dns_engine`` for the logic, ``_dns_transport`` for the I/O). It returns
+(``_dns.engine`` for the logic, ``_dns.transport`` for the I/O). It returns
 addresses; aggregating them into CIDR blocks is ``_addresses``' job. Given
 trust anchors, every name's answer is validated by DNSSEC as well
-(``_dnssec``); what a verdict does is the caller's policy (``_dnssec_policy``).
+(``_dnssec.validate``); what a verdict does is the caller's policy (``_dnssec.policy``).
 """
 
 from __future__ import annotations

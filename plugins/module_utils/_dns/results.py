@@ -23,9 +23,9 @@ CNAME_LOOP = "CNAME_LOOP"
 CNAME_DEPTH = "CNAME_DEPTH"
 NETWORK = "NETWORK"
 BAD_RESPONSE = "BAD_RESPONSE"
-# An answer the address policy refuses (_address_policy): special-purpose, private or internal.
+# An answer the address policy refuses (_policy.judge): special-purpose, private or internal.
 FORBIDDEN_ADDRESS = "FORBIDDEN_ADDRESS"
-# An answer the dnssec policy refuses (_dnssec_policy): not proven authentic.
+# An answer the dnssec policy refuses (_dnssec.policy): not proven authentic.
 DNSSEC = "DNSSEC"
 ERROR_TYPES = (
     NXDOMAIN,

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, meshguard.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The I/O of resolution: UDP and TCP exchanges, and the drivers of ``_dns_engine``'s generators.
+"""The I/O of resolution: UDP and TCP exchanges, and the drivers of ``_dns.engine``'s generators.
 
 ``run_blocking`` performs one resolution's requests in turn. ``Pipeline``
 keeps up to ``concurrency`` resolutions in flight from one thread, UDP

@@ -4,7 +4,7 @@
 
 A ``Validator`` judges each RRset the resolver uses (every CNAME hop, every
 A and AAAA answer) and each denial (NXDOMAIN, NODATA) along a chain of trust
-from an anchor (``_dnssec_anchors``): DNSKEY and DS records are asked for as
+from an anchor (``_dnssec.anchors``): DNSKEY and DS records are asked for as
 needed, through the ``Io`` the resolution hands in (so they go to the same
 nameservers, within the same time budget), and kept for the run. A verdict
 is one of:
@@ -24,7 +24,7 @@ that the signer's zone owns the name, that the RRSIG covers the RRset's type
 (dnspython 2.6 does not check it), wildcard expansions, and the TTL, capped
 at the signature's original TTL and its expiry.
 
-Like ``_dns_engine``, every method that needs the network is a generator:
+Like ``_dns.engine``, every method that needs the network is a generator:
 it yields what ``Io.ask`` and ``Io.wait`` yield and returns its result.
 """
 

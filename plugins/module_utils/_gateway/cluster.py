@@ -6,7 +6,7 @@ Read once per run, when a service of the set goes through the gateway: the
 gateway's namespace and Service (its ports and their targetPorts, which the
 NetworkPolicies need), and in plain mode every Gateway on the cluster (the
 server ports other Gateways of the gateway's pods already use) and the set's
-own port assignment (``_gateway_ports``). Every problem is reported in one
+own port assignment (``_gateway.ports``). Every problem is reported in one
 error: the namespace or Service missing, a port the Service does not expose,
 a port clash.
 """

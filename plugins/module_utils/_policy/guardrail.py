@@ -6,7 +6,7 @@ It denies, for everyone (this collection included):
 
 - ServiceEntries (of any ``location``) whose ``addresses`` or endpoint addresses,
   and WorkloadEntries whose ``address``, fall in (or contain) a range of
-  ``_address_policy.AddressPolicy.guardrail_ranges``, or that Kubernetes' CEL
+  ``_policy.judge.AddressPolicy.guardrail_ranges``, or that Kubernetes' CEL
   cannot parse as an IP address or CIDR block;
 - ServiceEntries with resolution ``NONE`` and no ``addresses``: Istio matches
   every destination address on their ports;

@@ -17,7 +17,7 @@ The reference is IANA's IPv4 and IPv6 Special-Purpose Address Registries
   databases live, where a SaaS partner never does: refused for DNS answers
   unless the service's ``allow_ranges`` open them; a literal written in the
   rule set is the user's own word and is not refused for being private.
-- ``cluster``: the Service and pod ranges the cluster reports (``_cluster_ranges``).
+- ``cluster``: the Service and pod ranges the cluster reports (``_policy.internal``).
 - ``internal``: the ``internal_ranges`` option, what the cluster cannot tell.
 
 An IPv6 address that carries an IPv4 address in fixed bits (NAT64's

@@ -12,6 +12,7 @@ rest against the library, so a copy that drifts fails here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -263,3 +264,14 @@ def test_the_role_passes_every_connection_option():
         assert role[variable]["type"] == option["type"], name
         assert role[variable].get("no_log", False) == option.get("no_log", False), name
         assert passed[name] == f"{{{{ {variable} | default(omit) }}}}", name
+
+
+def test_the_development_guide_lists_every_library_file_and_no_other():
+    """The layout table of the development guide is how a contributor finds a concern: a library file
+    added, moved or removed without it is caught here."""
+    library = Path(__file__).resolve().parents[3] / "plugins" / "module_utils"
+    on_disk = {str(p.relative_to(library)) for p in library.rglob("*.py") if p.name != "__init__.py"}
+    guide = (library.parents[1] / "docs" / "docsite" / "rst" / "development.rst").read_text()
+    table = guide[guide.index("   * - file\n     - concern\n") : guide.index("``plugins/action/rules.py`` runs")]
+    listed = set(re.findall(r"^   \* - ``([^`]+\.py)``$", table, flags=re.M))
+    assert listed == on_disk
