@@ -897,7 +897,8 @@ def test_every_problem_of_every_cluster_is_reported_once_in_one_run(local_cluste
     before = snapshot(local_clusters, rollout)
     rollout.write(EVERY_PROBLEM)
     start = dns.queries()
-    run = rollout.rollout()
+    # Custom stats shown: what AWX and pipelines receive as set_stats data.
+    run = rollout.play("meshguard.egress.rollout", env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert run.rc == 2, run.out
     report = stopped(run)
     assert dns.queries() > start  # the names were asked after the fields were checked, in the same run
@@ -917,6 +918,17 @@ def test_every_problem_of_every_cluster_is_reported_once_in_one_run(local_cluste
     for want, line in zip(expected, lines[1:]):
         assert line.startswith(want), (want, line)
     assert lines[4].endswith("(local-1, local-2)")  # cache is scoped to eu here
+    # The same input problems as data, each once, with the clusters it concerns.
+    (stats,) = re.findall(r"^\tRUN: (.*)$", run.out, flags=re.M)
+    errors = {(e["service"], e["index"], e["field"]): e for e in json.loads(stats)["meshguard_egress_errors"]}
+    assert set(errors) == {
+        ("mongo", 0, "ports[0].protocol"),
+        ("mysql", 1, "ports[0].number"),
+        ("cache", 2, "namespace"),
+    }
+    assert errors[("mysql", 1, "ports[0].number")]["message"] == "must be between 1 and 65535, got 70000"
+    assert errors[("mysql", 1, "ports[0].number")]["hosts"] == CLUSTERS
+    assert errors[("cache", 2, "namespace")]["hosts"] == ["local-1", "local-2"]
     untouched(local_clusters, rollout, run, before)
 
 
