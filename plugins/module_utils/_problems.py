@@ -92,4 +92,5 @@ class ProblemsError(OptionError):
 def errors_of(error: BaseException) -> list[dict[str, Any]]:
     """The ``errors`` of a failed task's result: the error's problems with the input, as data
     (empty when the failure is not about the input, such as an API server that cannot be reached)."""
-    return [problem.as_dict() for problem in getattr(error, "problems", None) or ()]
+    # Other errors carry ``problems`` too, as text (what a cluster holds: its gateway, its namespaces).
+    return [p.as_dict() for p in getattr(error, "problems", None) or () if isinstance(p, Problem)]

@@ -47,6 +47,8 @@ from istioview import (
     ztunnel_workload,
 )
 from localclusters.cluster import EGRESS_GATEWAY, WAYPOINT
+from localclusters.cluster import WAYPOINT_NAME as _WAYPOINT_NAME
+from localclusters.cluster import WAYPOINT_NAMESPACE as _WAYPOINT_NAMESPACE
 
 __all__ = [
     "GATEWAY_HOST",
@@ -411,6 +413,8 @@ def analyze_message(m: dict) -> str:
 
 # The waypoint the local clusters can make ready (tools/istio/waypoint: its
 # Service and one instance; the Gateway is the rule set's).
+WAYPOINT_NAME = _WAYPOINT_NAME
+WAYPOINT_NAMESPACE = _WAYPOINT_NAMESPACE
 WAYPOINT_FIXTURE = WAYPOINT
 
 

@@ -142,7 +142,7 @@ def literal_problems(ruleset: RuleSet, policy: AddressPolicy) -> list[Problem]:
         for field, value in given:
             refusal = policy.judge(value, literal=True, allow=service.allow_ranges)
             if refusal:
-                problems.append(Problem(refusal, field, service.name, index))
+                problems.append(Problem(str(refusal), field, service.name, index))
     return problems
 
 

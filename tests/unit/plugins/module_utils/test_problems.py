@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
+from ansible_collections.meshguard.egress.plugins.module_utils._gateway.cluster import GatewayCheckError
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
 from ansible_collections.meshguard.egress.plugins.module_utils._problems import (
     Problem,
@@ -174,3 +175,9 @@ def test_a_rollout_gives_each_problem_once_as_data_with_the_clusters_it_concerns
             "hosts": ["c3"],
         },
     ]
+
+
+def test_a_clusters_problems_are_not_input_errors():
+    """A gateway the cluster holds wrongly is reported in the message; ``errors`` lists input problems only."""
+    error = GatewayCheckError("context prod", ["Service istio-system/egw does not expose 40000"])
+    assert errors_of(error) == []
