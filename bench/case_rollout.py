@@ -111,6 +111,7 @@ def run_rollout(
     sizes: list[int],
     runs: int,
     forks: int = 0,
+    case: str = "case 3",
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     services = workload.services(count, names)
@@ -141,7 +142,7 @@ def run_rollout(
             for i in range(n):
                 clusters.empty(clusters.context(i), NAMESPACE)
             for phase in PHASES:
-                common.log(f"case 3 ({count} services): run {r + 1}/{runs}, {n} cluster(s), {phase}")
+                common.log(f"{case} ({count} services): run {r + 1}/{runs}, {n} cluster(s), {phase}")
                 before = [clusters.requests(i) for i in range(n)]
                 cmd = common.playbook(
                     common.VENV,

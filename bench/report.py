@@ -173,6 +173,14 @@ def clusters_table(case: dict[str, Any]) -> list[str]:
         f"Least-squares slope of controller CPU over clusters: first apply {_s(slopes['first'])}, "
         f"no-op {_s(slopes['noop'])} per cluster.",
     ]
+    against = case.get("first_against_kubectl")
+    if against:
+        rows += [
+            "",
+            f"First apply on one cluster: the role's apply task {_s(against['role_apply_task_seconds']['median'])}, "
+            f"kubectl apply --server-side {_s(against['kubectl_seconds']['median'])} "
+            f"(kubectl / role {against['kubectl / role']['median']}x).",
+        ]
     if not case.get("wall_by_forks"):
         return rows  # not measured (--many-forks 0)
     rows += [

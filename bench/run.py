@@ -30,7 +30,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +147,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--many-forks",
         help="case 4: comma-separated forks for its wall times at the largest size (default by size; 0: none)",
     )
+    parser.add_argument(
+        "--many-sizes", help="case 4: comma-separated numbers of clusters (default by size; for example 1,6)"
+    )
     parser.add_argument("--keep-clusters", action="store_true", help="leave bench-1 .. running for a faster rerun")
     parser.add_argument("--output", type=Path, help="results file (default bench/results/<timestamp>.json)")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     if args.many_forks is not None:
         args.many_forks = [int(f) for f in args.many_forks.split(",") if f.strip() and int(f)]
+    if args.many_sizes is not None:
+        args.many_sizes = sorted({int(n) for n in args.many_sizes.split(",") if n.strip()})
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
@@ -239,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     size = SIZES[args.size]
+    if args.many_sizes:
+        size = replace(size, many_sizes=tuple(args.many_sizes))
     runs = args.runs or size.runs
     k8s_runs = min(size.k8s_runs if args.k8s_runs is None else args.k8s_runs, runs)
     timestamp = time.strftime("%Y%m%dT%H%M%S")

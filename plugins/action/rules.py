@@ -17,6 +17,12 @@ Anything else runs the module as usual: another connection, another Python,
 ``become``, ``async``, or a task ``environment`` (the module reads the
 K8S_AUTH_* variables from its environment).
 
+Either way, the role's ``prepared`` (a digest) is read here, on the controller:
+the services and answers that ``rollout_prepare`` stored once for the run
+(module_utils/_rollout/prepared.py, refused unless the content has the digest)
+replace it as ``services``, ``resolved`` and ``resolved_at``, so that the module
+gets the same options as when they are given.
+
 Either way, on a local connection the path options (``dest``, ``kubeconfig``,
 the certificates) are made absolute against ansible-playbook's working
 directory first: the module process would read them relative to the
@@ -29,6 +35,7 @@ import json
 import os
 import sys
 
+from ansible import constants as C
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -44,10 +51,14 @@ from ansible_collections.meshguard.egress.plugins.module_utils._engine import mo
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
 from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout import prepared
 from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules"
 PATHS = path_options(CONNECTION, RULES_OWN)
+# Built once, when the strategy loads this plugin before it forks the workers: building it deep-copies the
+# whole argument spec, which every cluster's worker would otherwise do again.
+VALIDATOR = ArgumentSpecValidator(**RULES.to_kwargs(env_fallback))
 
 
 class ActionModule(ActionBase):
@@ -59,20 +70,32 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = controller_args(self, PATHS)
+        if args.get("prepared") is not None:
+            try:
+                args = _with_prepared(args)
+            except MeshguardError as e:
+                result.update(failed=True, msg=str(e), changed=False)
+                return result
         if not self._in_process(task_vars):
             result.update(run_module(self, MODULE, args, task_vars))
             return result
         # Plain data, as the module process gets it: Ansible's tagged strings and containers make every
         # copy the library and the validator take many times slower (a JSON round trip is a few ms).
         args = json.loads(json.dumps(args, default=str))
-        validated = ArgumentSpecValidator(**RULES.to_kwargs(env_fallback)).validate(args)
+        validated = VALIDATOR.validate(args)
         if validated.error_messages:
             result.update(failed=True, msg="; ".join(validated.error_messages))
             return result
         params = validated.validated_parameters
         secrets = set(validated._no_log_values) | set(secrets_of(params["kubeconfig"]))
         try:
-            outcome = module_result(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+            outcome = module_result(
+                params,
+                check_mode=bool(self._task.check_mode),
+                diff=bool(self._task.diff),
+                # The run's private directory: work shared by the clusters of this run (_runcache.py).
+                cache_dir=C.DEFAULT_LOCAL_TMP,
+            )
         except MeshguardError as e:
             outcome = {"failed": True, "msg": str(e), "errors": errors_of(e), "changed": False}
         # As AnsibleModule does with its output: no credential in the result.
@@ -92,3 +115,13 @@ class ActionModule(ActionBase):
             return False  # interpreter discovery may pick another Python: run the module as Ansible would
         interpreter = self._templar.template(interpreter)
         return isinstance(interpreter, str) and os.path.abspath(interpreter) == os.path.abspath(sys.executable)
+
+
+def _with_prepared(args: dict) -> dict:
+    """The task's arguments with the prepared entry's services and answers instead of its digest."""
+    given = [name for name in prepared.KEYS if args.get(name) is not None]
+    if given:
+        raise MeshguardError(f"prepared: give it or {', '.join(prepared.KEYS)}, not both (got {', '.join(given)})")
+    rest = {k: v for k, v in args.items() if k != "prepared"}
+    rest.update(prepared.read(C.DEFAULT_LOCAL_TMP, args["prepared"]))
+    return rest

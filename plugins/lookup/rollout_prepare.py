@@ -102,6 +102,13 @@ _raw:
     report:
       description: Why, in one message (empty when it need not stop).
       type: str
+    prepared:
+      description:
+        - For each cluster (inventory host) to apply to, the digest of its services and the run's answers, stored once
+          per distinct content in the controller's private temporary directory of this run (removed when
+          C(ansible-playbook) exits); the role passes it to O(meshguard.egress.rules#module:prepared) instead of the
+          services and answers themselves. Empty when the run stops or nothing is applied.
+      type: dict
 """
 
 import datetime
@@ -111,6 +118,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -126,6 +134,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._cluster.client i
 from ansible_collections.meshguard.egress.plugins.module_utils._dns.options import ResolverOptions
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import anchored
+from ansible_collections.meshguard.egress.plugins.module_utils._rollout import prepared as prepared_entries
 from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import (
     ROLE_PREFIX,
     ClusterInput,
@@ -144,7 +153,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope im
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import DATA_VAR, for_rollout, for_rollout_data
 
 # Options of the rules module the role does not take from a variable of the same name.
-_NOT_FROM_VARIABLES = ("services", "resolved", "resolved_at", "return_resources", *RESOLVER)
+_NOT_FROM_VARIABLES = ("services", "resolved", "resolved_at", "return_resources", "prepared", *RESOLVER)
 RESULT = "meshguard_egress_resolution"
 
 
@@ -157,6 +166,8 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("meshguard.egress.rollout_prepare: no hosts given")
         spec = RULES.to_kwargs(env_fallback)
         options = [name for name in spec["argument_spec"] if name not in _NOT_FROM_VARIABLES]
+        # Each host's validated services, for the entries its apply task reads (prepared).
+        self._services = {}
         clusters = [self._cluster(host, variables, spec, options) for host in hosts]
         checked = check_clusters(clusters)
         state = variables.get("meshguard_egress_state") or "present"
@@ -178,8 +189,22 @@ class LookupModule(LookupBase):
             refused=[p.as_dict() for p in refused],
             stop=stop,
             report=text,
+            prepared={} if stop or "results" not in answer else self._prepare(answer),
         )
         return [answer]
+
+    def _prepare(self, answer):
+        """Each distinct (services, answers) written once; each host's digest of it."""
+        digests = {}
+        written = set()
+        results = _plain(answer["results"])  # reused from an earlier batch: localhost's facts
+        for host, services in self._services.items():
+            digest, data = prepared_entries.entry(services, results, answer.get("time"))
+            if digest not in written:
+                prepared_entries.write(C.DEFAULT_LOCAL_TMP, digest, data)
+                written.add(digest)
+            digests[host] = digest
+        return digests
 
     def _cluster(self, host, variables, spec, options):
         """One inventory host: its module options from its variables, validated as the module's argument spec
@@ -213,6 +238,8 @@ class LookupModule(LookupBase):
             problems.extend(f"{ROLE_PREFIX}*: {message}" for message in result.error_messages)
             return ClusterInput(host, None, problems=tuple(problems))
         validated = result.validated_parameters
+        if validated["state"] != "absent":
+            self._services[host] = validated["services"]
         return ClusterInput(
             host,
             settings_from(validated),

@@ -14,11 +14,12 @@ retained address the policy refuses is dropped, never brought back.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Union
 
-from ._addresses import AggregateOptions, Block, aggregate, blocks_of
+from ._addresses import AggregateOptions, Block, aggregate, blocks_of, widened
 from ._ambient.render import ambient_warnings
 from ._cluster.client import FIELD_MANAGER
 from ._dns.resolve import resolve_names
@@ -206,6 +207,35 @@ def _sentences(found: Iterable[Union[RefusedAddress, Unproven]]) -> list[str]:
     return [r.message for r in items if isinstance(r, Unproven)] + summarised(
         [r for r in items if not isinstance(r, Unproven)]
     )
+
+
+def judged_values(prepared: Prepared, results: Mapping[str, HostResult], live: Iterable[dict]) -> list[str]:
+    """Every address and block ``desired_objects`` puts before the address policy, as it is judged: each
+    answer widened by ipv4_prefix / ipv6_prefix, each literal as written, each address that retention may keep
+    (from the live objects' last-seen records). Kept next to the judging, so that the two stay in step: the
+    engine shares a rendering between clusters whose ranges overlap none of these (``_engine._rendered``)."""
+    options = prepared.aggregation or AggregateOptions()
+    # As refusal_of judges: widened only when a prefix option widens.
+    widen = options.ipv4_prefix < 32 or options.ipv6_prefix < 128
+    found: list[str] = []
+    for result in results.values():
+        if result.kind != KIND_NAME:
+            found.append(result.host)
+        found += [widened(a, options) for a in result.addresses] if widen else list(result.addresses)
+    for service in prepared.ruleset.services:
+        found += [h.value for h in service.hosts if h.kind != KIND_NAME]
+        found += list(service.addresses or ())
+    for obj in live:
+        found += [widened(a, options) if widen else a for a in record_of(obj) if _is_address(a)]
+    return found
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_literals(prepared: Prepared, policy: AddressPolicy) -> None:

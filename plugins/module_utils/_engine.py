@@ -19,12 +19,12 @@ from typing import Any, Optional
 
 from ._ambient.cluster import check_waypoint, read_dataplanes
 from ._ambient.spec import AUTO, SIDECAR
-from ._argspec import connection_options, settings_from
+from ._argspec import CONNECTION, connection_options, settings_from
 from ._cluster.client import FIELD_MANAGER, ConnectionOptions, KubeClient, KubeError
 from ._cluster.execute import diff_entry, execute, local_result, report
 from ._cluster.live import Live, check_namespaces, discover, list_owned, with_same_named
 from ._cluster.plan import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE, Plan, clean, make_plan, with_hash
-from ._desired import Desired, desired_objects, host_results
+from ._desired import Desired, desired_objects, host_results, judged_values
 from ._errors import MeshguardError
 from ._export import exported_wider, wider_message
 from ._gateway.cluster import needs_gateway, previous_ports, read_gateway
@@ -33,11 +33,13 @@ from ._kinds import DEFAULT_API, NETWORK_POLICY, WAYPOINT, identity, owned_by
 from ._manifests import read_manifests, write_manifests
 from ._names import SET_LABEL
 from ._policy.internal import read_cluster_ranges
+from ._policy.judge import ranges_in_play
 from ._prepare import Prepared, Settings, prepare
 from ._problems import Problem
 from ._proxy.network_policy import allowances
 from ._reachability.model import change, grants
 from ._render import rendered_kinds
+from ._runcache import RunCache, digest, maybe, projection
 from ._spec import RuleSet, SpecError
 
 
@@ -54,8 +56,9 @@ class ClusterPlan:
     hosts_of: Optional[dict[str, list[str]]] = None
 
 
-def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
-    """Resolve (or take the pre-resolved answers), read the set's live objects, render, plan."""
+def plan_on_cluster(client: KubeClient, prepared: Prepared, cache: Optional[RunCache] = None) -> ClusterPlan:
+    """Resolve (or take the pre-resolved answers), read the set's live objects, render, plan.
+    ``cache``: the run's, for the rendering that another cluster holding the same did (``_runcache``)."""
     ruleset = prepared.ruleset
     namespace_labels: dict = {}
     ambient_warnings: list[str] = []
@@ -83,19 +86,19 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
     if ruleset.waypoint is not None:
         namespaces.add(ruleset.waypoint.namespace)
     live = list_owned(client, resources, set_name=ruleset.name, namespaces=namespaces, needed=needed)
-    desired = Desired()
+    desired, hashed = Desired(), []
     gateway = None
     if prepared.state != "absent":
         # Before anything is written: a gateway that cannot carry the set fails the run here.
         gateway = read_gateway(client, ruleset, resources, live.owned) if needs_gateway(ruleset) else None
         ambient_warnings += check_waypoint(client, ruleset, resources, namespace_labels)
         cluster = read_cluster_ranges(client, internal_given=bool(prepared.internal))
-        desired = desired_objects(prepared, results, live.owned, cluster.ranges, gateway)
+        desired, hashed = _rendered(prepared, results, live.owned, cluster.ranges, gateway, cache=cache)
         desired = replace(desired, warnings=[*cluster.warnings, *ambient_warnings, *desired.warnings])
     live = with_same_named(client, live, desired.objects, ruleset.name)
     owned = [o for o in live.owned if owned_by(o, ruleset.name)]
     plan = make_plan(
-        [with_hash(o) for o in desired.objects],
+        hashed,
         owned,
         list(live.same_name),
         prune=prepared.prune,
@@ -104,6 +107,69 @@ def plan_on_cluster(client: KubeClient, prepared: Prepared) -> ClusterPlan:
         manager=FIELD_MANAGER,
     )
     return ClusterPlan(live, desired, plan, gateway, hosts_by_address(results))
+
+
+def _rendered(
+    prepared: Prepared,
+    results: Mapping[str, Any],
+    live: list[dict],
+    ranges: tuple,
+    gateway: Optional[GatewayView],
+    *,
+    cache: Optional[RunCache],
+) -> tuple[Desired, list[dict]]:
+    """The desired objects, and each with its hash annotation, computed once per run for every cluster that
+    holds the same objects of the set and reports the same ranges. Not shared: a rendering that reads more of
+    the cluster (the egress gateway's Service and Gateways, the namespaces' data plane labels), or retention
+    against the clock of this host (no resolved_at), or answers this worker resolved itself."""
+
+    def compute() -> tuple[Desired, list[dict]]:
+        desired = desired_objects(prepared, results, live, ranges, gateway)
+        return desired, [with_hash(o) for o in desired.objects]
+
+    def key() -> dict[str, Any]:
+        # A cluster's own ranges change the rendering only where they overlap what is judged, or through the
+        # guardrail, which writes them all: clusters whose ranges are elsewhere share one rendering.
+        judged = ranges_in_play(ranges, judged_values(prepared, results, live))
+        judged = ranges if prepared.ruleset.guardrail else judged
+        return {"live": [projection(o) for o in live], "ranges": [repr(r) for r in judged]}
+
+    shared = (
+        prepared.resolved is not None  # answers this worker asked DNS for itself are its own
+        and gateway is None
+        and prepared.ruleset.dataplane == SIDECAR
+        and (prepared.now is not None or not prepared.retain)
+    )
+    return maybe(
+        cache if shared else None,
+        "desired",
+        key,
+        compute,
+        dump=lambda pair: {"desired": _desired_dict(pair[0]), "hashed": pair[1]},
+        load=lambda data: (_desired_of(data["desired"]), data["hashed"]),
+    )
+
+
+def _desired_dict(desired: Desired) -> dict[str, Any]:
+    return {
+        "objects": desired.objects,
+        "unresolved": desired.unresolved,
+        "warnings": desired.warnings,
+        "refused": desired.refused,
+        "tampered": list(desired.tampered),
+        "dnssec": desired.dnssec,
+    }
+
+
+def _desired_of(data: Mapping[str, Any]) -> Desired:
+    return Desired(
+        objects=data["objects"],
+        unresolved=data["unresolved"],
+        warnings=data["warnings"],
+        refused=data["refused"],
+        tampered=tuple(data["tampered"]),
+        dnssec=data["dnssec"],
+    )
 
 
 def written_namespaces(ruleset: RuleSet) -> dict[str, str]:
@@ -127,13 +193,29 @@ def hosts_by_address(results: Mapping[str, Any]) -> dict[str, list[str]]:
     return found
 
 
-def reachability_change(found: ClusterPlan, retain: int, set_name: str) -> dict[str, Any]:
+def reachability_change(
+    found: ClusterPlan, retain: int, set_name: str, cache: Optional[RunCache] = None
+) -> dict[str, Any]:
     """Who may newly reach what, and who no longer may: the grants of the set's live objects against
-    those of the objects that will be live after the run (kept ones included, conflicts excluded)."""
-    before = grants([o for o in found.live.owned if owned_by(o, set_name)], retain=retain, hosts_of=found.hosts_of)
+    those of the objects that will be live after the run (kept ones included, conflicts excluded).
+    Computed once per run for every cluster with the same before and after (``_runcache``)."""
+    before_objects = [o for o in found.live.owned if owned_by(o, set_name)]
     after_objects = [c.obj for c in found.plan.changes if c.action in (CREATE, UPDATE, UNCHANGED)]
-    after = grants(after_objects, retain=retain, hosts_of=found.hosts_of)
-    return change(before, after).as_dict()
+
+    def compute() -> dict[str, Any]:
+        before = grants(before_objects, retain=retain, hosts_of=found.hosts_of)
+        after = grants(after_objects, retain=retain, hosts_of=found.hosts_of)
+        return change(before, after).as_dict()
+
+    def key() -> dict[str, Any]:
+        return {
+            "before": digest([projection(o) for o in before_objects]),
+            "after": digest([projection(o) for o in after_objects]),
+            "retain": retain,
+            "hosts_of": found.hosts_of,
+        }
+
+    return maybe(cache, "reachability", key, compute, dump=lambda value: value, load=lambda value: value)
 
 
 NO_CLUSTER_DATAPLANE = (
@@ -183,10 +265,11 @@ def run(
     *,
     check_mode: bool = False,
     diff: bool = False,
+    cache: Optional[RunCache] = None,
 ) -> dict[str, Any]:
     """One rule set on one cluster (or rendered to files). Returns the
     module result; raises MeshguardError when nothing could be done, and
-    reports per-object failures in result['failures']."""
+    reports per-object failures in result['failures']. ``cache``: the run's (``_runcache``)."""
     prepared = prepare(settings)
     if prepared.state == "rendered":
         ruleset = prepared.ruleset
@@ -214,7 +297,7 @@ def run(
     if connection is None:
         raise MeshguardError("no cluster connection given")
     client = KubeClient(connection)
-    found = plan_on_cluster(client, prepared)
+    found = plan_on_cluster(client, prepared, cache)
     preview_warnings: list[str] = []
     if prepared.ruleset.guardrail is not None and found.plan.writes:
         try:
@@ -252,7 +335,7 @@ def run(
         "failures": list(execution.failures),
         "network_policies": network_policies(found.desired.objects),
         "tampered": list(found.desired.tampered),
-        "reachability": reachability_change(found, prepared.retain, prepared.ruleset.name),
+        "reachability": reachability_change(found, prepared.retain, prepared.ruleset.name, cache),
     }
     if found.gateway is not None:
         result["egress_gateway"] = found.gateway.summary()
@@ -266,13 +349,20 @@ def network_policies(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [allowances(o) for o in objects if o["kind"] == NETWORK_POLICY.kind]
 
 
-def module_result(params: dict[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+def module_result(
+    params: dict[str, Any], *, check_mode: bool, diff: bool, cache_dir: Optional[str] = None
+) -> dict[str, Any]:
     """The rules module's result for its validated ``params``: what the
     module process and the in-process action plugin both return. Per-object
-    failures set ``failed`` and ``msg``; MeshguardError means nothing was done."""
+    failures set ``failed`` and ``msg``; MeshguardError means nothing was done.
+    ``cache_dir``: the run's private directory, to share work between its clusters (``_runcache``)."""
     settings = settings_from(params)
     connection = None if params["state"] == "rendered" else connection_options(params)
-    result = run(settings, connection, check_mode=check_mode, diff=diff)
+    cache = None
+    if cache_dir is not None:
+        # Every option but how to reach the cluster: what the rendering and reachability may read.
+        cache = RunCache(cache_dir, digest({k: v for k, v in params.items() if k not in CONNECTION}))
+    result = run(settings, connection, check_mode=check_mode, diff=diff, cache=cache)
     if not params.get("return_resources", True):
         # A caller that only reads the plan and counts (the role) spares every host's task the objects.
         del result["resources"]

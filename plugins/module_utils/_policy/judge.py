@@ -240,6 +240,18 @@ def with_images(ranges: Iterable[Range]) -> list[Range]:
     return [item for refused in ranges for item in (refused, *images(refused))]
 
 
+def ranges_in_play(ranges: Iterable[Range], values: Iterable[str]) -> tuple[Range, ...]:
+    """The ranges (or their IPv4-embedding images) that overlap one of ``values`` (addresses and blocks, as
+    they are judged): only these can refuse one of them, so only these can change what is rendered."""
+    nets = [(_Net.parse(v)) for v in set(values)]
+    found = []
+    for given in ranges:
+        images_of = [_Net.of(network(r.cidr)) for r in (given, *images(given))]
+        if any(net.overlaps(image) for image in images_of for net in nets):
+            found.append(given)
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why one address or block is refused: the range it falls in (or contains), explained."""

@@ -348,12 +348,16 @@ def change(before: Iterable[Grant], after: Iterable[Grant]) -> Change:
     to ``shop`` is ``billing`` removed, not the grant removed and another added (shop keeps it throughout);
     the sources that gain or lose the same block in the same way are one item again."""
     _require_netaddr()
+    after = list(after)
+    before = list(before)
+    if before == after:
+        # Nothing added, nothing removed: the common case of a run that changes nothing, without the sets.
+        return Change((), (), len(after))
     old: dict[tuple, list[Grant]] = {}
     new: dict[tuple, list[tuple[int, Grant]]] = {}
     for grant in before:
         for one in _each_source(grant):
             old.setdefault(one.group, []).append(one)
-    after = list(after)
     for index, grant in enumerate(after):
         for one in _each_source(grant):
             new.setdefault(one.group, []).append((index, one))

@@ -71,7 +71,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._kinds import API
 from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge import BUILT_IN, KEPT
 from ansible_collections.meshguard.egress.plugins.module_utils._prepare import ON_ERROR, STATES
 from ansible_collections.meshguard.egress.plugins.module_utils._retain import DEFAULT_RETAIN
-from ansible_collections.meshguard.egress.plugins.module_utils._spec import DEFAULT_NAMESPACE, LAYOUTS
+from ansible_collections.meshguard.egress.plugins.module_utils._spec import DEFAULT_NAMESPACE, LAYOUTS, SERVICE_KEYS
 
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "rollout"
 
@@ -206,9 +206,6 @@ def test_egress_gateway_options_and_their_defaults():
     ((label, value),) = DEFAULT_SELECTOR
     for text in (docs["selector"]["description"], role["selector"]["description"]):
         assert f"C({label}) with value V({value})" in text
-    services = role_options()["meshguard_egress_services"]["options"]
-    assert services["egress_gateway"]["type"] == "bool"
-    assert services["allowed_sources"]["elements"] == "str"
 
 
 def test_ambient_options_and_the_version_facts():
@@ -275,3 +272,11 @@ def test_the_development_guide_lists_every_library_file_and_no_other():
     table = guide[guide.index("   * - file\n     - concern\n") : guide.index("``plugins/action/rules.py`` runs")]
     listed = set(re.findall(r"^   \* - ``([^`]+\.py)``$", table, flags=re.M))
     assert listed == on_disk
+
+
+def test_role_names_every_field_of_a_service():
+    """The role lists the services' fields (it leaves their validation to rollout_prepare): all of them."""
+    text = " ".join(role_options()["meshguard_egress_services"]["description"])
+    assert "options" not in role_options()["meshguard_egress_services"]
+    for key in SERVICE_KEYS:
+        assert f"C({key})" in text, key
