@@ -62,6 +62,7 @@ class RunCache:
         """``compute()``, or its result for the same ``kind`` and ``key`` that a worker of this run stored."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         name = digest([FORMAT, kind, self.base, key])
+        path = os.path.join(self.directory, f"{kind}-{name}.json")
         with open(path + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             stored = _read(path)

@@ -5,12 +5,14 @@ failed hosts per on_error, and forged retention records (no network)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from ansible_collections.meshguard.egress.plugins.module_utils._desired import judged_values
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
-from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings
+from ansible_collections.meshguard.egress.plugins.module_utils._prepare import Settings, prepare
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import PIPELINE_TCP as TCP
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import pipeline_desired as desired
 from ansible_collections.meshguard.egress.tests.unit.plugins.module_utils.helper import pipeline_detail as detail
@@ -122,3 +124,28 @@ def test_a_forged_retention_record_is_reported_and_widens_nothing(record, addres
     (message,) = result.tampered
     assert why in message and "tampering suspected" in message
     assert message in result.warnings
+
+
+def test_judged_values_are_what_the_address_policy_is_asked_about():
+    live = {
+        "metadata": {
+            "annotations": {
+                "meshguard.egress/service": "pg",
+                "meshguard.egress/last-seen": json.dumps({"192.0.2.7": "2026-11-26T11:00:00Z"}),
+            }
+        },
+        "spec": {"addresses": ["192.0.2.7/32"]},
+    }
+    settings = Settings(
+        spec=spec(
+            {"name": "pg", "hosts": ["pg.example.com", "198.51.100.9"], "ports": TCP},
+            {"name": "lit", "hosts": ["lit.example.com"], "addresses": ["203.0.113.0/29"], "ports": TCP},
+        ),
+        resolved=[detail("pg.example.com", ["192.0.2.1"]), detail("lit.example.com", [])],
+    )
+    prepared = prepare(settings)
+    found = set(judged_values(prepared, prepared.resolved, [live]))
+    assert {"192.0.2.1", "198.51.100.9", "203.0.113.0/29", "192.0.2.7"} <= found
+    # Widened as rendered: the policy judges the block an answer becomes.
+    wide = prepare(dataclasses.replace(settings, aggregation={"ipv4_prefix": 24}))
+    assert {"192.0.2.0/24"} <= set(judged_values(wide, wide.resolved, [live]))

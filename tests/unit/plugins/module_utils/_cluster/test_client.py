@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import pytest
@@ -164,3 +165,28 @@ def test_kubeconfig_files_are_read_as_kubectl_reads_them(monkeypatch):
         ["/home/u/.kube/config"],
         "the default, as for kubectl",
     )
+
+
+def test_one_kubeconfig_file_is_read_as_the_clients_merger_reads_it(tmp_path):
+    # Certificate paths relative to the file, the first entry of a name wins, the context given is used.
+    (tmp_path / "ca.crt").write_text("not used before a request")
+    cluster = {"server": "https://127.0.0.1:6443", "certificate-authority": "ca.crt"}
+    config = {
+        "apiVersion": "v1",
+        "clusters": [{"name": "one", "cluster": cluster}, {"name": "one", "cluster": {"server": "https://wrong"}}],
+        "users": [{"name": "admin", "user": {"token": "t0k"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "one", "user": "admin"}}],
+        "current-context": "prod",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    fast = KubeClient(ConnectionOptions(kubeconfig=str(path), context="prod"))
+    other = tmp_path / "other"
+    dev = [{"name": "dev", "context": {"cluster": "one", "user": "admin"}}]
+    other.write_text(json.dumps({**config, "contexts": dev}))
+    # Two files: the client's own merger.
+    merged = KubeClient(ConnectionOptions(kubeconfig=f"{path}{os.pathsep}{other}", context="prod"))
+    for client in (fast, merged):
+        assert (client.where, client.user) == ("context prod", "admin")
+        assert client._config.host == "https://127.0.0.1:6443"
+        assert client._config.ssl_ca_cert == str(tmp_path / "ca.crt")

@@ -29,6 +29,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._policy.judge imp
     images,
     internal,
     parse_blocks,
+    ranges_in_play,
 )
 
 POLICY = AddressPolicy()
@@ -281,3 +282,14 @@ def test_private_kind_is_refused_only_for_answers():
             address = str(ipaddress.ip_network(entry.cidr).network_address + 1)
             assert POLICY.judge(address, literal=True) is None, entry
             assert refused_by(address) == entry.cidr
+
+
+def test_only_the_ranges_that_overlap_a_judged_value_are_in_play():
+    service = Range("10.96.0.0/12", "the cluster's Service range", "ServiceCIDR kubernetes on context prod", CLUSTER)
+    pods = Range("10.244.0.0/16", "a pod range", "spec.podCIDRs of node a on context prod", CLUSTER)
+    assert ranges_in_play([service, pods], ["192.0.2.1", "198.51.100.0/24"]) == ()
+    assert ranges_in_play([service, pods], ["192.0.2.1", "10.96.0.10"]) == (service,)
+    # A block that contains a range overlaps it.
+    assert ranges_in_play([service, pods], ["10.0.0.0/8"]) == (service, pods)
+    # An IPv6 answer inside an IPv4-embedding image of the range (NAT64).
+    assert ranges_in_play([service, pods], ["64:ff9b::10.244.1.1"]) == (pods,)

@@ -152,3 +152,17 @@ def test_sources_that_narrow_lose_the_grant_and_those_that_stay_keep_it():
     # The same block for two sources is one item.
     both = change([], [wide])
     assert [(g.sources, g.destination) for g in both.added] == [(("billing/api", "shop"), "198.51.100.0/28")]
+
+
+def test_the_same_grants_before_and_after_are_no_change_as_the_full_comparison_finds():
+    # The shortcut a run that changes nothing takes must say what comparing block by block says.
+    same = [
+        grant("198.51.100.0/28"),
+        grant("192.0.2.11", retained_until="T"),
+        Grant("shop", ("billing", "shop"), "pg", "203.0.113.0/30", 5433, "TCP", "direct"),
+        Grant("shop", (), "pg", "203.0.113.8/30", 5432, "TCP", "egress_gateway"),
+    ]
+    shortcut = change(same, list(same))
+    full = change(same, list(reversed(same)))  # not equal as lists: compared block by block
+    assert (shortcut.added, shortcut.removed, shortcut.unchanged) == ((), (), len(same))
+    assert (full.added, full.removed, full.unchanged) == ((), (), len(same))

@@ -1,0 +1,125 @@
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run's shared results: computed once per key, read back by another process, private, keyed by
+everything that is read, never holding the key's inputs (no network)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+
+import pytest
+
+from ansible_collections.meshguard.egress.plugins.module_utils._runcache import RunCache, projection
+
+PLAIN = {"dump": lambda v: v, "load": lambda v: v}
+
+
+def counted(calls, value):
+    def compute():
+        calls.append(1)
+        return value
+
+    return compute
+
+
+def test_an_entry_is_computed_once_and_read_back(tmp_path):
+    cache, calls = RunCache(str(tmp_path), "base"), []
+    first = cache.get("k", {"a": 1}, counted(calls, {"x": [1, 2]}), **PLAIN)
+    again = RunCache(str(tmp_path), "base").get("k", {"a": 1}, counted(calls, {"x": "other"}), **PLAIN)
+    assert first == again == {"x": [1, 2]}
+    assert len(calls) == 1
+
+
+def test_a_different_key_base_or_kind_is_computed_again(tmp_path):
+    calls = []
+    RunCache(str(tmp_path), "base").get("k", {"a": 1}, counted(calls, 1), **PLAIN)
+    assert RunCache(str(tmp_path), "base").get("k", {"a": 2}, counted(calls, 2), **PLAIN) == 2
+    assert RunCache(str(tmp_path), "other").get("k", {"a": 1}, counted(calls, 3), **PLAIN) == 3
+    assert RunCache(str(tmp_path), "base").get("j", {"a": 1}, counted(calls, 4), **PLAIN) == 4
+    assert len(calls) == 4
+
+
+def test_entries_are_private_and_hold_no_input_of_their_key(tmp_path):
+    RunCache(str(tmp_path), "base").get("k", {"token": "s3cr3t-value"}, lambda: {"out": 1}, **PLAIN)
+    folder = tmp_path / "meshguard-egress-runcache"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    entries = [p for p in folder.iterdir() if p.suffix == ".json"]
+    assert len(entries) == 1
+    assert stat.S_IMODE(entries[0].stat().st_mode) == 0o600
+    for path in folder.iterdir():
+        assert "s3cr3t" not in path.name and "s3cr3t" not in path.read_text()
+
+
+def test_a_failed_computation_stores_nothing(tmp_path):
+    cache = RunCache(str(tmp_path), "base")
+
+    def fails():
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        cache.get("k", 1, fails, **PLAIN)
+    calls = []
+    assert cache.get("k", 1, counted(calls, 5), **PLAIN) == 5
+    assert calls == [1]
+
+
+def _worker(directory, record):
+    def compute():
+        with open(record, "a") as f:
+            f.write("computed\n")
+        return {"pid": os.getpid()}
+
+    RunCache(directory, "base").get("k", "same", compute, **PLAIN)
+
+
+def test_workers_that_start_together_compute_once(tmp_path):
+    record = tmp_path / "record"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_worker, args=(str(tmp_path), str(record))) for _ in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+        assert w.exitcode == 0
+    assert record.read_text() == "computed\n"
+
+
+def test_projection_leaves_out_only_what_the_api_server_sets_per_cluster():
+    obj = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {
+            "name": "pg",
+            "namespace": "db",
+            "uid": "1",
+            "resourceVersion": "7",
+            "creationTimestamp": "2026-12-07T00:00:00Z",
+            "labels": {"a": "b"},
+            "annotations": {"x": "y"},
+            "managedFields": [{"manager": "m", "operation": "Apply", "time": "t1", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"addresses": ["192.0.2.1/32"]},
+        "status": {"x": 1},
+    }
+    other_cluster = {
+        **obj,
+        "metadata": {
+            **obj["metadata"],
+            "uid": "2",
+            "resourceVersion": "9",
+            "creationTimestamp": "2026-12-07T01:00:00Z",
+            "managedFields": [{"manager": "m", "operation": "Apply", "time": "t2", "fieldsV1": {"f:spec": {}}}],
+        },
+        "status": {"x": 2},
+    }
+    assert projection(obj) == projection(other_cluster)
+    for changed in (
+        {**obj, "spec": {"addresses": ["192.0.2.2/32"]}},
+        {**obj, "metadata": {**obj["metadata"], "labels": {"a": "c"}}},
+        {**obj, "metadata": {**obj["metadata"], "annotations": {"x": "z"}}},
+        {**obj, "metadata": {**obj["metadata"], "managedFields": [{"manager": "other", "fieldsV1": {}}]}},
+        {**obj, "metadata": {**obj["metadata"], "namespace": "shop"}},
+    ):
+        assert projection(changed) != projection(obj)
