@@ -5,9 +5,13 @@ and for the cluster's own ranges; which clusters of a run share one rendering (n
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from ansible_collections.meshguard.egress.plugins.module_utils import _engine
+from ansible_collections.meshguard.egress.plugins.module_utils._desired import Desired
 from ansible_collections.meshguard.egress.plugins.module_utils._engine import (
     NO_CLUSTER_GATEWAY,
     NO_CLUSTER_RANGES,
@@ -106,3 +110,17 @@ def test_with_the_guardrail_every_range_counts(tmp_path, monkeypatch):
     guardrail = {"writers": ["system:admin"]}
     _outs, computed = _shared_run(tmp_path, monkeypatch, ["192.0.2.1"], {"guardrail": guardrail})
     assert computed == 2
+
+
+def test_a_shared_rendering_reads_back_every_field_it_was_computed_with():
+    desired = Desired(
+        objects=[{"kind": "ServiceEntry", "metadata": {"name": "a"}, "spec": {"addresses": ["192.0.2.1/32"]}}],
+        unresolved={"b": ["why"]},
+        warnings=["w"],
+        refused=[{"service": "b", "message": "m"}],
+        tampered=("t",),
+        dnssec=[{"host": "h", "status": "secure"}],
+    )
+    stored = json.loads(json.dumps(_engine._desired_dict(desired)))
+    assert set(stored) == {f.name for f in dataclasses.fields(Desired)}
+    assert _engine._desired_of(stored) == desired
