@@ -75,7 +75,7 @@ options:
     default: true
   prepared:
     description:
-      - For the role C(meshguard.egress.rollout): instead of O(services), O(resolved) and O(resolved_at), the
+      - For the role C(meshguard.egress.rollout), instead of O(services), O(resolved) and O(resolved_at), the
         digest (SHA-256) of an entry that P(meshguard.egress.rollout_prepare#lookup) wrote earlier in the same
         C(ansible-playbook) run, holding the cluster's validated services and the run's answers. The role's first
         step prepares them once per distinct content, so that 500 services and their answers are not templated

@@ -388,43 +388,31 @@ def test_first_rollout_then_a_rerun_changes_and_writes_nothing(local_clusters, r
     ]
 
 
-def test_a_cluster_whose_objects_were_edited_gets_its_own_plan_and_reachability(local_clusters, rollout):
+def test_a_cluster_whose_objects_differ_gets_its_own_plan_and_reachability(local_clusters, rollout):
     """The clusters of a run share the rendering and the reachability change of what they hold alike
-    (_runcache): a cluster whose live object differs must still get its own plan and report, and the others
+    (_runcache): a cluster whose live objects differ must still get its own plan and report, and the others
     theirs."""
     ok(rollout.rollout())
     name = f"{rollout.set_name}--mongo"
-    # Someone else narrows mongo's addresses on local-2 only.
-    local_clusters.kubectl(
-        "local-2",
-        "patch",
-        "serviceentries.networking.istio.io",
-        name,
-        "-n",
-        rollout.namespace,
-        "--type=merge",
-        "--field-manager=someone",
-        "-p",
-        json.dumps({"spec": {"addresses": ["198.51.100.7/32"]}}),
-    )
+    # mongo's ServiceEntry is gone from local-2 only.
+    local_clusters.kubectl("local-2", "delete", "serviceentries.networking.istio.io", name, "-n", rollout.namespace)
     before = snapshot(local_clusters, rollout)
     run = ok(rollout.rollout("--check"))
     assert run.changed() == {"local-1": 0, "local-2": 1, "local-3": 0}, run.out
     (summary,) = run.summary()
     assert summary[1:] == [
         "local-1 (context local-1): 0 created, 0 updated, 0 deleted, 6 unchanged",
-        "local-2 (context local-2): 0 created, 1 updated, 0 deleted, 5 unchanged",
+        "local-2 (context local-2): 1 created, 0 updated, 0 deleted, 5 unchanged",
         "local-3 (context local-3): 0 created, 0 updated, 0 deleted, 6 unchanged",
     ], summary
     added = run.results(RULES_TASK)["local-2"]["reachability"]["added"]
-    assert {g["destination"] for g in added} == {"192.0.2.10/31", "2001:db8:7::7"}, added
+    assert {g["destination"] for g in added} == {"192.0.2.10/31", "198.51.100.7", "2001:db8:7::7"}, added
     for ctx in ("local-1", "local-3"):
         assert run.results(RULES_TASK)[ctx]["reachability"]["added"] == [], ctx
     assert snapshot(local_clusters, rollout) == before  # a preview
     ok(rollout.rollout())
-    assert addresses(
-        live(local_clusters, "local-2", rollout.namespace, rollout.set_name), rollout.set_name, "mongo"
-    ) == (MONGO_CIDRS)
+    objects = live(local_clusters, "local-2", rollout.namespace, rollout.set_name)
+    assert addresses(objects, rollout.set_name, "mongo") == MONGO_CIDRS
 
 
 def test_a_templated_resolver_is_used_as_each_cluster_sees_it(local_clusters, rollout):

@@ -77,7 +77,7 @@ def _worker(directory, record):
 def test_workers_that_start_together_compute_once(tmp_path):
     record = tmp_path / "record"
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_worker, args=(str(tmp_path), str(record))) for _ in range(6)]
+    workers = [context.Process(target=_worker, args=(str(tmp_path), str(record))) for _worker_index in range(6)]
     for w in workers:
         w.start()
     for w in workers:

@@ -27,9 +27,9 @@ def test_an_entry_reads_back_as_written(tmp_path):
 
 
 def test_the_same_content_has_the_same_digest_and_other_content_another():
-    first, _ = prepared.entry(SERVICES, RESOLVED, "t")
-    again, _ = prepared.entry([dict(reversed(list(s.items()))) for s in SERVICES], RESOLVED, "t")
-    other, _ = prepared.entry(SERVICES, RESOLVED, "u")
+    first = prepared.entry(SERVICES, RESOLVED, "t")[0]
+    again = prepared.entry([dict(reversed(list(s.items()))) for s in SERVICES], RESOLVED, "t")[0]
+    other = prepared.entry(SERVICES, RESOLVED, "u")[0]
     assert first == again != other
 
 
