@@ -22,18 +22,23 @@ connection option or a credential (the key's inputs are hashed, not stored).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, TypeVar
+from typing import IO, Any, Callable, Optional, TypeVar
 
 T = TypeVar("T")
 
 SUBDIR = "meshguard-egress-runcache"
 # Part of every key: an entry written by another version of the library is never read.
 FORMAT = 1
+# Entries stored per kind and run. The clusters of a fleet hold a few distinct states; a run whose clusters
+# mostly differ gains nothing from storing each one's (a rendering of 500 services is about 2 MB), and must
+# not fill the controller's temporary directory.
+LIMIT = 32
 
 
 def digest(value: Any) -> str:
@@ -60,22 +65,45 @@ class RunCache:
         load: Callable[[Any], T],
     ) -> T:
         """``compute()``, or its result for the same ``kind`` and ``key`` that a worker of this run stored."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
         name = digest([FORMAT, kind, self.base, key])
         path = os.path.join(self.directory, f"{kind}-{name}.json")
-        with open(path + ".lock", "a") as lock:
+        lock = _lock_file(self.directory, path)
+        if lock is None:
+            return compute()  # without the cache the work is only done again
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             stored = _read(path)
             if stored is not None:
                 return load(stored)
             value = compute()
-            # Written under a temporary name and renamed: no reader ever sees half an entry.
-            part = f"{path}.{os.getpid()}.part"
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump(dump(value), out, separators=(",", ":"))
-            os.replace(part, path)
+            if self._count(kind) < LIMIT:
+                _store(path, dump(value))
             return value
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for name in os.listdir(self.directory) if name.startswith(f"{kind}-") and name.endswith(".json"))
+
+
+def _lock_file(directory: str, path: str) -> Optional[IO[str]]:
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        return open(path + ".lock", "a")
+    except OSError:
+        return None
+
+
+def _store(path: str, value: Any) -> None:
+    # Written under a temporary name and renamed: no reader ever sees half an entry. A write that fails
+    # (a full disk) costs the other clusters the work, never the run.
+    part = f"{path}.{os.getpid()}.part"
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(value, out, separators=(",", ":"))
+        os.replace(part, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
 
 
 def _read(path: str) -> Optional[Any]:

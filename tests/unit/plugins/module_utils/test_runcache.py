@@ -11,6 +11,7 @@ import stat
 
 import pytest
 
+from ansible_collections.meshguard.egress.plugins.module_utils import _runcache as runcache
 from ansible_collections.meshguard.egress.plugins.module_utils._runcache import RunCache, projection
 
 PLAIN = {"dump": lambda v: v, "load": lambda v: v}
@@ -123,3 +124,21 @@ def test_projection_leaves_out_only_what_the_api_server_sets_per_cluster():
         {**obj, "metadata": {**obj["metadata"], "namespace": "shop"}},
     ):
         assert projection(changed) != projection(obj)
+
+
+def test_past_the_limit_entries_are_computed_and_not_stored(tmp_path, monkeypatch):
+    monkeypatch.setattr(runcache, "LIMIT", 2)
+    cache, calls = RunCache(str(tmp_path), "base"), []
+    for key in (1, 2, 3, 3):
+        assert cache.get("k", key, counted(calls, key), **PLAIN) == key
+    assert len(calls) == 4  # the third key twice: never stored
+    stored = [p for p in (tmp_path / "meshguard-egress-runcache").iterdir() if p.suffix == ".json"]
+    assert len(stored) == 2
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_work_again(tmp_path):
+    (tmp_path / "meshguard-egress-runcache").write_text("a file where the folder would be")
+    calls = []
+    assert RunCache(str(tmp_path), "base").get("k", 1, counted(calls, "v"), **PLAIN) == "v"
+    assert RunCache(str(tmp_path), "base").get("k", 1, counted(calls, "v"), **PLAIN) == "v"
+    assert len(calls) == 2
