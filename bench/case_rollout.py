@@ -29,8 +29,8 @@ import workload
 
 NAMESPACE = "bench-rollout"
 SET = "bench-rollout"
-# The role's task name; the playbook equivalent uses the same.
-APPLY_TASK = "Apply the egress rule set"
+# The role's apply task (one for every cluster of a batch); the playbook equivalent uses the same name.
+APPLY_TASK = "Bring every cluster of this batch to the rule set"
 RESOLVE_TASK = "Resolve every host name once"
 PHASES = ("first", "noop")
 

@@ -17,12 +17,6 @@ Anything else runs the module as usual: another connection, another Python,
 ``become``, ``async``, or a task ``environment`` (the module reads the
 K8S_AUTH_* variables from its environment).
 
-Either way, the role's ``prepared`` (a digest) is read here, on the controller:
-the services and answers that ``rollout_prepare`` stored once for the run
-(module_utils/_rollout/prepared.py, refused unless the content has the digest)
-replace it as ``services``, ``resolved`` and ``resolved_at``, so that the module
-gets the same options as when they are given.
-
 Either way, on a local connection the path options (``dest``, ``kubeconfig``,
 the certificates) are made absolute against ansible-playbook's working
 directory first: the module process would read them relative to the
@@ -51,7 +45,6 @@ from ansible_collections.meshguard.egress.plugins.module_utils._engine import mo
 from ansible_collections.meshguard.egress.plugins.module_utils._errors import MeshguardError
 from ansible_collections.meshguard.egress.plugins.module_utils._paths import path_options
 from ansible_collections.meshguard.egress.plugins.module_utils._problems import errors_of
-from ansible_collections.meshguard.egress.plugins.module_utils._rollout import prepared
 from ansible_collections.meshguard.egress.plugins.plugin_utils._action import controller_args, run_module
 
 MODULE = "meshguard.egress.rules"
@@ -70,12 +63,6 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = controller_args(self, PATHS)
-        if args.get("prepared") is not None:
-            try:
-                args = _with_prepared(args)
-            except MeshguardError as e:
-                result.update(failed=True, msg=str(e), changed=False)
-                return result
         if not self._in_process(task_vars):
             result.update(run_module(self, MODULE, args, task_vars))
             return result
@@ -115,13 +102,3 @@ class ActionModule(ActionBase):
             return False  # interpreter discovery may pick another Python: run the module as Ansible would
         interpreter = self._templar.template(interpreter)
         return isinstance(interpreter, str) and os.path.abspath(interpreter) == os.path.abspath(sys.executable)
-
-
-def _with_prepared(args: dict) -> dict:
-    """The task's arguments with the prepared entry's services and answers instead of its digest."""
-    given = [name for name in prepared.KEYS if args.get(name) is not None]
-    if given:
-        raise MeshguardError(f"prepared: give it or {', '.join(prepared.KEYS)}, not both (got {', '.join(given)})")
-    rest = {k: v for k, v in args.items() if k != "prepared"}
-    rest.update(prepared.read(C.DEFAULT_LOCAL_TMP, args["prepared"]))
-    return rest

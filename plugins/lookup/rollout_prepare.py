@@ -106,8 +106,8 @@ _raw:
       description:
         - For each cluster (inventory host) to apply to, the digest of its services and the run's answers, stored once
           per distinct content in the controller's private temporary directory of this run (removed when
-          C(ansible-playbook) exits); the role passes it to O(meshguard.egress.rules#module:prepared) instead of the
-          services and answers themselves. Empty when the run stops or nothing is applied.
+          C(ansible-playbook) exits); the role passes it to O(meshguard.egress.rollout_apply#module:prepared), which
+          reads each cluster's services and answers from there. Empty when the run stops or nothing is applied.
       type: dict
 """
 
@@ -115,7 +115,6 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import replace
 
 from ansible import constants as C
@@ -125,7 +124,6 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.meshguard.egress.plugins.module_utils._argspec import (
-    RESOLVER,
     RULES,
     connection_options,
     settings_from,
@@ -151,9 +149,14 @@ from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope im
     cluster_services,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import DATA_VAR, for_rollout, for_rollout_data
+from ansible_collections.meshguard.egress.plugins.plugin_utils._role import (
+    host_templar,
+    host_value,
+    options_from_variables,
+    plain,
+    rules_options,
+)
 
-# Options of the rules module the role does not take from a variable of the same name.
-_NOT_FROM_VARIABLES = ("services", "resolved", "resolved_at", "return_resources", "prepared", *RESOLVER)
 RESULT = "meshguard_egress_resolution"
 
 
@@ -165,8 +168,8 @@ class LookupModule(LookupBase):
         if not hosts:
             raise AnsibleLookupError("meshguard.egress.rollout_prepare: no hosts given")
         spec = RULES.to_kwargs(env_fallback)
-        options = [name for name in spec["argument_spec"] if name not in _NOT_FROM_VARIABLES]
-        # Each host's validated services, for the entries its apply task reads (prepared).
+        options = options_from_variables(spec["argument_spec"])
+        # Each host's validated services, for the entries the apply task reads (prepared).
         self._services = {}
         clusters = [self._cluster(host, variables, spec, options) for host in hosts]
         checked = check_clusters(clusters)
@@ -197,7 +200,7 @@ class LookupModule(LookupBase):
         """Each distinct (services, answers) written once; each host's digest of it."""
         digests = {}
         written = set()
-        results = _plain(answer["results"])  # reused from an earlier batch: localhost's facts
+        results = plain(answer["results"])  # reused from an earlier batch: localhost's facts
         for host, services in self._services.items():
             digest, data = prepared_entries.entry(services, results, answer.get("time"))
             if digest not in written:
@@ -211,16 +214,14 @@ class LookupModule(LookupBase):
         validates them; its services; the API server it reaches."""
         hostvars = variables["hostvars"][host]
         problems = []
-        params = {}
-        for name in options:
-            value = _value(hostvars, host, variables, ROLE_PREFIX + name)
-            if value is not None:
-                params[name] = value
+        own = variables["hostvars"].raw_get(host)
+        templar = host_templar(self._templar, own, variables)
+        params = rules_options(own, variables, options, templar)
         if params.get("state", "present") != "absent":
             try:
                 groups = variables["groups"]
                 known = list(groups) + list(groups.get("all", []))
-                params["services"] = _plain(
+                params["services"] = plain(
                     cluster_services(
                         hostvars, host, hostvars.get("group_names", []), known, variables.get(SERVICES_VAR)
                     )
@@ -228,7 +229,7 @@ class LookupModule(LookupBase):
             except ScopeError as exc:
                 problems.extend(exc.problems)
                 params["services"] = []
-        resolver = _value(hostvars, host, variables, "meshguard_egress_resolver") or {}
+        resolver = host_value(own, variables, "meshguard_egress_resolver", templar) or {}
         if not isinstance(resolver, dict):
             problems.append(f"meshguard_egress_resolver: must be a dict, got {type(resolver).__name__}")
             resolver = {}
@@ -250,7 +251,7 @@ class LookupModule(LookupBase):
     def _answers(self, checked, variables, resolver):
         """The run's answers: reused from an earlier batch, read from the snapshot, or resolved now."""
         snapshot = variables.get("meshguard_egress_snapshot") or ""
-        data = _plain(variables.get(DATA_VAR)) or None
+        data = plain(variables.get(DATA_VAR)) or None
         max_age = variables.get("meshguard_egress_snapshot_max_age", "24h")
         both = bool(snapshot) and data is not None
         if data is not None and not both:
@@ -286,24 +287,3 @@ class LookupModule(LookupBase):
             return {"key": key, "results": resolve_run(checked.names, resolver, checked.anchors), "time": time}
         except MeshguardError as exc:
             return {"key": key, "error": str(exc)}
-
-
-def _value(hostvars, host, variables, name):
-    """A host's variable; one it does not hold (a role default, a play variable) is the current host's.
-    As plain data: Ansible's lazily templated containers cost a deep copy of their templating context each
-    time they are copied (the argument spec's validation copies them)."""
-    if name in hostvars:
-        return _plain(hostvars[name])
-    return _plain(variables.get(name))
-
-
-def _plain(value):
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    # bool before int: a bool is an int.
-    for kind in (str, bool, int, float):
-        if isinstance(value, kind):
-            return kind(value)
-    return value

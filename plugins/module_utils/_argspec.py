@@ -166,8 +166,6 @@ RULES_OWN: dict[str, dict[str, Any]] = {
     "force": {"type": "bool", "default": False},
     "dest": {"type": "path"},
     "return_resources": {"type": "bool", "default": True},
-    # The role's: read by the action plugin on the controller, never by the module (plugins/action/rules.py).
-    "prepared": {"type": "str"},
 }
 
 # The options of the snapshot module besides the groups.

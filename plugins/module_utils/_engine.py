@@ -266,11 +266,14 @@ def run(
     check_mode: bool = False,
     diff: bool = False,
     cache: Optional[RunCache] = None,
+    prepared: Optional[Prepared] = None,
 ) -> dict[str, Any]:
     """One rule set on one cluster (or rendered to files). Returns the
     module result; raises MeshguardError when nothing could be done, and
-    reports per-object failures in result['failures']. ``cache``: the run's (``_runcache``)."""
-    prepared = prepare(settings)
+    reports per-object failures in result['failures']. ``cache``: the run's (``_runcache``).
+    ``prepared``: ``prepare(settings)`` when the caller has it already (clusters of one batch share it)."""
+    if prepared is None:
+        prepared = prepare(settings)
     if prepared.state == "rendered":
         ruleset = prepared.ruleset
         if ruleset.dataplane == AUTO:
@@ -350,19 +353,25 @@ def network_policies(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def module_result(
-    params: dict[str, Any], *, check_mode: bool, diff: bool, cache_dir: Optional[str] = None
+    params: dict[str, Any],
+    *,
+    check_mode: bool,
+    diff: bool,
+    cache_dir: Optional[str] = None,
+    cache: Optional[RunCache] = None,
+    prepared: Optional[Prepared] = None,
 ) -> dict[str, Any]:
     """The rules module's result for its validated ``params``: what the
-    module process and the in-process action plugin both return. Per-object
+    module process and the in-process action plugins return. Per-object
     failures set ``failed`` and ``msg``; MeshguardError means nothing was done.
-    ``cache_dir``: the run's private directory, to share work between its clusters (``_runcache``)."""
+    ``cache_dir``: the run's private directory, to share work between its clusters (``_runcache``);
+    ``cache`` and ``prepared``: that work's entry and the prepared input, when the caller has them already."""
     settings = settings_from(params)
     connection = None if params["state"] == "rendered" else connection_options(params)
-    cache = None
-    if cache_dir is not None:
+    if cache is None and cache_dir is not None:
         # Every option but how to reach the cluster: what the rendering and reachability may read.
         cache = RunCache(cache_dir, digest({k: v for k, v in params.items() if k not in CONNECTION}))
-    result = run(settings, connection, check_mode=check_mode, diff=diff, cache=cache)
+    result = run(settings, connection, check_mode=check_mode, diff=diff, cache=cache, prepared=prepared)
     if not params.get("return_resources", True):
         # A caller that only reads the plan and counts (the role) spares every host's task the objects.
         del result["resources"]

@@ -73,18 +73,6 @@ options:
         would otherwise carry through every host's result.
     type: bool
     default: true
-  prepared:
-    description:
-      - For the role C(meshguard.egress.rollout), instead of O(services), O(resolved) and O(resolved_at), the
-        digest (SHA-256) of an entry that P(meshguard.egress.rollout_prepare#lookup) wrote earlier in the same
-        C(ansible-playbook) run, holding the cluster's validated services and the run's answers. The role's first
-        step prepares them once per distinct content, so that 500 services and their answers are not templated
-        again for every cluster.
-      - The entry is read on the controller by this module's action plugin, from the run's private temporary
-        directory (mode 0700, removed when C(ansible-playbook) exits), and used only if its content has this digest;
-        a changed, truncated or missing entry fails the task. The entry holds no connection option or credential.
-      - Mutually exclusive with O(services), O(resolved) and O(resolved_at). Outside the role, give those instead.
-    type: str
 notes:
   - Istio must be installed on the cluster (its CRDs served); the module says so when it is not.
   - With a local connection and the controller's own Python as C(ansible_python_interpreter) (as the role
@@ -512,8 +500,6 @@ def main() -> None:
     # the same name runs this in-process instead (plugins/action/rules.py).
     module = AnsibleModule(supports_check_mode=True, **RULES.to_kwargs(env_fallback))
     p = module.params
-    if p["prepared"]:
-        module.fail_json(msg="prepared: read by the action plugin on the controller; give services and resolved")
     module.no_log_values.update(secrets_of(p["kubeconfig"]))
     try:
         result = module_result(p, check_mode=module.check_mode, diff=module._diff)

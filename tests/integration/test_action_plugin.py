@@ -83,18 +83,3 @@ def test_both_ways_validate_alike_and_never_show_a_token(local_clusters, namespa
         result, shown = run_module("rules", given, verbosity=3, interpreter=interpreter)
         assert "401 Unauthorized" in result["msg"]
         assert token not in shown and token not in json.dumps(result)
-
-
-def test_a_prepared_entry_that_is_not_this_runs_fails_both_ways(local_clusters, namespace, other_python):
-    """prepared names an entry of rollout_prepare in this run: an unknown digest, or one given with the services,
-    fails before any request, whichever way the module would run."""
-    a = args(local_clusters, namespace, [MYSQL])
-    without = {k: v for k, v in a.items() if k != "services"}
-    for interpreter in (other_python, "{{ ansible_playbook_python }}"):
-        missing = run_module("rules", dict(without, prepared="0" * 64), interpreter=interpreter)[0]
-        assert missing["failed"] is True and "no entry 000000000000" in missing["msg"], missing["msg"]
-        both = run_module("rules", dict(a, prepared="0" * 64), interpreter=interpreter)[0]
-        assert both["failed"] is True and "not both" in both["msg"], both["msg"]
-        path = run_module("rules", dict(without, prepared="../../etc/passwd"), interpreter=interpreter)[0]
-        assert path["failed"] is True and "SHA-256" in path["msg"], path["msg"]
-    assert local_clusters.get(CTX, "serviceentries.networking.istio.io", namespace) == []

@@ -22,7 +22,7 @@ import pytest
 import test_rollout
 import yaml
 from clusterlib import ANSIBLE_PLAYBOOK, KUBECONFIG
-from test_rollout import CLUSTERS, MONGO_CIDRS, RULES_TASK, SERVICES, addresses, live, ok
+from test_rollout import CLUSTERS, MONGO_CIDRS, SERVICES, addresses, live, ok
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +146,7 @@ def test_relative_kubeconfig_and_render_folders_are_the_working_directorys(
     rollout.write(SERVICES, meshguard_egress_kubeconfig="kube/config", ansible_python_interpreter=interpreter)
 
     run = ok(rollout.play("meshguard.egress.rollout", cwd=work, env=env))
-    assert set(run.results(RULES_TASK)) == set(CLUSTERS)
+    assert set(run.applied()) == set(CLUSTERS)
     for ctx in CLUSTERS:
         assert addresses(live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "mongo") == (
             MONGO_CIDRS

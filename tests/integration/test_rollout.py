@@ -41,7 +41,9 @@ ZONE_FILE = "rollout.test.zone"
 CLUSTERS = ["local-1", "local-2", "local-3"]
 OUR_RESOURCES = {"serviceentries", "networkpolicies", "sidecars", "egressrules"}
 KINDS = {"ServiceEntry": "serviceentries.networking.istio.io", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
-RULES_TASK = "Apply the egress rule set"
+APPLY_TASK = "Bring every cluster of this batch to the rule set"
+RECORD_TASK = "Record what was done on this cluster"
+OUTCOME_TASK = "The outcome of this cluster (changed, its diffs; failed when the rule set could not be applied to it)"
 RESOLVE_TASK = "Check every cluster and resolve their host names, once for the whole run"
 STOP_TASK = "Stop before any cluster is touched"
 SUMMARY_TASK = "Summary of every cluster"
@@ -136,6 +138,17 @@ class Run:
             for r in self.records
             if r["task"] == task and (status is None or r["status"] == status)
         }
+
+    def applied(self) -> dict[str, dict]:
+        """Each cluster's outcome, as the role records it on its host (meshguard_egress_outcome)."""
+        return {
+            host: result["ansible_facts"]["meshguard_egress_outcome"]
+            for host, result in self.results(RECORD_TASK).items()
+        }
+
+    def diffs(self, host: str) -> list[dict]:
+        """The diffs of one cluster, as its own outcome task shows them with --diff."""
+        return self.results(OUTCOME_TASK)[host].get("diff", [])
 
     def statuses(self, task: str) -> list[tuple[str, str]]:
         return [(r["host"], r["status"]) for r in self.records if r["task"] == task]
@@ -281,7 +294,7 @@ def untouched(local_clusters, rollout, run: Run, before: dict[str, dict]) -> Non
     the clusters never ran, and every object is as it was (resourceVersion
     included). Write counters are not used here: they are cluster-wide, and
     other tests may use the shared clusters at any time."""
-    assert run.results(RULES_TASK) == {}
+    assert run.applied() == {}
     assert snapshot(local_clusters, rollout) == before
 
 
@@ -405,10 +418,10 @@ def test_a_cluster_whose_objects_differ_gets_its_own_plan_and_reachability(local
         "local-2 (context local-2): 1 created, 0 updated, 0 deleted, 5 unchanged",
         "local-3 (context local-3): 0 created, 0 updated, 0 deleted, 6 unchanged",
     ], summary
-    added = run.results(RULES_TASK)["local-2"]["reachability"]["added"]
+    added = run.applied()["local-2"]["reachability"]["added"]
     assert {g["destination"] for g in added} == {"192.0.2.10/31", "198.51.100.7", "2001:db8:7::7"}, added
     for ctx in ("local-1", "local-3"):
-        assert run.results(RULES_TASK)[ctx]["reachability"]["added"] == [], ctx
+        assert run.applied()[ctx]["reachability"]["added"] == [], ctx
     assert snapshot(local_clusters, rollout) == before  # a preview
     ok(rollout.rollout())
     objects = live(local_clusters, "local-2", rollout.namespace, rollout.set_name)
@@ -461,7 +474,7 @@ def test_group_vars_and_host_vars_add_services(local_clusters, rollout):
     run = rollout.rollout()
     assert run.rc == 2
     assert "meshguard_egress_services_local_3: expected a list of services, got dict" in run.out
-    assert run.results(RULES_TASK) == {}
+    assert run.applied() == {}
 
 
 def test_check_mode_writes_nothing_and_its_diff_is_the_real_run(local_clusters, rollout):
@@ -482,12 +495,12 @@ def test_check_mode_writes_nothing_and_its_diff_is_the_real_run(local_clusters, 
     assert preview.summary()[0][0].endswith("check mode: nothing was written")
 
     real = ok(rollout.rollout("--diff"))
-    predicted, done = preview.results(RULES_TASK), real.results(RULES_TASK)
+    predicted, done = preview.applied(), real.applied()
     assert set(predicted) == set(done) == set(CLUSTERS)
     set_name, ns = rollout.set_name, rollout.namespace
     for ctx in CLUSTERS:
         assert predicted[ctx]["plan"] == done[ctx]["plan"], ctx
-        assert predicted[ctx]["diff"] == done[ctx]["diff"], ctx
+        assert preview.diffs(ctx) == real.diffs(ctx) != [], ctx
     assert done["local-1"]["plan"]["create"] == [
         f"NetworkPolicy/{ns}/{set_name}--ldap",
         f"ServiceEntry/{ns}/{set_name}--ldap",
@@ -504,7 +517,7 @@ def test_check_mode_writes_nothing_and_its_diff_is_the_real_run(local_clusters, 
     # Readable per cluster and per object: one diff per object, its header naming kind, namespace, name, context.
     for ctx in CLUSTERS:
         plan = done[ctx]["plan"]
-        assert len(done[ctx]["diff"]) == len(plan["create"]) + len(plan["update"]) + len(plan["delete"])
+        assert len(real.diffs(ctx)) == len(plan["create"]) + len(plan["update"]) + len(plan["delete"])
         for obj in plan["create"] + plan["update"] + plan["delete"]:
             assert f"--- before: {obj} (context {ctx})" in preview.out
             assert f"+++ after: {obj} (context {ctx})" in preview.out
@@ -536,7 +549,7 @@ def test_dns_changes_update_every_cluster_identically(local_clusters, rollout, d
     # With the default retention (24h) the addresses DNS no longer returns stay, next to the new ones.
     run = ok(rollout.rollout())
     assert run.changed() == {c: 1 for c in CLUSTERS}
-    for result in run.results(RULES_TASK).values():
+    for result in run.applied().values():
         assert result["plan"]["update"] == mongo
         assert result["plan"]["create"] == result["plan"]["delete"] == []
     assert "192.0.2.11 is no longer returned by DNS" in run.out
@@ -548,7 +561,7 @@ def test_dns_changes_update_every_cluster_identically(local_clusters, rollout, d
     # (Every object changes: the last-seen annotation goes with retention.)
     rollout.write(SERVICES, meshguard_egress_retain="0")
     run = ok(rollout.rollout())
-    for result in run.results(RULES_TASK).values():
+    for result in run.applied().values():
         assert set(mongo) <= set(result["plan"]["update"])
     converged(["192.0.2.10/32", "192.0.2.21/32", "192.0.2.22/32", "198.51.100.9/32", "2001:db8:7::7/128"])
 
@@ -664,7 +677,7 @@ def test_host_names_are_resolved_once_per_run(local_clusters, rollout, dns, tmp_
     assert dns.queries() - start == once
     # Each batch checks its clusters again; the answers of the first are reused.
     assert run.statuses(RESOLVE_TASK) == [("local-1", "ok"), ("local-2", "ok"), ("local-3", "ok")]
-    assert sorted(run.results(RULES_TASK)) == CLUSTERS
+    assert sorted(run.applied()) == CLUSTERS
     # Each batch prints the summary of every cluster done so far.
     assert [len([line for line in s if "created" in line]) for s in run.summary()] == [1, 2, 3]
 
@@ -692,7 +705,7 @@ def test_keep_policy_keeps_the_live_addresses_of_a_host_that_does_not_resolve(lo
     run = ok(rollout.rollout())
     set_name, ns = rollout.set_name, rollout.namespace
     assert "service 'mongo' did not resolve" in run.out  # the module's warning
-    for ctx, result in run.results(RULES_TASK).items():
+    for ctx, result in run.applied().items():
         assert result["plan"]["update"] == [
             f"NetworkPolicy/{ns}/{set_name}--mysql",
             f"ServiceEntry/{ns}/{set_name}--mysql",
@@ -759,7 +772,7 @@ def test_with_keep_a_refused_service_keeps_its_live_rules_and_the_summary_says_s
         assert addresses(
             live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "partner"
         ) == ["203.0.113.64/27"]
-    for ctx, result in run.results(RULES_TASK).items():
+    for ctx, result in run.applied().items():
         if ctx != "local-3":  # partner is scoped to eu
             assert [r["address"] for r in result["refused"]] == ["169.254.169.254"], ctx
             assert f"ServiceEntry/{rollout.namespace}/{rollout.set_name}--partner" in result["plan"]["unchanged"]
@@ -774,7 +787,7 @@ def test_private_answers_need_allow_ranges_and_internal_ranges_apply_per_cluster
     assert run.rc == 2 and "host legacy-db.corp.rollout.test answered 10.20.0.5: 10.20.0.5 is in 10.0.0.0/8" in stopped(
         run
     )
-    assert run.results(RULES_TASK) == {}
+    assert run.applied() == {}
     allowed = dict(LEGACY, allow_ranges=["10.20.0.0/16"])
     rollout.write([MONGO, allowed])
     ok(rollout.rollout())
@@ -878,7 +891,7 @@ def test_dns_stopped_before_a_rollout_touches_nothing(local_clusters, rollout, d
     finally:
         dns.server = dnstool.up(dns.path.parent, dns.server.port, state_dir=dns.server.state_dir)
     assert run.rc != 0
-    assert run.results(RULES_TASK) == {}
+    assert run.applied() == {}
     assert "mongo-0.db.rollout.test" in run.out and f"127.0.0.1:{dns.server.port}" in run.out
     assert snapshot(local_clusters, rollout) == before
 
@@ -899,7 +912,7 @@ def test_dns_stopped_during_a_rollout_changes_no_address(local_clusters, rollout
     finally:
         dns.server = dnstool.up(dns.path.parent, dns.server.port, state_dir=dns.server.state_dir)
     run = ok(box["run"])
-    assert set(run.results(RULES_TASK)) == set(CLUSTERS)
+    assert set(run.applied()) == set(CLUSTERS)
     for ctx in CLUSTERS:
         assert addresses(live(local_clusters, ctx, rollout.namespace, rollout.set_name), rollout.set_name, "mongo") == (
             MONGO_CIDRS
@@ -1002,7 +1015,7 @@ def test_a_dns_change_is_reported_as_its_reachability_change_once_across_cluster
     assert [c["destination"] for c in data["changes"]] == ["192.0.2.11", "192.0.2.12"]
     assert all(c["clusters"] == CLUSTERS for c in data["changes"])
     # Each cluster's own result says the same.
-    for ctx, result in run.results(RULES_TASK).items():
+    for ctx, result in run.applied().items():
         added = [(a["destination"], a["retained_until"] is not None) for a in result["reachability"]["added"]]
         assert added == [("192.0.2.11", True), ("192.0.2.12", False)], ctx
         assert result["reachability"]["removed"] == []

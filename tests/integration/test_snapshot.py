@@ -19,11 +19,11 @@ import pytest
 import test_rollout
 import yaml
 from test_rollout import (
+    APPLY_TASK,
     CLUSTERS,
     MONGO,
     MONGO_CIDRS,
     MONGO_HOSTS,
-    RULES_TASK,
     SERVICES,
     addresses,
     live,
@@ -62,7 +62,7 @@ def snapshot_lines(run) -> list[str]:
 def test_the_snapshot_lists_every_host_and_a_rerun_reports_only_address_changes(local_clusters, rollout, dns, tmp_path):
     path = tmp_path / "reviewed" / "snapshot.yml"
     first = ok(take(rollout, path))
-    assert first.results(RULES_TASK) == {}  # no cluster is contacted
+    assert first.results(APPLY_TASK) == {}  # no cluster is contacted
     (result,) = first.results(SNAPSHOT_TASK).values()
     assert result["changed"] is True
     data = yaml.safe_load(path.read_text())

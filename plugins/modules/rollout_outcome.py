@@ -1,0 +1,61 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, meshguard.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rollout_outcome
+short_description: Report one cluster's outcome of a rollout as that cluster's own task result
+version_added: 0.1.0
+description:
+  - The last step of the role C(meshguard.egress.rollout) on each cluster (inventory host).
+    M(meshguard.egress.rollout_apply) applies to every cluster of a batch in one task, so Ansible counts that task
+    for one host only. This task gives each cluster its own result, the one a play recap, C(--diff) and AWX's host
+    summary read.
+  - It is C(changed) when the cluster changed (would change, in check mode), shows the cluster's diffs with C(--diff),
+    and fails when the rule set could not be applied to the cluster.
+  - Nothing is contacted; the action runs on the controller.
+  - Meant for the role.
+author:
+  - meshguard.egress developers (@meshguard-egress)
+options:
+  outcome:
+    description:
+      - The cluster's outcome, as M(meshguard.egress.rollout_apply) returns it in C(outcomes) (and the role records it
+        in C(meshguard_egress_outcome)). Its C(changed), C(failed) and C(cluster) are read.
+    type: dict
+    required: true
+  diff:
+    description: The cluster's diffs, as M(meshguard.egress.rollout_apply) returns them in C(diffs).
+    type: list
+    elements: dict
+    default: []
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Nothing is written either way; the outcome says whether it was a preview.
+  diff_mode:
+    support: full
+    description:
+      - The cluster's diffs, one per object created, updated or deleted.
+seealso:
+  - module: meshguard.egress.rollout_apply
+  - ref: ansible_collections.meshguard.egress.docsite.rollout
+    description: What a run of the rollout role does.
+"""
+
+EXAMPLES = r"""
+- name: The outcome of this cluster
+  meshguard.egress.rollout_outcome:
+    outcome: "{{ meshguard_egress_outcome }}"
+    diff: "{{ applied.diffs[inventory_hostname] | default([]) }}"
+"""
+
+RETURN = r"""
+cluster:
+  description: The cluster, as the outcome names it.
+  returned: always
+  type: str
+"""
