@@ -217,6 +217,10 @@ class LookupModule(LookupBase):
         own = variables["hostvars"].raw_get(host)
         templar = host_templar(self._templar, own, variables)
         params = rules_options(own, variables, options, templar)
+        if own.get(SERVICES_VAR) is None and variables.get(SERVICES_VAR) is None:
+            # The role's argument spec does not declare it (Ansible would copy the list for every cluster): a
+            # play that forgets it must fail here, not apply an empty set that prunes every object of the set.
+            problems.append(f"{SERVICES_VAR}: required (give [] with meshguard_egress_state=absent to remove the set)")
         if params.get("state", "present") != "absent":
             try:
                 groups = variables["groups"]

@@ -477,6 +477,28 @@ def test_group_vars_and_host_vars_add_services(local_clusters, rollout):
     assert run.applied() == {}
 
 
+def test_a_play_without_services_stops_before_any_cluster_is_touched(local_clusters, rollout):
+    """meshguard_egress_services is checked by the role's first step (the argument spec does not declare it): a
+    play that forgets it, or sets it to null, fails before any cluster is touched, even to remove the set, instead
+    of applying an empty set that would prune every object of the set."""
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    group_vars = rollout.dir / "group_vars" / "egress_clusters.yml"
+    for forgotten in ("missing", "null"):
+        values = yaml.safe_load(group_vars.read_text())
+        if forgotten == "missing":
+            del values["meshguard_egress_services"]
+        else:
+            values["meshguard_egress_services"] = None
+        group_vars.write_text(yaml.safe_dump(values, sort_keys=False))
+        for state in ("present", "absent"):
+            run = rollout.rollout(meshguard_egress_state=state)
+            assert run.rc == 2, (forgotten, state)
+            assert "meshguard_egress_services: required" in run.out, (forgotten, state)
+            assert run.applied() == {}, (forgotten, state)
+            assert snapshot(local_clusters, rollout) == before, (forgotten, state)
+
+
 def test_check_mode_writes_nothing_and_its_diff_is_the_real_run(local_clusters, rollout):
     ok(rollout.rollout())
     # The next rule set: mysql moves, partner goes, a new service appears, mongo stays.
