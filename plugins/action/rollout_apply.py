@@ -169,7 +169,7 @@ def _apply(job: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
 
 
 def _outcome(host: str, job: dict[str, Any], got: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """What the role records for a cluster (its meshguard_egress_outcome)."""
+    """A cluster's outcome: what its rollout_outcome task returns (the role's meshguard_egress_outcome)."""
     options = job["options"]
     state = options.get("state") or "present"
     where = got.get("cluster") or (f"context {options['context']}" if options.get("context") else None)

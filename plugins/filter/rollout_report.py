@@ -12,6 +12,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._reachability.rep
     report_lines,
     report_markdown,
 )
+from ansible_collections.meshguard.egress.plugins.plugin_utils._role import recorded_outcomes
 
 DOCUMENTATION = r"""
 name: rollout_report
@@ -44,6 +45,12 @@ options:
     default: false
   resolution:
     description: The run's resolution (refused and unresolved answers, each host's DNSSEC status).
+    type: dict
+    default: {}
+  batch_outcomes:
+    description:
+      - The outcomes of the current batch's clusters by inventory host, as M(meshguard.egress.rollout_apply) returns
+        them in C(outcomes), before each cluster records its own; any other cluster's is read from its C(hostvars).
     type: dict
     default: {}
   format:
@@ -81,10 +88,12 @@ _value:
 _FORMATS = ("data", "json", "lines", "markdown")
 
 
-def rollout_report(hostvars, hosts, *, set_name, check_mode=False, resolution=None, format="data"):  # pylint: disable=redefined-builtin
+def rollout_report(  # pylint: disable=redefined-builtin
+    hostvars, hosts, *, set_name, check_mode=False, resolution=None, format="data", batch_outcomes=None
+):
     if format not in _FORMATS:
         raise AnsibleFilterError(f"meshguard.egress.rollout_report: format must be one of {', '.join(_FORMATS)}")
-    outcomes = {host: hostvars[host].get("meshguard_egress_outcome") for host in hosts}
+    outcomes = recorded_outcomes(hostvars, hosts, batch_outcomes)
     data = report_data(
         set_name, check_mode=bool(check_mode), outcomes=outcomes, hosts=list(hosts), resolution=resolution or {}
     )

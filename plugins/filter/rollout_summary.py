@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.meshguard.egress.plugins.module_utils._rollout.check import summary_lines
+from ansible_collections.meshguard.egress.plugins.plugin_utils._role import recorded_outcomes
 
 DOCUMENTATION = r"""
 name: rollout_summary
@@ -48,6 +49,12 @@ options:
     description: The run's resolution.
     type: dict
     default: {}
+  batch_outcomes:
+    description:
+      - The outcomes of the current batch's clusters by inventory host, as M(meshguard.egress.rollout_apply) returns
+        them in C(outcomes), before each cluster records its own; any other cluster's is read from its C(hostvars).
+    type: dict
+    default: {}
 seealso:
   - plugin: meshguard.egress.rollout
     plugin_type: role
@@ -73,8 +80,10 @@ _value:
 """
 
 
-def rollout_summary(hostvars, hosts, in_batch, *, set_name, state, check_mode=False, resolution=None):
-    outcomes = {host: hostvars[host].get("meshguard_egress_outcome") for host in hosts}
+def rollout_summary(
+    hostvars, hosts, in_batch, *, set_name, state, check_mode=False, resolution=None, batch_outcomes=None
+):
+    outcomes = recorded_outcomes(hostvars, hosts, batch_outcomes)
     return summary_lines(
         set_name,
         state,

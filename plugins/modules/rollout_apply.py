@@ -19,9 +19,9 @@ description:
     and the reachability change) is computed once; per cluster remain reading its live objects, comparing and
     writing what differs. One task per cluster costs Ansible a worker process, the templating of every option and
     the validation of every service for each cluster, most of a no-op run's cost.
-  - A cluster that fails does not stop the others. Each cluster's outcome is returned as a fact of C(localhost)
-    (with C(delegate_to=localhost) and C(delegate_facts=true)), C(meshguard_egress_outcomes), keyed by inventory host;
-    the role records it on each host as C(meshguard_egress_outcome) and fails the clusters that failed after its
+  - A cluster that fails does not stop the others. Each cluster's outcome is returned in RV(outcomes), keyed by
+    inventory host, and its diffs in RV(diffs). Run once for the batch (C(run_once)), the task's registered result is
+    every host's; the role then gives each cluster its own result with M(meshguard.egress.rollout_outcome), after its
     summary.
   - This module runs on the controller only, in the Python running C(ansible-playbook) (an action plugin); the
     collection's Python requirements must be installed there.
@@ -67,9 +67,15 @@ EXAMPLES = r"""
   meshguard.egress.rollout_apply:
     hosts: "{{ ansible_play_batch }}"
     prepared: "{{ hostvars['localhost']['meshguard_egress_resolution']['prepared'] }}"
-  delegate_to: localhost
-  delegate_facts: true
   run_once: true
+  register: applied
+  changed_when: false  # each cluster's own task says whether it changed
+
+- name: The outcome of this cluster
+  meshguard.egress.rollout_outcome:
+    outcome: "{{ applied.outcomes[inventory_hostname] }}"
+    diff: "{{ applied.diffs[inventory_hostname] | default([]) }}"
+  register: meshguard_egress_outcome
 """
 
 RETURN = r"""
@@ -77,17 +83,50 @@ changed:
   description: Whether any cluster changed (would change, in check mode).
   returned: always
   type: bool
-ansible_facts:
-  description: Set on C(localhost) with C(delegate_facts=true).
+outcomes:
+  description:
+    - Per inventory host, what was done on its cluster, as M(meshguard.egress.rollout_outcome) takes it.
   returned: always
   type: dict
   contains:
-    meshguard_egress_outcomes:
-      description:
-        - Per inventory host, what was done on its cluster (C(cluster), C(state), C(check_mode), C(changed), C(plan),
-          C(counts), C(refused), C(reachability), C(dest), C(failed), C(msg)), as the role's
-          C(meshguard_egress_outcome), for the hosts of this batch.
+    cluster:
+      description: The cluster (the API server's context or URL; the inventory host when it was not reached).
+      type: str
+    state:
+      description: The state the rule set was brought to.
+      type: str
+    check_mode:
+      description: Whether it was a preview.
+      type: bool
+    changed:
+      description: Whether the cluster changed (would change, in check mode).
+      type: bool
+    plan:
+      description: The rules module's RV(meshguard.egress.rules#module:plan).
       type: dict
+    counts:
+      description: The rules module's RV(meshguard.egress.rules#module:counts).
+      type: dict
+    refused:
+      description: The rules module's RV(meshguard.egress.rules#module:refused).
+      type: list
+      elements: dict
+    reachability:
+      description: The rules module's RV(meshguard.egress.rules#module:reachability).
+      type: dict
+    dest:
+      description: The folder of the rendered manifests (V(rendered) only).
+      type: str
+    failed:
+      description: Whether the rule set could not be applied to the cluster.
+      type: bool
+    msg:
+      description: Why (empty when it was applied).
+      type: str
+diffs:
+  description: Per inventory host, its diffs (with C(--diff) only; each header names the cluster).
+  returned: always
+  type: dict
 failed_clusters:
   description: The inventory hosts whose cluster failed.
   returned: always

@@ -14,7 +14,8 @@ description:
     for one host only. This task gives each cluster its own result, the one a play recap, C(--diff) and AWX's host
     summary read.
   - It is C(changed) when the cluster changed (would change, in check mode), shows the cluster's diffs with C(--diff),
-    and fails when the rule set could not be applied to the cluster.
+    and fails when the rule set could not be applied to the cluster. Its result is the cluster's outcome; the role
+    registers it as C(meshguard_egress_outcome).
   - Nothing is contacted; the action runs on the controller.
   - Meant for the role.
 author:
@@ -22,8 +23,8 @@ author:
 options:
   outcome:
     description:
-      - The cluster's outcome, as M(meshguard.egress.rollout_apply) returns it in C(outcomes) (and the role records it
-        in C(meshguard_egress_outcome)). Its C(changed), C(failed) and C(cluster) are read.
+      - The cluster's outcome, as M(meshguard.egress.rollout_apply) returns it in C(outcomes). It becomes this task's
+        result.
     type: dict
     required: true
   diff:
@@ -49,13 +50,47 @@ seealso:
 EXAMPLES = r"""
 - name: The outcome of this cluster
   meshguard.egress.rollout_outcome:
-    outcome: "{{ meshguard_egress_outcome }}"
+    outcome: "{{ applied.outcomes[inventory_hostname] }}"
     diff: "{{ applied.diffs[inventory_hostname] | default([]) }}"
+  register: meshguard_egress_outcome
 """
 
 RETURN = r"""
 cluster:
   description: The cluster, as the outcome names it.
+  returned: always
+  type: str
+state:
+  description: The state the rule set was brought to (V(present), V(absent), V(rendered)).
+  returned: always
+  type: str
+check_mode:
+  description: Whether it was a preview.
+  returned: always
+  type: bool
+plan:
+  description: The rules module's RV(meshguard.egress.rules#module:plan) on this cluster (empty when it failed before).
+  returned: always
+  type: dict
+counts:
+  description: The rules module's RV(meshguard.egress.rules#module:counts) on this cluster.
+  returned: always
+  type: dict
+refused:
+  description: The rules module's RV(meshguard.egress.rules#module:refused) on this cluster.
+  returned: always
+  type: list
+  elements: dict
+reachability:
+  description: The rules module's RV(meshguard.egress.rules#module:reachability) on this cluster.
+  returned: always
+  type: dict
+dest:
+  description: The folder the manifests were rendered to (V(rendered) only; else empty).
+  returned: always
+  type: str
+msg:
+  description: Why the rule set could not be applied to the cluster (empty when it was).
   returned: always
   type: str
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 from ansible.template import Templar
 
@@ -68,3 +68,16 @@ def rules_options(
 def options_from_variables(argument_spec: Mapping[str, Any]) -> list[str]:
     """The rules options the role takes from variables of the same name."""
     return [name for name in argument_spec if name not in NOT_FROM_VARIABLES]
+
+
+# What the role records for each cluster (the registered result of its rollout_outcome task).
+OUTCOME_VAR = "meshguard_egress_outcome"
+
+
+def recorded_outcomes(
+    hostvars: Mapping[str, Any], hosts: list[str], batch: Optional[Mapping[str, Any]] = None
+) -> dict[str, Any]:
+    """Each host's outcome: the current batch's from ``batch`` (rollout_apply's, before the hosts record them),
+    the others' as recorded on their hosts (None: not applied)."""
+    batch = batch or {}
+    return {host: batch[host] if host in batch else hostvars[host].get(OUTCOME_VAR) for host in hosts}

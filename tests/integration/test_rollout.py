@@ -42,7 +42,6 @@ CLUSTERS = ["local-1", "local-2", "local-3"]
 OUR_RESOURCES = {"serviceentries", "networkpolicies", "sidecars", "egressrules"}
 KINDS = {"ServiceEntry": "serviceentries.networking.istio.io", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
 APPLY_TASK = "Bring every cluster of this batch to the rule set"
-RECORD_TASK = "Record what was done on this cluster"
 OUTCOME_TASK = "The outcome of this cluster (changed, its diffs; failed when the rule set could not be applied to it)"
 RESOLVE_TASK = "Check every cluster and resolve their host names, once for the whole run"
 STOP_TASK = "Stop before any cluster is touched"
@@ -140,11 +139,9 @@ class Run:
         }
 
     def applied(self) -> dict[str, dict]:
-        """Each cluster's outcome, as the role records it on its host (meshguard_egress_outcome)."""
-        return {
-            host: result["ansible_facts"]["meshguard_egress_outcome"]
-            for host, result in self.results(RECORD_TASK).items()
-        }
+        """Each cluster's outcome, as its own outcome task returns it (the role registers it as
+        meshguard_egress_outcome)."""
+        return self.results(OUTCOME_TASK)
 
     def diffs(self, host: str) -> list[dict]:
         """The diffs of one cluster, as its own outcome task shows them with --diff."""
