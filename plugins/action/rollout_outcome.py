@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-# The outcome's fields, as rollout_apply returns them (plugins/action/rollout_apply.py, _outcome).
+# The outcome's fields, as rollout_apply returns them (plugins/action/rollout_apply.py, _outcome). A failed
+# cluster's result is shown whole by Ansible, so it keeps only the first four (and the message): its plan and
+# reachability (hundreds of objects and addresses) are in the summary and the report printed before.
 FIELDS = ("cluster", "state", "check_mode", "changed", "plan", "counts", "refused", "reachability", "dest")
+FAILED_FIELDS = FIELDS[:4]
 OWN_SPEC = {
     "outcome": {"type": "dict", "required": True},
     "diff": {"type": "list", "elements": "dict", "default": []},
@@ -25,10 +28,11 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=OWN_SPEC)
         outcome = args["outcome"]
-        result.update({name: outcome.get(name) for name in FIELDS})
-        result.update(changed=bool(outcome.get("changed")), failed=bool(outcome.get("failed")))
-        # The failure's own message: the summary printed before lists each message once, with its clusters.
-        result["msg"] = str(outcome.get("msg") or "") if result["failed"] else ""
+        failed = bool(outcome.get("failed"))
+        result.update({name: outcome.get(name) for name in (FAILED_FIELDS if failed else FIELDS)})
+        result.update(changed=bool(outcome.get("changed")), failed=failed)
+        # The cluster's own reason (the summary printed before lists each reason once, with its clusters).
+        result["msg"] = str(outcome.get("msg") or "failed without a message") if failed else ""
         if args["diff"]:
             result["diff"] = args["diff"]
         return result

@@ -147,6 +147,7 @@ from ansible_collections.meshguard.egress.plugins.module_utils._rollout.scope im
     SERVICES_VAR,
     ScopeError,
     cluster_services,
+    is_services_variable,
 )
 from ansible_collections.meshguard.egress.plugins.module_utils._snapshot import DATA_VAR, for_rollout, for_rollout_data
 from ansible_collections.meshguard.egress.plugins.plugin_utils._role import (
@@ -171,6 +172,8 @@ class LookupModule(LookupBase):
         options = options_from_variables(spec["argument_spec"])
         # Each host's validated services, for the entries the apply task reads (prepared).
         self._services = {}
+        # A play or role variable: the same for every host (hostvars do not hold it).
+        self._play_services = plain(variables.get(SERVICES_VAR))
         clusters = [self._cluster(host, variables, spec, options) for host in hosts]
         checked = check_clusters(clusters)
         state = variables.get("meshguard_egress_state") or "present"
@@ -225,10 +228,11 @@ class LookupModule(LookupBase):
             try:
                 groups = variables["groups"]
                 known = list(groups) + list(groups.get("all", []))
+                # The host's service lists only, each templated for it (host_value: not at all when it holds no
+                # template, the usual case), instead of its hostvars, which template them on every read.
+                lists = {name: host_value(own, {}, name, templar) for name in own if is_services_variable(name)}
                 params["services"] = plain(
-                    cluster_services(
-                        hostvars, host, hostvars.get("group_names", []), known, variables.get(SERVICES_VAR)
-                    )
+                    cluster_services(lists, host, hostvars.get("group_names", []), known, self._play_services)
                 )
             except ScopeError as exc:
                 problems.extend(exc.problems)

@@ -14,6 +14,7 @@ retained address the policy refuses is dropped, never brought back.
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -230,7 +231,9 @@ def judged_values(prepared: Prepared, results: Mapping[str, HostResult], live: I
     return found
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _is_address(text: str) -> bool:
+    # Every cluster of a run holds the same retention records: each text parsed once per process.
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -18,6 +18,10 @@ can only ever repeat a computation's result for the very same input. While one w
 computes an entry, the others that need it wait for it (a lock per entry) instead of
 computing it too. Entries are JSON; they hold rendered objects and grants, never a
 connection option or a credential (the key's inputs are hashed, not stored).
+
+Threads that share one ``RunCache`` (rollout_apply applies to the clusters of a batch in
+threads of one process) also share what was read or computed, in memory: the values are
+only read, never changed, by the engine.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import IO, Any, Callable, Optional, TypeVar
 
@@ -55,6 +60,9 @@ class RunCache:
         # services and answers), so that a key only adds what differs between clusters.
         self.directory = os.path.join(directory, SUBDIR)
         self.base = base
+        # Entries this object already holds, by name: a 500-service rendering is parsed once per process.
+        self._held: dict[str, Any] = {}
+        self._holding = threading.Lock()
 
     def get(
         self,
@@ -66,18 +74,28 @@ class RunCache:
     ) -> T:
         """``compute()``, or its result for the same ``kind`` and ``key`` that a worker of this run stored."""
         name = digest([FORMAT, kind, self.base, key])
+        with self._holding:
+            if name in self._held:
+                return self._held[name]
         path = os.path.join(self.directory, f"{kind}-{name}.json")
         lock = _lock_file(self.directory, path)
         if lock is None:
             return compute()  # without the cache the work is only done again
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            with self._holding:
+                if name in self._held:  # another thread of this process computed it while this one waited
+                    return self._held[name]
             stored = _read(path)
             if stored is not None:
-                return load(stored)
-            value = compute()
-            if self._count(kind) < LIMIT:
-                _store(path, dump(value))
+                value = load(stored)
+            else:
+                value = compute()
+                if self._count(kind) < LIMIT:
+                    _store(path, dump(value))
+            with self._holding:
+                if len(self._held) < LIMIT:
+                    self._held[name] = value
             return value
 
     def _count(self, kind: str) -> int:

@@ -14,8 +14,10 @@ description:
     for one host only. This task gives each cluster its own result, the one a play recap, C(--diff) and AWX's host
     summary read.
   - It is C(changed) when the cluster changed (would change, in check mode), shows the cluster's diffs with C(--diff),
-    and fails when the rule set could not be applied to the cluster. Its result is the cluster's outcome; the role
-    registers it as C(meshguard_egress_outcome).
+    and fails, with the cluster's own reason, when the rule set could not be applied to the cluster. Its result is
+    the cluster's outcome; the role registers it as C(meshguard_egress_outcome). A failed cluster's result holds
+    only RV(cluster), RV(state), RV(check_mode), C(changed), C(failed) and RV(msg): Ansible prints a failed result
+    whole, and the plan and reachability of hundreds of objects are in the summary and report printed before.
   - Nothing is contacted; the action runs on the controller.
   - Meant for the role.
 author:
@@ -69,25 +71,25 @@ check_mode:
   returned: always
   type: bool
 plan:
-  description: The rules module's RV(meshguard.egress.rules#module:plan) on this cluster (empty when it failed before).
-  returned: always
+  description: The rules module's RV(meshguard.egress.rules#module:plan) on this cluster.
+  returned: unless the cluster failed
   type: dict
 counts:
   description: The rules module's RV(meshguard.egress.rules#module:counts) on this cluster.
-  returned: always
+  returned: unless the cluster failed
   type: dict
 refused:
   description: The rules module's RV(meshguard.egress.rules#module:refused) on this cluster.
-  returned: always
+  returned: unless the cluster failed
   type: list
   elements: dict
 reachability:
   description: The rules module's RV(meshguard.egress.rules#module:reachability) on this cluster.
-  returned: always
+  returned: unless the cluster failed
   type: dict
 dest:
   description: The folder the manifests were rendered to (V(rendered) only; else empty).
-  returned: always
+  returned: unless the cluster failed
   type: str
 msg:
   description: Why the rule set could not be applied to the cluster (empty when it was).

@@ -23,6 +23,7 @@ sent to the proxy (``proxy_headers``).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
 import os
@@ -579,6 +580,22 @@ def _pool_for(cfg: Any, timeout: float):
     return urllib3.PoolManager(**kwargs)
 
 
+@functools.lru_cache(maxsize=16)
+def _kubeconfig_read(path: str, mtime_ns: int, size: int) -> Any:
+    """A kubeconfig file's content, parsed once per version of the file (every cluster of a run is checked
+    against it, and one file of many contexts is common); None when it cannot be parsed. Only read."""
+    del mtime_ns, size  # part of the cache key only
+    try:
+        import yaml  # noqa: PLC0415 - a dependency of the kubernetes client, needed only here
+    except ImportError:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def api_server_of(options: ConnectionOptions) -> Optional[str]:
     """The API server URL these options reach, read from the options and the kubeconfig only (no
     request, no credential plugin run); None when it cannot be told. Two inventory hosts that
@@ -589,15 +606,10 @@ def api_server_of(options: ConnectionOptions) -> Optional[str]:
     if not isinstance(config, dict):
         path = os.path.expanduser(config or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config")
         try:
-            import yaml  # noqa: PLC0415 - a dependency of the kubernetes client, needed only here
-        except ImportError:
-            return None
-        try:
-            with open(path, encoding="utf-8") as handle:
-                config = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError):
-            # Unreadable here: the cluster's own task reports it.
-            return None
+            stat = os.stat(path)
+        except OSError:
+            return None  # unreadable here: the cluster's own task reports it
+        config = _kubeconfig_read(path, stat.st_mtime_ns, stat.st_size)
     if not isinstance(config, dict):
         return None
     context_name = options.context or config.get("current-context")

@@ -243,7 +243,7 @@ def with_images(ranges: Iterable[Range]) -> list[Range]:
 def ranges_in_play(ranges: Iterable[Range], values: Iterable[str]) -> tuple[Range, ...]:
     """The ranges (or their IPv4-embedding images) that overlap one of ``values`` (addresses and blocks, as
     they are judged): only these can refuse one of them, so only these can change what is rendered."""
-    nets = [(_Net.parse(v)) for v in set(values)]
+    nets = [_parsed(v) for v in set(values)]
     found = []
     for given in ranges:
         images_of = [_Net.of(network(r.cidr)) for r in (given, *images(given))]
@@ -289,6 +289,12 @@ class _Net:
     def overlaps(self, other: _Net) -> bool:
         # Two CIDR blocks overlap only when one contains the other.
         return self.version == other.version and self.first <= other.last and other.first <= self.last
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parsed(value: str) -> _Net:
+    # The same answers are judged for every cluster of a run: parsed once per process.
+    return _Net.parse(value)
 
 
 class AddressPolicy:

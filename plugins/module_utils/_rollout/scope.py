@@ -37,6 +37,11 @@ SERVICES_VAR = "meshguard_egress_services"
 _MORE_SERVICES_VAR = re.compile(r"^meshguard_egress_services_.+$")
 
 
+def is_services_variable(name: str) -> bool:
+    """``meshguard_egress_services`` or one of the ``meshguard_egress_services_<suffix>`` lists."""
+    return name == SERVICES_VAR or bool(_MORE_SERVICES_VAR.match(name))
+
+
 class ScopeError(MeshguardError):
     """One or more services have an invalid ``clusters`` key; the message lists every problem."""
 

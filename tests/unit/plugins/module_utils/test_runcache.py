@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
+import threading
 
 import pytest
 
@@ -142,3 +143,31 @@ def test_a_cache_that_cannot_be_written_only_costs_the_work_again(tmp_path):
     assert RunCache(str(tmp_path), "base").get("k", 1, counted(calls, "v"), **PLAIN) == "v"
     assert RunCache(str(tmp_path), "base").get("k", 1, counted(calls, "v"), **PLAIN) == "v"
     assert len(calls) == 2
+
+
+def test_threads_sharing_one_cache_compute_once_and_share_the_value(tmp_path):
+    """rollout_apply's threads share one RunCache: one computes (the others wait on the entry's lock), all get
+    the one value, and another process (a new RunCache) still reads it from the directory."""
+    cache = RunCache(str(tmp_path), "base")
+    calls = []
+    start = threading.Barrier(6)
+
+    def compute():
+        calls.append(1)
+        return {"objects": [{"kind": "ServiceEntry"}]}
+
+    got = []
+
+    def one():
+        start.wait()
+        got.append(cache.get("desired", {"live": []}, compute, **PLAIN))
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert all(value is got[0] for value in got)
+    other = RunCache(str(tmp_path), "base").get("desired", {"live": []}, pytest.fail, **PLAIN)
+    assert other == got[0] and other is not got[0]
