@@ -70,14 +70,24 @@ class ActionModule(ActionBase):
         if concurrency < 1:
             result.update(failed=True, msg=f"concurrency: must be at least 1, got {concurrency}")
             return result
-        # Clusters with the same options but for the connection: validated and prepared once (_shared).
-        self._memo: dict[str, Any] = {}
-        # Read in this thread: Ansible's host variables are not for threads.
-        jobs = {host: self._job(host, task_vars, args["prepared"]) for host in hosts}
         check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)
-        with ThreadPoolExecutor(max_workers=min(concurrency, max(len(hosts), 1))) as pool:
-            done = {host: pool.submit(_apply, job, check_mode, diff) for host, job in jobs.items()}
-            got = {host: future.result() for host, future in done.items()}
+        # A failure of this task would fail the batch's first host only and leave the others looking untouched:
+        # whatever stops the batch is every cluster's failure, which each cluster's outcome task reports.
+        jobs: dict[str, dict[str, Any]] = {host: {"options": {}} for host in hosts}
+        try:
+            refused = self._environment_refused()
+            if refused:
+                got = {host: _failure(refused) for host in hosts}
+            else:
+                # Clusters with the same options but for the connection: validated and prepared once (_shared).
+                self._memo: dict[str, Any] = {}
+                # Read in this thread: Ansible's host variables are not for threads.
+                jobs = {host: self._job_of(host, task_vars, args["prepared"]) for host in hosts}
+                with ThreadPoolExecutor(max_workers=min(concurrency, max(len(hosts), 1))) as pool:
+                    done = {host: pool.submit(_apply, job, check_mode, diff) for host, job in jobs.items()}
+                    got = {host: future.result() for host, future in done.items()}
+        except Exception as e:  # pylint: disable=broad-exception-caught
+            got = {host: _failure(f"{type(e).__name__}: {e}; nothing was applied") for host in hosts}
         outcomes = {host: _outcome(host, jobs[host], got[host], check_mode) for host in hosts}
         result.update(
             changed=any(o["changed"] for o in outcomes.values()),
@@ -91,6 +101,31 @@ class ActionModule(ActionBase):
         if warnings:
             result["warnings"] = warnings
         return result
+
+    def _environment_refused(self) -> str:
+        """Why the task's environment cannot be honoured ('' when it can). The clusters are reached from this
+        process, whose environment a play's or task's ``environment`` does not change: a K8S_AUTH_* variable
+        given there would be ignored, and another cluster reached."""
+        given = sorted(
+            str(name)
+            for environment in self._templar.template(self._task.environment or [])
+            if isinstance(environment, dict)
+            for name in environment
+            if str(name).startswith("K8S_AUTH_")
+        )
+        if not given:
+            return ""
+        return (
+            f"{', '.join(given)} set with environment: the role reaches the clusters from the controller's own "
+            "process, which ignores it; give the meshguard_egress_* variables instead (nothing was applied)"
+        )
+
+    def _job_of(self, host: str, task_vars: dict, digests: dict) -> dict[str, Any]:
+        """``_job``, or the error that stops this cluster only (an undefined variable in one of its options)."""
+        try:
+            return self._job(host, task_vars, digests)
+        except Exception as e:  # pylint: disable=broad-exception-caught
+            return {"options": {}, "error": f"{type(e).__name__}: {e}"}
 
     def _job(self, host: str, task_vars: dict, digests: dict) -> dict[str, Any]:
         """One cluster's validated options, or why they are not valid. Clusters whose options are the same
@@ -149,7 +184,7 @@ class ActionModule(ActionBase):
 def _apply(job: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
     """One cluster's result, as the rules module returns it; never raises (the other clusters go on)."""
     if "error" in job:
-        return {"failed": True, "msg": job["error"], "errors": job.get("errors", []), "changed": False}
+        return {**_failure(job["error"]), "errors": job.get("errors", [])}
     shared = job["shared"]
     try:
         got = module_result(
@@ -166,6 +201,10 @@ def _apply(job: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
         got = {"failed": True, "msg": f"{type(e).__name__}: {e}", "changed": False}
     # As AnsibleModule does with its output: no credential in the result.
     return remove_values(got, job["secrets"]) if job["secrets"] else got
+
+
+def _failure(msg: str) -> dict[str, Any]:
+    return {"failed": True, "msg": msg, "changed": False}
 
 
 def _outcome(host: str, job: dict[str, Any], got: dict[str, Any], check_mode: bool) -> dict[str, Any]:

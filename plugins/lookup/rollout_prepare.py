@@ -118,7 +118,7 @@ import os
 from dataclasses import replace
 
 from ansible import constants as C
-from ansible.errors import AnsibleLookupError
+from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.lookup import LookupBase
@@ -219,7 +219,11 @@ class LookupModule(LookupBase):
         problems = []
         own = variables["hostvars"].raw_get(host)
         templar = host_templar(self._templar, own, variables)
-        params = rules_options(own, variables, options, templar)
+        try:
+            params = rules_options(own, variables, options, templar)
+        except AnsibleError as exc:
+            # A template of this cluster's options that fails (an undefined variable): this cluster's problem.
+            return ClusterInput(host, None, problems=(f"{ROLE_PREFIX}*: {exc.message}",))
         if own.get(SERVICES_VAR) is None and variables.get(SERVICES_VAR) is None:
             # The role's argument spec does not declare it (Ansible would copy the list for every cluster): a
             # play that forgets it must fail here, not apply an empty set that prunes every object of the set.

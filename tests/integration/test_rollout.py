@@ -496,6 +496,32 @@ def test_a_play_without_services_stops_before_any_cluster_is_touched(local_clust
             assert snapshot(local_clusters, rollout) == before, (forgotten, state)
 
 
+def test_a_play_environment_with_kubernetes_credentials_is_refused(local_clusters, rollout):
+    """The role reaches the clusters from the controller's own process, which a play's environment does not
+    change: a K8S_AUTH_* variable there would be ignored (and another cluster reached), so the run is refused
+    before any cluster is touched."""
+    ok(rollout.rollout())
+    before = snapshot(local_clusters, rollout)
+    play = rollout.dir / "environment.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "egress_clusters",
+                    "gather_facts": False,
+                    "environment": {"K8S_AUTH_CONTEXT": "local-2"},
+                    "roles": ["meshguard.egress.rollout"],
+                }
+            ]
+        )
+    )
+    run = rollout.play(str(play), meshguard_egress_state="absent")
+    assert run.rc == 2, run.out
+    assert "K8S_AUTH_CONTEXT set with environment" in run.out
+    assert all(run.recap[c]["failed"] == 1 for c in CLUSTERS), run.recap
+    assert snapshot(local_clusters, rollout) == before
+
+
 def test_check_mode_writes_nothing_and_its_diff_is_the_real_run(local_clusters, rollout):
     ok(rollout.rollout())
     # The next rule set: mysql moves, partner goes, a new service appears, mongo stays.
