@@ -64,7 +64,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=OWN_SPEC)
+        args = self.validate_argument_spec(argument_spec=OWN_SPEC)[1]
         hosts = list(args["hosts"])
         concurrency = args["concurrency"] or context.CLIARGS.get("forks") or C.DEFAULT_FORKS
         if concurrency < 1:

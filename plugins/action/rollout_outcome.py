@@ -26,7 +26,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=OWN_SPEC)
+        args = self.validate_argument_spec(argument_spec=OWN_SPEC)[1]
         outcome = args["outcome"]
         failed = bool(outcome.get("failed"))
         result.update({name: outcome.get(name) for name in (FAILED_FIELDS if failed else FIELDS)})

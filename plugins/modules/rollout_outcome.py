@@ -16,7 +16,7 @@ description:
   - It is C(changed) when the cluster changed (would change, in check mode), shows the cluster's diffs with C(--diff),
     and fails, with the cluster's own reason, when the rule set could not be applied to the cluster. Its result is
     the cluster's outcome; the role registers it as C(meshguard_egress_outcome). A failed cluster's result holds
-    only RV(cluster), RV(state), RV(check_mode), C(changed), C(failed) and RV(msg): Ansible prints a failed result
+    only RV(cluster), RV(state), RV(check_mode), C(changed), C(failed) and RV(msg), since Ansible prints a failed result
     whole, and the plan and reachability of hundreds of objects are in the summary and report printed before.
   - Nothing is contacted; the action runs on the controller.
   - Meant for the role.

@@ -162,7 +162,7 @@ def test_threads_sharing_one_cache_compute_once_and_share_the_value(tmp_path):
         start.wait()
         got.append(cache.get("desired", {"live": []}, compute, **PLAIN))
 
-    threads = [threading.Thread(target=one) for _ in range(6)]
+    threads = [threading.Thread(target=one) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
