@@ -195,10 +195,10 @@ def _apply(job: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
             cache=shared["cache"],
         )
     except MeshguardError as e:
-        got = {"failed": True, "msg": str(e), "errors": errors_of(e), "changed": False}
+        got = {**_failure(str(e)), "errors": errors_of(e)}
     # One cluster's crash is that cluster's failure, not the batch's.
     except Exception as e:  # pylint: disable=broad-exception-caught
-        got = {"failed": True, "msg": f"{type(e).__name__}: {e}", "changed": False}
+        got = _failure(f"{type(e).__name__}: {e}")
     # As AnsibleModule does with its output: no credential in the result.
     return remove_values(got, job["secrets"]) if job["secrets"] else got
 

@@ -243,7 +243,7 @@ def with_images(ranges: Iterable[Range]) -> list[Range]:
 def ranges_in_play(ranges: Iterable[Range], values: Iterable[str]) -> tuple[Range, ...]:
     """The ranges (or their IPv4-embedding images) that overlap one of ``values`` (addresses and blocks, as
     they are judged): only these can refuse one of them, so only these can change what is rendered."""
-    nets = [_parsed(v) for v in set(values)]
+    nets = [_Net.parse(v) for v in set(values)]
     found = []
     for given in ranges:
         images_of = [_Net.of(network(r.cidr)) for r in (given, *images(given))]
@@ -276,8 +276,10 @@ class _Net:
         return cls(net.version, int(net.network_address), int(net.broadcast_address), net.prefixlen)
 
     @classmethod
+    @functools.lru_cache(maxsize=1 << 16)
     def parse(cls, value: str) -> _Net:
-        """An address or CIDR block; an address is parsed as one (faster than a network: DNS answers are many)."""
+        """An address or CIDR block; an address is parsed as one (faster than a network: DNS answers are many).
+        Cached per process: every cluster of a run judges the same answers."""
         if "/" in value:
             return cls.of(network(value))
         address = ipaddress.ip_address(value)
@@ -289,12 +291,6 @@ class _Net:
     def overlaps(self, other: _Net) -> bool:
         # Two CIDR blocks overlap only when one contains the other.
         return self.version == other.version and self.first <= other.last and other.first <= self.last
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _parsed(value: str) -> _Net:
-    # The same answers are judged for every cluster of a run: parsed once per process.
-    return _Net.parse(value)
 
 
 class AddressPolicy:
